@@ -1,0 +1,201 @@
+import CLibPQ
+import Foundation
+
+/// One libpq connection, owned by an actor that runs on a dedicated thread.
+///
+/// Every method that talks to the server blocks that thread, never Swift's cooperative
+/// pool. Callers outside the actor `await` each call; code that must run several
+/// statements without interleaving (a transaction) runs inside the actor through
+/// ``transaction(_:)``, whose body is synchronous and isolated to the connection.
+///
+/// Values are always bound as parameters (`$1`, `$2`, ...); there is no API that
+/// splices values into SQL text.
+public actor PostgresConnection {
+    private let thread: ConnectionThread
+    private var handle: OpaquePointer?
+
+    public nonisolated var unownedExecutor: UnownedSerialExecutor {
+        thread.asUnownedSerialExecutor()
+    }
+
+    /// Connects with a libpq connection string (`host=... dbname=...`) or URI
+    /// (`postgresql://...`). An empty or `nil` string uses the standard `PG*` environment
+    /// variables, `~/.pgpass` and `PGSERVICE`, exactly as `psql` does.
+    public static func connect(_ conninfo: String? = nil, applicationName: String = "dsrd") async throws
+        -> PostgresConnection
+    {
+        let connection = PostgresConnection()
+        try await connection.open(conninfo ?? "", applicationName: applicationName)
+        return connection
+    }
+
+    private init() {
+        thread = ConnectionThread(name: "dsrd-pq")
+    }
+
+    isolated deinit {
+        if let handle { PQfinish(handle) }
+        thread.stop()
+    }
+
+    private func open(_ conninfo: String, applicationName: String) throws {
+        // `dbname` with expand_dbname=1 accepts a full connection string or URI; keywords
+        // after it override what it sets, so the encoding is always UTF-8.
+        let keys: [String?] = ["dbname", "fallback_application_name", "client_encoding"]
+        let values: [String?] = [conninfo, applicationName, "UTF8"]
+        // Both arrays end with a NULL entry, as libpq requires.
+        let connection = withCStringArray(keys + [nil]) { keyPointers in
+            withCStringArray(values + [nil]) { valuePointers in
+                PQconnectdbParams(keyPointers, valuePointers, 1)
+            }
+        }
+        guard let connection else {
+            throw PostgresError(kind: .connection, message: "libpq could not allocate a connection")
+        }
+        guard PQstatus(connection) == CONNECTION_OK else {
+            let error = PostgresError.from(connection: connection, fallback: "could not connect")
+            PQfinish(connection)
+            throw error
+        }
+        handle = connection
+        // Fixed session settings that decoding relies on.
+        try runScript("SET TimeZone = 'UTC'; SET DateStyle = 'ISO, MDY'; SET bytea_output = 'hex'; SET IntervalStyle = 'postgres'")
+    }
+
+    /// Closes the connection now instead of at deinit.
+    public func close() {
+        if let handle { PQfinish(handle) }
+        handle = nil
+    }
+
+    /// Whether the connection is open and usable.
+    public var isOpen: Bool {
+        guard let handle else { return false }
+        return PQstatus(handle) == CONNECTION_OK
+    }
+
+    /// The server process id serving this connection (`pg_backend_pid()`).
+    public var backendPID: Int32 {
+        guard let handle else { return 0 }
+        return PQbackendPID(handle)
+    }
+
+    /// Whether a transaction block is open on this connection.
+    public var inTransaction: Bool {
+        guard let handle else { return false }
+        return PQtransactionStatus(handle) != PQTRANS_IDLE
+    }
+
+    func liveHandle() throws -> OpaquePointer {
+        guard let handle else {
+            throw PostgresError(kind: .connection, message: "connection is closed")
+        }
+        return handle
+    }
+
+    // MARK: Statements
+
+    /// Runs one statement with bound parameters and returns its rows.
+    @discardableResult
+    public func query(_ sql: String, _ parameters: [any PostgresEncodable] = []) throws -> PostgresRows {
+        let handle = try liveHandle()
+        let result = withCStringArray(try texts(of: parameters)) { values in
+            PQexecParams(handle, sql, Int32(parameters.count), nil, values, nil, nil, 0)
+        }
+        return try checked(result, handle: handle)
+    }
+
+    /// Runs one statement with bound parameters and returns the number of rows it affected.
+    @discardableResult
+    public func execute(_ sql: String, _ parameters: [any PostgresEncodable] = []) throws -> Int {
+        let rows = try query(sql, parameters)
+        guard let text = PQcmdTuples(rows.result) else { return 0 }
+        return Int(String(cString: text)) ?? 0
+    }
+
+    /// Runs a statement and hands each row to `body` as it arrives (libpq single-row mode),
+    /// so memory does not grow with the size of the result.
+    public func stream(
+        _ sql: String, _ parameters: [any PostgresEncodable] = [],
+        _ body: (PostgresRow) throws -> Void
+    ) throws {
+        let handle = try liveHandle()
+        let sent = withCStringArray(try texts(of: parameters)) { values in
+            PQsendQueryParams(handle, sql, Int32(parameters.count), nil, values, nil, nil, 0)
+        }
+        guard sent == 1 else { throw PostgresError.from(connection: handle, fallback: "could not send query") }
+        PQsetSingleRowMode(handle)
+        var failure: Error?
+        while let result = PQgetResult(handle) {
+            if failure != nil {
+                PQclear(result)
+                continue
+            }
+            do {
+                let rows = try checked(result, handle: handle)
+                if rows.count > 0 { try body(rows[0]) }
+            } catch {
+                failure = error
+                if let cancel = PQgetCancel(handle) {
+                    var buffer = [CChar](repeating: 0, count: 256)
+                    _ = PQcancel(cancel, &buffer, Int32(buffer.count))
+                    PQfreeCancel(cancel)
+                }
+            }
+        }
+        if let failure { throw failure }
+    }
+
+    /// Runs trusted, constant SQL that may hold several statements (migrations).
+    /// Takes no parameters: never build its text from values.
+    public func runScript(_ sql: String) throws {
+        let handle = try liveHandle()
+        guard PQsendQuery(handle, sql) == 1 else {
+            throw PostgresError.from(connection: handle, fallback: "could not send script")
+        }
+        var failure: Error?
+        while let result = PQgetResult(handle) {
+            do {
+                _ = try checked(result, handle: handle)
+            } catch {
+                if failure == nil { failure = error }
+            }
+        }
+        if let failure { throw failure }
+    }
+
+    /// Text forms of the parameters. PostgreSQL text cannot hold a NUL character, and a C
+    /// string would silently cut the value there, so such a value is refused instead.
+    private func texts(of parameters: [any PostgresEncodable]) throws -> [String?] {
+        try parameters.enumerated().map { index, parameter in
+            let text = parameter.postgresText
+            if let text, text.utf8.contains(0) {
+                throw PostgresError(kind: .usage, message: "parameter $\(index + 1) contains a NUL character")
+            }
+            return text
+        }
+    }
+
+    private func checked(_ result: OpaquePointer?, handle: OpaquePointer) throws -> PostgresRows {
+        guard let result else {
+            throw PostgresError.from(connection: handle, fallback: "no result from server")
+        }
+        switch PQresultStatus(result) {
+        case PGRES_COMMAND_OK, PGRES_TUPLES_OK, PGRES_SINGLE_TUPLE, PGRES_EMPTY_QUERY:
+            return PostgresRows(result: result)
+        default:
+            var error = PostgresError.from(result: result)
+            if PQstatus(handle) != CONNECTION_OK { error.kind = .connection }
+            PQclear(result)
+            throw error
+        }
+    }
+}
+
+/// Calls `body` with an array of C strings (`nil` stays a NULL pointer),
+/// valid only during the call.
+func withCStringArray<R>(_ strings: [String?], _ body: ([UnsafePointer<CChar>?]) -> R) -> R {
+    let pointers = strings.map { $0.flatMap { strdup($0) } }
+    defer { pointers.forEach { free($0) } }
+    return body(pointers.map { $0.map { UnsafePointer($0) } })
+}

@@ -1,0 +1,92 @@
+import Foundation
+import Postgres
+import TestSupport
+import Testing
+
+@Suite("Errors, transactions and notifications")
+struct ErrorAndTransactionTests {
+    @Test func failingStatementCarriesSQLStateWithoutParameterValues() async throws {
+        try await TestDatabase.with { database in
+            let connection = try await database.connect()
+            do {
+                try await connection.query("SELECT * FROM no_such_table")
+                Issue.record("expected an error")
+            } catch let error as PostgresError {
+                #expect(error.kind == .server)
+                #expect(error.sqlState == "42P01")
+                #expect(error.description.hasPrefix("42P01: "))
+            }
+            try await connection.execute("CREATE TABLE people (email text PRIMARY KEY)")
+            try await connection.execute("INSERT INTO people VALUES ($1)", ["somchai@example.co.th"])
+            do {
+                try await connection.execute("INSERT INTO people VALUES ($1)", ["somchai@example.co.th"])
+                Issue.record("expected a unique violation")
+            } catch let error as PostgresError {
+                #expect(error.sqlState == "23505")
+                #expect(error.constraint == "people_pkey")
+                #expect(!error.description.contains("somchai"))
+                #expect(error.detail?.contains("somchai") == true)
+            }
+        }
+    }
+
+    @Test func rollbackLeavesNothingBehind() async throws {
+        try await TestDatabase.with { database in
+            let connection = try await database.connect()
+            try await connection.execute("CREATE TABLE t (v int)")
+            struct Boom: Error {}
+            await #expect(throws: Boom.self) {
+                try await connection.transaction { connection in
+                    try connection.execute("INSERT INTO t VALUES ($1)", [1])
+                    try connection.execute("INSERT INTO t VALUES ($1)", [2])
+                    throw Boom()
+                }
+            }
+            await #expect(throws: PostgresError.self) {
+                try await connection.transaction { connection in
+                    try connection.execute("INSERT INTO t VALUES ($1)", [3])
+                    try connection.execute("INSERT INTO t VALUES ($1)", ["not a number"])
+                }
+            }
+            #expect(try await connection.query("SELECT count(*) AS n FROM t")[0].decode("n", as: Int.self) == 0)
+            #expect(await connection.inTransaction == false)
+            try await connection.transaction { connection in
+                try connection.execute("INSERT INTO t VALUES ($1)", [4])
+                // A nested failure rolls back to its savepoint only.
+                _ = try? connection.transaction { connection in
+                    try connection.execute("INSERT INTO t VALUES ($1)", [5])
+                    throw Boom()
+                }
+            }
+            let values = try await connection.query("SELECT v FROM t ORDER BY v").map { try $0.decode("v", as: Int.self) }
+            #expect(values == [4])
+        }
+    }
+
+    @Test func notificationIsReceived() async throws {
+        try await TestDatabase.with { database in
+            let listener = try await database.connect()
+            let sender = try await database.connect()
+            try await listener.listen("dsr_test")
+            try await sender.notify("dsr_test", payload: "สวัสดี")
+            var received: [PostgresNotification] = []
+            for _ in 0..<50 where received.isEmpty {
+                received = try await listener.waitForNotifications(timeout: .milliseconds(100))
+            }
+            #expect(received.map(\.channel) == ["dsr_test"])
+            #expect(received.first?.payload == "สวัสดี")
+            #expect(received.first?.senderPID == (await sender.backendPID))
+            await #expect(throws: PostgresError.self) { try await listener.listen("bad; DROP TABLE x") }
+        }
+    }
+
+    @Test func connectionFailureIsAConnectionError() async throws {
+        do {
+            _ = try await PostgresConnection.connect("host=127.0.0.1 port=1 connect_timeout=2")
+            Issue.record("expected a connection error")
+        } catch let error as PostgresError {
+            #expect(error.kind == .connection)
+            #expect(error.isTransient)
+        }
+    }
+}
