@@ -58,6 +58,8 @@ public actor PostgresConnection {
             throw error
         }
         handle = connection
+        // Server notices (e.g. "already exists, skipping") would go to stderr; drop them.
+        PQsetNoticeProcessor(connection, { _, _ in }, nil)
         // Fixed session settings that decoding relies on.
         try runScript("SET TimeZone = 'UTC'; SET DateStyle = 'ISO, MDY'; SET bytea_output = 'hex'; SET IntervalStyle = 'postgres'")
     }

@@ -1,0 +1,146 @@
+import Foundation
+
+/// A value from a TOML file, the environment or the command line, before type checking.
+public enum ConfigurationValue: Sendable {
+    case string(String)
+    case integer(Int)
+    case double(Double)
+    case bool(Bool)
+}
+
+/// One settable key: its dotted name and how to apply a value to a configuration.
+struct ConfigurationKey: Sendable {
+    let name: String
+    let apply: @Sendable (inout DSRConfiguration, ConfigurationValue) throws -> Void
+    /// The value in force, as TOML.
+    let render: @Sendable (DSRConfiguration) -> String
+
+    var environmentName: String {
+        "DSRD_" + name.uppercased().replacingOccurrences(of: ".", with: "_")
+    }
+
+    static func string(_ name: String, _ path: WritableKeyPath<DSRConfiguration, String> & Sendable,
+                       allowed: [String]? = nil) -> ConfigurationKey {
+        ConfigurationKey(name: name, apply: { configuration, value in
+            guard case .string(let text) = value else { throw ConfigurationError("\(name) must be a string") }
+            if let allowed, !allowed.contains(text) {
+                throw ConfigurationError("\(name) must be one of \(allowed.joined(separator: ", "))")
+            }
+            configuration[keyPath: path] = text
+        }, render: { configuration in
+            let text = configuration[keyPath: path]
+            return "\"" + (name.hasPrefix("database.url") ? Redaction.conninfo(text) : text)
+                .replacingOccurrences(of: "\\", with: "\\\\").replacingOccurrences(of: "\"", with: "\\\"") + "\""
+        })
+    }
+
+    static func integer(_ name: String, _ path: WritableKeyPath<DSRConfiguration, Int> & Sendable,
+                        range: ClosedRange<Int>) -> ConfigurationKey {
+        ConfigurationKey(name: name, apply: { configuration, value in
+            let number: Int?
+            switch value {
+            case .integer(let integer): number = integer
+            case .string(let text): number = Int(text.trimmingCharacters(in: .whitespaces))
+            default: number = nil
+            }
+            guard let number, range.contains(number) else {
+                throw ConfigurationError("\(name) must be an integer from \(range.lowerBound) to \(range.upperBound)")
+            }
+            configuration[keyPath: path] = number
+        }, render: { String($0[keyPath: path]) })
+    }
+
+    static func bool(_ name: String, _ path: WritableKeyPath<DSRConfiguration, Bool> & Sendable) -> ConfigurationKey {
+        ConfigurationKey(name: name, apply: { configuration, value in
+            switch value {
+            case .bool(let flag): configuration[keyPath: path] = flag
+            case .string(let text) where ["true", "1", "yes", "on"].contains(text.lowercased()):
+                configuration[keyPath: path] = true
+            case .string(let text) where ["false", "0", "no", "off"].contains(text.lowercased()):
+                configuration[keyPath: path] = false
+            default: throw ConfigurationError("\(name) must be true or false")
+            }
+        }, render: { String($0[keyPath: path]) })
+    }
+
+    static func duration(_ name: String, _ path: WritableKeyPath<DSRConfiguration, Duration> & Sendable,
+                         minimum: Duration) -> ConfigurationKey {
+        ConfigurationKey(name: name, apply: { configuration, value in
+            let parsed: Duration?
+            switch value {
+            case .integer(let seconds): parsed = .seconds(seconds)
+            case .double(let seconds): parsed = seconds.isFinite ? .milliseconds(Int64((seconds * 1000).rounded())) : nil
+            case .string(let text): parsed = DurationText.parse(text)
+            case .bool: parsed = nil
+            }
+            guard let parsed, parsed >= minimum else {
+                throw ConfigurationError(
+                    "\(name) must be a duration of at least \(DurationText.format(minimum)), like \"500ms\", \"30s\", \"5m\", \"6h\" or \"30d\"")
+            }
+            configuration[keyPath: path] = parsed
+        }, render: { "\"" + DurationText.format($0[keyPath: path]) + "\"" })
+    }
+
+    /// Every key dsrd reads. `Config/dsrd.toml` documents each; a test checks it lists them all.
+    static let all: [ConfigurationKey] = [
+        .string("database.url", \.database.url),
+        .string("database.url_file", \.database.urlFile),
+        .integer("queue.workers", \.queue.workers, range: 1...1024),
+        .integer("queue.batch_size", \.queue.batchSize, range: 1...1000),
+        .duration("queue.poll_interval", \.queue.pollInterval, minimum: .milliseconds(10)),
+        .duration("queue.lease_duration", \.queue.leaseDuration, minimum: .seconds(1)),
+        .duration("queue.heartbeat_interval", \.queue.heartbeatInterval, minimum: .milliseconds(100)),
+        .duration("queue.rescue_interval", \.queue.rescueInterval, minimum: .milliseconds(100)),
+        .integer("queue.max_attempts", \.queue.maxAttempts, range: 1...1000),
+        .duration("queue.retry_base_delay", \.queue.retryBaseDelay, minimum: .zero),
+        .duration("queue.retry_max_delay", \.queue.retryMaxDelay, minimum: .zero),
+        .duration("daemon.shutdown_grace", \.daemon.shutdownGrace, minimum: .zero),
+        .bool("daemon.migrate_on_start", \.daemon.migrateOnStart),
+        .string("daemon.instance_name", \.daemon.instanceName),
+        .string("log.level", \.log.level,
+                allowed: ["trace", "debug", "info", "notice", "warning", "error", "critical"]),
+    ]
+}
+
+/// Durations written as `250ms`, `30s`, `5m`, `6h`, `30d` (or a bare number of seconds).
+enum DurationText {
+    static func parse(_ text: String) -> Duration? {
+        let trimmed = text.trimmingCharacters(in: .whitespaces)
+        let units: [(String, Double)] = [("ms", 0.001), ("s", 1), ("m", 60), ("h", 3600), ("d", 86_400)]
+        for (suffix, scale) in units where trimmed.hasSuffix(suffix) {
+            let number = trimmed.dropLast(suffix.count)
+            // "5ms" also ends in "s": only accept when what is left is a number.
+            guard let value = Double(number), value.isFinite, value >= 0 else { continue }
+            return .milliseconds(Int64((value * scale * 1000).rounded()))
+        }
+        guard let seconds = Double(trimmed), seconds.isFinite, seconds >= 0 else { return nil }
+        return .milliseconds(Int64((seconds * 1000).rounded()))
+    }
+
+    static func format(_ duration: Duration) -> String {
+        let milliseconds = duration.components.seconds * 1000 + duration.components.attoseconds / 1_000_000_000_000_000
+        if milliseconds % 86_400_000 == 0 && milliseconds > 0 { return "\(milliseconds / 86_400_000)d" }
+        if milliseconds % 3_600_000 == 0 && milliseconds > 0 { return "\(milliseconds / 3_600_000)h" }
+        if milliseconds % 60_000 == 0 && milliseconds > 0 { return "\(milliseconds / 60_000)m" }
+        if milliseconds % 1000 == 0 { return "\(milliseconds / 1000)s" }
+        return "\(milliseconds)ms"
+    }
+}
+
+/// Hides passwords in connection strings before they are printed.
+enum Redaction {
+    static func conninfo(_ text: String) -> String {
+        var result = text
+        // URI form: postgresql://user:secret@host/db
+        if let scheme = result.range(of: "://"), let at = result[scheme.upperBound...].firstIndex(of: "@"),
+            let colon = result[scheme.upperBound..<at].firstIndex(of: ":")
+        {
+            result.replaceSubrange(result.index(after: colon)..<at, with: "***")
+        }
+        // Key/value form: password=secret or password='se cret'
+        if let range = result.range(of: #"password\s*=\s*('([^'\\]|\\.)*'|\S+)"#, options: .regularExpression) {
+            result.replaceSubrange(range, with: "password=***")
+        }
+        return result
+    }
+}

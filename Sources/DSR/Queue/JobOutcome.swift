@@ -1,0 +1,13 @@
+/// How a job attempt ended, as the worker records it.
+public enum JobOutcome: Sendable {
+    case completed(JobResult)
+    /// Failed; runs again after `retryAfter`, or becomes dead when it is `nil`.
+    case failed(reason: String, retryAfter: Duration?)
+    /// Given back unfinished (shutdown): available again at once, the attempt not counted.
+    case released
+}
+
+public struct FinishedJob: Sendable {
+    public let job: Job
+    public let outcome: JobOutcome
+}

@@ -1,0 +1,166 @@
+import Foundation
+import Postgres
+
+/// The queue's SQL. Every write that ends an attempt is fenced by `(id, attempt)` and
+/// `state = 'running'`: a worker whose lease was rescued and re-claimed elsewhere can no
+/// longer complete, fail or release the job, so its late result changes nothing.
+enum QueueStore {
+    static func claim(
+        _ connection: isolated PostgresConnection, limit: Int, workerID: String, lease: Duration
+    ) throws -> [Job] {
+        let rows = try connection.query(
+            """
+            WITH picked AS (
+                SELECT id FROM dsr.jobs
+                 WHERE state = 'available' AND run_at <= now()
+                 ORDER BY priority, run_at, id
+                 LIMIT $1
+                 FOR UPDATE SKIP LOCKED)
+            UPDATE dsr.jobs AS j
+               SET state = 'running', attempt = j.attempt + 1, locked_by = $2,
+                   locked_until = now() + $3 * interval '1 millisecond', attempted_at = now()
+              FROM picked
+             WHERE j.id = picked.id
+            RETURNING j.id, j.kind, j.request_id, j.payload, j.attempt, j.max_attempts
+            """,
+            [limit, workerID, lease.milliseconds])
+        return try rows.map { row in
+            Job(
+                id: try row.decode("id", as: Int64.self),
+                kind: try row.decode("kind", as: String.self),
+                requestID: try row.decode("request_id", as: UUID?.self),
+                payload: try row.decode("payload", as: String.self),
+                attempt: try row.decode("attempt", as: Int.self),
+                maxAttempts: try row.decode("max_attempts", as: Int.self))
+        }
+    }
+
+    /// Records a batch of finished attempts in one transaction. Returns the ids whose
+    /// record took effect (the others had lost their lease).
+    static func record(_ connection: isolated PostgresConnection, _ finished: [FinishedJob]) throws -> Set<Int64> {
+        try connection.transaction { connection in
+            try recordInOpenTransaction(connection, finished)
+        }
+    }
+
+    private static func recordInOpenTransaction(
+        _ connection: isolated PostgresConnection, _ finished: [FinishedJob]
+    ) throws -> Set<Int64> {
+        var completed: [FinishedJob] = []
+        var failed: [(Job, String, Duration?)] = []
+        var released: [Job] = []
+        for item in finished {
+            switch item.outcome {
+            case .completed: completed.append(item)
+            case .failed(let reason, let retryAfter): failed.append((item.job, reason, retryAfter))
+            case .released: released.append(item.job)
+            }
+        }
+        var recorded = Set<Int64>()
+        if !completed.isEmpty {
+            let rows = try connection.query(
+                """
+                UPDATE dsr.jobs AS j
+                   SET state = 'completed', finished_at = now(), locked_by = NULL, locked_until = NULL
+                  FROM unnest($1::bigint[], $2::int[]) AS c(id, attempt)
+                 WHERE j.id = c.id AND j.attempt = c.attempt AND j.state = 'running'
+                RETURNING j.id
+                """,
+                [completed.map(\.job.id), completed.map { Int64($0.job.attempt) }])
+            let fenced = Set(try rows.map { try $0.decode("id", as: Int64.self) })
+            for item in completed where fenced.contains(item.job.id) {
+                guard case .completed(let result) = item.outcome else { continue }
+                for effect in result.effects {
+                    try connection.execute(effect.sql, effect.parameters)
+                }
+            }
+            recorded.formUnion(fenced)
+        }
+        if !failed.isEmpty {
+            let rows = try connection.query(
+                """
+                UPDATE dsr.jobs AS j
+                   SET state = CASE WHEN f.delay_ms < 0 OR j.attempt >= j.max_attempts THEN 'dead' ELSE 'available' END,
+                       finished_at = CASE WHEN f.delay_ms < 0 OR j.attempt >= j.max_attempts THEN now() END,
+                       run_at = now() + greatest(f.delay_ms, 0) * interval '1 millisecond',
+                       locked_by = NULL, locked_until = NULL, last_error = f.reason
+                  FROM unnest($1::bigint[], $2::int[], $3::bigint[], $4::text[]) AS f(id, attempt, delay_ms, reason)
+                 WHERE j.id = f.id AND j.attempt = f.attempt AND j.state = 'running'
+                RETURNING j.id
+                """,
+                [
+                    failed.map(\.0.id), failed.map { Int64($0.0.attempt) },
+                    failed.map { $0.2?.milliseconds ?? -1 }, failed.map { String($0.1.prefix(2000)) },
+                ])
+            recorded.formUnion(try rows.map { try $0.decode("id", as: Int64.self) })
+        }
+        if !released.isEmpty {
+            let rows = try connection.query(
+                """
+                UPDATE dsr.jobs AS j
+                   SET state = 'available', attempt = j.attempt - 1, run_at = now(),
+                       locked_by = NULL, locked_until = NULL
+                  FROM unnest($1::bigint[], $2::int[]) AS r(id, attempt)
+                 WHERE j.id = r.id AND j.attempt = r.attempt AND j.state = 'running'
+                RETURNING j.id
+                """,
+                [released.map(\.id), released.map { Int64($0.attempt) }])
+            recorded.formUnion(try rows.map { try $0.decode("id", as: Int64.self) })
+        }
+        return recorded
+    }
+
+    /// Renews the leases this worker holds. Returns how many were still ours.
+    static func extendLeases(
+        _ connection: isolated PostgresConnection, ids: [Int64], workerID: String, lease: Duration
+    ) throws -> Int {
+        guard !ids.isEmpty else { return 0 }
+        return try connection.execute(
+            """
+            UPDATE dsr.jobs SET locked_until = now() + $3 * interval '1 millisecond'
+             WHERE id = ANY($1::bigint[]) AND locked_by = $2 AND state = 'running'
+            """,
+            [ids, workerID, lease.milliseconds])
+    }
+
+    /// Returns jobs whose lease expired (their worker crashed or froze) to the queue, or
+    /// makes them dead when they have no attempts left. Returns how many were rescued.
+    static func rescueExpired(_ connection: isolated PostgresConnection) throws -> Int {
+        try connection.execute(
+            """
+            WITH expired AS (
+                SELECT id FROM dsr.jobs
+                 WHERE state = 'running' AND locked_until < now()
+                 ORDER BY locked_until
+                 LIMIT 500
+                 FOR UPDATE SKIP LOCKED)
+            UPDATE dsr.jobs AS j
+               SET state = CASE WHEN j.attempt >= j.max_attempts THEN 'dead' ELSE 'available' END,
+                   finished_at = CASE WHEN j.attempt >= j.max_attempts THEN now() END,
+                   run_at = now(),
+                   last_error = 'lease expired: worker ' || j.locked_by || ' stopped renewing it',
+                   locked_by = NULL, locked_until = NULL
+              FROM expired
+             WHERE j.id = expired.id
+            """)
+    }
+
+    static func registerWorker(
+        _ connection: isolated PostgresConnection, id: String, host: String, pid: Int32, version: String, workers: Int
+    ) throws {
+        try connection.execute(
+            """
+            INSERT INTO dsr.workers (id, host, pid, version, workers) VALUES ($1, $2, $3, $4, $5)
+            ON CONFLICT (id) DO UPDATE SET last_seen_at = now(), stopped_at = NULL
+            """,
+            [id, host, pid, version, workers])
+    }
+
+    static func touchWorker(_ connection: isolated PostgresConnection, id: String) throws {
+        try connection.execute("UPDATE dsr.workers SET last_seen_at = now() WHERE id = $1", [id])
+    }
+
+    static func markWorkerStopped(_ connection: isolated PostgresConnection, id: String) throws {
+        try connection.execute("UPDATE dsr.workers SET stopped_at = now(), last_seen_at = now() WHERE id = $1", [id])
+    }
+}

@@ -1,0 +1,251 @@
+import Foundation
+import Logging
+import Postgres
+import ServiceLifecycle
+import Synchronization
+
+/// Claims jobs from `dsr.jobs` and runs them on up to `queue.workers` concurrent tasks.
+///
+/// - Claims take a batch with `FOR UPDATE SKIP LOCKED`, so any number of processes share
+///   the queue and no job is held by two workers at once.
+/// - A heartbeat renews this process's leases; a crashed process's leases expire and any
+///   live process rescues the jobs.
+/// - `LISTEN dsr_jobs` wakes the pool when work is queued; it also polls every
+///   `queue.poll_interval` in case a notification is lost.
+/// - On graceful shutdown it stops claiming, lets running jobs finish within
+///   `daemon.shutdown_grace`, then cancels the rest and releases them to the queue.
+public final class WorkerPool: Service, Sendable {
+    public struct Options: Sendable {
+        public var queue: DSRConfiguration.Queue
+        public var shutdownGrace: Duration
+        public var workerID: String
+        public var version: String
+
+        public init(queue: DSRConfiguration.Queue, shutdownGrace: Duration, workerID: String, version: String) {
+            self.queue = queue
+            self.shutdownGrace = shutdownGrace
+            self.workerID = workerID
+            self.version = version
+        }
+    }
+
+    private let options: Options
+    private let conninfo: String
+    private let handlers: [String: any JobHandler]
+    private let logger: Logger
+    private let retryPolicy: RetryPolicy
+    private let leases = LeaseBook()
+    private let workAvailable = Doorbell()
+    private let slotFreed = Doorbell()
+    private let running = Atomic<Int>(0)
+    private let stopping = Atomic<Bool>(false)
+    private let readiness: Readiness
+
+    public init(
+        options: Options, conninfo: String, handlers: [String: any JobHandler], readiness: Readiness = Readiness(),
+        logger: Logger
+    ) {
+        self.options = options
+        self.conninfo = conninfo
+        self.handlers = handlers
+        self.readiness = readiness
+        self.logger = logger
+        self.retryPolicy = RetryPolicy(baseDelay: options.queue.retryBaseDelay, maxDelay: options.queue.retryMaxDelay)
+    }
+
+    public func run() async throws {
+        var claimLink = DatabaseLink(conninfo: conninfo, logger: logger)
+        let first = try await claimLink.connection()
+        try await QueueStore.registerWorker(
+            first, id: options.workerID, host: ProcessInfo.processInfo.hostName,
+            pid: ProcessInfo.processInfo.processIdentifier, version: options.version, workers: options.queue.workers)
+        readiness.markReady()
+        logger.info(
+            "worker pool started",
+            metadata: ["dsr.worker": "\(options.workerID)", "dsr.workers": "\(options.queue.workers)"])
+
+        let completer = Completer(conninfo: conninfo, leases: leases, logger: logger)
+        await withTaskGroup(of: Void.self) { background in
+            background.addTask { await completer.run() }
+            background.addTask { await self.listen() }
+            background.addTask { await self.heartbeat() }
+
+            await withGracefulShutdownHandler {
+                await self.fetchAndRun(link: &claimLink, completer: completer)
+            } onGracefulShutdown: {
+                self.stopping.store(true, ordering: .sequentiallyConsistent)
+                self.workAvailable.ring()
+                self.slotFreed.ring()
+            }
+
+            completer.finish()
+            let drained = await self.waitUntil(timeout: .seconds(10)) { self.leases.count == 0 }
+            if !drained { completer.abandon() }
+            background.cancelAll()
+        }
+        if let connection = try? await claimLink.connection() {
+            try? await QueueStore.markWorkerStopped(connection, id: options.workerID)
+        }
+        await claimLink.close()
+        logger.info("worker pool stopped", metadata: ["dsr.worker": "\(options.workerID)"])
+    }
+
+    // MARK: Claiming and running
+
+    private func fetchAndRun(link: inout DatabaseLink, completer: Completer) async {
+        await withDiscardingTaskGroup { handlersGroup in
+            // Waits are sliced so the loop ticks the watchdog at least twice a second.
+            let slice = min(options.queue.pollInterval, .milliseconds(500))
+            var queueDrained = false
+            var lastClaim = ContinuousClock.now
+            while !stopping.load(ordering: .sequentiallyConsistent) {
+                readiness.tick()
+                let free = options.queue.workers - running.load(ordering: .sequentiallyConsistent)
+                if free <= 0 {
+                    await slotFreed.wait(timeout: slice)
+                    continue
+                }
+                if queueDrained {
+                    let rung = await workAvailable.wait(timeout: slice)
+                    guard rung || ContinuousClock.now - lastClaim >= options.queue.pollInterval else { continue }
+                    queueDrained = false
+                }
+                lastClaim = ContinuousClock.now
+                let wanted = min(free, options.queue.batchSize)
+                let jobs: [Job]
+                do {
+                    let connection = try await link.connection()
+                    jobs = try await QueueStore.claim(
+                        connection, limit: wanted, workerID: options.workerID, lease: options.queue.leaseDuration)
+                    link.succeeded()
+                } catch {
+                    await link.failed(error)
+                    continue
+                }
+                queueDrained = jobs.count < wanted
+                leases.add(jobs)
+                running.add(jobs.count, ordering: .sequentiallyConsistent)
+                for job in jobs {
+                    handlersGroup.addTask {
+                        let outcome = await self.execute(job)
+                        completer.submit(FinishedJob(job: job, outcome: outcome))
+                        self.running.subtract(1, ordering: .sequentiallyConsistent)
+                        self.slotFreed.ring()
+                    }
+                }
+            }
+            // Shutdown: let running jobs finish within the grace period, then cancel them;
+            // cancelled handlers end as `.released` and go back to the queue.
+            let finished = await waitUntil(timeout: options.shutdownGrace) {
+                self.running.load(ordering: .sequentiallyConsistent) == 0
+            }
+            if !finished {
+                logger.notice(
+                    "grace period over: releasing running jobs",
+                    metadata: ["dsr.count": "\(running.load(ordering: .sequentiallyConsistent))"])
+                handlersGroup.cancelAll()
+            }
+        }
+    }
+
+    private func execute(_ job: Job) async -> JobOutcome {
+        var logger = self.logger
+        logger[metadataKey: "dsr.job_id"] = "\(job.id)"
+        if let requestID = job.requestID { logger[metadataKey: "dsr.request_id"] = "\(requestID)" }
+        guard let handler = handlers[job.kind] else {
+            logger.error("no handler for job kind", metadata: ["dsr.job_kind": "\(job.kind)"])
+            return .failed(reason: "no handler for job kind \(job.kind)", retryAfter: nil)
+        }
+        do {
+            let result = try await handler.handle(job, context: JobContext(logger: logger, workerID: options.workerID))
+            return .completed(result)
+        } catch is CancellationError where stopping.load(ordering: .sequentiallyConsistent) {
+            return .released
+        } catch let failure as JobFailure {
+            switch failure {
+            case .permanent(let reason):
+                logger.error("job failed permanently", metadata: ["dsr.error": "\(reason)"])
+                return .failed(reason: reason, retryAfter: nil)
+            case .retry(let delay, let reason):
+                logger.warning("job asked to retry", metadata: ["dsr.error": "\(reason)"])
+                return .failed(reason: reason, retryAfter: job.isLastAttempt ? nil : delay)
+            }
+        } catch {
+            if Task.isCancelled && stopping.load(ordering: .sequentiallyConsistent) { return .released }
+            let delay = job.isLastAttempt ? nil : retryPolicy.delay(afterAttempt: job.attempt, jitter: Double.random(in: 0...1))
+            logger.warning(
+                "job attempt failed",
+                metadata: ["dsr.error": "\(error)", "dsr.attempt": "\(job.attempt)", "dsr.dead": "\(delay == nil)"])
+            return .failed(reason: "\(error)", retryAfter: delay)
+        }
+    }
+
+    // MARK: Background loops
+
+    /// LISTEN on a connection of its own; every notification rings the fetch loop.
+    private func listen() async {
+        var link = DatabaseLink(conninfo: conninfo, logger: logger)
+        var listening = false
+        while !Task.isCancelled {
+            do {
+                let connection = try await link.connection()
+                if !listening {
+                    try await connection.listen("dsr_jobs")
+                    listening = true
+                    // Anything queued while we were not listening is found by this claim.
+                    workAvailable.ring()
+                }
+                let received = try await connection.waitForNotifications(timeout: .milliseconds(250))
+                if !received.isEmpty { workAvailable.ring() }
+                link.succeeded()
+            } catch {
+                listening = false
+                await link.failed(error)
+            }
+        }
+        await link.close()
+    }
+
+    /// Renews leases and this process's liveness; rescues other processes' expired leases.
+    private func heartbeat() async {
+        var link = DatabaseLink(conninfo: conninfo, logger: logger)
+        let clock = ContinuousClock()
+        var lastRescue = clock.now - options.queue.rescueInterval
+        var lastRenewal = clock.now
+        while !Task.isCancelled {
+            let tick = min(options.queue.heartbeatInterval, options.queue.rescueInterval)
+            try? await Task.sleep(for: tick)
+            if Task.isCancelled { break }
+            do {
+                let connection = try await link.connection()
+                if clock.now - lastRenewal >= options.queue.heartbeatInterval {
+                    _ = try await QueueStore.extendLeases(
+                        connection, ids: leases.ids, workerID: options.workerID, lease: options.queue.leaseDuration)
+                    try await QueueStore.touchWorker(connection, id: options.workerID)
+                    lastRenewal = clock.now
+                }
+                if clock.now - lastRescue >= options.queue.rescueInterval {
+                    let rescued = try await QueueStore.rescueExpired(connection)
+                    lastRescue = clock.now
+                    if rescued > 0 {
+                        logger.warning("rescued jobs with expired leases", metadata: ["dsr.count": "\(rescued)"])
+                        workAvailable.ring()
+                    }
+                }
+                link.succeeded()
+            } catch {
+                await link.failed(error)
+            }
+        }
+        await link.close()
+    }
+
+    private func waitUntil(timeout: Duration, _ condition: @Sendable () -> Bool) async -> Bool {
+        let deadline = ContinuousClock.now + timeout
+        while !condition() {
+            if ContinuousClock.now >= deadline { return false }
+            try? await Task.sleep(for: .milliseconds(20))
+        }
+        return true
+    }
+}

@@ -1,0 +1,78 @@
+import ArgumentParser
+import DSR
+import Foundation
+import Logging
+import ServiceLifecycle
+
+struct Run: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Run the daemon: claim jobs from the queue and work them off until SIGTERM or SIGINT.",
+        discussion: """
+            Applies pending migrations first unless daemon.migrate_on_start is false. Under \
+            systemd (Type=notify) it sends READY=1 after its first database round-trip, \
+            WATCHDOG=1 while the worker loop is alive, and STOPPING=1 on shutdown. On SIGTERM \
+            it stops claiming, lets running jobs finish within daemon.shutdown_grace, releases \
+            the rest to the queue and exits 0.
+            """)
+
+    @OptionGroup var options: CommonOptions
+
+    @Option(name: .long, help: "Concurrent jobs (overrides queue.workers).")
+    var workers: Int?
+
+    mutating func run() async throws {
+        let options = self.options
+        let workers = self.workers
+        try await reportingFailures {
+            var configuration = try options.loadConfiguration()
+            if let workers {
+                guard (1...1024).contains(workers) else {
+                    throw Failure(message: "--workers must be from 1 to 1024", exitCode: .configuration)
+                }
+                configuration.queue.workers = workers
+            }
+            LoggingSetup.bootstrap(level: configuration.log.level)
+            let logger = Logger(label: "dsrd")
+
+            let connection = try await options.connect(configuration)
+            let migrator = Migrator(logger: logger)
+            if configuration.daemon.migrateOnStart {
+                try await migrator.migrate(connection)
+            } else {
+                let status = try await migrator.status(connection)
+                guard status.pending.isEmpty else {
+                    throw Failure(
+                        message: "the database schema is behind this dsrd (\(status.pending.count) pending); run `dsrd migrate`",
+                        exitCode: .configuration)
+                }
+            }
+            await connection.close()
+
+            let readiness = Readiness()
+            let pool = WorkerPool(
+                options: WorkerPool.Options(
+                    queue: configuration.queue,
+                    shutdownGrace: configuration.daemon.shutdownGrace,
+                    workerID: WorkerIdentity.make(instanceName: configuration.daemon.instanceName),
+                    version: DSRVersion.current),
+                conninfo: try configuration.databaseConninfo(),
+                handlers: ["request": PlaceholderRequestHandler(), "probe": ProbeHandler()],
+                readiness: readiness,
+                logger: logger)
+            let group = ServiceGroup(
+                services: [pool, SystemdService(readiness: readiness, logger: logger)],
+                gracefulShutdownSignals: [.sigterm, .sigint],
+                logger: logger)
+            try await group.run()
+        }
+    }
+}
+
+enum WorkerIdentity {
+    /// `name:pid:random`, unique per process even when a pid is reused after a restart.
+    static func make(instanceName: String) -> String {
+        let name = instanceName.isEmpty ? ProcessInfo.processInfo.hostName : instanceName
+        let suffix = UUID().uuidString.prefix(6).lowercased()
+        return "\(name):\(ProcessInfo.processInfo.processIdentifier):\(suffix)"
+    }
+}

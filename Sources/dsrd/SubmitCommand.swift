@@ -1,0 +1,67 @@
+import ArgumentParser
+import DSR
+import Postgres
+
+struct Submit: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Submit a rights request; prints its id.",
+        discussion: """
+            KIND is one of: access, portability, erasure, rectification, restriction, objection, \
+            consent_withdrawal. Give at least one identifier. Validation is done by dsr.submit in \
+            the database, so psql users get the same rules. Invalid input exits 65 with the \
+            reason and writes nothing.
+
+            Example: dsrd submit access --email somchai@example.co.th --locale th
+            """)
+
+    @OptionGroup var options: CommonOptions
+
+    @Argument(help: "Request kind.")
+    var kind: String
+
+    @Option(help: "The person's email address.") var email: String?
+    @Option(help: "The person's phone number (Thai numbers in any common form).") var phone: String?
+    @Option(help: "Customer id in the customer store.") var customerID: String?
+    @Option(help: "Thai national ID (13 digits).") var nationalID: String?
+    @Option(help: "Notice language: th (default) or en.") var locale: String?
+    @Option(name: .customLong("channel"), help: "Notice channel: email or sms (repeatable).") var channels: [String] = []
+    @Option(help: "Caller's key: resubmitting with it returns the existing request.") var idempotencyKey: String?
+    @Option(help: "When the request was received (ISO 8601), if earlier than now.") var receivedAt: String?
+    @Option(name: .customLong("change"), help: "Rectification: field=corrected value (repeatable).") var changes: [String] = []
+    @Option(name: .customLong("purpose"), help: "Consent withdrawal/objection: purpose (repeatable).") var purposes: [String] = []
+
+    mutating func run() async throws {
+        var submission = RequestSubmission(kind: kind)
+        submission.subject["email"] = email
+        submission.subject["phone"] = phone
+        submission.subject["customer_id"] = customerID
+        submission.subject["national_id"] = nationalID
+        submission.locale = locale
+        submission.channels = channels.isEmpty ? nil : channels
+        submission.idempotencyKey = idempotencyKey
+        submission.receivedAt = receivedAt
+        submission.purposes = purposes.isEmpty ? nil : purposes
+        if !changes.isEmpty {
+            var parsed: [String: String] = [:]
+            for change in changes {
+                guard let equals = change.firstIndex(of: "="), equals != change.startIndex else {
+                    throw ValidationError("--change takes field=value")
+                }
+                parsed[String(change[..<equals])] = String(change[change.index(after: equals)...])
+            }
+            submission.changes = parsed
+        }
+        let options = self.options
+        let request = submission
+        try await reportingFailures {
+            let configuration = try options.loadConfiguration()
+            let connection = try await options.connect(configuration)
+            do {
+                print(try await request.submit(on: connection).uuidString.lowercased())
+            } catch let error as PostgresError where error.sqlState == "22023" {
+                let hint = error.hint.map { " (\($0))" } ?? ""
+                throw Failure(message: "request refused: \(error.message)\(hint)", exitCode: .dataError)
+            }
+        }
+    }
+}
