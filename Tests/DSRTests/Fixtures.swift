@@ -1,0 +1,38 @@
+import DSR
+import Foundation
+import Logging
+import Postgres
+import TestSupport
+
+/// Settings that make the daemon react in test time: short polls, leases and backoff.
+let fastQueue = [
+    "--set", "queue.poll_interval=200ms",
+    "--set", "queue.lease_duration=3s",
+    "--set", "queue.heartbeat_interval=500ms",
+    "--set", "queue.rescue_interval=300ms",
+    "--set", "queue.retry_base_delay=100ms",
+    "--set", "queue.retry_max_delay=1s",
+    "--set", "log.level=notice",
+]
+
+extension TestDatabase {
+    /// A fresh database with the dsr schema applied.
+    static func migrated<T: Sendable>(_ body: (TestDatabase, PostgresConnection) async throws -> T) async throws -> T {
+        try await TestDatabase.with { database in
+            let connection = try await database.connect()
+            try await Migrator(logger: Logger(label: "test")).migrate(connection)
+            return try await body(database, connection)
+        }
+    }
+
+    /// Arguments for `dsrd run` against this database.
+    func runArguments(_ extra: [String] = []) -> [String] {
+        ["run", "--database-url", conninfo] + fastQueue + extra
+    }
+}
+
+extension PostgresConnection {
+    func count(_ sql: String, _ parameters: [any PostgresEncodable] = []) throws -> Int {
+        try query(sql, parameters)[0].decode(at: 0, as: Int.self)
+    }
+}

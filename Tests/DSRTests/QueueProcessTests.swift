@@ -1,0 +1,167 @@
+import DSR
+import Foundation
+import Postgres
+import TestSupport
+import Testing
+
+/// The queue as production runs it: real `dsrd run` processes against a real server.
+@Suite("Queue with real worker processes")
+struct QueueProcessTests {
+    @Test func submittedRequestIsClaimedHandledAndRecordedButNotCompleted() async throws {
+        try await TestDatabase.migrated { database, connection in
+            // A poll interval far beyond the test's patience: only NOTIFY can wake the worker.
+            let daemon = try DaemonProcess(database.runArguments(["--set", "queue.poll_interval=10m"]))
+            #expect(try await eventually { try await connection.count("SELECT count(*) FROM dsr.workers") == 1 })
+            try await Task.sleep(for: .milliseconds(300))
+            let id = try await connection.query("SELECT dsr.submit('erasure', '{\"email\": \"a@example.com\"}') AS id")[0]
+                .decode("id", as: UUID.self)
+            #expect(try await eventually(timeout: .seconds(30)) {
+                try await connection.count("SELECT count(*) FROM dsr.jobs WHERE request_id = $1 AND state = 'completed'", [id]) == 1
+            }, "\(daemon.output)")
+            let row = try await connection.query("SELECT status, current_step, completed_at FROM dsr.request_status WHERE id = $1", [id])[0]
+            #expect(try row.decode("status", as: String.self) == "in_progress")
+            #expect(try row.decode("current_step", as: String.self).contains("erase"))
+            #expect(try row.decode("completed_at", as: Date?.self) == nil)
+            #expect(try await connection.count("SELECT count(*) FROM dsr.request_events WHERE request_id = $1 AND step = 'placeholder_step'", [id]) == 1)
+            daemon.signal(SIGTERM)
+            #expect(try await daemon.waitForExit(timeout: .seconds(30)) == 0)
+            #expect(!daemon.output.contains("a@example.com"))
+        }
+    }
+
+    @Test(arguments: [2, 4])
+    func severalProcessesDrainTwoThousandJobsExactlyOnce(processes: Int) async throws {
+        try await TestDatabase.migrated { database, connection in
+            try await connection.execute(
+                """
+                SELECT dsr.submit('access', jsonb_build_object('customer_id', 'C' || g))
+                  FROM generate_series(1, 2000) AS g
+                """)
+            let daemons = try (0..<processes).map { _ in
+                try DaemonProcess(database.runArguments(["--set", "queue.workers=4", "--set", "queue.batch_size=8"]))
+            }
+            let drained = try await eventually(timeout: .seconds(120)) {
+                try await connection.count("SELECT count(*) FROM dsr.jobs WHERE state <> 'completed'") == 0
+            }
+            #expect(drained)
+            for daemon in daemons { daemon.signal(SIGTERM) }
+            for daemon in daemons { #expect(try await daemon.waitForExit(timeout: .seconds(30)) == 0, "\(daemon.output)") }
+            // Each job ran once: one recorded effect per request, one attempt per job.
+            #expect(try await connection.count("SELECT count(*) FROM dsr.request_events WHERE step = 'placeholder_step'") == 2000)
+            #expect(try await connection.count(
+                "SELECT count(*) FROM (SELECT request_id FROM dsr.request_events WHERE step = 'placeholder_step' GROUP BY 1 HAVING count(*) > 1) d") == 0)
+            #expect(try await connection.count("SELECT count(*) FROM dsr.jobs WHERE attempt <> 1") == 0)
+            // The work was shared.
+            #expect(try await connection.count("SELECT count(*) FROM dsr.workers") == processes)
+        }
+    }
+
+    @Test func jobOfAKilledWorkerIsRescuedAndCompletedOnce() async throws {
+        try await TestDatabase.migrated { database, connection in
+            try await connection.execute(
+                """
+                INSERT INTO dsr.jobs (kind, payload)
+                SELECT 'probe', '{"sleep_ms": 60000, "record": true}' FROM generate_series(1, 3)
+                """)
+            let victim = try DaemonProcess(database.runArguments())
+            #expect(try await eventually { try await connection.count("SELECT count(*) FROM dsr.jobs WHERE state = 'running'") == 3 })
+            victim.signal(SIGKILL)
+            _ = try await victim.waitForExit(timeout: .seconds(10))
+            // Make the rescued attempt quick, as if the work were nearly done.
+            try await connection.execute("UPDATE dsr.jobs SET payload = '{\"record\": true}'")
+            let rescuer = try DaemonProcess(database.runArguments())
+            #expect(try await eventually(timeout: .seconds(60)) {
+                try await connection.count("SELECT count(*) FROM dsr.jobs WHERE state = 'completed'") == 3
+            }, "\(rescuer.output)")
+            rescuer.signal(SIGTERM)
+            #expect(try await rescuer.waitForExit(timeout: .seconds(30)) == 0)
+            #expect(try await connection.count("SELECT count(*) FROM dsr.probe_results") == 3)
+            #expect(try await connection.count("SELECT count(DISTINCT job_id) FROM dsr.probe_results") == 3)
+            #expect(try await connection.count("SELECT count(*) FROM dsr.jobs WHERE attempt = 2 AND last_error LIKE 'lease expired%'") == 3)
+        }
+    }
+
+    @Test func failingJobIsRetriedWithBackoffThenDeadAndVisible() async throws {
+        try await TestDatabase.migrated { database, connection in
+            let jobID = try await connection.query(
+                "INSERT INTO dsr.jobs (kind, payload, max_attempts) VALUES ('probe', '{\"fail\": \"store said no\"}', 3) RETURNING id"
+            )[0].decode("id", as: Int64.self)
+            let daemon = try DaemonProcess(database.runArguments(["--set", "queue.retry_base_delay=1s", "--set", "queue.retry_max_delay=10s"]))
+            // After the first failure the job waits in the future, with the error recorded.
+            #expect(try await eventually {
+                try await connection.count(
+                    "SELECT count(*) FROM dsr.jobs WHERE id = $1 AND attempt = 1 AND state = 'available' AND run_at > attempted_at + interval '400 ms' AND last_error = 'store said no'",
+                    [jobID]) == 1
+            })
+            #expect(try await eventually(timeout: .seconds(60)) {
+                try await connection.count("SELECT count(*) FROM dsr.jobs WHERE id = $1 AND state = 'dead'", [jobID]) == 1
+            })
+            let job = try await connection.query("SELECT attempt, last_error, finished_at FROM dsr.jobs WHERE id = $1", [jobID])[0]
+            #expect(try job.decode("attempt", as: Int.self) == 3)
+            #expect(try job.decode("last_error", as: String.self) == "store said no")
+            #expect(try job.decode("finished_at", as: Date?.self) != nil)
+            #expect(try await connection.count("SELECT dead FROM dsr.queue_health") == 1)
+
+            // An operator retries it from psql; it now succeeds.
+            try await connection.execute("UPDATE dsr.jobs SET payload = '{\"record\": true}' WHERE id = $1", [jobID])
+            try await connection.execute("SELECT dsr.retry_job($1)", [jobID])
+            #expect(try await eventually {
+                try await connection.count("SELECT count(*) FROM dsr.jobs WHERE id = $1 AND state = 'completed'", [jobID]) == 1
+            })
+            #expect(try await connection.count("SELECT max_attempts FROM dsr.jobs WHERE id = $1", [jobID]) == 4)
+            await #expect(throws: PostgresError.self) { try await connection.execute("SELECT dsr.retry_job($1)", [jobID]) }
+            daemon.signal(SIGTERM)
+            #expect(try await daemon.waitForExit(timeout: .seconds(30)) == 0)
+        }
+    }
+
+    @Test func permanentFailureIsDeadAtOnceAndCancelledJobsAreNotRun() async throws {
+        try await TestDatabase.migrated { database, connection in
+            let permanent = try await connection.query(
+                "INSERT INTO dsr.jobs (kind, payload) VALUES ('probe', '{\"fail\": \"bad payload\", \"permanent\": true}') RETURNING id"
+            )[0].decode("id", as: Int64.self)
+            let cancelled = try await connection.query(
+                "INSERT INTO dsr.jobs (kind, payload, run_at) VALUES ('probe', '{\"record\": true}', now() + interval '1 hour') RETURNING id"
+            )[0].decode("id", as: Int64.self)
+            let unknown = try await connection.query("INSERT INTO dsr.jobs (kind) VALUES ('no_such_kind') RETURNING id")[0]
+                .decode("id", as: Int64.self)
+            try await connection.execute("SELECT dsr.cancel_job($1, 'duplicate')", [cancelled])
+            let daemon = try DaemonProcess(database.runArguments())
+            #expect(try await eventually {
+                try await connection.count("SELECT count(*) FROM dsr.jobs WHERE id = ANY($1::bigint[]) AND state = 'dead'", [[permanent, unknown]]) == 2
+            })
+            #expect(try await connection.count("SELECT attempt FROM dsr.jobs WHERE id = $1", [permanent]) == 1)
+            #expect(try await connection.query("SELECT last_error FROM dsr.jobs WHERE id = $1", [unknown])[0]
+                .decode("last_error", as: String.self) == "no handler for job kind no_such_kind")
+            try await connection.execute("UPDATE dsr.jobs SET run_at = now() WHERE id = $1", [cancelled])
+            try await Task.sleep(for: .seconds(1))
+            #expect(try await connection.count("SELECT count(*) FROM dsr.probe_results") == 0)
+            #expect(try await connection.query("SELECT state FROM dsr.jobs WHERE id = $1", [cancelled])[0]
+                .decode("state", as: String.self) == "cancelled")
+            daemon.signal(SIGTERM)
+            #expect(try await daemon.waitForExit(timeout: .seconds(30)) == 0)
+        }
+    }
+
+    @Test func sigtermFinishesShortJobsAndReleasesLongOnesWithinTheGracePeriod() async throws {
+        try await TestDatabase.migrated { database, connection in
+            try await connection.execute(
+                """
+                INSERT INTO dsr.jobs (kind, payload, priority)
+                VALUES ('probe', '{"sleep_ms": 1500, "record": true}', 0), ('probe', '{"sleep_ms": 1500, "record": true}', 0),
+                       ('probe', '{"sleep_ms": 600000, "record": true}', 1)
+                """)
+            let daemon = try DaemonProcess(database.runArguments(["--set", "daemon.shutdown_grace=4s"]))
+            #expect(try await eventually { try await connection.count("SELECT count(*) FROM dsr.jobs WHERE state = 'running'") == 3 })
+            daemon.signal(SIGTERM)
+            // Exits 0 well within grace + systemd's stop timeout.
+            #expect(try await daemon.waitForExit(timeout: .seconds(25)) == 0, "\(daemon.output)")
+            #expect(try await connection.count("SELECT count(*) FROM dsr.jobs WHERE state = 'completed'") == 2)
+            #expect(try await connection.count("SELECT count(*) FROM dsr.probe_results") == 2)
+            // The long job went back to the queue at once, its attempt not counted.
+            #expect(try await connection.count(
+                "SELECT count(*) FROM dsr.jobs WHERE priority = 1 AND state = 'available' AND attempt = 0 AND locked_by IS NULL") == 1)
+            #expect(try await connection.count("SELECT count(*) FROM dsr.workers WHERE stopped_at IS NOT NULL") == 1)
+        }
+    }
+}
