@@ -8,6 +8,7 @@ let package = Package(
         .executable(name: "dsrd", targets: ["dsrd"]),
         .library(name: "DSR", targets: ["DSR"]),
         .library(name: "Postgres", targets: ["Postgres"]),
+        .library(name: "Curl", targets: ["Curl"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
@@ -22,6 +23,14 @@ let package = Package(
             pkgConfig: "libpq",
             providers: [.apt(["libpq-dev"])]
         ),
+        // libcurl through pkg-config; Debian: libcurl4-openssl-dev.
+        .systemLibrary(
+            name: "CCurl",
+            pkgConfig: "libcurl",
+            providers: [.apt(["libcurl4-openssl-dev"])]
+        ),
+        // Safe Swift over libcurl: an HTTP client and an SMTP client with a MIME builder.
+        .target(name: "Curl", dependencies: ["CCurl"]),
         // Safe Swift over libpq: one actor per connection, each on its own thread.
         .target(
             name: "Postgres",
@@ -63,6 +72,11 @@ let package = Package(
             name: "TestSupport",
             dependencies: ["Postgres"],
             path: "Tests/TestSupport"
+        ),
+        .testTarget(
+            name: "CurlTests",
+            dependencies: ["Curl", "TestSupport"],
+            exclude: []
         ),
         .testTarget(
             name: "PostgresTests",

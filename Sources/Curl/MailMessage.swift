@@ -1,0 +1,122 @@
+import Foundation
+
+/// An email address with an optional display name (any script; encoded per RFC 2047).
+public struct MailAddress: Sendable, Equatable {
+    public let name: String?
+    public let address: String
+
+    /// Refuses addresses that could inject headers or SMTP commands.
+    public init(_ address: String, name: String? = nil) throws {
+        let valid =
+            address.utf8.count <= 254 && address.split(separator: "@", omittingEmptySubsequences: false).count == 2
+            && !address.hasPrefix("@") && !address.hasSuffix("@")
+            && !address.unicodeScalars.contains { $0.properties.generalCategory == .control || $0 == " " || $0 == "<" || $0 == ">" || $0 == "," || $0 == "\"" }
+        guard valid else { throw MailError.invalidAddress }
+        self.address = address
+        self.name = name
+    }
+
+    var header: String {
+        guard let name, !name.isEmpty else { return "<\(address)>" }
+        // The address goes on a folded line of its own so no line passes 78 characters.
+        return "\(MIMEEncoding.encodedWords(name))\r\n <\(address)>"
+    }
+}
+
+public enum MailError: Error, CustomStringConvertible, Equatable {
+    case invalidAddress
+    case noRecipients
+
+    public var description: String {
+        switch self {
+        case .invalidAddress: "not a valid email address"
+        case .noRecipients: "a message needs at least one recipient"
+        }
+    }
+}
+
+/// A message with a plain-text and an optional HTML part, rendered as RFC 5322 + MIME.
+public struct MailMessage: Sendable {
+    public var from: MailAddress
+    public var to: [MailAddress]
+    public var subject: String
+    public var text: String
+    public var html: String?
+    /// Stable per notice, so a retried send is recognisably the same message.
+    public var messageID: String
+    public var date: Date
+
+    public init(from: MailAddress, to: [MailAddress], subject: String, text: String, html: String? = nil,
+                messageID: String, date: Date = Date()) {
+        self.from = from
+        self.to = to
+        self.subject = subject
+        self.text = text
+        self.html = html
+        self.messageID = messageID
+        self.date = date
+    }
+
+    /// The message as sent, CRLF line endings throughout.
+    public func rendered(boundary: String = "dsrd-" + UUID().uuidString.lowercased()) -> Data {
+        var lines = [
+            "Date: \(MIMEEncoding.rfc5322Date(date))",
+            "From: \(from.header)",
+            "To: \(to.map(\.header).joined(separator: ",\r\n "))",
+            "Subject: \(MIMEEncoding.encodedWords(subject))",
+            "Message-ID: <\(messageID.filter { !$0.isNewline && $0 != "<" && $0 != ">" })>",
+            "MIME-Version: 1.0",
+        ]
+        if let html {
+            lines += [
+                "Content-Type: multipart/alternative; boundary=\"\(boundary)\"",
+                "",
+                "--\(boundary)",
+            ]
+            lines += MIMEEncoding.part(contentType: "text/plain; charset=UTF-8", body: text)
+            lines.append("--\(boundary)")
+            lines += MIMEEncoding.part(contentType: "text/html; charset=UTF-8", body: html)
+            lines.append("--\(boundary)--")
+        } else {
+            lines += MIMEEncoding.part(contentType: "text/plain; charset=UTF-8", body: text)
+        }
+        return Data((lines.joined(separator: "\r\n") + "\r\n").utf8)
+    }
+}
+
+enum MIMEEncoding {
+    /// A header value as RFC 2047 encoded words when it is not plain printable ASCII,
+    /// folded so that no encoded word exceeds 75 characters and no UTF-8 sequence is split.
+    static func encodedWords(_ text: String) -> String {
+        let plain = text.unicodeScalars.allSatisfy { $0.isASCII && $0.value >= 0x20 && $0.value < 0x7f }
+        if plain && !text.contains("=?") { return text }
+        var words: [String] = []
+        var chunk = [UInt8]()
+        for character in text {
+            let bytes = Array(String(character).utf8)
+            // 39 bytes make 52 base64 characters: a 64-character word, which fits on one
+            // line even after "Subject: " (RFC 2047 allows 75, RFC 5322 lines 78).
+            if chunk.count + bytes.count > 39 {
+                words.append("=?UTF-8?B?" + Data(chunk).base64EncodedString() + "?=")
+                chunk = []
+            }
+            chunk += bytes
+        }
+        if !chunk.isEmpty { words.append("=?UTF-8?B?" + Data(chunk).base64EncodedString() + "?=") }
+        return words.joined(separator: "\r\n ")
+    }
+
+    static func part(contentType: String, body: String) -> [String] {
+        let normalized = body.replacingOccurrences(of: "\r\n", with: "\n").replacingOccurrences(of: "\n", with: "\r\n")
+        let encoded = Data(normalized.utf8).base64EncodedString(options: [.lineLength76Characters, .endLineWithCarriageReturn, .endLineWithLineFeed])
+        return ["Content-Type: \(contentType)", "Content-Transfer-Encoding: base64", "", encoded]
+    }
+
+    static func rfc5322Date(_ date: Date) -> String {
+        let formatter = DateFormatter()
+        formatter.locale = Locale(identifier: "en_US_POSIX")
+        formatter.timeZone = TimeZone(identifier: "UTC")
+        formatter.dateFormat = "EEE, dd MMM yyyy HH:mm:ss '+0000'"
+        return formatter.string(from: date)
+    }
+}

@@ -1,0 +1,66 @@
+#!/usr/bin/env python3
+"""SMTP sink for dsrd's tests and demo (Debian's python3-aiosmtpd), loopback only.
+
+Stores each accepted message as DIR/<random>.eml and writes the port it listens on to
+--port-file once ready. Recipients whose local part starts with "reject" get 550 (permanent),
+"tempfail" get 451 (temporary). No STARTTLS is offered, so a client that requires TLS must
+refuse to send.
+"""
+import argparse
+import os
+import signal
+import socket
+import threading
+import uuid
+
+from aiosmtpd.controller import Controller
+
+
+class Sink:
+    def __init__(self, directory):
+        self.directory = directory
+
+    async def handle_RCPT(self, server, session, envelope, address, rcpt_options):
+        local = address.split("@")[0]
+        if local.startswith("reject"):
+            return "550 5.1.1 mailbox unavailable"
+        if local.startswith("tempfail"):
+            return "451 4.3.0 try again later"
+        envelope.rcpt_tos.append(address)
+        return "250 OK"
+
+    async def handle_DATA(self, server, session, envelope):
+        name = os.path.join(self.directory, uuid.uuid4().hex)
+        with open(name + ".tmp", "wb") as output:
+            output.write(envelope.original_content or envelope.content)
+        os.rename(name + ".tmp", name + ".eml")
+        return "250 2.0.0 accepted"
+
+
+def main():
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--dir", required=True)
+    parser.add_argument("--port-file", required=True)
+    parser.add_argument("--port", type=int, default=0)
+    args = parser.parse_args()
+    os.makedirs(args.dir, exist_ok=True)
+    port = args.port
+    if port == 0:
+        probe = socket.socket()
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+        probe.close()
+    controller = Controller(Sink(args.dir), hostname="127.0.0.1", port=port)
+    controller.start()
+    with open(args.port_file + ".tmp", "w") as out:
+        out.write(str(port))
+    os.rename(args.port_file + ".tmp", args.port_file)
+    stop = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    signal.signal(signal.SIGINT, lambda *_: stop.set())
+    stop.wait()
+    controller.stop()
+
+
+if __name__ == "__main__":
+    main()
