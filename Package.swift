@@ -15,6 +15,7 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-log", from: "1.6.0"),
         .package(url: "https://github.com/swift-server/swift-service-lifecycle", from: "2.6.0"),
         .package(url: "https://github.com/LebJe/TOMLKit", from: "0.6.0"),
+        .package(url: "https://github.com/hummingbird-project/swift-mustache", from: "2.0.0"),
     ],
     targets: [
         // libpq through pkg-config; Debian: libpq-dev.
@@ -44,9 +45,11 @@ let package = Package(
             name: "DSR",
             dependencies: [
                 "Postgres",
+                "Curl",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "TOMLKit", package: "TOMLKit"),
+                .product(name: "Mustache", package: "swift-mustache"),
             ],
             plugins: ["EmbedMigrations"]
         ),
@@ -87,6 +90,7 @@ let package = Package(
             dependencies: [
                 "DSR",
                 "Postgres",
+                "Curl",
                 "TestSupport",
                 "dsrd",
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),

@@ -48,6 +48,14 @@ struct Run: AsyncParsableCommand {
             }
             await connection.close()
 
+            let conninfo = try configuration.databaseConninfo()
+            let handlerPool = ConnectionPool(conninfo: conninfo, maximum: configuration.queue.workers)
+            let notices: NoticeHandler
+            do {
+                notices = try NoticeHandler.make(configuration: configuration, pool: handlerPool)
+            } catch let error as ConfigurationError {
+                throw Failure(message: "configuration: \(error)", exitCode: .configuration)
+            }
             let readiness = Readiness()
             let pool = WorkerPool(
                 options: WorkerPool.Options(
@@ -55,12 +63,18 @@ struct Run: AsyncParsableCommand {
                     shutdownGrace: configuration.daemon.shutdownGrace,
                     workerID: WorkerIdentity.make(instanceName: configuration.daemon.instanceName),
                     version: DSRVersion.current),
-                conninfo: try configuration.databaseConninfo(),
-                handlers: ["request": PlaceholderRequestHandler(), "probe": ProbeHandler()],
+                conninfo: conninfo,
+                handlers: ["request": PlaceholderRequestHandler(), "notice": notices, "probe": ProbeHandler()],
                 readiness: readiness,
                 logger: logger)
             let group = ServiceGroup(
-                services: [pool, SystemdService(readiness: readiness, logger: logger)],
+                services: [
+                    pool,
+                    DeadlineScanner(
+                        conninfo: conninfo, interval: configuration.notices.deadlineScanInterval,
+                        warnings: try configuration.deadlineWarningPeriods(), logger: logger),
+                    SystemdService(readiness: readiness, logger: logger),
+                ],
                 gracefulShutdownSignals: [.sigterm, .sigint],
                 logger: logger)
             try await group.run()

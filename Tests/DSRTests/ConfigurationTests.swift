@@ -21,7 +21,10 @@ struct ConfigurationTests {
         }
         #expect(documented.sorted() == ConfigurationKey.all.map(\.name).sorted())
         let loaded = try ConfigurationLoader(environment: [:]).load(file: Self.exampleFile)
-        #expect(loaded == DSRConfiguration())
+        var defaults = DSRConfiguration()
+        defaults.baseDirectory = URL(fileURLWithPath: Self.exampleFile).deletingLastPathComponent().path
+        #expect(loaded == defaults)
+        #expect(loaded.resolvedPath(loaded.notices.templatesDirectory).hasSuffix("Config/templates"))
     }
 
     @Test func layersApplyInOrder() throws {

@@ -25,9 +25,10 @@ extension TestDatabase {
         }
     }
 
-    /// Arguments for `dsrd run` against this database.
+    /// Arguments for `dsrd run` against this database, with the repository's
+    /// Config/dsrd.toml (defaults, and the notice templates next to it).
     func runArguments(_ extra: [String] = []) -> [String] {
-        ["run", "--database-url", conninfo] + fastQueue + extra
+        ["run", "--config", ConfigurationTests.exampleFile, "--database-url", conninfo] + fastQueue + extra
     }
 }
 

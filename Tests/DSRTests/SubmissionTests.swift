@@ -22,7 +22,9 @@ struct SubmissionTests {
             #expect(try row.decode("locale", as: String.self) == "en")
             #expect(try row.decode("channels", as: [String].self) == ["email"])
             #expect(try row.decode("thirty", as: Bool.self))
-            #expect(try await connection.count("SELECT count(*) FROM dsr.jobs WHERE request_id = $1 AND state = 'available'", [id]) == 1)
+            #expect(try await connection.count("SELECT count(*) FROM dsr.jobs WHERE request_id = $1 AND kind = 'request' AND state = 'available'", [id]) == 1)
+            // The acknowledgement is queued in the same transaction.
+            #expect(try await connection.count("SELECT count(*) FROM dsr.outbox WHERE request_id = $1 AND template = 'received' AND channel = 'email'", [id]) == 1)
             // Transactional enqueue: rolled back with the caller's transaction.
             _ = try? await connection.transaction { connection in
                 try connection.query("SELECT dsr.submit('erasure', '{\"customer_id\": \"C-1\"}')")
@@ -40,7 +42,8 @@ struct SubmissionTests {
             let id1 = try await first.submit(on: connection)
             let id2 = try await first.submit(on: connection)
             #expect(id1 == id2)
-            #expect(try await connection.count("SELECT count(*) FROM dsr.jobs") == 1)
+            #expect(try await connection.count("SELECT count(*) FROM dsr.jobs WHERE kind = 'request'") == 1)
+            #expect(try await connection.count("SELECT count(*) FROM dsr.outbox") == 1)
             var other = first
             other.kind = "access"
             await #expect(throws: PostgresError.self) { try await other.submit(on: connection) }

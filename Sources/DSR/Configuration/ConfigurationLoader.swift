@@ -22,6 +22,7 @@ public struct ConfigurationLoader: Sendable {
     public func load(file: String?, overrides: [String] = []) throws -> DSRConfiguration {
         var configuration = DSRConfiguration()
         if let file {
+            configuration.baseDirectory = URL(fileURLWithPath: file).deletingLastPathComponent().path
             let text: String
             do {
                 text = try String(contentsOfFile: file, encoding: .utf8)
@@ -99,6 +100,10 @@ public struct ConfigurationLoader: Sendable {
         }
         if configuration.queue.retryMaxDelay < configuration.queue.retryBaseDelay {
             throw ConfigurationError("queue.retry_max_delay must not be below queue.retry_base_delay")
+        }
+        _ = try configuration.deadlineWarningPeriods()
+        if TimeZone(identifier: configuration.notices.timeZone) == nil {
+            throw ConfigurationError("notices.time_zone: unknown time zone \(configuration.notices.timeZone)")
         }
     }
 }

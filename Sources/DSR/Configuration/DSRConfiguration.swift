@@ -50,10 +50,71 @@ public struct DSRConfiguration: Sendable, Equatable {
         public var level: String = "info"
     }
 
+    public struct Email: Sendable, Equatable {
+        /// `smtp://host:587` (STARTTLS) or `smtps://host:465`; empty disables email. Default empty.
+        public var smtpURL: String = ""
+        public var username: String = ""
+        /// File holding the SMTP password (systemd credential). Default unset.
+        public var passwordFile: String = ""
+        /// Refuse to send over an unencrypted session. Default true.
+        public var requireTLS: Bool = true
+        /// Verify the server certificate. Default true.
+        public var verifyTLS: Bool = true
+        /// Envelope sender and From address. Default privacy@example.com.
+        public var fromAddress: String = "privacy@example.com"
+        /// Display name in From (any script). Default "Data Protection Officer".
+        public var fromName: String = "Data Protection Officer"
+    }
+
+    public struct SMS: Sendable, Equatable {
+        /// Gateway endpoint (POST); empty disables SMS. Default empty.
+        public var url: String = ""
+        /// Body encoding: form (application/x-www-form-urlencoded) or json. Default form.
+        public var format: String = "form"
+        /// HTTP basic-auth user (account id); empty sends no auth. Default empty.
+        public var username: String = ""
+        /// File holding the basic-auth password or API token. Default unset.
+        public var passwordFile: String = ""
+        /// Sender id or number. Default "SmartTec".
+        public var sender: String = "SmartTec"
+        public var toField: String = "To"
+        public var fromField: String = "From"
+        public var textField: String = "Body"
+        /// Header carrying the notice's idempotency key; empty sends none. Default Idempotency-Key.
+        public var idempotencyHeader: String = "Idempotency-Key"
+        public var verifyTLS: Bool = true
+    }
+
+    public struct Notices: Sendable, Equatable {
+        /// Folder with `th/` and `en/` templates; relative to the config file's folder.
+        /// Default "templates" (so Config/dsrd.toml uses Config/templates).
+        public var templatesDirectory: String = "templates"
+        /// Where DPO reports go; empty means they wait (and show in dsr.notices). Default empty.
+        public var dpoEmail: String = ""
+        /// Language of DPO reports. Default th.
+        public var dpoLocale: String = "th"
+        /// Time zone for dates in notices. Default Asia/Bangkok.
+        public var timeZone: String = "Asia/Bangkok"
+        /// After a crash between sending and recording, send the same message again (true)
+        /// or mark it in_doubt and tell the DPO (false). Default true.
+        public var resendInDoubt: Bool = true
+        /// DPO warnings before a request's deadline, comma-separated. Default "10d,5d"
+        /// (day 20 and day 25 of 30).
+        public var deadlineWarnings: String = "10d,5d"
+        /// How often the deadline scan runs. Default 1m.
+        public var deadlineScanInterval: Duration = .seconds(60)
+    }
+
     public var database = Database()
     public var queue = Queue()
     public var daemon = Daemon()
     public var log = Log()
+    public var email = Email()
+    public var sms = SMS()
+    public var notices = Notices()
+    /// Folder that relative paths in the configuration are resolved against: the config
+    /// file's folder, or the working directory without one. Not a key.
+    public var baseDirectory: String = FileManager.default.currentDirectoryPath
 
     public init() {}
 
@@ -71,6 +132,32 @@ public struct DSRConfiguration: Sendable, Equatable {
             lines.append("\(parts[1]) = \(key.render(self))")
         }
         return lines.joined(separator: "\n")
+    }
+
+    /// A path from the configuration, resolved against ``baseDirectory`` when relative.
+    public func resolvedPath(_ path: String) -> String {
+        path.hasPrefix("/") ? path : URL(fileURLWithPath: baseDirectory).appendingPathComponent(path).path
+    }
+
+    /// Reads a secret file named by a `*_file` key; empty when the key is unset.
+    public func secret(fromFile path: String, key: String) throws -> String {
+        guard !path.isEmpty else { return "" }
+        do {
+            return try String(contentsOfFile: resolvedPath(path), encoding: .utf8)
+                .trimmingCharacters(in: .whitespacesAndNewlines)
+        } catch {
+            throw ConfigurationError("\(key): cannot read \(path)")
+        }
+    }
+
+    /// The deadline warnings as days before the due date.
+    public func deadlineWarningPeriods() throws -> [Duration] {
+        try notices.deadlineWarnings.split(separator: ",").map { part in
+            guard let duration = DurationText.parse(String(part)), duration > .zero else {
+                throw ConfigurationError("notices.deadline_warnings must list durations like \"10d,5d\"")
+            }
+            return duration
+        }
     }
 
     /// The connection string to use, reading `database.url_file` if set.

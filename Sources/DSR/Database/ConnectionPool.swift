@@ -1,0 +1,60 @@
+import Postgres
+
+/// A small pool of connections for handlers, created on demand up to `maximum`.
+/// A connection that broke is dropped instead of being returned.
+public actor ConnectionPool {
+    private let conninfo: String
+    private let maximum: Int
+    private var idle: [PostgresConnection] = []
+    private var open = 0
+    private var waiters: [CheckedContinuation<Void, Never>] = []
+
+    public init(conninfo: String, maximum: Int) {
+        self.conninfo = conninfo
+        self.maximum = max(1, maximum)
+    }
+
+    public func withConnection<T: Sendable>(_ body: (PostgresConnection) async throws -> T) async throws -> T {
+        let connection = try await acquire()
+        do {
+            let value = try await body(connection)
+            await release(connection)
+            return value
+        } catch {
+            await release(connection)
+            throw error
+        }
+    }
+
+    private func acquire() async throws -> PostgresConnection {
+        while true {
+            if let connection = idle.popLast() { return connection }
+            if open < maximum {
+                open += 1
+                do {
+                    return try await PostgresConnection.connect(conninfo)
+                } catch {
+                    open -= 1
+                    wakeOne()
+                    throw error
+                }
+            }
+            await withCheckedContinuation { waiters.append($0) }
+        }
+    }
+
+    private func release(_ connection: PostgresConnection) async {
+        let open = await connection.isOpen
+        let busy = await connection.inTransaction
+        if open && !busy {
+            idle.append(connection)
+        } else {
+            self.open -= 1
+        }
+        wakeOne()
+    }
+
+    private func wakeOne() {
+        if !waiters.isEmpty { waiters.removeFirst().resume() }
+    }
+}

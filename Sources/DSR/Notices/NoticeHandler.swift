@@ -1,0 +1,239 @@
+import Curl
+import Foundation
+import Logging
+import Postgres
+
+/// Delivers one `dsr.outbox` row (job kind `notice`).
+///
+/// 1. In one transaction: lock the row; skip it if it was already sent, failed or
+///    cancelled; render it once (later attempts send exactly the same message, with the
+///    same Message-ID or gateway idempotency key); mark it `sending`.
+/// 2. Send it by email or SMS.
+/// 3. Mark it `sent` in the transaction that completes the job.
+///
+/// A crash between 2 and 3 leaves the row `sending`; the rescued job then finds an attempt
+/// whose outcome is unknown. With `notices.resend_in_doubt` (default) it sends the
+/// identical message again, since a lost refusal notice is worse than a duplicate; otherwise
+/// it marks the notice `in_doubt` and tells the DPO. A permanent refusal (SMTP 5xx, gateway
+/// 4xx) marks it `failed` and tells the DPO. Anything else is retried by the queue.
+public struct NoticeHandler: JobHandler {
+    public struct Settings: Sendable {
+        public var dpoEmail: String
+        public var dpoLocale: String
+        public var timeZone: TimeZone
+        public var resendInDoubt: Bool
+
+        public init(dpoEmail: String, dpoLocale: String, timeZone: TimeZone, resendInDoubt: Bool) {
+            self.dpoEmail = dpoEmail
+            self.dpoLocale = dpoLocale
+            self.timeZone = timeZone
+            self.resendInDoubt = resendInDoubt
+        }
+    }
+
+    let pool: ConnectionPool
+    let templates: NoticeTemplates
+    let settings: Settings
+    let smtp: SMTPClient?
+    let sender: MailAddress?
+    let sms: SMSGateway?
+
+    public init(pool: ConnectionPool, templates: NoticeTemplates, settings: Settings, smtp: SMTPClient?,
+                sender: MailAddress?, sms: SMSGateway?) {
+        self.pool = pool
+        self.templates = templates
+        self.settings = settings
+        self.smtp = smtp
+        self.sender = sender
+        self.sms = sms
+    }
+
+    struct Payload: Decodable {
+        let outbox_id: Int64
+    }
+
+    struct Notice: Sendable {
+        let id: Int64
+        let requestID: UUID?
+        let template: String
+        let audience: String
+        let channel: String
+        let recipient: String
+        let key: String
+        let rendered: RenderedNotice
+    }
+
+    enum Start: Sendable {
+        case send(Notice)
+        case skip
+    }
+
+    public func handle(_ job: Job, context: JobContext) async throws -> JobResult {
+        let outboxID = try job.decodePayload(Payload.self).outbox_id
+        let start = try await pool.withConnection { connection in
+            try await connection.transaction { connection in try self.begin(outboxID, on: connection) }
+        }
+        guard case .send(let notice) = start else { return .none }
+        var logger = context.logger
+        logger[metadataKey: "dsr.notice_id"] = "\(notice.id)"
+        do {
+            if let refusal = try await deliver(notice) {
+                logger.error("notice refused permanently", metadata: ["dsr.error": "\(refusal)"])
+                return JobResult(effects: failureEffects(notice, reason: refusal))
+            }
+        } catch {
+            // A clean failure: the message was not accepted, so the next attempt is not in doubt.
+            _ = try? await pool.withConnection { connection in
+                try await connection.execute(
+                    "UPDATE dsr.outbox SET state = 'pending', last_error = $2 WHERE id = $1 AND state = 'sending'",
+                    [notice.id, String("\(error)".prefix(1000))])
+            }
+            throw error
+        }
+        Failpoints.hit("notice.after_send")
+        logger.info("notice sent", metadata: ["dsr.template": "\(notice.template)", "dsr.channel": "\(notice.channel)"])
+        return JobResult(effects: [
+            SQLStatement(
+                "UPDATE dsr.outbox SET state = 'sent', sent_at = now(), last_error = NULL WHERE id = $1 AND state <> 'sent'",
+                [notice.id])
+        ])
+    }
+
+    private func begin(_ id: Int64, on connection: isolated PostgresConnection) throws -> Start {
+        let rows = try connection.query(
+            """
+            SELECT o.id, o.idempotency_key, o.request_id, o.template, o.audience, o.channel, o.locale,
+                   o.recipient, o.variables::text AS variables, o.state, o.rendered_subject, o.rendered_text,
+                   o.rendered_html, r.kind, r.received_at, r.due_at
+              FROM dsr.outbox AS o
+              LEFT JOIN dsr.requests AS r ON r.id = o.request_id
+             WHERE o.id = $1
+               FOR UPDATE OF o
+            """, [id])
+        guard let row = rows.first else { throw JobFailure.permanent("outbox row \(id) does not exist") }
+        let state = try row.decode("state", as: String.self)
+        let audience = try row.decode("audience", as: String.self)
+        let requestID = try row.decode("request_id", as: UUID?.self)
+        switch state {
+        case "sent", "failed", "cancelled", "in_doubt":
+            return .skip
+        case "sending" where !settings.resendInDoubt:
+            let reason = "an earlier attempt may have been delivered before a crash; not resent (notices.resend_in_doubt = false)"
+            try connection.execute("UPDATE dsr.outbox SET state = 'in_doubt', last_error = $2 WHERE id = $1", [id, reason])
+            if audience == "subject" {
+                try connection.execute(
+                    "SELECT dsr.notify_dpo($1, $2, 'dpo_delivery_failed', jsonb_build_object('template', $3::text, 'channel', $4::text, 'last_error', $5::text))",
+                    ["in-doubt:\(id)", requestID, try row.decode("template", as: String.self),
+                     try row.decode("channel", as: String.self), reason])
+            }
+            return .skip
+        default:
+            break
+        }
+        let template = try row.decode("template", as: String.self)
+        let channel = try row.decode("channel", as: String.self)
+        var recipient = try row.decode("recipient", as: String?.self) ?? ""
+        if audience == "dpo" {
+            guard !settings.dpoEmail.isEmpty else { throw NoticeError.channelNotConfigured("notices.dpo_email") }
+            recipient = settings.dpoEmail
+        }
+        var rendered: RenderedNotice
+        if let text = try row.decode("rendered_text", as: String?.self) {
+            rendered = RenderedNotice(
+                subject: try row.decode("rendered_subject", as: String?.self), text: text,
+                html: try row.decode("rendered_html", as: String?.self))
+        } else {
+            let locale = audience == "dpo" ? settings.dpoLocale : (try row.decode("locale", as: String?.self) ?? "th")
+            rendered = try templates.render(template, channel: channel, locale: locale, values: try values(for: row, locale: locale))
+        }
+        try connection.execute(
+            """
+            UPDATE dsr.outbox
+               SET state = 'sending', send_attempts = send_attempts + 1, send_started_at = now(),
+                   rendered_subject = $2, rendered_text = $3, rendered_html = $4
+             WHERE id = $1
+            """, [id, rendered.subject, rendered.text, rendered.html])
+        return .send(Notice(
+            id: id, requestID: requestID, template: template, audience: audience, channel: channel,
+            recipient: recipient, key: try row.decode("idempotency_key", as: String.self), rendered: rendered))
+    }
+
+    /// Template variables: the outbox row's own, plus the request's id, kind and dates.
+    func values(for row: PostgresRow, locale: String) throws -> [String: Any] {
+        var values: [String: Any] = [:]
+        let variables = try row.decode("variables", as: String.self)
+        if let object = try JSONSerialization.jsonObject(with: Data(variables.utf8)) as? [String: Any] {
+            values = object
+        }
+        if let requestID = try row.decode("request_id", as: UUID?.self) {
+            let id = requestID.uuidString.lowercased()
+            values["request_id"] = id
+            values["short_id"] = String(id.prefix(8))
+        }
+        if let kind = try row.decode("kind", as: String?.self) {
+            values["kind"] = kind
+            values["kind_label"] = NoticeVocabulary.kindLabel(kind, locale: locale)
+            values["is_export"] = kind == "access" || kind == "portability"
+            values["is_erasure"] = kind == "erasure"
+            values["is_other"] = !(kind == "access" || kind == "portability" || kind == "erasure")
+        }
+        var dates: [String: Date] = [:]
+        if let received = try row.decode("received_at", as: Date?.self) { dates["received_at"] = received }
+        if let due = try row.decode("due_at", as: Date?.self) { dates["due_at"] = due }
+        for (key, value) in values where key.hasSuffix("_at") {
+            if let text = value as? String, let date = Date(postgresText: Substring(text)) ?? ISO8601DateFormatter().date(from: text) {
+                dates[key] = date
+            }
+        }
+        for (key, date) in dates {
+            values[String(key.dropLast(3)) + "_date"] = NoticeVocabulary.date(date, locale: locale, timeZone: settings.timeZone)
+        }
+        if values["days_left"] == nil, let due = dates["due_at"] {
+            values["days_left"] = Int((due.timeIntervalSinceNow / 86_400).rounded(.up))
+        }
+        return values
+    }
+
+    /// Sends the notice. Returns a reason when the server refused it for good; throws when
+    /// a later attempt may succeed.
+    private func deliver(_ notice: Notice) async throws -> String? {
+        switch notice.channel {
+        case "sms":
+            guard let sms else { throw NoticeError.channelNotConfigured("sms.url") }
+            switch try await sms.send(to: notice.recipient, text: notice.rendered.text, idempotencyKey: notice.key) {
+            case .sent: return nil
+            case .refused(let reason): return reason
+            }
+        default:
+            guard let smtp, let sender else { throw NoticeError.channelNotConfigured("email.smtp_url") }
+            let recipient: MailAddress
+            do {
+                recipient = try MailAddress(notice.recipient)
+            } catch {
+                return "recipient address is not valid"
+            }
+            let domain = sender.address.split(separator: "@").last.map(String.init) ?? "dsrd"
+            let message = MailMessage(
+                from: sender, to: [recipient], subject: notice.rendered.subject ?? "", text: notice.rendered.text,
+                html: notice.rendered.html, messageID: "notice-\(notice.id)@\(domain)")
+            do {
+                try await smtp.send(message)
+                return nil
+            } catch let error as CurlError where (500..<600).contains(error.responseCode) {
+                return "mail server refused the message: \(error)"
+            }
+        }
+    }
+
+    private func failureEffects(_ notice: Notice, reason: String) -> [SQLStatement] {
+        var effects = [
+            SQLStatement("UPDATE dsr.outbox SET state = 'failed', last_error = $2 WHERE id = $1", [notice.id, reason])
+        ]
+        if notice.audience == "subject" {
+            effects.append(SQLStatement(
+                "SELECT dsr.notify_dpo($1, $2, 'dpo_delivery_failed', jsonb_build_object('template', $3::text, 'channel', $4::text, 'last_error', $5::text))",
+                ["delivery-failed:\(notice.id)", notice.requestID, notice.template, notice.channel, reason]))
+        }
+        return effects
+    }
+}

@@ -1,0 +1,110 @@
+import Foundation
+import Mustache
+
+public struct RenderedNotice: Sendable, Equatable {
+    /// Email subject; nil for SMS.
+    public var subject: String?
+    public var text: String
+    /// HTML alternative for email, made from the text; nil for SMS.
+    public var html: String?
+}
+
+/// The notice templates under `notices.templates_dir` (`th/` and `en/`), parsed at start-up
+/// so that a broken template stops the daemon instead of a notice.
+public struct NoticeTemplates: Sendable {
+    public static let locales = ["th", "en"]
+    /// Notices to the person: email and SMS versions.
+    public static let subjectNotices = ["received", "completed", "refused", "more_time", "identity_needed"]
+    /// Reports to the DPO: email only.
+    public static let dpoNotices = [
+        "dpo_completion", "dpo_deadline_warning", "dpo_overdue", "dpo_dead_job", "dpo_delivery_failed",
+        "dpo_store_unreachable",
+    ]
+
+    private let templates: [String: MustacheTemplate]
+
+    public init(directory: String) throws {
+        var templates: [String: MustacheTemplate] = [:]
+        for locale in Self.locales {
+            var expected = Self.subjectNotices.flatMap { ["\($0).mustache", "\($0).sms.mustache"] }
+            expected += Self.dpoNotices.map { "\($0).mustache" }
+            for file in expected {
+                let path = "\(directory)/\(locale)/\(file)"
+                guard let text = try? String(contentsOfFile: path, encoding: .utf8) else {
+                    throw ConfigurationError("notices.templates_dir: missing template \(path)")
+                }
+                do {
+                    // Plain text: no HTML escaping here; the HTML part is escaped when built.
+                    templates["\(locale)/\(file)"] = try MustacheTemplate(string: "{{% CONTENT_TYPE: TEXT}}" + text)
+                } catch {
+                    throw ConfigurationError("\(path): not a valid Mustache template (\(error))")
+                }
+            }
+        }
+        self.templates = templates
+    }
+
+    /// Renders one notice. `values` are the template variables.
+    public func render(_ name: String, channel: String, locale: String, values: [String: Any]) throws -> RenderedNotice {
+        let language = Self.locales.contains(locale) ? locale : "th"
+        let file = channel == "sms" ? "\(name).sms.mustache" : "\(name).mustache"
+        guard let template = templates["\(language)/\(file)"] else {
+            throw NoticeError.unknownTemplate(name)
+        }
+        let output = template.render(values)
+        if channel == "sms" {
+            return RenderedNotice(
+                subject: nil,
+                text: output.trimmingCharacters(in: .whitespacesAndNewlines).replacingOccurrences(of: "\n", with: " "),
+                html: nil)
+        }
+        var lines = output.components(separatedBy: "\n")
+        guard let first = lines.first, first.hasPrefix("Subject:") else {
+            throw NoticeError.malformedTemplate("\(language)/\(file) must start with a Subject: line")
+        }
+        let subject = first.dropFirst("Subject:".count).trimmingCharacters(in: .whitespaces)
+        lines.removeFirst()
+        let body = Self.collapseBlankLines(lines.joined(separator: "\n")).trimmingCharacters(in: .whitespacesAndNewlines)
+        return RenderedNotice(subject: subject, text: body + "\n", html: Self.html(from: body, title: subject))
+    }
+
+    /// Sections that render empty leave runs of blank lines; keep at most one.
+    static func collapseBlankLines(_ text: String) -> String {
+        var result: [Substring] = []
+        for line in text.split(separator: "\n", omittingEmptySubsequences: false) {
+            if line.trimmingCharacters(in: .whitespaces).isEmpty, result.last?.trimmingCharacters(in: .whitespaces).isEmpty == true {
+                continue
+            }
+            result.append(line)
+        }
+        return result.joined(separator: "\n")
+    }
+
+    static func html(from text: String, title: String) -> String {
+        func escape(_ value: String) -> String {
+            value.replacingOccurrences(of: "&", with: "&amp;").replacingOccurrences(of: "<", with: "&lt;")
+                .replacingOccurrences(of: ">", with: "&gt;").replacingOccurrences(of: "\"", with: "&quot;")
+        }
+        let paragraphs = text.components(separatedBy: "\n\n").map { paragraph in
+            "<p>" + paragraph.split(separator: "\n").map { escape(String($0)) }.joined(separator: "<br>\n") + "</p>"
+        }
+        return "<!DOCTYPE html>\n<html><head><meta charset=\"utf-8\"><title>\(escape(title))</title></head>\n<body>\n"
+            + paragraphs.joined(separator: "\n") + "\n</body></html>\n"
+    }
+}
+
+public enum NoticeError: Error, CustomStringConvertible {
+    case unknownTemplate(String)
+    case malformedTemplate(String)
+    case channelNotConfigured(String)
+    case rejected(String)
+
+    public var description: String {
+        switch self {
+        case .unknownTemplate(let name): "no template named \(name)"
+        case .malformedTemplate(let reason): reason
+        case .channelNotConfigured(let what): "\(what) is not configured"
+        case .rejected(let reason): reason
+        }
+    }
+}

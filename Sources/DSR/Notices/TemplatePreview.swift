@@ -1,0 +1,71 @@
+import Foundation
+
+/// Renders every template with representative values, for `dsrd templates` and the tests.
+public struct TemplatePreview: Sendable {
+    let templates: NoticeTemplates
+    let timeZone: TimeZone
+
+    public init(configuration: DSRConfiguration) throws {
+        templates = try NoticeTemplates(directory: configuration.resolvedPath(configuration.notices.templatesDirectory))
+        timeZone = TimeZone(identifier: configuration.notices.timeZone) ?? TimeZone(identifier: "UTC")!
+    }
+
+    /// Sample values shaped like real ones (longest plausible request id, dates, reasons).
+    public func sampleValues(kind: String, locale: String) -> [String: Any] {
+        let received = Date(timeIntervalSince1970: 1_795_606_806)
+        let due = received.addingTimeInterval(30 * 86_400)
+        return [
+            "request_id": "6f48d8e7-d553-4ce3-acdf-3cc442ca4846", "short_id": "6f48d8e7", "kind": kind,
+            "kind_label": NoticeVocabulary.kindLabel(kind, locale: locale),
+            "received_date": NoticeVocabulary.date(received, locale: locale, timeZone: timeZone),
+            "due_date": NoticeVocabulary.date(due, locale: locale, timeZone: timeZone),
+            "days_left": 5, "day": 25, "reason": "identity could not be verified", "note": "",
+            "is_export": kind == "access", "is_erasure": kind == "erasure", "is_other": false,
+            "job_id": 4711, "job_kind": "request", "attempts": 10, "last_error": "connection refused",
+            "template": "completed", "channel": "sms", "stores": "customer, order, marketing",
+            "rows_exported": 1234, "rows_erased": 0, "rows_held": 0, "store": "marketing",
+        ]
+    }
+
+    public struct SMSMeasure: Sendable {
+        public let locale: String
+        public let template: String
+        public let characters: Int
+        public let encoding: String
+        public let segments: Int
+    }
+
+    /// Each SMS template rendered for the kind with the longest label (the worst case).
+    public func smsMeasures() throws -> [SMSMeasure] {
+        var measures: [SMSMeasure] = []
+        for locale in NoticeTemplates.locales {
+            let longestKind = RequestKind.allCases.map(\.rawValue)
+                .max { NoticeVocabulary.kindLabel($0, locale: locale).count < NoticeVocabulary.kindLabel($1, locale: locale).count }!
+            for name in NoticeTemplates.subjectNotices {
+                let text = try templates.render(name, channel: "sms", locale: locale, values: sampleValues(kind: longestKind, locale: locale)).text
+                let count = SMSSegments.count(text)
+                measures.append(SMSMeasure(locale: locale, template: name, characters: count.units,
+                                           encoding: count.encoding.rawValue, segments: count.segments))
+            }
+        }
+        return measures
+    }
+
+    public func report(includeRenderings: Bool) throws -> String {
+        var out: [String] = []
+        if includeRenderings {
+            for locale in NoticeTemplates.locales {
+                for name in NoticeTemplates.subjectNotices + NoticeTemplates.dpoNotices {
+                    let notice = try templates.render(name, channel: "email", locale: locale, values: sampleValues(kind: "access", locale: locale))
+                    out.append("== \(locale)/\(name) (email)\nSubject: \(notice.subject ?? "")\n\n\(notice.text)")
+                }
+            }
+        }
+        var table = TextTable(headers: ["locale", "sms template", "characters", "encoding", "segments"])
+        for measure in try smsMeasures() {
+            table.rows.append([measure.locale, measure.template, String(measure.characters), measure.encoding, String(measure.segments)])
+        }
+        out.append("SMS (worst case: the longest request-kind label)\n" + table.render())
+        return out.joined(separator: "\n")
+    }
+}

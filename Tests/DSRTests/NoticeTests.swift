@@ -1,0 +1,247 @@
+import DSR
+import Foundation
+import Postgres
+import TestSupport
+import Testing
+
+/// Decodes RFC 2047 `=?UTF-8?B?...?=` words (folded with CRLF + space).
+func decodeHeader(_ value: String) -> String {
+    value.replacingOccurrences(of: "\r\n ", with: " ").split(separator: " ").map { token -> String in
+        guard token.hasPrefix("=?UTF-8?B?"), token.hasSuffix("?=") else { return String(token) }
+        return String(decoding: Data(base64Encoded: String(token.dropFirst(10).dropLast(2))) ?? Data(), as: UTF8.self)
+    }.joined()
+}
+
+/// One header's (unfolded) value from a raw message.
+func header(_ name: String, in message: String) -> String? {
+    let lines = message.components(separatedBy: "\r\n\r\n")[0].components(separatedBy: "\r\n")
+    guard let start = lines.firstIndex(where: { $0.hasPrefix(name + ": ") }) else { return nil }
+    var value = String(lines[start].dropFirst(name.count + 2))
+    var index = start + 1
+    while index < lines.count, lines[index].hasPrefix(" ") {
+        value += "\r\n" + lines[index]
+        index += 1
+    }
+    return value
+}
+
+/// The decoded text/plain part of a message built by dsrd (base64 body).
+func plainText(of message: String) -> String {
+    guard let part = message.components(separatedBy: "Content-Type: text/plain; charset=UTF-8\r\nContent-Transfer-Encoding: base64\r\n\r\n").last,
+        let encoded = part.components(separatedBy: "\r\n--").first
+    else { return "" }
+    return String(decoding: Data(base64Encoded: encoded.replacingOccurrences(of: "\r\n", with: "")) ?? Data(), as: UTF8.self)
+}
+
+extension TestDatabase {
+    func noticeArguments(smtpPort: Int, extra: [String] = []) -> [String] {
+        runArguments([
+            "--set", "email.smtp_url=smtp://127.0.0.1:\(smtpPort)", "--set", "email.require_tls=false",
+            "--set", "email.from_address=privacy@smarttec.example", "--set", "notices.dpo_email=dpo@smarttec.example",
+        ] + extra)
+    }
+}
+
+@Suite("Notices through the outbox")
+struct NoticeTests {
+    @Test func thaiCompletionNoticeReachesARealSMTPServer() async throws {
+        try await TestDatabase.migrated { database, connection in
+            let sink = try await ScriptedServer.smtpSink()
+            let id = try await connection.query(
+                "SELECT dsr.submit('access', '{\"email\": \"somchai@example.co.th\"}') AS id")[0].decode("id", as: UUID.self)
+            try await connection.execute(
+                "SELECT dsr.complete_request($1, '{\"rows_exported\": 42, \"stores\": \"customer, order\"}')", [id])
+            try await connection.execute("SELECT dsr.complete_request($1, '{}')", [id])  // idempotent: no new notices
+            #expect(try await connection.count("SELECT count(*) FROM dsr.outbox") == 3)
+            let daemon = try DaemonProcess(database.noticeArguments(smtpPort: sink.port))
+            #expect(try await eventually { try sink.messages().count == 3 }, "\(daemon.output)")
+            daemon.signal(SIGTERM)
+            #expect(try await daemon.waitForExit(timeout: .seconds(30)) == 0)
+
+            let messages = try sink.messages()
+            let completed = try #require(messages.first { decodeHeader(header("Subject", in: $0) ?? "").hasPrefix("คำขอใช้สิทธิ์ของท่านดำเนินการเสร็จแล้ว") })
+            #expect(decodeHeader(header("Subject", in: completed) ?? "") == "คำขอใช้สิทธิ์ของท่านดำเนินการเสร็จแล้ว (เลขที่ \(id.uuidString.lowercased().prefix(8)))")
+            #expect(header("To", in: completed) == "<somchai@example.co.th>")
+            #expect(decodeHeader(header("From", in: completed) ?? "").contains("<privacy@smarttec.example>"))
+            #expect(completed.contains("Content-Type: text/plain; charset=UTF-8") && completed.contains("Content-Type: text/html; charset=UTF-8"))
+            let body = plainText(of: completed)
+            #expect(body.contains(id.uuidString.lowercased()))
+            #expect(body.contains("เพื่อความปลอดภัย เราไม่ส่งข้อมูลทางอีเมล"))
+            #expect(!body.contains("somchai"))
+            let report = try #require(messages.first { header("To", in: $0) == "<dpo@smarttec.example>" })
+            #expect(plainText(of: report).contains("42"))
+            #expect(try await connection.count("SELECT count(*) FROM dsr.outbox WHERE state = 'sent' AND sent_at IS NOT NULL") == 3)
+            #expect(!daemon.output.contains("somchai"))
+        }
+    }
+
+    @Test(arguments: [true, false])
+    func crashBetweenSendAndCommitNeverProducesTwoDifferentMessages(resendInDoubt: Bool) async throws {
+        try await TestDatabase.migrated { database, connection in
+            let sink = try await ScriptedServer.smtpSink()
+            _ = try await connection.query("SELECT dsr.submit('erasure', '{\"email\": \"somchai@example.co.th\"}')")
+            let settings = ["--set", "notices.resend_in_doubt=\(resendInDoubt)", "--set", "notices.dpo_email="]
+            let crashing = try DaemonProcess(database.noticeArguments(smtpPort: sink.port, extra: settings),
+                                             environment: ["DSRD_FAILPOINT": "notice.after_send"])
+            #expect(try await crashing.waitForExit(timeout: .seconds(60)) != nil)
+            #expect(crashing.process.terminationReason == .uncaughtSignal)
+            #expect(try sink.messages().count == 1)
+            #expect(try await connection.count("SELECT count(*) FROM dsr.outbox WHERE state = 'sending'") == 1)
+
+            let survivor = try DaemonProcess(database.noticeArguments(smtpPort: sink.port, extra: settings))
+            let finalState = resendInDoubt ? "sent" : "in_doubt"
+            #expect(try await eventually {
+                try await connection.count("SELECT count(*) FROM dsr.outbox WHERE template = 'received' AND state = $1", [finalState]) == 1
+            }, "\(survivor.output)")
+            survivor.signal(SIGTERM)
+            #expect(try await survivor.waitForExit(timeout: .seconds(30)) == 0)
+
+            let received = try sink.messages()
+            let ids = Set(received.compactMap { header("Message-ID", in: $0) })
+            #expect(ids.count == 1)
+            #expect(Set(received.map { plainText(of: $0) }).count == 1)
+            #expect(Set(received.compactMap { header("Subject", in: $0) }).count == 1)
+            if resendInDoubt {
+                #expect(received.count == 2)
+            } else {
+                #expect(received.count == 1)
+                #expect(try await connection.count("SELECT count(*) FROM dsr.outbox WHERE template = 'dpo_delivery_failed'") == 1)
+            }
+        }
+    }
+
+    @Test func smsGatewayIsRetriedOnceAfterA500AndDeliveredOnce() async throws {
+        try await TestDatabase.migrated { database, connection in
+            let gateway = try await ScriptedServer.httpStub(statuses: [500, 201])
+            let secret = FileManager.default.temporaryDirectory.appendingPathComponent("sms-\(UUID()).secret")
+            try "gateway-token\n".write(to: secret, atomically: true, encoding: .utf8)
+            defer { try? FileManager.default.removeItem(at: secret) }
+            _ = try await connection.query(
+                "SELECT dsr.submit('access', '{\"phone\": \"081-234-5678\"}', '{\"channels\": [\"sms\"]}')")
+            let daemon = try DaemonProcess(database.runArguments([
+                "--set", "sms.url=\(gateway.url)/2010-04-01/Messages",
+                "--set", "sms.username=AC123", "--set", "sms.password_file=\(secret.path)",
+            ]))
+            #expect(try await eventually { try await connection.count("SELECT count(*) FROM dsr.outbox WHERE state = 'sent'") == 1 },
+                    "\(daemon.output)")
+            daemon.signal(SIGTERM)
+            #expect(try await daemon.waitForExit(timeout: .seconds(30)) == 0)
+            let requests = try gateway.requests()
+            #expect(requests.count == 2)
+            #expect(requests[0].body == requests[1].body)
+            let form = Dictionary(uniqueKeysWithValues: requests[1].body.split(separator: "&").map { pair -> (String, String) in
+                let parts = pair.split(separator: "=", maxSplits: 1).map { String($0).replacingOccurrences(of: "+", with: " ").removingPercentEncoding ?? "" }
+                return (parts[0], parts.count > 1 ? parts[1] : "")
+            })
+            #expect(form["To"] == "+66812345678")
+            #expect(form["From"] == "SmartTec")
+            #expect(form["Body"]?.hasPrefix("สมาร์ทเทค: ได้รับคำขอ") == true)
+            #expect(requests[1].headers["Authorization"] == "Basic " + Data("AC123:gateway-token".utf8).base64EncodedString())
+            #expect(requests[1].headers["Idempotency-Key"]?.hasSuffix(":received:sms") == true)
+            #expect(try await connection.count("SELECT send_attempts FROM dsr.outbox") == 2)
+        }
+    }
+
+    @Test func smsGatewayRefusalIsMarkedFailedAndReportedToTheDPO() async throws {
+        try await TestDatabase.migrated { database, connection in
+            let gateway = try await ScriptedServer.httpStub(statuses: [400], body: #"{"error": "invalid number"}"#)
+            _ = try await connection.query(
+                "SELECT dsr.submit('objection', '{\"phone\": \"+66812345678\"}', '{\"channels\": [\"sms\"]}')")
+            let daemon = try DaemonProcess(database.runArguments([
+                "--set", "sms.url=\(gateway.url)/send", "--set", "sms.format=json",
+            ]))
+            #expect(try await eventually {
+                try await connection.count("SELECT count(*) FROM dsr.outbox WHERE template = 'dpo_delivery_failed'") == 1
+            }, "\(daemon.output)")
+            daemon.signal(SIGTERM)
+            #expect(try await daemon.waitForExit(timeout: .seconds(30)) == 0)
+            #expect(try gateway.requests().count == 1)
+            let body = try #require(try gateway.requests().first?.body)
+            let json = try #require(try JSONSerialization.jsonObject(with: Data(body.utf8)) as? [String: String])
+            #expect(json["To"] == "+66812345678")
+            let failed = try await connection.query("SELECT state, last_error FROM dsr.outbox WHERE template = 'received'")[0]
+            #expect(try failed.decode("state", as: String.self) == "failed")
+            #expect(try failed.decode("last_error", as: String.self).contains("400"))
+        }
+    }
+
+    @Test func requiredStartTLSMissingSendsNothingAndKeepsTheNoticePending() async throws {
+        try await TestDatabase.migrated { database, connection in
+            let sink = try await ScriptedServer.smtpSink()
+            _ = try await connection.query("SELECT dsr.submit('access', '{\"email\": \"somchai@example.co.th\"}')")
+            let daemon = try DaemonProcess(database.noticeArguments(smtpPort: sink.port, extra: ["--set", "email.require_tls=true"]))
+            #expect(try await eventually {
+                try await connection.count("SELECT count(*) FROM dsr.outbox WHERE state = 'pending' AND send_attempts >= 1 AND last_error IS NOT NULL") == 1
+            }, "\(daemon.output)")
+            daemon.signal(SIGTERM)
+            #expect(try await daemon.waitForExit(timeout: .seconds(30)) == 0)
+            #expect(try sink.messages().isEmpty)
+            let error = try await connection.query("SELECT last_error FROM dsr.outbox")[0].decode("last_error", as: String.self)
+            #expect(error.contains("SSL") || error.contains("TLS"), "\(error)")
+        }
+    }
+
+    @Test func deadlineScanWarnsOnceAtDay20AndDay25AndRaisesOverdueAtDay31() async throws {
+        try await TestDatabase.migrated { _, connection in
+            let id = try await connection.query("SELECT dsr.submit('access', '{\"customer_id\": \"C-1\"}') AS id")[0]
+                .decode("id", as: UUID.self)
+            func scan(day: Int) async throws -> Int {
+                try await connection.query(
+                    "SELECT dsr.scan_deadlines(received_at + $2 * interval '1 day') AS queued FROM dsr.requests WHERE id = $1",
+                    [id, day])[0].decode("queued", as: Int.self)
+            }
+            #expect(try await scan(day: 19) == 0)
+            #expect(try await scan(day: 20) == 1)
+            #expect(try await scan(day: 21) == 0)
+            #expect(try await scan(day: 25) == 1)
+            #expect(try await scan(day: 26) == 0)
+            #expect(try await scan(day: 31) == 1)
+            #expect(try await scan(day: 32) == 0)
+            let templates = try await connection.query(
+                "SELECT template, count(*) AS n FROM dsr.outbox WHERE audience = 'dpo' GROUP BY 1 ORDER BY 1"
+            ).map { "\(try $0.decode("template", as: String.self))=\(try $0.decode("n", as: Int.self))" }
+            #expect(templates == ["dpo_deadline_warning=2", "dpo_overdue=1"])
+            // The operators' view, with the clock really moved: a request received 31 days ago.
+            let late = try await connection.query(
+                "SELECT dsr.submit('erasure', '{\"customer_id\": \"C-2\"}', jsonb_build_object('received_at', now() - interval '31 days')) AS id"
+            )[0].decode("id", as: UUID.self)
+            #expect(try await connection.query("SELECT id FROM dsr.overdue").map { try $0.decode("id", as: UUID.self) } == [late])
+        }
+    }
+
+    @Test func refusalDeadJobAndOperatorActionsQueueTheirNotices() async throws {
+        try await TestDatabase.migrated { _, connection in
+            let id = try await connection.query(
+                "SELECT dsr.submit('erasure', '{\"email\": \"a@example.com\", \"phone\": \"0812345678\"}', '{\"channels\": [\"email\", \"sms\"]}') AS id"
+            )[0].decode("id", as: UUID.self)
+            await #expect(throws: PostgresError.self) { try await connection.execute("SELECT dsr.refuse_request($1, '  ')", [id]) }
+            try await connection.execute("SELECT dsr.extend_deadline($1, interval '30 days', 'complex request across archives')", [id])
+            try await connection.execute("SELECT dsr.refuse_request($1, 'identity could not be verified')", [id])
+            await #expect(throws: PostgresError.self) { try await connection.execute("SELECT dsr.refuse_request($1, 'again')", [id]) }
+            let subjectNotices = try await connection.query(
+                "SELECT template || '/' || channel AS n FROM dsr.outbox WHERE audience = 'subject' ORDER BY id"
+            ).map { try $0.decode("n", as: String.self) }
+            #expect(subjectNotices == ["received/email", "received/sms", "more_time/email", "more_time/sms", "refused/email", "refused/sms"])
+            #expect(try await connection.count("SELECT count(*) FROM dsr.jobs WHERE kind = 'request' AND state = 'cancelled'") == 1)
+            let probe = try await connection.query(
+                "INSERT INTO dsr.jobs (kind, max_attempts) VALUES ('probe', 1) RETURNING id")[0].decode("id", as: Int64.self)
+            try await connection.execute(
+                "UPDATE dsr.jobs SET state = 'dead', finished_at = now(), last_error = 'boom' WHERE id = $1", [probe])
+            #expect(try await connection.count(
+                "SELECT count(*) FROM dsr.outbox WHERE template = 'dpo_dead_job' AND variables->>'last_error' = 'boom'") == 1)
+        }
+    }
+
+    @Test func templatesParseAndSMSStayWithinTwoSegments() throws {
+        let configuration = try ConfigurationLoader(environment: [:]).load(file: ConfigurationTests.exampleFile)
+        let preview = try TemplatePreview(configuration: configuration)
+        let measures = try preview.smsMeasures()
+        #expect(measures.count == NoticeTemplates.locales.count * NoticeTemplates.subjectNotices.count)
+        for measure in measures {
+            #expect(measure.segments <= 2, "\(measure.locale)/\(measure.template): \(measure.segments)")
+        }
+        let report = try preview.report(includeRenderings: true)
+        #expect(!report.contains("{{"))
+        #expect(report.contains("25 ธันวาคม 2569"))
+    }
+}
