@@ -18,8 +18,19 @@ public struct MailAddress: Sendable, Equatable {
 
     var header: String {
         guard let name, !name.isEmpty else { return "<\(address)>" }
+        let printableASCII = name.unicodeScalars.allSatisfy { $0.isASCII && $0.value >= 0x20 && $0.value < 0x7f }
+        let phrase: String
+        if printableASCII && !name.contains("=?") {
+            // Specials such as "(" would otherwise start a comment: quote the name.
+            let specials = CharacterSet(charactersIn: "()<>[]:;@\\,.\"")
+            phrase = name.rangeOfCharacter(from: specials) == nil
+                ? name
+                : "\"" + name.replacingOccurrences(of: "\\", with: "\\\\").replacingOccurrences(of: "\"", with: "\\\"") + "\""
+        } else {
+            phrase = MIMEEncoding.encodedWords(name)
+        }
         // The address goes on a folded line of its own so no line passes 78 characters.
-        return "\(MIMEEncoding.encodedWords(name))\r\n <\(address)>"
+        return "\(phrase)\r\n <\(address)>"
     }
 }
 

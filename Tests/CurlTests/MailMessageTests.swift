@@ -52,6 +52,12 @@ struct MailMessageTests {
         #expect(text.components(separatedBy: "\r\n").allSatisfy { $0.utf8.count <= 78 })
     }
 
+    @Test func asciiDisplayNamesWithSpecialsAreQuoted() throws {
+        #expect(try MailAddress("dpo@smarttec.example", name: "SmartTec (DPO)").header == "\"SmartTec (DPO)\"\r\n <dpo@smarttec.example>")
+        #expect(try MailAddress("dpo@smarttec.example", name: "Say \"hi\"").header == "\"Say \\\"hi\\\"\"\r\n <dpo@smarttec.example>")
+        #expect(try MailAddress("dpo@smarttec.example", name: "SmartTec DPO").header == "SmartTec DPO\r\n <dpo@smarttec.example>")
+    }
+
     @Test func addressesThatCouldInjectHeadersAreRefused() {
         for bad in ["a@b.c\r\nBcc: x@y.z", "a b@c.d", "no-at-sign", "two@@signs", "@nolocal", "<a@b.c>", "a@b.c,d@e.f"] {
             #expect(throws: MailError.invalidAddress, "\(bad)") { try MailAddress(bad) }
