@@ -1,27 +1,27 @@
 import Foundation
 import PackagePlugin
 
-/// Embeds `Deploy/migrations/NNNN_name.sql` into the DSR module so that a deployed
-/// binary always carries exactly the schema it was built against.
+/// Embeds SQL files into the DSR module so that a deployed binary carries exactly the schema
+/// it was built against: `Deploy/migrations/NNNN_name.sql` as `embeddedMigrations`, and the
+/// demo stores' schemas and seeds (`Deploy/stores/*.sql`) as `embeddedDemoSQL`.
 @main
 struct EmbedMigrations: BuildToolPlugin {
     func createBuildCommands(context: PluginContext, target: Target) throws -> [Command] {
-        let directory = context.package.directoryURL
-            .appending(path: "Deploy")
-            .appending(path: "migrations")
-        let files = try FileManager.default
-            .contentsOfDirectory(at: directory, includingPropertiesForKeys: nil)
-            .filter { $0.pathExtension == "sql" }
-            .sorted { $0.lastPathComponent < $1.lastPathComponent }
-        let output = context.pluginWorkDirectoryURL.appending(path: "EmbeddedMigrations.swift")
-        return [
-            .buildCommand(
-                displayName: "Embedding \(files.count) SQL migrations",
+        let deploy = context.package.directoryURL.appending(path: "Deploy")
+        return try [("migrations", "embeddedMigrations"), ("stores", "embeddedDemoSQL")].map { folder, variable in
+            let directory = deploy.appending(path: folder)
+            let files = try FileManager.default
+                .contentsOfDirectory(at: directory, includingPropertiesForKeys: nil)
+                .filter { $0.pathExtension == "sql" }
+                .sorted { $0.lastPathComponent < $1.lastPathComponent }
+            let output = context.pluginWorkDirectoryURL.appending(path: "Embedded_\(variable).swift")
+            return .buildCommand(
+                displayName: "Embedding \(files.count) SQL files from Deploy/\(folder)",
                 executable: try context.tool(named: "EmbedSQL").url,
-                arguments: [output.path()] + files.map { $0.path() },
+                arguments: [output.path(), variable] + files.map { $0.path() },
                 inputFiles: files,
                 outputFiles: [output]
             )
-        ]
+        }
     }
 }

@@ -7,6 +7,8 @@ import Foundation
 public final class PostgresRows: @unchecked Sendable, RandomAccessCollection {
     let result: OpaquePointer
     public let columns: [String]
+    /// Each column's type OID (`pg_type.oid`), e.g. 16 bool, 20 int8, 3802 jsonb.
+    public let columnTypes: [UInt32]
     private let columnIndex: [String: Int]
     public let count: Int
 
@@ -22,6 +24,7 @@ public final class PostgresRows: @unchecked Sendable, RandomAccessCollection {
             if index[name] == nil { index[name] = field }
         }
         self.columns = columns
+        self.columnTypes = (0..<fieldCount).map { UInt32(PQftype(result, Int32($0))) }
         self.columnIndex = index
         self.count = Int(PQntuples(result))
     }
@@ -46,6 +49,7 @@ public struct PostgresRow: Sendable {
     let index: Int
 
     public var columns: [String] { rows.columns }
+    public var columnTypes: [UInt32] { rows.columnTypes }
 
     /// Whether the column holds SQL NULL.
     public func isNull(_ column: String) throws -> Bool {

@@ -51,8 +51,11 @@ struct Run: AsyncParsableCommand {
             let conninfo = try configuration.databaseConninfo()
             let handlerPool = ConnectionPool(conninfo: conninfo, maximum: configuration.queue.workers)
             let notices: NoticeHandler
+            let fanOut: FanOut
             do {
                 notices = try NoticeHandler.make(configuration: configuration, pool: handlerPool)
+                fanOut = try FanOut.make(configuration: configuration, pool: handlerPool)
+                try fanOut.prepareDirectories()
             } catch let error as ConfigurationError {
                 throw Failure(message: "configuration: \(error)", exitCode: .configuration)
             }
@@ -64,7 +67,10 @@ struct Run: AsyncParsableCommand {
                     workerID: WorkerIdentity.make(instanceName: configuration.daemon.instanceName),
                     version: DSRVersion.current),
                 conninfo: conninfo,
-                handlers: ["request": PlaceholderRequestHandler(), "notice": notices, "probe": ProbeHandler()],
+                handlers: [
+                    "request": RequestHandler(fanOut: fanOut), "store_task": StoreTaskHandler(fanOut: fanOut),
+                    "finalize": FinalizeHandler(fanOut: fanOut), "notice": notices, "probe": ProbeHandler(),
+                ],
                 readiness: readiness,
                 logger: logger)
             let group = ServiceGroup(

@@ -99,6 +99,8 @@ struct ConfigurationKey: Sendable {
         .string("daemon.instance_name", \.daemon.instanceName),
         .string("log.level", \.log.level,
                 allowed: ["trace", "debug", "info", "notice", "warning", "error", "critical"]),
+        .string("connectors.directory", \.connectors.directory),
+        .string("exports.directory", \.exports.directory),
         .string("email.smtp_url", \.email.smtpURL),
         .string("email.username", \.email.username),
         .string("email.password_file", \.email.passwordFile),

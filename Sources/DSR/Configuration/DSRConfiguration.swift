@@ -105,7 +105,21 @@ public struct DSRConfiguration: Sendable, Equatable {
         public var deadlineScanInterval: Duration = .seconds(60)
     }
 
+    public struct Connectors: Sendable, Equatable {
+        /// Folder of store mappings (`*.toml`), relative to the config file's folder.
+        /// Default "connectors" (so Config/dsrd.toml uses Config/connectors).
+        public var directory: String = "connectors"
+    }
+
+    public struct Exports: Sendable, Equatable {
+        /// Where finished exports are written (0600 files, unguessable names). Default
+        /// /var/lib/dsrd/exports (the systemd unit's StateDirectory).
+        public var directory: String = "/var/lib/dsrd/exports"
+    }
+
     public var database = Database()
+    public var connectors = Connectors()
+    public var exports = Exports()
     public var queue = Queue()
     public var daemon = Daemon()
     public var log = Log()

@@ -1,0 +1,52 @@
+import Foundation
+
+/// What the authoritative tables of a store said about a person.
+public struct Resolution: Sendable, Equatable {
+    /// Identifiers found on the matched rows (normalised).
+    public var identity: IdentitySet
+    /// Distinct authoritative rows matched (more than one on a phone-only request means the
+    /// phone is shared and the person must be identified another way).
+    public var matches: Int
+}
+
+/// One file of an export, as listed in `manifest.json`.
+public struct ExportedFile: Codable, Sendable, Equatable {
+    /// Path inside the bundle, e.g. `customer/customers.json`.
+    public var path: String
+    public var sha256: String
+    public var size: Int
+    public var rows: Int
+    public var store: String
+    public var table: String
+}
+
+public struct ExportFormats: OptionSet, Sendable {
+    public let rawValue: Int
+    public init(rawValue: Int) { self.rawValue = rawValue }
+    public static let json = ExportFormats(rawValue: 1)
+    public static let csv = ExportFormats(rawValue: 2)
+}
+
+/// A store that can be searched for, and act on, one person's data. Implementations must be
+/// idempotent: a task can run again after a crash.
+public protocol Connector: Sendable {
+    var mapping: StoreMapping { get }
+    /// Matches the authoritative tables and returns the identifiers found there.
+    func resolve(_ identity: IdentitySet) async throws -> Resolution
+    /// Rows per table that belong to the person.
+    func discover(_ identity: IdentitySet) async throws -> [String: Int]
+    /// Writes the person's rows, table by table, under `directory/<store>/`, streaming.
+    func export(_ identity: IdentitySet, into directory: URL, formats: ExportFormats) async throws -> [ExportedFile]
+}
+
+public enum ConnectorError: Error, CustomStringConvertible {
+    case unreachable(store: String, reason: String)
+    case invalidResponse(store: String, reason: String)
+
+    public var description: String {
+        switch self {
+        case .unreachable(let store, let reason): "store \(store) is unreachable: \(reason)"
+        case .invalidResponse(let store, let reason): "store \(store) answered unexpectedly: \(reason)"
+        }
+    }
+}

@@ -1,0 +1,165 @@
+import Foundation
+import Postgres
+
+/// A PostgreSQL store driven by its mapping: every statement is generated from the mapping's
+/// identifiers (checked against `[a-z_][a-z0-9_]*` and quoted) and binds the person's
+/// identifiers as parameters.
+public struct SQLConnector: Connector {
+    public let mapping: StoreMapping
+    let pool: ConnectionPool
+
+    public init(mapping: StoreMapping, maxConnections: Int = 4) {
+        self.mapping = mapping
+        self.pool = ConnectionPool(conninfo: mapping.url, maximum: maxConnections)
+    }
+
+    public func resolve(_ identity: IdentitySet) async throws -> Resolution {
+        var found = IdentitySet()
+        var matches = 0
+        for table in mapping.tables where table.authoritative {
+            var binder = Binder()
+            let columns = table.identity.sorted { $0.key.rawValue < $1.key.rawValue }
+            let select = ([Self.quote(table.key) + "::text AS dsr_key"]
+                + columns.map { "t0.\(Self.quote($0.value))::text AS \(Self.quote("dsr_" + $0.key.rawValue))" }).joined(separator: ", ")
+            let sql = "SELECT \(select) FROM \(Self.quote(table.name)) AS t0 WHERE \(condition(table, alias: "t0", identity: identity, binder: &binder, depth: 0))"
+            let parameters = binder.parameters
+            let rows = try await run { connection in try await connection.query(sql, parameters) }
+            var keys = Set<String>()
+            for row in rows {
+                keys.insert(try row.decode("dsr_key", as: String.self))
+                for (kind, _) in columns {
+                    if let value = try row.decode("dsr_" + kind.rawValue, as: String?.self) { found.add(value, as: kind) }
+                }
+            }
+            matches += keys.count
+        }
+        return Resolution(identity: found, matches: matches)
+    }
+
+    public func discover(_ identity: IdentitySet) async throws -> [String: Int] {
+        var counts: [String: Int] = [:]
+        for table in mapping.tables {
+            var binder = Binder()
+            let sql = "SELECT count(*) AS n FROM \(Self.quote(table.name)) AS t0 WHERE \(condition(table, alias: "t0", identity: identity, binder: &binder, depth: 0))"
+            let parameters = binder.parameters
+            counts[table.name] = try await run { connection in
+                try await connection.query(sql, parameters)[0].decode("n", as: Int.self)
+            }
+        }
+        return counts
+    }
+
+    public func export(_ identity: IdentitySet, into directory: URL, formats: ExportFormats) async throws -> [ExportedFile] {
+        let statements = mapping.tables.map { table -> (String, String, [any PostgresEncodable]) in
+            var binder = Binder()
+            let sql = "SELECT t0.* FROM \(Self.quote(table.name)) AS t0 WHERE \(condition(table, alias: "t0", identity: identity, binder: &binder, depth: 0)) ORDER BY t0.\(Self.quote(table.key))"
+            return (table.name, sql, binder.parameters)
+        }
+        let store = mapping.name
+        return try await run { connection in
+            try await connection.transaction { connection in
+                // One snapshot for the whole store, so related tables agree with each other.
+                try connection.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
+                var files: [ExportedFile] = []
+                for (table, sql, parameters) in statements {
+                    let writer = try TableFileWriter(directory: directory, store: store, table: table, formats: formats)
+                    try connection.stream(sql, parameters) { row in
+                        try writer.write(columns: row.columns, values: Self.values(of: row))
+                    }
+                    files += try writer.finish()
+                }
+                return files
+            }
+        }
+    }
+
+    /// Runs `body` on a pooled connection; connection failures become `unreachable`.
+    private func run<T: Sendable>(_ body: @Sendable (PostgresConnection) async throws -> T) async throws -> T {
+        do {
+            return try await pool.withConnection(body)
+        } catch let error as PostgresError where error.kind == .connection {
+            throw ConnectorError.unreachable(store: mapping.name, reason: error.message)
+        }
+    }
+
+    struct Binder {
+        var parameters: [any PostgresEncodable] = []
+
+        mutating func bind(_ values: Set<String>) -> String {
+            parameters.append(values.sorted())
+            return "$\(parameters.count)::text[]"
+        }
+    }
+
+    /// The rows of `table` that belong to the person. Strong identifiers match directly; a
+    /// phone only where the row has no strong identifier (or the person gave none); child
+    /// tables through their parent.
+    func condition(_ table: TableMapping, alias: String, identity: IdentitySet, binder: inout Binder, depth: Int) -> String {
+        var clauses: [String] = []
+        let strongColumns = table.identity.filter { $0.key.isStrong }.map { "\(alias).\(Self.quote($0.value))" }.sorted()
+        for (kind, column) in table.identity.sorted(by: { $0.key.rawValue < $1.key.rawValue }) {
+            let reference = "\(alias).\(Self.quote(column))"
+            switch kind {
+            case .email where !identity.emails.isEmpty:
+                clauses.append("lower(btrim(\(reference)::text)) = ANY(\(binder.bind(identity.emails)))")
+            case .customerID where !identity.customerIDs.isEmpty:
+                clauses.append("\(reference)::text = ANY(\(binder.bind(identity.customerIDs)))")
+            case .nationalID where !identity.nationalIDs.isEmpty:
+                clauses.append("regexp_replace(\(reference)::text, '[ -]', '', 'g') = ANY(\(binder.bind(identity.nationalIDs)))")
+            case .phone where !identity.phones.isEmpty:
+                let match = "\(Self.phoneExpression(reference)) = ANY(\(binder.bind(identity.phones)))"
+                if identity.hasStrongIdentifier && !strongColumns.isEmpty {
+                    clauses.append("(\(match) AND " + strongColumns.map { "\($0) IS NULL" }.joined(separator: " AND ") + ")")
+                } else {
+                    clauses.append(match)
+                }
+            default:
+                break
+            }
+        }
+        if let relation = table.parent, let parent = mapping.tables.first(where: { $0.name == relation.table }) {
+            let parentAlias = "p\(depth)"
+            let inner = condition(parent, alias: parentAlias, identity: identity, binder: &binder, depth: depth + 1)
+            clauses.append(
+                "\(alias).\(Self.quote(relation.column)) IN (SELECT \(parentAlias).\(Self.quote(relation.references)) FROM \(Self.quote(parent.name)) AS \(parentAlias) WHERE \(inner))")
+        }
+        return clauses.isEmpty ? "false" : "(" + clauses.joined(separator: " OR ") + ")"
+    }
+
+    /// The store-side twin of `dsr.normalize_phone`, applied to a column.
+    static func phoneExpression(_ column: String) -> String {
+        """
+        (SELECT CASE WHEN p ~ '^\\+660?[1-9][0-9]{7,8}$' THEN '+66' || regexp_replace(substr(p, 4), '^0', '') \
+        WHEN p ~ '^660?[1-9][0-9]{7,8}$' THEN '+66' || regexp_replace(substr(p, 3), '^0', '') \
+        WHEN p ~ '^0[1-9][0-9]{7,8}$' THEN '+66' || substr(p, 2) \
+        WHEN p ~ '^\\+[1-9][0-9]{6,14}$' AND p !~ '^\\+66' THEN p END \
+        FROM (SELECT regexp_replace(\(column)::text, '[ \\t().-]', '', 'g') AS p) AS normalized)
+        """
+    }
+
+    static func quote(_ identifier: String) -> String { "\"" + identifier + "\"" }
+
+    static func values(of row: PostgresRow) -> [TableFileWriter.Value] {
+        row.columnTypes.enumerated().map { index, type in
+            guard let text = row.text(at: index) else { return .null }
+            switch type {
+            case 16: return .json(text == "t" ? "true" : "false", csv: text == "t" ? "true" : "false")
+            case 20, 21, 23, 26, 700, 701, 1700:
+                let value = String(text)
+                return Double(value)?.isFinite == true ? .json(value, csv: value) : .string(value)
+            case 114, 3802: return .json(String(text), csv: String(text))
+            case 17: return .string(Data(postgresText: text)?.base64EncodedString() ?? "")
+            case 1184, 1114: return .string(isoTimestamp(text))
+            default: return .string(String(text))
+            }
+        }
+    }
+
+    /// `2026-11-25 11:40:06.5+00` -> `2026-11-25T11:40:06.5Z` (sessions run in UTC).
+    static func isoTimestamp(_ text: Substring) -> String {
+        var value = String(text)
+        if let space = value.firstIndex(of: " ") { value.replaceSubrange(space...space, with: "T") }
+        if value.hasSuffix("+00") { value = String(value.dropLast(3)) + "Z" }
+        return value
+    }
+}

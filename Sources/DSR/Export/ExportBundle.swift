@@ -1,0 +1,135 @@
+import Crypto
+import Foundation
+import ZIPFoundation
+
+/// Assembles the files the store tasks wrote into one ZIP: the tables, a human-readable
+/// `summary.txt` in the person's language, and `manifest.json` listing every other file with
+/// its SHA-256, size and row count. Files are added from disk one at a time, so memory does
+/// not depend on the size of the export.
+struct ExportBundle {
+    struct Result: Sendable {
+        let path: String
+        let size: Int
+        let sha256: String
+        let manifestSHA256: String
+        let rows: Int
+        let files: Int
+    }
+
+    struct Manifest: Codable {
+        struct Store: Codable {
+            var name: String
+            var sources: [String]
+        }
+
+        var format: String
+        var formatVersion: Int
+        var requestID: String
+        var kind: String
+        var generatedAt: String
+        var dsrdVersion: String
+        var stores: [Store]
+        var files: [ExportedFile]
+    }
+
+    let requestID: UUID
+    let kind: String
+    let locale: String
+    let stores: [StoreMapping]
+    let files: [ExportedFile]
+    let timeZone: TimeZone
+
+    func write(staging: URL, to destination: URL) throws -> Result {
+        let summaryURL = staging.appendingPathComponent("summary.txt")
+        let summaryText = summary()
+        try Data(summaryText.utf8).write(to: summaryURL)
+        let summaryFile = ExportedFile(
+            path: "summary.txt", sha256: Self.sha256(Data(summaryText.utf8)), size: summaryText.utf8.count, rows: 0,
+            store: "", table: "")
+        let manifest = Manifest(
+            format: kind == "portability" ? "dsrd-portability" : "dsrd-access", formatVersion: 1,
+            requestID: requestID.uuidString.lowercased(), kind: kind,
+            generatedAt: ISO8601DateFormatter().string(from: Date()), dsrdVersion: DSRVersion.current,
+            stores: stores.map { .init(name: $0.name, sources: $0.sources) }, files: files + [summaryFile])
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]
+        encoder.keyEncodingStrategy = .convertToSnakeCase
+        let manifestData = try encoder.encode(manifest)
+        try manifestData.write(to: staging.appendingPathComponent("manifest.json"))
+
+        let temporary = destination.deletingLastPathComponent().appendingPathComponent(".\(destination.lastPathComponent).partial")
+        try? FileManager.default.removeItem(at: temporary)
+        let archive = try Archive(url: temporary, accessMode: .create)
+        for path in files.map(\.path) + ["summary.txt", "manifest.json"] {
+            try archive.addEntry(with: path, fileURL: staging.appendingPathComponent(path), compressionMethod: .deflate)
+        }
+        try FileManager.default.setAttributes([.posixPermissions: 0o600], ofItemAtPath: temporary.path)
+        if FileManager.default.fileExists(atPath: destination.path) { try FileManager.default.removeItem(at: destination) }
+        try FileManager.default.moveItem(at: temporary, to: destination)
+        let size = (try FileManager.default.attributesOfItem(atPath: destination.path)[.size] as? NSNumber)?.intValue ?? 0
+        return Result(
+            path: destination.path, size: size, sha256: try Self.sha256(file: destination),
+            manifestSHA256: Self.sha256(manifestData), rows: files.filter { $0.path.hasSuffix(".json") }.reduce(0) { $0 + $1.rows },
+            files: files.count + 2)
+    }
+
+    /// What PDPA s.30 / GDPR Art. 15 require the person to be told, per store and table.
+    func summary() -> String {
+        let english = locale == "en"
+        var lines: [String] = []
+        let id = requestID.uuidString.lowercased()
+        lines.append(english ? "Your personal data held by SmartTec Enterprise Co., Ltd." : "ข้อมูลส่วนบุคคลของท่านที่ บริษัท สมาร์ทเทค เอ็นเตอร์ไพรส์ จำกัด เก็บรักษาไว้")
+        lines.append((english ? "Request: " : "เลขที่คำขอ: ") + id)
+        lines.append((english ? "Prepared: " : "จัดทำเมื่อ: ") + NoticeVocabulary.date(Date(), locale: locale, timeZone: timeZone))
+        lines.append("")
+        let total = files.filter { $0.path.hasSuffix(".json") }.reduce(0) { $0 + $1.rows }
+        if total == 0 {
+            lines.append(english
+                ? "We searched every system listed below and hold no personal data about you."
+                : "เราได้ตรวจสอบทุกระบบตามรายการด้านล่างแล้ว และไม่พบข้อมูลส่วนบุคคลของท่าน")
+            lines.append("")
+        }
+        for store in stores {
+            lines.append((english ? "System: " : "ระบบ: ") + store.name)
+            if !store.sources.isEmpty {
+                lines.append((english ? "  Where the data came from: " : "  แหล่งที่มาของข้อมูล: ")
+                    + store.sources.map { PrivacyVocabulary.label($0, locale: locale) }.joined(separator: ", "))
+            }
+            for table in store.tables {
+                let rows = files.first { $0.store == store.name && $0.table == table.name && $0.path.hasSuffix(".json") }?.rows ?? 0
+                lines.append("  \(table.name): \(rows) " + (english ? "records" : "รายการ") + " (\(store.name)/\(table.name).json)")
+                guard rows > 0 else { continue }
+                let categories = Array(Set(table.categories.values)).sorted()
+                if !categories.isEmpty {
+                    lines.append((english ? "    Categories: " : "    ประเภทข้อมูล: ") + categories.map { PrivacyVocabulary.label($0, locale: locale) }.joined(separator: "; "))
+                }
+                if !table.purposes.isEmpty {
+                    lines.append((english ? "    Purposes: " : "    วัตถุประสงค์: ") + table.purposes.map { PrivacyVocabulary.label($0, locale: locale) }.joined(separator: "; "))
+                }
+                if !table.recipients.isEmpty {
+                    lines.append((english ? "    Disclosed to: " : "    ผู้รับข้อมูล: ") + table.recipients.map { PrivacyVocabulary.label($0, locale: locale) }.joined(separator: "; "))
+                }
+                if let retention = table.retention[locale] ?? table.retention["en"] {
+                    lines.append((english ? "    Kept: " : "    ระยะเวลาเก็บรักษา: ") + retention)
+                }
+            }
+            lines.append("")
+        }
+        lines.append(english
+            ? "manifest.json lists every file with its SHA-256 digest and size. You may ask us to correct, erase or restrict this data, object to its use, withdraw consent, or complain to the PDPC (www.pdpc.or.th)."
+            : "manifest.json แสดงรายการไฟล์ทั้งหมดพร้อมค่า SHA-256 และขนาดไฟล์ ท่านมีสิทธิ์ขอแก้ไข ลบ หรือระงับการใช้ข้อมูล คัดค้าน ถอนความยินยอม หรือร้องเรียนต่อ สคส. (www.pdpc.or.th)")
+        return lines.joined(separator: "\n") + "\n"
+    }
+
+    static func sha256(_ data: Data) -> String {
+        SHA256.hash(data: data).map { String(format: "%02x", $0) }.joined()
+    }
+
+    static func sha256(file: URL) throws -> String {
+        let handle = try FileHandle(forReadingFrom: file)
+        defer { try? handle.close() }
+        var hasher = SHA256()
+        while let chunk = try handle.read(upToCount: 1 << 16), !chunk.isEmpty { hasher.update(data: chunk) }
+        return hasher.finalize().map { String(format: "%02x", $0) }.joined()
+    }
+}
