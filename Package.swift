@@ -97,6 +97,7 @@ let package = Package(
                 "Curl",
                 "TestSupport",
                 "dsrd",
+                .product(name: "ZIPFoundation", package: "ZIPFoundation"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "ServiceLifecycleTestKit", package: "swift-service-lifecycle"),
             ]

@@ -1,0 +1,270 @@
+import Crypto
+@testable import DSR
+import Foundation
+import Postgres
+import TestSupport
+import Testing
+
+extension TestDatabase {
+    func exportArguments(_ directory: URL, extra: [String] = []) -> [String] {
+        runArguments(["--set", "exports.directory=\(directory.path)"] + extra)
+    }
+}
+
+func temporaryDirectory() throws -> URL {
+    let url = FileManager.default.temporaryDirectory.appendingPathComponent("dsrd-exports-\(UUID().uuidString)")
+    try FileManager.default.createDirectory(at: url, withIntermediateDirectories: true)
+    return url
+}
+
+func completedResult(_ connection: PostgresConnection, _ id: UUID) async throws -> [String: Any] {
+    let text = try await connection.query("SELECT result::text AS r FROM dsr.requests WHERE id = $1", [id])[0].decode("r", as: String.self)
+    return try JSONSerialization.jsonObject(with: Data(text.utf8)) as? [String: Any] ?? [:]
+}
+
+@Suite("Access and portability exports across the stores")
+struct ExportTests {
+    @Test func accessExportHoldsEveryRowOfThePersonAndNoneOfTheFamilyMemberSharingTheirPhone() async throws {
+        try await TestDatabase.migrated { database, connection in
+            try await StoreFixture.with { stores in
+                let exports = try temporaryDirectory()
+                defer { try? FileManager.default.removeItem(at: exports) }
+                let id = try await connection.query(
+                    "SELECT dsr.submit('access', '{\"email\": \"somchai.test@example.co.th\", \"phone\": \"081-234-5678\"}') AS id"
+                )[0].decode("id", as: UUID.self)
+                let daemon = try DaemonProcess(database.exportArguments(exports), environment: stores.environment)
+                #expect(try await eventually {
+                    try await connection.count("SELECT count(*) FROM dsr.requests WHERE id = $1 AND status = 'completed'", [id]) == 1
+                }, "\(daemon.output)")
+                daemon.signal(SIGTERM)
+                #expect(try await daemon.waitForExit(timeout: .seconds(30)) == 0)
+
+                let result = try await completedResult(connection, id)
+                let path = try #require(result["export_path"] as? String)
+                #expect(path.hasPrefix(exports.path + "/"))
+                #expect(URL(fileURLWithPath: path).lastPathComponent.count == 36)  // 32 hex + .zip
+                let attributes = try FileManager.default.attributesOfItem(atPath: path)
+                #expect((attributes[.posixPermissions] as? NSNumber)?.intValue == 0o600)
+                let bundle = try OpenedBundle(path: path)
+
+                #expect(try bundle.rows("customer/customers.json").map { $0["id"] as? String } == ["T-1"])
+                let customer = try #require(try bundle.rows("customer/customers.json").first)
+                #expect(customer["first_name"] as? String == "สมชาย")
+                #expect(customer["guardian_consent"] as? Bool == false)
+                #expect(try bundle.rows("customer/identity_documents.json").map { $0["scan"] as? String } == [Data([0xde, 0xad, 0xbe, 0xef]).base64EncodedString()])
+                #expect(try bundle.rows("customer/activity_log.json").count == 1)
+                let orders = try bundle.rows("order/orders.json")
+                #expect(orders.count == 3 && orders.allSatisfy { $0["customer_id"] as? String == "T-1" })
+                #expect(orders.first?["total"] as? Double == 1500.5)
+                for table in ["order_items", "payments", "invoices", "shipments"] {
+                    #expect(try bundle.rows("order/\(table).json").count == 3, "\(table)")
+                }
+                #expect(try bundle.rows("marketing/subscriptions.json").map { $0["email"] as? String } == ["SOMCHAI.TEST@example.co.th"])
+                #expect(try bundle.rows("marketing/consents.json").map { $0["customer_id"] as? String } == ["T-1"])
+                #expect(try bundle.rows("marketing/campaign_events.json").map { $0["pixel_id"] as? String } == ["px-1"])
+                #expect(try bundle.rows("marketing/ad_audiences.json").isEmpty)
+                let everything = try bundle.paths.map { String(decoding: try bundle.data($0), as: UTF8.self) }.joined()
+                #expect(!everything.contains("mali.test") && !everything.contains("T-2"))
+
+                // The manifest lists every other file with the right digest and size.
+                let manifest = try #require(try JSONSerialization.jsonObject(with: try bundle.data("manifest.json")) as? [String: Any])
+                let files = try #require(manifest["files"] as? [[String: Any]])
+                #expect(Set(files.compactMap { $0["path"] as? String }) == Set(bundle.paths).subtracting(["manifest.json"]))
+                for file in files {
+                    let data = try bundle.data(file["path"] as! String)
+                    #expect(SHA256.hash(data: data).map { String(format: "%02x", $0) }.joined() == file["sha256"] as? String)
+                    #expect(data.count == file["size"] as? Int)
+                }
+                let manifestDigest = SHA256.hash(data: try bundle.data("manifest.json")).map { String(format: "%02x", $0) }.joined()
+                #expect(result["manifest_sha256"] as? String == manifestDigest)
+                let summary = String(decoding: try bundle.data("summary.txt"), as: UTF8.self)
+                #expect(summary.contains("วัตถุประสงค์") && summary.contains("ระยะเวลาเก็บรักษา") && summary.contains("แหล่งที่มาของข้อมูล"))
+                #expect(summary.contains("พ.ร.บ.การบัญชี"))
+                #expect(try await connection.count("SELECT count(*) FROM dsr.request_tasks WHERE request_id = $1 AND state = 'done'", [id]) == 3)
+                #expect(try await connection.count("SELECT count(*) FROM dsr.outbox WHERE request_id = $1 AND template = 'completed'", [id]) == 1)
+                #expect(!daemon.output.contains("somchai"))
+            }
+        }
+    }
+
+    @Test func portabilityExportHasJSONAndCSVInEnglish() async throws {
+        try await TestDatabase.migrated { database, connection in
+            try await StoreFixture.with(customers: 50) { stores in
+                let exports = try temporaryDirectory()
+                defer { try? FileManager.default.removeItem(at: exports) }
+                let id = try await connection.query(
+                    "SELECT dsr.submit('portability', '{\"customer_id\": \"T-1\"}', '{\"locale\": \"en\"}') AS id")[0].decode("id", as: UUID.self)
+                let daemon = try DaemonProcess(database.exportArguments(exports), environment: stores.environment)
+                #expect(try await eventually {
+                    try await connection.count("SELECT count(*) FROM dsr.requests WHERE id = $1 AND status = 'completed'", [id]) == 1
+                }, "\(daemon.output)")
+                daemon.signal(SIGTERM)
+                _ = try await daemon.waitForExit(timeout: .seconds(30))
+                let bundle = try OpenedBundle(path: try #require(try await completedResult(connection, id)["export_path"] as? String))
+                let csv = String(decoding: try bundle.data("customer/customers.csv"), as: UTF8.self)
+                let lines = csv.components(separatedBy: "\r\n").filter { !$0.isEmpty }
+                #expect(lines.count == 2)
+                #expect(lines[0].hasPrefix("id,first_name,last_name,date_of_birth"))
+                #expect(lines[1].contains("T-1,สมชาย,ทดสอบ,1990-01-02"))
+                #expect(try bundle.rows("order/orders.json").count == 3)
+                #expect(String(decoding: try bundle.data("summary.txt"), as: UTF8.self).contains("Purposes: "))
+            }
+        }
+    }
+
+    @Test func personInNoStoreGetsAValidEmptyExportSayingSo() async throws {
+        try await TestDatabase.migrated { database, connection in
+            try await StoreFixture.with(customers: 20) { stores in
+                let exports = try temporaryDirectory()
+                defer { try? FileManager.default.removeItem(at: exports) }
+                let id = try await connection.query(
+                    "SELECT dsr.submit('access', '{\"email\": \"nobody@nowhere.example\"}') AS id")[0].decode("id", as: UUID.self)
+                let daemon = try DaemonProcess(database.exportArguments(exports), environment: stores.environment)
+                #expect(try await eventually {
+                    try await connection.count("SELECT count(*) FROM dsr.requests WHERE id = $1 AND status = 'completed'", [id]) == 1
+                }, "\(daemon.output)")
+                daemon.signal(SIGTERM)
+                _ = try await daemon.waitForExit(timeout: .seconds(30))
+                let result = try await completedResult(connection, id)
+                #expect(result["rows_exported"] as? Int == 0)
+                let bundle = try OpenedBundle(path: try #require(result["export_path"] as? String))
+                #expect(bundle.paths.count == 12 + 2)
+                for path in bundle.paths where path.hasSuffix(".json") && path != "manifest.json" {
+                    #expect(try bundle.rows(path).isEmpty, "\(path)")
+                }
+                #expect(String(decoding: try bundle.data("summary.txt"), as: UTF8.self).contains("ไม่พบข้อมูลส่วนบุคคลของท่าน"))
+            }
+        }
+    }
+
+    @Test func marketingStoreDownMakesTheRequestWaitWarnsTheDPOAndCompletesWhenItReturns() async throws {
+        try await TestDatabase.migrated { database, connection in
+            try await StoreFixture.with(customers: 20, creating: ["customer", "order"]) { stores in
+                let exports = try temporaryDirectory()
+                defer { try? FileManager.default.removeItem(at: exports) }
+                let id = try await connection.query(
+                    "SELECT dsr.submit('access', '{\"email\": \"somchai.test@example.co.th\"}') AS id")[0].decode("id", as: UUID.self)
+                let daemon = try DaemonProcess(database.exportArguments(exports), environment: stores.environment)
+                #expect(try await eventually {
+                    try await connection.count(
+                        "SELECT count(*) FROM dsr.request_tasks WHERE request_id = $1 AND store = 'marketing' AND state = 'waiting' AND failures >= 3", [id]) == 1
+                }, "\(daemon.output)")
+                let waiting = try await connection.query("SELECT status, current_step, tasks FROM dsr.request_status WHERE id = $1", [id])[0]
+                #expect(try waiting.decode("status", as: String.self) == "waiting")
+                #expect(try waiting.decode("current_step", as: String.self).hasPrefix("waiting for store marketing"))
+                #expect(try waiting.decode("tasks", as: String.self) == "customer:done marketing:waiting order:done")
+                #expect(try await connection.count("SELECT count(*) FROM dsr.outbox WHERE template = 'dpo_store_unreachable'") == 1)
+
+                try await stores.createAtomically("marketing", customers: 20)
+                #expect(try await eventually {
+                    try await connection.count("SELECT count(*) FROM dsr.requests WHERE id = $1 AND status = 'completed'", [id]) == 1
+                }, "\(daemon.output)")
+                daemon.signal(SIGTERM)
+                _ = try await daemon.waitForExit(timeout: .seconds(30))
+                let bundle = try OpenedBundle(path: try #require(try await completedResult(connection, id)["export_path"] as? String))
+                #expect(try bundle.rows("marketing/consents.json").count == 1)
+            }
+        }
+    }
+
+    @Test func fiveThousandOrdersExportWithBoundedMemory() async throws {
+        try await TestDatabase.migrated { database, connection in
+            try await StoreFixture.with(customers: 20) { stores in
+                let order = try await PostgresConnection.connect(stores.url("order"))
+                try await stores.addOrders(on: order, customer: "T-1", count: 5_000)
+                let exports = try temporaryDirectory()
+                defer { try? FileManager.default.removeItem(at: exports) }
+                let id = try await connection.query(
+                    "SELECT dsr.submit('access', '{\"customer_id\": \"T-1\"}') AS id")[0].decode("id", as: UUID.self)
+                let daemon = try DaemonProcess(database.exportArguments(exports), environment: stores.environment)
+                #expect(try await eventually(timeout: .seconds(120)) {
+                    try await connection.count("SELECT count(*) FROM dsr.requests WHERE id = $1 AND status = 'completed'", [id]) == 1
+                }, "\(daemon.output)")
+                let peak = try String(contentsOfFile: "/proc/\(daemon.pid)/status", encoding: .utf8)
+                    .split(separator: "\n").first { $0.hasPrefix("VmHWM:") }.map(String.init) ?? ""
+                let kilobytes = Int(peak.filter(\.isNumber)) ?? 0
+                print("dsrd peak RSS exporting 5,003 orders (25,015 order-store rows): \(kilobytes / 1024) MiB")
+                #expect(kilobytes > 0 && kilobytes < 200 * 1024)
+                daemon.signal(SIGTERM)
+                _ = try await daemon.waitForExit(timeout: .seconds(30))
+                let bundle = try OpenedBundle(path: try #require(try await completedResult(connection, id)["export_path"] as? String))
+                #expect(try bundle.rows("order/orders.json").count == 5_003)
+            }
+        }
+    }
+
+    @Test func httpStoreIsExportedThroughItsRESTEndpoint() async throws {
+        let stub = try await ScriptedServer.httpStub(
+            statuses: [200], body: #"{"tables": {"tickets": [{"id": 7, "subject": "ฟิล์มลอก", "open": true, "meta": {"channel": "line"}}], "other": []}}"#)
+        let mapping = try ConnectorCatalog.parse(
+            """
+            name = "helpdesk"
+            type = "http"
+            url = "\(stub.url)"
+            export_path = "/v2/dsr/export"
+            [[tables]]
+            name = "tickets"
+            identity = { email = "requester_email" }
+            """, source: "helpdesk.toml")
+        let connector = HTTPConnector(mapping: mapping, token: "t0ken")
+        var identity = IdentitySet()
+        identity.add("Somchai.Test@Example.co.th", as: .email)
+        let directory = try temporaryDirectory()
+        defer { try? FileManager.default.removeItem(at: directory) }
+        let files = try await connector.export(identity, into: directory, formats: [.json, .csv])
+        #expect(files.map(\.path) == ["helpdesk/tickets.json", "helpdesk/tickets.csv"])
+        let rows = try JSONSerialization.jsonObject(with: Data(contentsOf: directory.appendingPathComponent("helpdesk/tickets.json"))) as? [[String: Any]]
+        #expect(rows?.first?["subject"] as? String == "ฟิล์มลอก")
+        #expect(rows?.first?["open"] as? Bool == true)
+        #expect(rows?.first?["id"] as? Int == 7)
+        let request = try #require(try stub.requests().first)
+        #expect(request.path == "/v2/dsr/export")
+        #expect(request.headers["Authorization"] == "Bearer t0ken")
+        #expect(request.body.contains("somchai.test@example.co.th"))
+    }
+}
+
+@Suite("Identity and store mappings")
+struct IdentityTests {
+    @Test func swiftAndSQLNormalisationAgree() async throws {
+        try await TestDatabase.migrated { _, connection in
+            let phones = ["081-234-5678", "+66812345678", "66812345678", "+66 (0)81 234 5678", "02-444-3044", "+1 415 555 0123",
+                          "12345", "0812345678901", "+660812345678", "phone", "", "+0123456789", "0012345678"]
+            for raw in phones {
+                let sql = try await connection.query("SELECT dsr.normalize_phone($1) AS p", [raw])[0].decode("p", as: String?.self)
+                #expect(IdentifierNormalizer.phone(raw) == sql, "\(raw)")
+            }
+            let emails = [" Somchai@Example.CO.TH ", "a@b", "a b@c.d", "a@b.c\nBcc: x@y.z", "@b.co", "x@y.co", "ab", "a@.co"]
+            for raw in emails {
+                let sql = try await connection.query("SELECT dsr.normalize_email($1) AS e", [raw])[0].decode("e", as: String?.self)
+                #expect(IdentifierNormalizer.email(raw) == sql, "\(raw)")
+            }
+        }
+    }
+
+    @Test func shippedMappingsLoad() throws {
+        let stores = try ConnectorCatalog.load(directory: StoreFixture.connectorsDirectory, environment: [:])
+        #expect(stores.map(\.name) == ["customer", "marketing", "order"])
+        #expect(stores.flatMap(\.tables).count == 12)
+    }
+
+    @Test(arguments: [
+        ("name = \"x\"\n[[tables]]\nname = \"t\"\n", "needs an identity column or a parent"),
+        ("name = \"x\"\n[[tables]]\nname = \"t; drop\"\nidentity = { email = \"e\" }\n", "lower-case SQL identifier"),
+        ("name = \"x\"\n[[tables]]\nname = \"t\"\nidentity = { fax = \"f\" }\n", "unknown identifier fax"),
+        ("name = \"x\"\n[[tables]]\nname = \"t\"\nidentity = { email = \"e\" }\ncategories = { e = \"secret\" }\n", "unknown category secret"),
+        ("name = \"x\"\n[[tables]]\nname = \"t\"\nparent = { table = \"later\", column = \"a\", references = \"id\" }\n", "must be declared before it"),
+        ("name = \"x\"\ncolour = \"red\"\n[[tables]]\nname = \"t\"\nidentity = { email = \"e\" }\n", "unknown key colour"),
+        ("name = \"x\"\n", "at least one [[tables]]"),
+    ])
+    func badMappingsGiveClearErrors(toml: String, message: String) {
+        do {
+            _ = try ConnectorCatalog.parse(toml, source: "bad.toml")
+            Issue.record("accepted \(toml)")
+        } catch let error as ConfigurationError {
+            #expect(error.description.hasPrefix("bad.toml: ") && error.description.contains(message), "\(error)")
+        } catch {
+            Issue.record("unexpected \(error)")
+        }
+    }
+}
