@@ -22,6 +22,30 @@ func completedResult(_ connection: PostgresConnection, _ id: UUID) async throws 
     return try JSONSerialization.jsonObject(with: Data(text.utf8)) as? [String: Any] ?? [:]
 }
 
+struct CompletedExport {
+    let id: UUID
+    let result: [String: Any]
+    let bundle: OpenedBundle
+    let daemonOutput: String
+}
+
+/// Submits a request with `submitSQL` (which returns its id as `id`), runs `dsrd run` on the
+/// fixture's stores until the request completes, stops the daemon, and opens the bundle.
+func runExport(_ submitSQL: String, database: TestDatabase, connection: PostgresConnection, stores: StoreFixture,
+               exports: URL) async throws -> CompletedExport {
+    let id = try await connection.query(submitSQL)[0].decode("id", as: UUID.self)
+    let daemon = try DaemonProcess(database.exportArguments(exports), environment: stores.environment)
+    let completed = try await eventually {
+        try await connection.count("SELECT count(*) FROM dsr.requests WHERE id = $1 AND status = 'completed'", [id]) == 1
+    }
+    daemon.signal(SIGTERM)
+    let status = try await daemon.waitForExit(timeout: .seconds(30))
+    guard completed, status == 0 else { throw CocoaError(.featureUnsupported, userInfo: [NSLocalizedDescriptionKey: daemon.output]) }
+    let result = try await completedResult(connection, id)
+    guard let path = result["export_path"] as? String else { throw CocoaError(.fileNoSuchFile) }
+    return CompletedExport(id: id, result: result, bundle: try OpenedBundle(path: path), daemonOutput: daemon.output)
+}
+
 @Suite("Access and portability exports across the stores")
 struct ExportTests {
     @Test func accessExportHoldsEveryRowOfThePersonAndNoneOfTheFamilyMemberSharingTheirPhone() async throws {
@@ -29,23 +53,15 @@ struct ExportTests {
             try await StoreFixture.with { stores in
                 let exports = try temporaryDirectory()
                 defer { try? FileManager.default.removeItem(at: exports) }
-                let id = try await connection.query(
-                    "SELECT dsr.submit('access', '{\"email\": \"somchai.test@example.co.th\", \"phone\": \"081-234-5678\"}') AS id"
-                )[0].decode("id", as: UUID.self)
-                let daemon = try DaemonProcess(database.exportArguments(exports), environment: stores.environment)
-                #expect(try await eventually {
-                    try await connection.count("SELECT count(*) FROM dsr.requests WHERE id = $1 AND status = 'completed'", [id]) == 1
-                }, "\(daemon.output)")
-                daemon.signal(SIGTERM)
-                #expect(try await daemon.waitForExit(timeout: .seconds(30)) == 0)
-
-                let result = try await completedResult(connection, id)
+                let export = try await runExport(
+                    "SELECT dsr.submit('access', '{\"email\": \"somchai.test@example.co.th\", \"phone\": \"081-234-5678\"}') AS id",
+                    database: database, connection: connection, stores: stores, exports: exports)
+                let (id, result, bundle) = (export.id, export.result, export.bundle)
                 let path = try #require(result["export_path"] as? String)
                 #expect(path.hasPrefix(exports.path + "/"))
                 #expect(URL(fileURLWithPath: path).lastPathComponent.count == 36)  // 32 hex + .zip
                 let attributes = try FileManager.default.attributesOfItem(atPath: path)
                 #expect((attributes[.posixPermissions] as? NSNumber)?.intValue == 0o600)
-                let bundle = try OpenedBundle(path: path)
 
                 #expect(try bundle.rows("customer/customers.json").map { $0["id"] as? String } == ["T-1"])
                 let customer = try #require(try bundle.rows("customer/customers.json").first)
@@ -82,7 +98,7 @@ struct ExportTests {
                 #expect(summary.contains("พ.ร.บ.การบัญชี"))
                 #expect(try await connection.count("SELECT count(*) FROM dsr.request_tasks WHERE request_id = $1 AND state = 'done'", [id]) == 3)
                 #expect(try await connection.count("SELECT count(*) FROM dsr.outbox WHERE request_id = $1 AND template = 'completed'", [id]) == 1)
-                #expect(!daemon.output.contains("somchai"))
+                #expect(!export.daemonOutput.contains("somchai"))
             }
         }
     }
@@ -92,15 +108,9 @@ struct ExportTests {
             try await StoreFixture.with(customers: 50) { stores in
                 let exports = try temporaryDirectory()
                 defer { try? FileManager.default.removeItem(at: exports) }
-                let id = try await connection.query(
-                    "SELECT dsr.submit('portability', '{\"customer_id\": \"T-1\"}', '{\"locale\": \"en\"}') AS id")[0].decode("id", as: UUID.self)
-                let daemon = try DaemonProcess(database.exportArguments(exports), environment: stores.environment)
-                #expect(try await eventually {
-                    try await connection.count("SELECT count(*) FROM dsr.requests WHERE id = $1 AND status = 'completed'", [id]) == 1
-                }, "\(daemon.output)")
-                daemon.signal(SIGTERM)
-                _ = try await daemon.waitForExit(timeout: .seconds(30))
-                let bundle = try OpenedBundle(path: try #require(try await completedResult(connection, id)["export_path"] as? String))
+                let bundle = try await runExport(
+                    "SELECT dsr.submit('portability', '{\"customer_id\": \"T-1\"}', '{\"locale\": \"en\"}') AS id",
+                    database: database, connection: connection, stores: stores, exports: exports).bundle
                 let csv = String(decoding: try bundle.data("customer/customers.csv"), as: UTF8.self)
                 let lines = csv.components(separatedBy: "\r\n").filter { !$0.isEmpty }
                 #expect(lines.count == 2)
@@ -117,17 +127,11 @@ struct ExportTests {
             try await StoreFixture.with(customers: 20) { stores in
                 let exports = try temporaryDirectory()
                 defer { try? FileManager.default.removeItem(at: exports) }
-                let id = try await connection.query(
-                    "SELECT dsr.submit('access', '{\"email\": \"nobody@nowhere.example\"}') AS id")[0].decode("id", as: UUID.self)
-                let daemon = try DaemonProcess(database.exportArguments(exports), environment: stores.environment)
-                #expect(try await eventually {
-                    try await connection.count("SELECT count(*) FROM dsr.requests WHERE id = $1 AND status = 'completed'", [id]) == 1
-                }, "\(daemon.output)")
-                daemon.signal(SIGTERM)
-                _ = try await daemon.waitForExit(timeout: .seconds(30))
-                let result = try await completedResult(connection, id)
-                #expect(result["rows_exported"] as? Int == 0)
-                let bundle = try OpenedBundle(path: try #require(result["export_path"] as? String))
+                let export = try await runExport(
+                    "SELECT dsr.submit('access', '{\"email\": \"nobody@nowhere.example\"}') AS id",
+                    database: database, connection: connection, stores: stores, exports: exports)
+                #expect(export.result["rows_exported"] as? Int == 0)
+                let bundle = export.bundle
                 #expect(bundle.paths.count == 12 + 2)
                 for path in bundle.paths where path.hasSuffix(".json") && path != "manifest.json" {
                     #expect(try bundle.rows(path).isEmpty, "\(path)")
