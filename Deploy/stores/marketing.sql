@@ -40,3 +40,11 @@ CREATE TABLE IF NOT EXISTS ad_audiences (
     added_at timestamptz NOT NULL
 );
 CREATE INDEX IF NOT EXISTS ad_audiences_email ON ad_audiences (lower(btrim(email)));
+
+-- Keyed hashes (HMAC-SHA256) of erased people's emails and phones: importers check new
+-- contacts against it, so an erased person is never re-imported or mailed again.
+CREATE TABLE IF NOT EXISTS suppressions (
+    identifier_hash text PRIMARY KEY,
+    kind            text NOT NULL CHECK (kind IN ('email', 'phone')),
+    added_at        timestamptz NOT NULL DEFAULT now()
+);

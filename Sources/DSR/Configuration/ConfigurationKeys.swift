@@ -99,6 +99,7 @@ struct ConfigurationKey: Sendable {
         .string("daemon.instance_name", \.daemon.instanceName),
         .string("log.level", \.log.level,
                 allowed: ["trace", "debug", "info", "notice", "warning", "error", "critical"]),
+        .string("proofs.signing_key_file", \.proofs.signingKeyFile),
         .string("connectors.directory", \.connectors.directory),
         .string("exports.directory", \.exports.directory),
         .string("email.smtp_url", \.email.smtpURL),

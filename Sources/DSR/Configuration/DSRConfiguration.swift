@@ -117,7 +117,14 @@ public struct DSRConfiguration: Sendable, Equatable {
         public var directory: String = "/var/lib/dsrd/exports"
     }
 
+    public struct Proofs: Sendable, Equatable {
+        /// Ed25519 private key that signs deletion proofs (made by `dsrd keygen`), kept outside
+        /// the database. Empty: erasure requests cannot complete. Default empty.
+        public var signingKeyFile: String = ""
+    }
+
     public var database = Database()
+    public var proofs = Proofs()
     public var connectors = Connectors()
     public var exports = Exports()
     public var queue = Queue()

@@ -37,6 +37,9 @@ public protocol Connector: Sendable {
     func discover(_ identity: IdentitySet) async throws -> [String: Int]
     /// Writes the person's rows, table by table, under `directory/<store>/`, streaming.
     func export(_ identity: IdentitySet, into directory: URL, formats: ExportFormats) async throws -> [ExportedFile]
+    /// Erases the person following the mapping's strategies and holds; with `dryRun`,
+    /// only measures what it would do.
+    func erase(_ identity: IdentitySet, keys: ProofKeys, dryRun: Bool) async throws -> StoreErasure
 }
 
 public enum ConnectorError: Error, CustomStringConvertible {

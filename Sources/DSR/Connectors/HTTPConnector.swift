@@ -38,6 +38,12 @@ public struct HTTPConnector: Connector {
         return files
     }
 
+    /// Not offered by HTTP stores yet: the request fails for good with a clear reason (and
+    /// the DPO hears of the dead job) rather than completing with a store left untouched.
+    public func erase(_ identity: IdentitySet, keys: ProofKeys, dryRun: Bool) async throws -> StoreErasure {
+        throw JobFailure.permanent("store \(mapping.name) is an http store; erasure through HTTP stores is not supported yet")
+    }
+
     private func fetch(_ identity: IdentitySet) async throws -> [String: [[String: Any]]] {
         let encoder = JSONEncoder()
         encoder.outputFormatting = .sortedKeys

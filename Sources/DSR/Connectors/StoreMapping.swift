@@ -17,6 +17,10 @@ public struct StoreMapping: Sendable, Equatable {
     public var exportPath: String
     /// HTTP stores: file holding a bearer token. Empty: no auth.
     public var tokenFile: String
+    /// Table receiving keyed hashes of an erased person's email and phone
+    /// (`identifier_hash text PRIMARY KEY, kind text, added_at timestamptz`), so importers
+    /// can skip them. Empty: none.
+    public var suppressionTable: String
 }
 
 public struct TableMapping: Sendable, Equatable {
@@ -45,6 +49,25 @@ public struct TableMapping: Sendable, Equatable {
     public var recipients: [String]
     /// Retention period in words, per locale (`th`, `en`).
     public var retention: [String: String]
+    /// A legal duty to keep rows for a while after an erasure request.
+    public var hold: Hold?
+
+    public struct Hold: Sendable, Equatable {
+        /// The law or reason, stated in the deletion proof.
+        public var rule: String
+        /// Rows are kept this many years after `from`...
+        public var years: Int
+        /// ...a date or timestamp column.
+        public var from: String
+        /// A boolean column: rows where it is true are kept untouched (e.g. an open dispute).
+        public var keepIf: String?
+        public var keepRule: String
+    }
+
+    /// What happens to this table's rows that are not on hold: delete, anonymise or keep.
+    public var rowStrategy: String { erasure["_row"] ?? (erasure.isEmpty ? "delete" : "anonymise") }
+    /// Column strategies applied to rows that are anonymised (held, or `_row = "anonymise"`).
+    public var columnStrategies: [String: String] { erasure.filter { $0.key != "_row" && $0.value != "keep" } }
 }
 
 public enum ConnectorCatalog {
@@ -106,7 +129,7 @@ public enum ConnectorCatalog {
             }
             return result
         }
-        let allowedTop: Set = ["name", "type", "url", "sources", "tables", "export_path", "token_file"]
+        let allowedTop: Set = ["name", "type", "url", "sources", "tables", "export_path", "token_file", "suppression_table"]
         for key in table.keys where !allowedTop.contains(key) { throw fail("unknown key \(key)") }
         let name = try identifier(table["name"]?.string, "name")
         guard let kind = StoreMapping.Kind(rawValue: table["type"]?.string ?? "postgres") else {
@@ -115,7 +138,7 @@ public enum ConnectorCatalog {
         var tables: [TableMapping] = []
         guard let tableArray = table["tables"]?.array, !tableArray.isEmpty else { throw fail("at least one [[tables]] is required") }
         let allowedTable: Set = ["name", "key", "identity", "authoritative", "parent", "categories", "erasure", "purposes",
-                                 "recipients", "retention"]
+                                 "recipients", "retention", "hold"]
         for entry in tableArray {
             guard let entry = entry.table else { throw fail("[[tables]] entries must be tables") }
             let tableName = try identifier(entry["name"]?.string, "tables.name")
@@ -148,19 +171,47 @@ public enum ConnectorCatalog {
                 }
             }
             let erasure = try stringTable(entry["erasure"], "\(where_).erasure")
-            for (column, strategy) in erasure where !Self.strategies.contains(strategy) {
-                throw fail("\(where_).erasure.\(column): unknown strategy \(strategy) (delete, null, hash, mask, keep)")
+            for (column, strategy) in erasure {
+                if column == "_row" {
+                    guard ["delete", "anonymise", "keep"].contains(strategy) else {
+                        throw fail("\(where_).erasure._row: unknown strategy \(strategy) (delete, anonymise, keep)")
+                    }
+                    continue
+                }
+                _ = try identifier(column, "\(where_).erasure key")
+                guard Self.strategies.contains(strategy), strategy != "delete" else {
+                    throw fail("\(where_).erasure.\(column): unknown strategy \(strategy) (null, hash, mask, keep; delete rows with _row)")
+                }
+            }
+            if erasure["_row"] == "anonymise" && !erasure.contains(where: { $0.key != "_row" && $0.value != "keep" }) {
+                throw fail("\(where_).erasure: _row = \"anonymise\" needs at least one column to null, hash or mask")
+            }
+            var hold: TableMapping.Hold?
+            if let holdValue = entry["hold"] {
+                guard let holdTable = holdValue.table else { throw fail("\(where_).hold must be a table") }
+                for key in holdTable.keys where !["rule", "years", "from", "keep_if", "keep_rule"].contains(key) {
+                    throw fail("\(where_).hold: unknown key \(key)")
+                }
+                guard let rule = holdTable["rule"]?.string, !rule.isEmpty else { throw fail("\(where_).hold.rule is required") }
+                guard let years = holdTable["years"]?.int, (0...100).contains(years) else {
+                    throw fail("\(where_).hold.years must be a whole number of years")
+                }
+                hold = .init(
+                    rule: rule, years: years, from: try identifier(holdTable["from"]?.string, "\(where_).hold.from"),
+                    keepIf: try holdTable["keep_if"]?.string.map { try identifier($0, "\(where_).hold.keep_if") },
+                    keepRule: holdTable["keep_rule"]?.string ?? "kept while the matter is open")
             }
             tables.append(TableMapping(
                 name: tableName, key: try identifier(entry["key"]?.string ?? "id", "\(where_).key"), identity: identity,
                 authoritative: entry["authoritative"]?.bool ?? false, parent: parent, categories: categories, erasure: erasure,
                 purposes: try strings(entry["purposes"], "\(where_).purposes"),
                 recipients: try strings(entry["recipients"], "\(where_).recipients"),
-                retention: try stringTable(entry["retention"], "\(where_).retention")))
+                retention: try stringTable(entry["retention"], "\(where_).retention"), hold: hold))
         }
         return StoreMapping(
             name: name, kind: kind, url: table["url"]?.string ?? "", sources: try strings(table["sources"], "sources"),
             tables: tables, exportPath: table["export_path"]?.string ?? "/dsr/export",
-            tokenFile: table["token_file"]?.string ?? "")
+            tokenFile: table["token_file"]?.string ?? "",
+            suppressionTable: try table["suppression_table"]?.string.map { try identifier($0, "suppression_table") } ?? "")
     }
 }

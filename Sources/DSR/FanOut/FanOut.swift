@@ -9,13 +9,25 @@ public struct FanOut: Sendable {
     /// Finished bundles go here (0700); work in progress under `.staging/<request id>/`.
     public let exportDirectory: URL
     public let timeZone: TimeZone
+    /// Signs deletion proofs; nil when `proofs.signing_key_file` is not set.
+    public let proofKeys: ProofKeys?
 
-    public init(pool: ConnectionPool, connectors: [any Connector], exportDirectory: URL, timeZone: TimeZone) {
+    public init(pool: ConnectionPool, connectors: [any Connector], exportDirectory: URL, timeZone: TimeZone, proofKeys: ProofKeys?) {
         self.pool = pool
         self.connectors = connectors
         self.exportDirectory = exportDirectory
         self.timeZone = timeZone
+        self.proofKeys = proofKeys
     }
+
+    func requireProofKeys() throws -> ProofKeys {
+        guard let proofKeys else {
+            throw JobFailure.permanent("proofs.signing_key_file is not configured: erasure needs a signing key (dsrd keygen)")
+        }
+        return proofKeys
+    }
+
+    var proofDirectory: URL { exportDirectory.appendingPathComponent("proofs") }
 
     /// Builds the connectors from `connectors.directory`.
     public static func make(configuration: DSRConfiguration, pool: ConnectionPool) throws -> FanOut {
@@ -32,7 +44,9 @@ public struct FanOut: Sendable {
         return FanOut(
             pool: pool, connectors: connectors,
             exportDirectory: URL(fileURLWithPath: configuration.resolvedPath(configuration.exports.directory)),
-            timeZone: TimeZone(identifier: configuration.notices.timeZone) ?? TimeZone(identifier: "UTC")!)
+            timeZone: TimeZone(identifier: configuration.notices.timeZone) ?? TimeZone(identifier: "UTC")!,
+            proofKeys: configuration.proofs.signingKeyFile.isEmpty
+                ? nil : try ProofKeys.load(privateKeyFile: configuration.resolvedPath(configuration.proofs.signingKeyFile)))
     }
 
     func connector(named name: String) throws -> any Connector {
@@ -48,7 +62,7 @@ public struct FanOut: Sendable {
 
     /// Creates the export folders (0700) if missing.
     public func prepareDirectories() throws {
-        for directory in [exportDirectory, exportDirectory.appendingPathComponent(".staging")] {
+        for directory in [exportDirectory, exportDirectory.appendingPathComponent(".staging"), proofDirectory] {
             do {
                 try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o700])
             } catch {
@@ -66,6 +80,7 @@ public struct FanOut: Sendable {
         let given: IdentitySet
         let resolved: IdentitySet?
         let exportFile: String?
+        let receivedAt: Date
     }
 
     func loadRequest(_ id: UUID) async throws -> RequestRow {
@@ -74,7 +89,7 @@ public struct FanOut: Sendable {
                 """
                 SELECT kind, locale, status, subject_email, subject_phone, subject ->> 'customer_id' AS customer_id,
                        subject ->> 'national_id' AS national_id, identities::text AS identities,
-                       result ->> 'export_file' AS export_file
+                       result ->> 'export_file' AS export_file, received_at
                   FROM dsr.requests WHERE id = $1
                 """, [id])
         }
@@ -88,6 +103,6 @@ public struct FanOut: Sendable {
         return RequestRow(
             id: id, kind: try row.decode("kind", as: String.self), locale: try row.decode("locale", as: String.self),
             status: try row.decode("status", as: String.self), given: given, resolved: resolved,
-            exportFile: try row.decode("export_file", as: String?.self))
+            exportFile: try row.decode("export_file", as: String?.self), receivedAt: try row.decode("received_at", as: Date.self))
     }
 }

@@ -15,6 +15,7 @@ public struct FinalizeHandler: JobHandler {
         guard let requestID = job.requestID else { throw JobFailure.permanent("finalize job \(job.id) has no request_id") }
         let request = try await fanOut.loadRequest(requestID)
         guard request.status != "completed", request.status != "refused", request.status != "cancelled" else { return .none }
+        if request.kind == "erasure" { return try await finalizeErasure(request, context: context) }
         let filesJSON = try await fanOut.pool.withConnection { connection in
             try await connection.query(
                 "SELECT coalesce(jsonb_agg(f ORDER BY f ->> 'path'), '[]')::text AS files FROM dsr.request_tasks, jsonb_array_elements(files) AS f WHERE request_id = $1",

@@ -4,7 +4,7 @@ import Postgres
 
 /// Job kind `request`: plans a rights request.
 ///
-/// For access and portability it resolves who the person is (the stores' authoritative
+/// For access, portability and erasure it resolves who the person is (the stores' authoritative
 /// tables, repeated until no new identifier turns up), then queues one `store_task` per
 /// store. A phone number alone that matches several customers is not enough: the request
 /// waits for identity verification instead of exporting a stranger's data. Other kinds are
@@ -18,9 +18,11 @@ public struct RequestHandler: JobHandler {
     public func handle(_ job: Job, context: JobContext) async throws -> JobResult {
         guard let requestID = job.requestID else { throw JobFailure.permanent("request job \(job.id) has no request_id") }
         let request = try await fanOut.loadRequest(requestID)
-        guard request.kind == "access" || request.kind == "portability" else {
+        guard ["access", "portability", "erasure"].contains(request.kind) else {
             return try await placeholder.handle(job, context: context)
         }
+        let operation = request.kind == "erasure" ? "erase" : "export"
+        if operation == "erase" { _ = try fanOut.requireProofKeys() }
         guard request.status == "received" || request.status == "in_progress" || request.status == "waiting" else {
             return .none  // refused or cancelled meanwhile
         }
@@ -62,18 +64,18 @@ public struct RequestHandler: JobHandler {
                 """
                 UPDATE dsr.requests
                    SET status = 'in_progress', identities = $2::jsonb, updated_at = now(),
-                       current_step = 'collecting data from ' || $3::int || ' stores',
+                       current_step = CASE WHEN $5::text = 'erase' THEN 'erasing in ' ELSE 'collecting data from ' END || $3::int || ' stores',
                        result = coalesce(result, '{}') || jsonb_build_object('export_file', $4::text)
                  WHERE id = $1 AND completed_at IS NULL
-                """, [requestID, identities, fanOut.connectors.count, exportFile]),
+                """, [requestID, identities, fanOut.connectors.count, exportFile, operation]),
             SQLStatement(
                 "INSERT INTO dsr.request_events (request_id, step, detail) VALUES ($1, 'planned', jsonb_build_object('stores', $2::int))",
                 [requestID, fanOut.connectors.count]),
         ]
         for connector in fanOut.connectors {
             effects.append(SQLStatement(
-                "INSERT INTO dsr.request_tasks (request_id, store, operation) VALUES ($1, $2, 'export') ON CONFLICT DO NOTHING",
-                [requestID, connector.mapping.name]))
+                "INSERT INTO dsr.request_tasks (request_id, store, operation) VALUES ($1, $2, $3) ON CONFLICT DO NOTHING",
+                [requestID, connector.mapping.name, operation]))
             effects.append(SQLStatement(
                 "INSERT INTO dsr.jobs (kind, request_id, payload) VALUES ('store_task', $1, jsonb_build_object('store', $2::text))",
                 [requestID, connector.mapping.name]))

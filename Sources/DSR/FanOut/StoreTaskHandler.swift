@@ -23,6 +23,19 @@ public struct StoreTaskHandler: JobHandler {
         let request = try await fanOut.loadRequest(requestID)
         guard let identity = request.resolved else { throw JobFailure.permanent("request \(requestID) was not planned") }
         let connector = try fanOut.connector(named: store)
+        if request.kind == "erasure" {
+            do {
+                let result = try await erase(requestID: requestID, store: store, identity: identity, connector: connector, attempt: job.attempt)
+                logger.info("store erasure done")
+                return result
+            } catch {
+                try? await fanOut.pool.withConnection { connection in
+                    try await connection.execute("SELECT dsr.task_failed($1, $2, $3)", [requestID, store, "\(error)"])
+                }
+                logger.warning("store erasure failed", metadata: ["dsr.error": "\(error)", "dsr.attempt": "\(job.attempt)"])
+                throw error
+            }
+        }
         let formats: ExportFormats = request.kind == "portability" ? [.json, .csv] : [.json]
         try fanOut.prepareDirectories()
         let staging = fanOut.staging(for: requestID)

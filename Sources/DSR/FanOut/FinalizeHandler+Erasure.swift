@@ -1,0 +1,75 @@
+import Foundation
+import Postgres
+
+extension FinalizeHandler {
+    /// Builds the deletion proof from what the store tasks recorded, signs it, appends its
+    /// digest to the audit chain, writes the proof file, and completes the request. Every
+    /// input comes from the database, so a re-run signs the same payload and lands on the
+    /// same audit entry.
+    func finalizeErasure(_ request: FanOut.RequestRow, context: JobContext) async throws -> JobResult {
+        let keys = try fanOut.requireProofKeys()
+        let rows = try await fanOut.pool.withConnection { connection in
+            try await connection.query(
+                """
+                SELECT store, plan::text AS plan, outcome::text AS outcome, finished_at
+                  FROM dsr.request_tasks WHERE request_id = $1 AND operation = 'erase' ORDER BY store
+                """, [request.id])
+        }
+        var stores: [DeletionProofPayload.Store] = []
+        for row in rows {
+            guard let planText = try row.decode("plan", as: String?.self), let outcomeText = try row.decode("outcome", as: String?.self)
+            else { throw JobFailure.permanent("store task \(try row.decode("store", as: String.self)) has no recorded outcome") }
+            let plan = try JSONDecoder().decode(StoreErasure.self, from: Data(planText.utf8))
+            let outcome = try JSONDecoder().decode(StoreTaskHandler.ErasureOutcome.self, from: Data(outcomeText.utf8))
+            stores.append(.init(
+                name: plan.store, erasedAt: Self.iso(try row.decode("finished_at", as: Date.self)), tables: plan.tables,
+                suppressionEntries: plan.suppressionEntries, postErasureDiscovery: outcome.discovery))
+        }
+        let identity = request.resolved ?? request.given
+        let payload = DeletionProofPayload(
+            requestID: request.id.uuidString.lowercased(), dsrdVersion: DSRVersion.current, receivedAt: Self.iso(request.receivedAt),
+            subject: [
+                "email": identity.emails.sorted().map(keys.identifierHash),
+                "phone": identity.phones.sorted().map(keys.identifierHash),
+                "customer_id": identity.customerIDs.sorted().map(keys.identifierHash),
+                "national_id": identity.nationalIDs.sorted().map(keys.identifierHash),
+            ].filter { !$0.value.isEmpty },
+            stores: stores)
+        var file = try DeletionProofFile.sign(payload, with: keys)
+        let digest = file.payloadSHA256
+        let entry = try await fanOut.pool.withConnection { connection in
+            try await connection.query("SELECT seq, prev_hash, entry_hash FROM dsr.append_audit($1, $2)", [request.id, digest])[0]
+        }
+        file.audit = .init(
+            seq: try entry.decode("seq", as: Int64.self), prevHash: try entry.decode("prev_hash", as: String.self),
+            entryHash: try entry.decode("entry_hash", as: String.self))
+        let data = try file.encoded()
+        try fanOut.prepareDirectories()
+        let path = fanOut.proofDirectory.appendingPathComponent("\(request.id.uuidString.lowercased()).json")
+        try data.write(to: path, options: .atomic)
+        try FileManager.default.setAttributes([.posixPermissions: 0o640], ofItemAtPath: path.path)
+
+        let erased = stores.flatMap(\.tables).reduce(0) { $0 + $1.deleted + $1.anonymised }
+        let held = stores.flatMap(\.tables).flatMap(\.held).reduce(0) { $0 + $1.rows }
+        let outcome: [String: Any] = [
+            "proof_sha256": file.payloadSHA256, "proof_path": path.path, "audit_seq": file.audit!.seq, "rows_erased": erased,
+            "rows_held": held, "rows_exported": 0, "stores": stores.map(\.name).joined(separator: ", "),
+        ]
+        let json = String(decoding: try JSONSerialization.data(withJSONObject: outcome, options: [.sortedKeys]), as: UTF8.self)
+        context.logger.info("deletion proof signed", metadata: ["dsr.audit_seq": "\(file.audit!.seq)", "dsr.rows": "\(erased)"])
+        return JobResult(effects: [
+            SQLStatement(
+                """
+                INSERT INTO dsr.proofs (request_id, proof, sha256, key_id) VALUES ($1, $2, $3, $4)
+                ON CONFLICT (request_id) DO UPDATE SET proof = EXCLUDED.proof, sha256 = EXCLUDED.sha256, key_id = EXCLUDED.key_id, signed_at = now()
+                """, [request.id, String(decoding: data, as: UTF8.self), file.payloadSHA256, file.keyID]),
+            SQLStatement("SELECT dsr.complete_request($1, $2::jsonb)", [request.id, json]),
+        ])
+    }
+
+    static func iso(_ date: Date) -> String {
+        let formatter = ISO8601DateFormatter()
+        formatter.formatOptions = [.withInternetDateTime, .withFractionalSeconds]
+        return formatter.string(from: date)
+    }
+}

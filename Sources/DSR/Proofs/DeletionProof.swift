@@ -1,0 +1,128 @@
+import Crypto
+import Foundation
+
+/// What one store's erasure did, table by table. Measured by a dry run (rolled back) and
+/// recorded before the real run, so the proof states the same thing however often the
+/// erasure had to be repeated.
+public struct StoreErasure: Codable, Sendable, Equatable {
+    public struct Held: Codable, Sendable, Equatable {
+        public var rule: String
+        public var rows: Int
+        /// ISO date until which the rows must be kept; nil when it depends on other rows.
+        public var until: String?
+        /// anonymised (identifying columns replaced) or kept (untouched, e.g. an open dispute).
+        public var treatment: String
+    }
+
+    public struct Table: Codable, Sendable, Equatable {
+        public var name: String
+        /// The table's erasure strategy for rows not on hold: delete, anonymise or keep.
+        public var strategy: String
+        /// Column strategies applied to anonymised rows (column -> null, hash, mask).
+        public var columns: [String: String]
+        public var deleted: Int
+        public var anonymised: Int
+        public var held: [Held]
+    }
+
+    public var store: String
+    public var tables: [Table]
+    /// Keyed hashes added to the store's suppression list (so the person is never re-imported).
+    public var suppressionEntries: Int
+
+    enum CodingKeys: String, CodingKey {
+        case store, tables
+        case suppressionEntries = "suppression_entries"
+    }
+}
+
+/// The signed payload of a deletion proof. Holds no personal data: identifiers appear only
+/// as HMAC-SHA256 under the daemon's identifier key.
+public struct DeletionProofPayload: Codable, Sendable, Equatable {
+    public struct Store: Codable, Sendable, Equatable {
+        public var name: String
+        public var erasedAt: String
+        public var tables: [StoreErasure.Table]
+        public var suppressionEntries: Int
+        /// Rows per table that still match the person after erasure (only rows on hold may).
+        public var postErasureDiscovery: [String: Int]
+
+        enum CodingKeys: String, CodingKey {
+            case name, tables
+            case erasedAt = "erased_at"
+            case suppressionEntries = "suppression_entries"
+            case postErasureDiscovery = "post_erasure_discovery"
+        }
+    }
+
+    public var formatVersion = 1
+    public var requestID: String
+    public var dsrdVersion: String
+    public var receivedAt: String
+    public var subject: [String: [String]]
+    public var identifierHash = "HMAC-SHA256, key derived from the signing key"
+    public var stores: [Store]
+
+    enum CodingKeys: String, CodingKey {
+        case subject, stores
+        case formatVersion = "format_version"
+        case requestID = "request_id"
+        case dsrdVersion = "dsrd_version"
+        case receivedAt = "received_at"
+        case identifierHash = "identifier_hash"
+    }
+
+    /// The exact bytes that are signed: JSON with sorted keys, no extra whitespace.
+    public func canonicalJSON() throws -> Data {
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
+        return try encoder.encode(self)
+    }
+}
+
+/// The proof file handed to the DPO: the payload as the exact signed text, its digest, the
+/// Ed25519 signature, the key id, and the proof's entry in the audit chain.
+public struct DeletionProofFile: Codable, Sendable {
+    public struct AuditEntry: Codable, Sendable, Equatable {
+        public var seq: Int64
+        public var prevHash: String
+        public var entryHash: String
+
+        enum CodingKeys: String, CodingKey {
+            case seq
+            case prevHash = "prev_hash"
+            case entryHash = "entry_hash"
+        }
+    }
+
+    public var format = "dsrd-deletion-proof"
+    public var payload: String
+    public var payloadSHA256: String
+    public var signature: String
+    public var keyID: String
+    public var audit: AuditEntry?
+
+    enum CodingKeys: String, CodingKey {
+        case format, payload, signature, audit
+        case payloadSHA256 = "payload_sha256"
+        case keyID = "key_id"
+    }
+
+    public static func sign(_ payload: DeletionProofPayload, with keys: ProofKeys) throws -> DeletionProofFile {
+        let bytes = try payload.canonicalJSON()
+        return DeletionProofFile(
+            payload: String(decoding: bytes, as: UTF8.self), payloadSHA256: Digests.sha256Hex(bytes),
+            signature: try keys.signing.signature(for: bytes).base64EncodedString(), keyID: keys.keyID, audit: nil)
+    }
+
+    public func encoded() throws -> Data {
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]
+        return try encoder.encode(self)
+    }
+
+    /// The audit chain's hash rule (`dsr.audit_entry_hash` in SQL).
+    public static func entryHash(prev: String, seq: Int64, requestID: String, proofSHA256: String) -> String {
+        Digests.sha256Hex(Data("\(prev)|\(seq)|\(requestID)|\(proofSHA256)".utf8))
+    }
+}
