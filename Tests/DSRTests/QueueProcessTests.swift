@@ -13,14 +13,14 @@ struct QueueProcessTests {
             let daemon = try DaemonProcess(database.runArguments(["--set", "queue.poll_interval=10m"]))
             #expect(try await eventually { try await connection.count("SELECT count(*) FROM dsr.workers") == 1 })
             try await Task.sleep(for: .milliseconds(300))
-            let id = try await connection.query("SELECT dsr.submit('erasure', '{\"email\": \"a@example.com\"}') AS id")[0]
+            let id = try await connection.query("SELECT dsr.submit('restriction', '{\"email\": \"a@example.com\"}') AS id")[0]
                 .decode("id", as: UUID.self)
             #expect(try await eventually(timeout: .seconds(30)) {
                 try await connection.count("SELECT count(*) FROM dsr.jobs WHERE request_id = $1 AND state = 'completed'", [id]) == 1
             }, "\(daemon.output)")
             let row = try await connection.query("SELECT status, current_step, completed_at FROM dsr.request_status WHERE id = $1", [id])[0]
             #expect(try row.decode("status", as: String.self) == "in_progress")
-            #expect(try row.decode("current_step", as: String.self).contains("erase"))
+            #expect(try row.decode("current_step", as: String.self).contains("restrict"))
             #expect(try row.decode("completed_at", as: Date?.self) == nil)
             #expect(try await connection.count("SELECT count(*) FROM dsr.request_events WHERE request_id = $1 AND step = 'placeholder_step'", [id]) == 1)
             daemon.signal(SIGTERM)
