@@ -7,22 +7,26 @@ import Testing
 /// The queue as production runs it: real `dsrd run` processes against a real server.
 @Suite("Queue with real worker processes")
 struct QueueProcessTests {
-    @Test func submittedRequestIsClaimedHandledAndRecordedButNotCompleted() async throws {
+    @Test func submittedRequestIsClaimedPlannedAndRecorded() async throws {
         try await TestDatabase.migrated { database, connection in
+            // No stores configured: the request is planned with zero tasks and completes.
+            let noStores = try temporaryDirectory()
+            defer { try? FileManager.default.removeItem(at: noStores) }
             // A poll interval far beyond the test's patience: only NOTIFY can wake the worker.
-            let daemon = try DaemonProcess(database.runArguments(["--set", "queue.poll_interval=10m"]))
+            let daemon = try DaemonProcess(database.runArguments([
+                "--set", "queue.poll_interval=10m", "--set", "connectors.directory=\(noStores.path)",
+            ]))
             #expect(try await eventually { try await connection.count("SELECT count(*) FROM dsr.workers") == 1 })
             try await Task.sleep(for: .milliseconds(300))
             let id = try await connection.query("SELECT dsr.submit('restriction', '{\"email\": \"a@example.com\"}') AS id")[0]
                 .decode("id", as: UUID.self)
             #expect(try await eventually(timeout: .seconds(30)) {
-                try await connection.count("SELECT count(*) FROM dsr.jobs WHERE request_id = $1 AND state = 'completed'", [id]) == 1
+                try await connection.count("SELECT count(*) FROM dsr.requests WHERE id = $1 AND status = 'completed'", [id]) == 1
             }, "\(daemon.output)")
-            let row = try await connection.query("SELECT status, current_step, completed_at FROM dsr.request_status WHERE id = $1", [id])[0]
-            #expect(try row.decode("status", as: String.self) == "in_progress")
-            #expect(try row.decode("current_step", as: String.self).contains("restrict"))
-            #expect(try row.decode("completed_at", as: Date?.self) == nil)
-            #expect(try await connection.count("SELECT count(*) FROM dsr.request_events WHERE request_id = $1 AND step = 'placeholder_step'", [id]) == 1)
+            let steps = try await connection.query("SELECT step FROM dsr.request_events WHERE request_id = $1 ORDER BY id", [id])
+                .map { try $0.decode("step", as: String.self) }
+            #expect(steps == ["received", "planned", "completed"])
+            #expect(try await connection.count("SELECT count(*) FROM dsr.jobs WHERE request_id = $1 AND kind IN ('request', 'finalize') AND state = 'completed' AND attempt = 1", [id]) == 2)
             daemon.signal(SIGTERM)
             #expect(try await daemon.waitForExit(timeout: .seconds(30)) == 0)
             #expect(!daemon.output.contains("a@example.com"))

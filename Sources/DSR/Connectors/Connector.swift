@@ -40,6 +40,8 @@ public protocol Connector: Sendable {
     /// Erases the person following the mapping's strategies and holds; with `dryRun`,
     /// only measures what it would do.
     func erase(_ identity: IdentitySet, keys: ProofKeys, dryRun: Bool) async throws -> StoreErasure
+    /// Rectifies, restricts, or stops processing (objection, consent withdrawal).
+    func update(_ identity: IdentitySet, change: StoreChange) async throws -> StoreUpdate
 }
 
 public enum ConnectorError: Error, CustomStringConvertible {

@@ -51,6 +51,15 @@ public struct TableMapping: Sendable, Equatable {
     public var retention: [String: String]
     /// A legal duty to keep rows for a while after an erasure request.
     public var hold: Hold?
+    /// Columns a rectification request may correct.
+    public var rectify: [String] = []
+    /// Boolean column set while processing is restricted.
+    public var restrictFlag: String?
+    /// On objection or consent withdrawal: `delete` the rows, or set this timestamp column
+    /// (where it is still NULL) to now.
+    public var onObjection: String?
+    /// Column naming the purpose of a row (consents), to withdraw only the purposes named.
+    public var purposeColumn: String?
 
     public struct Hold: Sendable, Equatable {
         /// The law or reason, stated in the deletion proof.
@@ -138,7 +147,7 @@ public enum ConnectorCatalog {
         var tables: [TableMapping] = []
         guard let tableArray = table["tables"]?.array, !tableArray.isEmpty else { throw fail("at least one [[tables]] is required") }
         let allowedTable: Set = ["name", "key", "identity", "authoritative", "parent", "categories", "erasure", "purposes",
-                                 "recipients", "retention", "hold"]
+                                 "recipients", "retention", "hold", "rectify", "restrict_flag", "on_objection", "purpose_column"]
         for entry in tableArray {
             guard let entry = entry.table else { throw fail("[[tables]] entries must be tables") }
             let tableName = try identifier(entry["name"]?.string, "tables.name")
@@ -206,7 +215,11 @@ public enum ConnectorCatalog {
                 authoritative: entry["authoritative"]?.bool ?? false, parent: parent, categories: categories, erasure: erasure,
                 purposes: try strings(entry["purposes"], "\(where_).purposes"),
                 recipients: try strings(entry["recipients"], "\(where_).recipients"),
-                retention: try stringTable(entry["retention"], "\(where_).retention"), hold: hold))
+                retention: try stringTable(entry["retention"], "\(where_).retention"), hold: hold,
+                rectify: try strings(entry["rectify"], "\(where_).rectify").map { try identifier($0, "\(where_).rectify") },
+                restrictFlag: try entry["restrict_flag"]?.string.map { try identifier($0, "\(where_).restrict_flag") },
+                onObjection: try entry["on_objection"]?.string.map { try identifier($0, "\(where_).on_objection") },
+                purposeColumn: try entry["purpose_column"]?.string.map { try identifier($0, "\(where_).purpose_column") }))
         }
         return StoreMapping(
             name: name, kind: kind, url: table["url"]?.string ?? "", sources: try strings(table["sources"], "sources"),

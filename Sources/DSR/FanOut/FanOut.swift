@@ -81,7 +81,64 @@ public struct FanOut: Sendable {
         let resolved: IdentitySet?
         let exportFile: String?
         let receivedAt: Date
+        let payload: String
+
+        /// The store task each kind of request runs.
+        var operation: String {
+            switch kind {
+            case "access", "portability": "export"
+            case "erasure": "erase"
+            case "rectification": "rectify"
+            case "restriction": "restrict"
+            default: "object"
+            }
+        }
+
+        /// The change a rectification, restriction, objection or withdrawal asks for, with
+        /// corrected emails and phones normalised. Throws `RefusalReason` for invalid input.
+        func change(rectifiable: Set<String>) throws -> StoreChange {
+            let object = (try? JSONSerialization.jsonObject(with: Data(payload.utf8)) as? [String: Any]) ?? [:]
+            switch kind {
+            case "rectification":
+                let raw = object["changes"] as? [String: Any] ?? [:]
+                var changes: [String: String] = [:]
+                for (field, value) in raw {
+                    guard rectifiable.contains(field) else {
+                        throw RefusalReason(
+                            "the field \"\(field)\" cannot be corrected: dsrd can correct \(rectifiable.sorted().joined(separator: ", "))")
+                    }
+                    guard let text = value as? String else { throw RefusalReason("the corrected \(field) must be text") }
+                    switch field {
+                    case "email":
+                        guard let email = IdentifierNormalizer.email(text) else { throw RefusalReason("the corrected email is not a valid address") }
+                        changes[field] = email
+                    case "phone":
+                        guard let phone = IdentifierNormalizer.phone(text) else { throw RefusalReason("the corrected phone is not a valid number") }
+                        changes[field] = phone
+                    default:
+                        let trimmed = text.trimmingCharacters(in: .whitespacesAndNewlines)
+                        guard !trimmed.isEmpty, trimmed.count <= 500,
+                            !trimmed.unicodeScalars.contains(where: { $0.properties.generalCategory == .control })
+                        else { throw RefusalReason("the corrected \(field) must be 1 to 500 characters of text") }
+                        changes[field] = trimmed
+                    }
+                }
+                return .rectify(changes)
+            case "restriction":
+                return .restrict(lift: object["lift"] as? Bool ?? false)
+            default:
+                return .object(purposes: (object["purposes"] as? [String] ?? []).sorted())
+            }
+        }
     }
+
+    /// Why a request is refused; becomes `dsr.refuse_request`'s reason, sent to the person.
+    struct RefusalReason: Error {
+        let text: String
+        init(_ text: String) { self.text = text }
+    }
+
+    var rectifiableFields: Set<String> { Set(connectors.flatMap { $0.mapping.tables.flatMap(\.rectify) }) }
 
     func loadRequest(_ id: UUID) async throws -> RequestRow {
         let rows = try await pool.withConnection { connection in
@@ -89,7 +146,7 @@ public struct FanOut: Sendable {
                 """
                 SELECT kind, locale, status, subject_email, subject_phone, subject ->> 'customer_id' AS customer_id,
                        subject ->> 'national_id' AS national_id, identities::text AS identities,
-                       result ->> 'export_file' AS export_file, received_at
+                       result ->> 'export_file' AS export_file, received_at, payload::text AS payload
                   FROM dsr.requests WHERE id = $1
                 """, [id])
         }
@@ -103,6 +160,7 @@ public struct FanOut: Sendable {
         return RequestRow(
             id: id, kind: try row.decode("kind", as: String.self), locale: try row.decode("locale", as: String.self),
             status: try row.decode("status", as: String.self), given: given, resolved: resolved,
-            exportFile: try row.decode("export_file", as: String?.self), receivedAt: try row.decode("received_at", as: Date.self))
+            exportFile: try row.decode("export_file", as: String?.self), receivedAt: try row.decode("received_at", as: Date.self),
+            payload: try row.decode("payload", as: String.self))
     }
 }

@@ -4,25 +4,29 @@ import Postgres
 
 /// Job kind `request`: plans a rights request.
 ///
-/// For access, portability and erasure it resolves who the person is (the stores' authoritative
+/// It resolves who the person is (the stores' authoritative
 /// tables, repeated until no new identifier turns up), then queues one `store_task` per
 /// store. A phone number alone that matches several customers is not enough: the request
-/// waits for identity verification instead of exporting a stranger's data. Other kinds are
-/// recorded and left open until their handlers exist.
+/// waits for identity verification instead of acting on a stranger's data. A rectification
+/// of a field no store can correct, or with an invalid value, is refused with the reason.
 public struct RequestHandler: JobHandler {
     let fanOut: FanOut
-    let placeholder = PlaceholderRequestHandler()
 
     public init(fanOut: FanOut) { self.fanOut = fanOut }
 
     public func handle(_ job: Job, context: JobContext) async throws -> JobResult {
         guard let requestID = job.requestID else { throw JobFailure.permanent("request job \(job.id) has no request_id") }
         let request = try await fanOut.loadRequest(requestID)
-        guard ["access", "portability", "erasure"].contains(request.kind) else {
-            return try await placeholder.handle(job, context: context)
-        }
-        let operation = request.kind == "erasure" ? "erase" : "export"
+        let operation = request.operation
         if operation == "erase" { _ = try fanOut.requireProofKeys() }
+        if !["export", "erase"].contains(operation) {
+            do {
+                _ = try request.change(rectifiable: fanOut.rectifiableFields)
+            } catch let refusal as FanOut.RefusalReason {
+                context.logger.notice("request refused", metadata: ["dsr.reason": "\(refusal.text)"])
+                return JobResult(effects: [SQLStatement("SELECT dsr.refuse_request($1, $2)", [requestID, refusal.text])])
+            }
+        }
         guard request.status == "received" || request.status == "in_progress" || request.status == "waiting" else {
             return .none  // refused or cancelled meanwhile
         }
@@ -64,7 +68,8 @@ public struct RequestHandler: JobHandler {
                 """
                 UPDATE dsr.requests
                    SET status = 'in_progress', identities = $2::jsonb, updated_at = now(),
-                       current_step = CASE WHEN $5::text = 'erase' THEN 'erasing in ' ELSE 'collecting data from ' END || $3::int || ' stores',
+                       current_step = CASE $5::text WHEN 'erase' THEN 'erasing in ' WHEN 'export' THEN 'collecting data from '
+                                      ELSE 'applying the change in ' END || $3::int || ' stores',
                        result = coalesce(result, '{}') || jsonb_build_object('export_file', $4::text)
                  WHERE id = $1 AND completed_at IS NULL
                 """, [requestID, identities, fanOut.connectors.count, exportFile, operation]),

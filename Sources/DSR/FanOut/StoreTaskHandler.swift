@@ -23,16 +23,18 @@ public struct StoreTaskHandler: JobHandler {
         let request = try await fanOut.loadRequest(requestID)
         guard let identity = request.resolved else { throw JobFailure.permanent("request \(requestID) was not planned") }
         let connector = try fanOut.connector(named: store)
-        if request.kind == "erasure" {
+        if request.operation != "export" {
             do {
-                let result = try await erase(requestID: requestID, store: store, identity: identity, connector: connector, attempt: job.attempt)
-                logger.info("store erasure done")
+                let result = request.operation == "erase"
+                    ? try await erase(requestID: requestID, store: store, identity: identity, connector: connector, attempt: job.attempt)
+                    : try await change(request, store: store, identity: identity, connector: connector)
+                logger.info("store task done", metadata: ["dsr.operation": "\(request.operation)"])
                 return result
             } catch {
                 try? await fanOut.pool.withConnection { connection in
                     try await connection.execute("SELECT dsr.task_failed($1, $2, $3)", [requestID, store, "\(error)"])
                 }
-                logger.warning("store erasure failed", metadata: ["dsr.error": "\(error)", "dsr.attempt": "\(job.attempt)"])
+                logger.warning("store task failed", metadata: ["dsr.error": "\(error)", "dsr.attempt": "\(job.attempt)"])
                 throw error
             }
         }
@@ -58,6 +60,25 @@ public struct StoreTaskHandler: JobHandler {
         let outcome = String(decoding: try encoder.encode(TaskOutcome(rows: rows, files: files)), as: UTF8.self)
         logger.info("store task done", metadata: ["dsr.rows": "\(rows)"])
         return JobResult(effects: [SQLStatement("SELECT dsr.finish_task($1, $2, $3::jsonb)", [requestID, store, outcome])])
+    }
+
+    /// Rectification, restriction, objection, consent withdrawal: one transaction per store.
+    func change(_ request: FanOut.RequestRow, store: String, identity: IdentitySet, connector: any Connector) async throws -> JobResult {
+        let change: StoreChange
+        do {
+            change = try request.change(rectifiable: fanOut.rectifiableFields)
+        } catch let refusal as FanOut.RefusalReason {
+            throw JobFailure.permanent(refusal.text)
+        }
+        let update = try await connector.update(identity, change: change)
+        let outcome = ChangeOutcome(rows: update.tables.reduce(0) { $0 + $1.rows }, update: update)
+        let json = String(decoding: try Self.encoder.encode(outcome), as: UTF8.self)
+        return JobResult(effects: [SQLStatement("SELECT dsr.finish_task($1, $2, $3::jsonb)", [request.id, store, json])])
+    }
+
+    struct ChangeOutcome: Codable {
+        let rows: Int
+        let update: StoreUpdate
     }
 
     struct TaskOutcome: Codable {

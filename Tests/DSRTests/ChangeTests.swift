@@ -1,0 +1,96 @@
+import DSR
+import Foundation
+import Postgres
+import TestSupport
+import Testing
+
+@Suite("Rectification, restriction, objection and consent withdrawal")
+struct ChangeTests {
+    /// Submits with `sql` and waits until the request leaves the open states.
+    func submitAndWait(_ sql: String, _ connection: PostgresConnection, daemon: DaemonProcess) async throws -> (UUID, String) {
+        let id = try await connection.query(sql)[0].decode("id", as: UUID.self)
+        let ended = try await eventually {
+            try await connection.count("SELECT count(*) FROM dsr.requests WHERE id = $1 AND status IN ('completed', 'refused')", [id]) == 1
+        }
+        #expect(ended, "\(daemon.output)")
+        return (id, try await connection.query("SELECT status FROM dsr.requests WHERE id = $1", [id])[0].decode("status", as: String.self))
+    }
+
+    @Test func rectifyRestrictLiftAndObjectAcrossTheStores() async throws {
+        try await TestDatabase.migrated { database, connection in
+            try await StoreFixture.with(customers: 30) { stores in
+                let exports = try temporaryDirectory()
+                defer { try? FileManager.default.removeItem(at: exports) }
+                let daemon = try DaemonProcess(database.exportArguments(exports), environment: stores.environment)
+                let customer = try await PostgresConnection.connect(stores.url("customer"))
+                let marketing = try await PostgresConnection.connect(stores.url("marketing"))
+
+                // Rectification of the email: every store that holds it as correctable.
+                let (rectified, status) = try await submitAndWait(
+                    "SELECT dsr.submit('rectification', '{\"customer_id\": \"T-1\"}', '{\"changes\": {\"email\": \" Somchai.New@Example.co.th \"}}') AS id",
+                    connection, daemon: daemon)
+                #expect(status == "completed")
+                #expect(try await customer.query("SELECT email FROM customers WHERE id = 'T-1'")[0].decode("email", as: String.self) == "somchai.new@example.co.th")
+                #expect(try await marketing.count("SELECT count(*) FROM subscriptions WHERE email = 'somchai.new@example.co.th'") == 1)
+                #expect(try await marketing.count("SELECT count(*) FROM subscriptions WHERE email = 'mali.test@example.co.th'") == 1)
+                #expect(try await customer.query("SELECT email FROM customers WHERE id = 'T-2'")[0].decode("email", as: String.self) == "mali.test@example.co.th")
+                let result = try await connection.query("SELECT result::text AS r FROM dsr.requests WHERE id = $1", [rectified])[0].decode("r", as: String.self)
+                #expect(result.contains("before_digests") && result.contains("after_digest"))
+                #expect(!result.lowercased().contains("somchai"))
+
+                // A field no store can correct: refused with the reason, and the person told.
+                let (refusedID, refused) = try await submitAndWait(
+                    "SELECT dsr.submit('rectification', '{\"customer_id\": \"T-1\", \"email\": \"somchai.new@example.co.th\"}', '{\"changes\": {\"favourite_colour\": \"blue\"}}') AS id",
+                    connection, daemon: daemon)
+                #expect(refused == "refused")
+                let reason = try await connection.query("SELECT refusal_reason FROM dsr.requests WHERE id = $1", [refusedID])[0]
+                    .decode("refusal_reason", as: String.self)
+                #expect(reason.contains("favourite_colour") && reason.contains("cannot be corrected"))
+                #expect(try await connection.count("SELECT count(*) FROM dsr.outbox WHERE request_id = $1 AND template = 'refused'", [refusedID]) == 1)
+
+                // Restriction, then lifting it.
+                _ = try await submitAndWait("SELECT dsr.submit('restriction', '{\"customer_id\": \"T-1\"}') AS id", connection, daemon: daemon)
+                #expect(try await customer.query("SELECT restricted FROM customers WHERE id = 'T-1'")[0].decode("restricted", as: Bool.self))
+                #expect(try await customer.query("SELECT restricted FROM customers WHERE id = 'T-2'")[0].decode("restricted", as: Bool.self) == false)
+                _ = try await submitAndWait("SELECT dsr.submit_lift_restriction('{\"customer_id\": \"T-1\"}') AS id", connection, daemon: daemon)
+                #expect(try await customer.query("SELECT restricted FROM customers WHERE id = 'T-1'")[0].decode("restricted", as: Bool.self) == false)
+
+                // Objection: marketing selections no longer find the person; the relative still gets mail.
+                // The campaign's selection, narrowed to the two test people among the generated ones.
+                let audience = "SELECT email FROM subscriptions WHERE unsubscribed_at IS NULL AND email IN ('somchai.new@example.co.th', 'mali.test@example.co.th') ORDER BY 1"
+                #expect(try await marketing.query(audience).count == 2)
+                _ = try await submitAndWait("SELECT dsr.submit('objection', '{\"customer_id\": \"T-1\"}') AS id", connection, daemon: daemon)
+                #expect(try await marketing.query(audience).map { try $0.decode("email", as: String.self) } == ["mali.test@example.co.th"])
+                #expect(try await marketing.count("SELECT count(*) FROM consents WHERE customer_id = 'T-1' AND withdrawn_at IS NOT NULL") == 1)
+                #expect(try await marketing.count("SELECT count(*) FROM consents WHERE customer_id = 'T-2' AND withdrawn_at IS NULL") == 1)
+
+                daemon.signal(SIGTERM)
+                #expect(try await daemon.waitForExit(timeout: .seconds(30)) == 0)
+            }
+        }
+    }
+
+    @Test func consentWithdrawalForOnePurposeLeavesTheOthers() async throws {
+        try await TestDatabase.migrated { database, connection in
+            try await StoreFixture.with(customers: 20) { stores in
+                let marketing = try await PostgresConnection.connect(stores.url("marketing"))
+                try await marketing.execute("INSERT INTO consents (customer_id, purpose, given_at) VALUES ('T-1', 'analytics', now())")
+                let exports = try temporaryDirectory()
+                defer { try? FileManager.default.removeItem(at: exports) }
+                let daemon = try DaemonProcess(database.exportArguments(exports), environment: stores.environment)
+                let (_, status) = try await submitAndWait(
+                    "SELECT dsr.submit('consent_withdrawal', '{\"customer_id\": \"T-1\"}', '{\"purposes\": [\"analytics\"]}') AS id",
+                    connection, daemon: daemon)
+                #expect(status == "completed")
+                let consents = try await marketing.query(
+                    "SELECT purpose, withdrawn_at IS NOT NULL AS withdrawn FROM consents WHERE customer_id = 'T-1' ORDER BY purpose")
+                    .map { "\(try $0.decode("purpose", as: String.self))=\(try $0.decode("withdrawn", as: Bool.self))" }
+                #expect(consents == ["analytics=true", "marketing=false"])
+                #expect(try await marketing.count(
+                    "SELECT count(*) FROM subscriptions WHERE lower(email) = 'somchai.test@example.co.th' AND unsubscribed_at IS NULL") == 1)
+                daemon.signal(SIGTERM)
+                _ = try await daemon.waitForExit(timeout: .seconds(30))
+            }
+        }
+    }
+}
