@@ -29,9 +29,12 @@ struct Submit: AsyncParsableCommand {
     @Option(help: "When the request was received (ISO 8601), if earlier than now.") var receivedAt: String?
     @Option(name: .customLong("change"), help: "Rectification: field=corrected value (repeatable).") var changes: [String] = []
     @Option(name: .customLong("purpose"), help: "Consent withdrawal/objection: purpose (repeatable).") var purposes: [String] = []
+    @Flag(help: "Restriction: lift an earlier restriction instead of imposing one.") var lift = false
 
     mutating func run() async throws {
+        if lift && kind != "restriction" { throw ValidationError("--lift goes with the restriction kind") }
         var submission = RequestSubmission(kind: kind)
+        submission.lift = lift
         submission.subject["email"] = email
         submission.subject["phone"] = phone
         submission.subject["customer_id"] = customerID

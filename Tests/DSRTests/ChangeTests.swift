@@ -52,7 +52,14 @@ struct ChangeTests {
                 _ = try await submitAndWait("SELECT dsr.submit('restriction', '{\"customer_id\": \"T-1\"}') AS id", connection, daemon: daemon)
                 #expect(try await customer.query("SELECT restricted FROM customers WHERE id = 'T-1'")[0].decode("restricted", as: Bool.self))
                 #expect(try await customer.query("SELECT restricted FROM customers WHERE id = 'T-2'")[0].decode("restricted", as: Bool.self) == false)
-                _ = try await submitAndWait("SELECT dsr.submit_lift_restriction('{\"customer_id\": \"T-1\"}') AS id", connection, daemon: daemon)
+                // Lifting it, from the command line.
+                let lift = try await DaemonProcess.run(
+                    ["submit", "restriction", "--lift", "--customer-id", "T-1", "--database-url", database.conninfo])
+                let liftID = try #require(UUID(uuidString: lift.output.trimmingCharacters(in: .whitespacesAndNewlines)), "\(lift.output)")
+                #expect(try await eventually {
+                    try await connection.count("SELECT count(*) FROM dsr.requests WHERE id = $1 AND status = 'completed'", [liftID]) == 1
+                })
+                #expect(try await connection.count("SELECT count(*) FROM dsr.requests WHERE id = $1 AND payload->>'lift' = 'true'", [liftID]) == 1)
                 #expect(try await customer.query("SELECT restricted FROM customers WHERE id = 'T-1'")[0].decode("restricted", as: Bool.self) == false)
 
                 // Objection: marketing selections no longer find the person; the relative still gets mail.

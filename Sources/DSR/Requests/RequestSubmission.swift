@@ -12,6 +12,8 @@ public struct RequestSubmission: Sendable {
     public var receivedAt: String?
     public var changes: [String: String]?
     public var purposes: [String]?
+    /// Restriction only: lift an earlier restriction (`dsr.submit_lift_restriction`).
+    public var lift = false
 
     public init(kind: String) { self.kind = kind }
 
@@ -32,9 +34,11 @@ public struct RequestSubmission: Sendable {
 
     /// Submits the request and returns its id (an existing id for a reused idempotency key).
     public func submit(on connection: PostgresConnection) async throws -> UUID {
-        let rows = try await connection.query(
-            "SELECT dsr.submit($1, $2::jsonb, $3::jsonb) AS id",
-            [kind, try Self.json(subject), try optionsJSON()])
+        let rows = lift
+            ? try await connection.query(
+                "SELECT dsr.submit_lift_restriction($1::jsonb, $2::jsonb) AS id", [try Self.json(subject), try optionsJSON()])
+            : try await connection.query(
+                "SELECT dsr.submit($1, $2::jsonb, $3::jsonb) AS id", [kind, try Self.json(subject), try optionsJSON()])
         return try rows[0].decode("id", as: UUID.self)
     }
 }
