@@ -79,8 +79,10 @@ struct Run: AsyncParsableCommand {
                     DeadlineScanner(
                         conninfo: conninfo, interval: configuration.notices.deadlineScanInterval,
                         warnings: try configuration.deadlineWarningPeriods(), logger: logger),
-                    SystemdService(readiness: readiness, logger: logger),
-                ],
+                ] + (configuration.minors.enabled
+                    ? [MinorScanner(fanOut: fanOut, conninfo: conninfo, interval: configuration.minors.scanInterval, logger: logger)]
+                    : [])
+                    + [SystemdService(readiness: readiness, logger: logger)],
                 gracefulShutdownSignals: [.sigterm, .sigint],
                 logger: logger)
             try await group.run()

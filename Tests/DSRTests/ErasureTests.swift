@@ -224,3 +224,51 @@ struct ErasureTests {
         #expect(outcomes[0].proof.contains("Accounting Act"))
     }
 }
+
+@Suite("Minors")
+struct MinorTests {
+    @Test func minorsWithoutGuardianConsentAreFoundAndErasedOnce() async throws {
+        try await TestDatabase.migrated { database, connection in
+            // 100 generated customers: 33 and 99 are minors without consent, 66 a minor with it.
+            try await StoreFixture.with(customers: 100) { stores in
+                let keys = try makeKeys()
+                defer { try? FileManager.default.removeItem(at: keys.directory) }
+                let exports = try temporaryDirectory()
+                defer { try? FileManager.default.removeItem(at: exports) }
+                let customer = try await PostgresConnection.connect(stores.url("customer"))
+                #expect(try await customer.count(
+                    "SELECT count(*) FROM customers WHERE date_of_birth > current_date - interval '20 years' AND NOT guardian_consent") == 2)
+                let daemon = try DaemonProcess(
+                    database.erasureArguments(exports, key: keys.privateKey, extra: ["--set", "minors.enabled=true", "--set", "minors.scan_interval=1s"]),
+                    environment: stores.environment)
+                #expect(try await eventually {
+                    try await connection.count("SELECT count(*) FROM dsr.requests WHERE kind = 'erasure' AND status = 'completed'") == 2
+                }, "\(daemon.output)")
+                try await Task.sleep(for: .seconds(2))  // more scans: still one request per minor
+                daemon.signal(SIGTERM)
+                #expect(try await daemon.waitForExit(timeout: .seconds(30)) == 0)
+                let keysUsed = try await connection.query("SELECT idempotency_key FROM dsr.requests ORDER BY 1")
+                    .map { try $0.decode("idempotency_key", as: String.self) }
+                #expect(keysUsed == ["minor:customer:C0000033", "minor:customer:C0000099"])
+                #expect(try await connection.count("SELECT count(*) FROM dsr.requests WHERE payload->>'evidence' LIKE 'dsrd minor scan%'") == 2)
+                #expect(try await customer.count("SELECT count(*) FROM customers WHERE id IN ('C0000033', 'C0000099')") == 0)
+                #expect(try await customer.count("SELECT count(*) FROM customers WHERE id = 'C0000066'") == 1)
+                #expect(try await connection.count("SELECT count(*) FROM dsr.proofs") == 2)
+            }
+        }
+    }
+
+    @Test func requestMadeByAGuardianRecordsWhoActedAndTheEvidence() async throws {
+        try await TestDatabase.migrated { _, connection in
+            let id = try await connection.query(
+                """
+                SELECT dsr.submit('erasure', '{"customer_id": "C0000033", "guardian": {"name": "มาลี ใจดี", "relation": "mother"}}',
+                                  '{"evidence": "birth certificate copy, ticket 4711"}') AS id
+                """)[0].decode("id", as: UUID.self)
+            let row = try await connection.query(
+                "SELECT subject->'guardian'->>'relation' AS relation, payload->>'evidence' AS evidence FROM dsr.requests WHERE id = $1", [id])[0]
+            #expect(try row.decode("relation", as: String.self) == "mother")
+            #expect(try row.decode("evidence", as: String.self) == "birth certificate copy, ticket 4711")
+        }
+    }
+}

@@ -13,6 +13,8 @@ let fastQueue = [
     "--set", "queue.retry_base_delay=100ms",
     "--set", "queue.retry_max_delay=1s",
     "--set", "log.level=notice",
+    // Tests that want the minor scan turn it on; elsewhere it would erase generated minors.
+    "--set", "minors.enabled=false",
 ]
 
 extension TestDatabase {

@@ -100,6 +100,8 @@ struct ConfigurationKey: Sendable {
         .string("log.level", \.log.level,
                 allowed: ["trace", "debug", "info", "notice", "warning", "error", "critical"]),
         .string("proofs.signing_key_file", \.proofs.signingKeyFile),
+        .bool("minors.enabled", \.minors.enabled),
+        .duration("minors.scan_interval", \.minors.scanInterval, minimum: .seconds(1)),
         .string("connectors.directory", \.connectors.directory),
         .string("exports.directory", \.exports.directory),
         .string("email.smtp_url", \.email.smtpURL),

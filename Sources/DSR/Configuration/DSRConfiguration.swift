@@ -123,7 +123,15 @@ public struct DSRConfiguration: Sendable, Equatable {
         public var signingKeyFile: String = ""
     }
 
+    public struct Minors: Sendable, Equatable {
+        /// Look for minors without a guardian's consent and erase their data. Default true.
+        public var enabled: Bool = true
+        /// How often. Default 1h.
+        public var scanInterval: Duration = .seconds(3600)
+    }
+
     public var database = Database()
+    public var minors = Minors()
     public var proofs = Proofs()
     public var connectors = Connectors()
     public var exports = Exports()

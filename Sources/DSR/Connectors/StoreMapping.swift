@@ -60,6 +60,17 @@ public struct TableMapping: Sendable, Equatable {
     public var onObjection: String?
     /// Column naming the purpose of a row (consents), to withdraw only the purposes named.
     public var purposeColumn: String?
+    /// Finds minors without a guardian's consent, whose data the policy says is erased.
+    public var minorCheck: MinorCheck?
+
+    public struct MinorCheck: Sendable, Equatable {
+        /// Date-of-birth column.
+        public var birthDate: String
+        /// Boolean column: a parent's or guardian's consent is on record.
+        public var guardianConsent: String
+        /// Age of majority (PDPA s.20 and the Civil and Commercial Code: 20).
+        public var age: Int
+    }
 
     public struct Hold: Sendable, Equatable {
         /// The law or reason, stated in the deletion proof.
@@ -147,7 +158,7 @@ public enum ConnectorCatalog {
         var tables: [TableMapping] = []
         guard let tableArray = table["tables"]?.array, !tableArray.isEmpty else { throw fail("at least one [[tables]] is required") }
         let allowedTable: Set = ["name", "key", "identity", "authoritative", "parent", "categories", "erasure", "purposes",
-                                 "recipients", "retention", "hold", "rectify", "restrict_flag", "on_objection", "purpose_column"]
+                                 "recipients", "retention", "hold", "rectify", "restrict_flag", "on_objection", "purpose_column", "minor_check"]
         for entry in tableArray {
             guard let entry = entry.table else { throw fail("[[tables]] entries must be tables") }
             let tableName = try identifier(entry["name"]?.string, "tables.name")
@@ -195,6 +206,17 @@ public enum ConnectorCatalog {
             if erasure["_row"] == "anonymise" && !erasure.contains(where: { $0.key != "_row" && $0.value != "keep" }) {
                 throw fail("\(where_).erasure: _row = \"anonymise\" needs at least one column to null, hash or mask")
             }
+            var minorCheck: TableMapping.MinorCheck?
+            if let value = entry["minor_check"] {
+                guard let check = value.table else { throw fail("\(where_).minor_check must be a table") }
+                guard identity[.customerID] != nil else {
+                    throw fail("\(where_).minor_check needs a customer_id identity column to name the minors it finds")
+                }
+                minorCheck = .init(
+                    birthDate: try identifier(check["birth_date"]?.string, "\(where_).minor_check.birth_date"),
+                    guardianConsent: try identifier(check["guardian_consent"]?.string, "\(where_).minor_check.guardian_consent"),
+                    age: check["age"]?.int ?? 20)
+            }
             var hold: TableMapping.Hold?
             if let holdValue = entry["hold"] {
                 guard let holdTable = holdValue.table else { throw fail("\(where_).hold must be a table") }
@@ -219,7 +241,8 @@ public enum ConnectorCatalog {
                 rectify: try strings(entry["rectify"], "\(where_).rectify").map { try identifier($0, "\(where_).rectify") },
                 restrictFlag: try entry["restrict_flag"]?.string.map { try identifier($0, "\(where_).restrict_flag") },
                 onObjection: try entry["on_objection"]?.string.map { try identifier($0, "\(where_).on_objection") },
-                purposeColumn: try entry["purpose_column"]?.string.map { try identifier($0, "\(where_).purpose_column") }))
+                purposeColumn: try entry["purpose_column"]?.string.map { try identifier($0, "\(where_).purpose_column") },
+                minorCheck: minorCheck))
         }
         return StoreMapping(
             name: name, kind: kind, url: table["url"]?.string ?? "", sources: try strings(table["sources"], "sources"),
