@@ -7,7 +7,7 @@ extension StoreTaskHandler {
     /// that nothing but rows on hold still matches the person. A crash anywhere repeats the
     /// erasure (idempotent) and proves the recorded plan, so the proof does not depend on
     /// how often the task ran.
-    func erase(requestID: UUID, store: String, identity: IdentitySet, connector: any Connector, attempt: Int) async throws
+    func erase(requestID: UUID, store: String, identity: IdentitySet, connector: any Connector) async throws
         -> JobResult
     {
         let keys = try fanOut.requireProofKeys()
@@ -15,7 +15,7 @@ extension StoreTaskHandler {
         if plan == nil {
             let measured = try await connector.erase(identity, keys: keys, dryRun: true)
             let json = String(decoding: try Self.encoder.encode(measured), as: UTF8.self)
-            try await fanOut.pool.withConnection { connection in
+            _ = try await fanOut.pool.withConnection { connection in
                 try await connection.execute(
                     "UPDATE dsr.request_tasks SET plan = $3::jsonb WHERE request_id = $1 AND store = $2 AND plan IS NULL",
                     [requestID, store, json])

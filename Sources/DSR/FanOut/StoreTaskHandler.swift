@@ -23,43 +23,36 @@ public struct StoreTaskHandler: JobHandler {
         let request = try await fanOut.loadRequest(requestID)
         guard let identity = request.resolved else { throw JobFailure.permanent("request \(requestID) was not planned") }
         let connector = try fanOut.connector(named: store)
-        if request.operation != "export" {
-            do {
-                let result = request.operation == "erase"
-                    ? try await erase(requestID: requestID, store: store, identity: identity, connector: connector, attempt: job.attempt)
-                    : try await change(request, store: store, identity: identity, connector: connector)
-                logger.info("store task done", metadata: ["dsr.operation": "\(request.operation)"])
-                return result
-            } catch {
-                try? await fanOut.pool.withConnection { connection in
-                    try await connection.execute("SELECT dsr.task_failed($1, $2, $3)", [requestID, store, "\(error)"])
-                }
-                logger.warning("store task failed", metadata: ["dsr.error": "\(error)", "dsr.attempt": "\(job.attempt)"])
-                throw error
-            }
-        }
-        let formats: ExportFormats = request.kind == "portability" ? [.json, .csv] : [.json]
-        try fanOut.prepareDirectories()
-        let staging = fanOut.staging(for: requestID)
-        let storeDirectory = staging.appendingPathComponent(store)
-        try? FileManager.default.removeItem(at: storeDirectory)
-        try FileManager.default.createDirectory(at: staging, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o700])
-        let files: [ExportedFile]
         do {
-            files = try await connector.export(identity, into: staging, formats: formats)
+            let result: JobResult
+            switch request.operation {
+            case "export": result = try await export(request, store: store, identity: identity, connector: connector)
+            case "erase": result = try await erase(requestID: requestID, store: store, identity: identity, connector: connector)
+            default: result = try await change(request, store: store, identity: identity, connector: connector)
+            }
+            logger.info("store task done", metadata: ["dsr.operation": "\(request.operation)"])
+            return result
         } catch {
-            try? await fanOut.pool.withConnection { connection in
+            // The request shows as waiting for this store; from the third failure the DPO hears of it.
+            _ = try? await fanOut.pool.withConnection { connection in
                 try await connection.execute("SELECT dsr.task_failed($1, $2, $3)", [requestID, store, "\(error)"])
             }
             logger.warning("store task failed", metadata: ["dsr.error": "\(error)", "dsr.attempt": "\(job.attempt)"])
             throw error
         }
+    }
+
+    /// Access and portability: the person's rows into the request's staging folder, afresh.
+    func export(_ request: FanOut.RequestRow, store: String, identity: IdentitySet, connector: any Connector) async throws -> JobResult {
+        let formats: ExportFormats = request.kind == "portability" ? [.json, .csv] : [.json]
+        try fanOut.prepareDirectories()
+        let staging = fanOut.staging(for: request.id)
+        try? FileManager.default.removeItem(at: staging.appendingPathComponent(store))
+        try FileManager.default.createDirectory(at: staging, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o700])
+        let files = try await connector.export(identity, into: staging, formats: formats)
         let rows = files.filter { $0.path.hasSuffix(".json") }.reduce(0) { $0 + $1.rows }
-        let encoder = JSONEncoder()
-        encoder.outputFormatting = .sortedKeys
-        let outcome = String(decoding: try encoder.encode(TaskOutcome(rows: rows, files: files)), as: UTF8.self)
-        logger.info("store task done", metadata: ["dsr.rows": "\(rows)"])
-        return JobResult(effects: [SQLStatement("SELECT dsr.finish_task($1, $2, $3::jsonb)", [requestID, store, outcome])])
+        let outcome = String(decoding: try Self.encoder.encode(TaskOutcome(rows: rows, files: files)), as: UTF8.self)
+        return JobResult(effects: [SQLStatement("SELECT dsr.finish_task($1, $2, $3::jsonb)", [request.id, store, outcome])])
     }
 
     /// Rectification, restriction, objection, consent withdrawal: one transaction per store.
