@@ -7,10 +7,12 @@ LANGUAGE sql IMMUTABLE STRICT PARALLEL SAFE AS $$
     SELECT CASE
         WHEN length(e) BETWEEN 3 AND 254
          AND e ~ '^[^@[:space:][:cntrl:]]+@[^@[:space:][:cntrl:]]+\.[^@[:space:][:cntrl:]]+$'
+         -- invisible and direction-changing characters could disguise an address in a notice
+         AND e !~ '[\u00AD\u200B-\u200F\u202A-\u202E\u2060-\u2064\u2066-\u2069\uFEFF]'
         THEN e END
     FROM (SELECT lower(btrim(raw, E' \t')) AS e) AS s
 $$;
-COMMENT ON FUNCTION dsr.normalize_email(text) IS 'Trimmed, lower-cased email, or NULL when it is not a plausible address (control characters, spaces, no domain).';
+COMMENT ON FUNCTION dsr.normalize_email(text) IS 'Trimmed, lower-cased email, or NULL when it is not a plausible address (control or invisible/bidirectional characters, spaces, no domain).';
 
 CREATE FUNCTION dsr.normalize_phone(raw text) RETURNS text
 LANGUAGE sql IMMUTABLE STRICT PARALLEL SAFE AS $$

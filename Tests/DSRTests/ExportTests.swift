@@ -238,7 +238,8 @@ struct IdentityTests {
                 let sql = try await connection.query("SELECT dsr.normalize_phone($1) AS p", [raw])[0].decode("p", as: String?.self)
                 #expect(IdentifierNormalizer.phone(raw) == sql, "\(raw)")
             }
-            let emails = [" Somchai@Example.CO.TH ", "a@b", "a b@c.d", "a@b.c\nBcc: x@y.z", "@b.co", "x@y.co", "ab", "a@.co"]
+            let emails = [" Somchai@Example.CO.TH ", "a@b", "a b@c.d", "a@b.c\nBcc: x@y.z", "@b.co", "x@y.co", "ab", "a@.co",
+                          "ผู้ใช้@example.co.th", "a\u{202E}b@example.com", "a\u{200B}@example.com"]
             for raw in emails {
                 let sql = try await connection.query("SELECT dsr.normalize_email($1) AS e", [raw])[0].decode("e", as: String?.self)
                 #expect(IdentifierNormalizer.email(raw) == sql, "\(raw)")

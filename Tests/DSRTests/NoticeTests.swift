@@ -42,6 +42,10 @@ extension TestDatabase {
     }
 }
 
+/// Points the shipped customer store at a closed port: requests stay in planning, so the
+/// only notices are the ones a test creates (whatever databases the server happens to hold).
+let storesDown = ["DSRD_STORE_CUSTOMER_URL": "host=127.0.0.1 port=1 connect_timeout=1"]
+
 @Suite("Notices through the outbox")
 struct NoticeTests {
     @Test func thaiCompletionNoticeReachesARealSMTPServer() async throws {
@@ -53,7 +57,7 @@ struct NoticeTests {
                 "SELECT dsr.complete_request($1, '{\"rows_exported\": 42, \"stores\": \"customer, order\"}')", [id])
             try await connection.execute("SELECT dsr.complete_request($1, '{}')", [id])  // idempotent: no new notices
             #expect(try await connection.count("SELECT count(*) FROM dsr.outbox") == 3)
-            let daemon = try DaemonProcess(database.noticeArguments(smtpPort: sink.port))
+            let daemon = try DaemonProcess(database.noticeArguments(smtpPort: sink.port), environment: storesDown)
             #expect(try await eventually { try sink.messages().count == 3 }, "\(daemon.output)")
             daemon.signal(SIGTERM)
             #expect(try await daemon.waitForExit(timeout: .seconds(30)) == 0)
@@ -82,13 +86,13 @@ struct NoticeTests {
             _ = try await connection.query("SELECT dsr.submit('erasure', '{\"email\": \"somchai@example.co.th\"}')")
             let settings = ["--set", "notices.resend_in_doubt=\(resendInDoubt)", "--set", "notices.dpo_email="]
             let crashing = try DaemonProcess(database.noticeArguments(smtpPort: sink.port, extra: settings),
-                                             environment: ["DSRD_FAILPOINT": "notice.after_send"])
+                                             environment: storesDown.merging(["DSRD_FAILPOINT": "notice.after_send"]) { $1 })
             #expect(try await crashing.waitForExit(timeout: .seconds(60)) != nil)
             #expect(crashing.process.terminationReason == .uncaughtSignal)
             #expect(try sink.messages().count == 1)
             #expect(try await connection.count("SELECT count(*) FROM dsr.outbox WHERE state = 'sending'") == 1)
 
-            let survivor = try DaemonProcess(database.noticeArguments(smtpPort: sink.port, extra: settings))
+            let survivor = try DaemonProcess(database.noticeArguments(smtpPort: sink.port, extra: settings), environment: storesDown)
             let finalState = resendInDoubt ? "sent" : "in_doubt"
             #expect(try await eventually {
                 try await connection.count("SELECT count(*) FROM dsr.outbox WHERE template = 'received' AND state = $1", [finalState]) == 1
@@ -121,7 +125,7 @@ struct NoticeTests {
             let daemon = try DaemonProcess(database.runArguments([
                 "--set", "sms.url=\(gateway.url)/2010-04-01/Messages",
                 "--set", "sms.username=AC123", "--set", "sms.password_file=\(secret.path)",
-            ]))
+            ]), environment: storesDown)
             #expect(try await eventually { try await connection.count("SELECT count(*) FROM dsr.outbox WHERE state = 'sent'") == 1 },
                     "\(daemon.output)")
             daemon.signal(SIGTERM)
@@ -149,7 +153,7 @@ struct NoticeTests {
                 "SELECT dsr.submit('objection', '{\"phone\": \"+66812345678\"}', '{\"channels\": [\"sms\"]}')")
             let daemon = try DaemonProcess(database.runArguments([
                 "--set", "sms.url=\(gateway.url)/send", "--set", "sms.format=json",
-            ]))
+            ]), environment: storesDown)
             #expect(try await eventually {
                 try await connection.count("SELECT count(*) FROM dsr.outbox WHERE template = 'dpo_delivery_failed'") == 1
             }, "\(daemon.output)")
@@ -169,7 +173,8 @@ struct NoticeTests {
         try await TestDatabase.migrated { database, connection in
             let sink = try await ScriptedServer.smtpSink()
             _ = try await connection.query("SELECT dsr.submit('access', '{\"email\": \"somchai@example.co.th\"}')")
-            let daemon = try DaemonProcess(database.noticeArguments(smtpPort: sink.port, extra: ["--set", "email.require_tls=true"]))
+            let daemon = try DaemonProcess(
+                database.noticeArguments(smtpPort: sink.port, extra: ["--set", "email.require_tls=true"]), environment: storesDown)
             #expect(try await eventually {
                 try await connection.count("SELECT count(*) FROM dsr.outbox WHERE state = 'pending' AND send_attempts >= 1 AND last_error IS NOT NULL") == 1
             }, "\(daemon.output)")

@@ -56,12 +56,16 @@ public enum IdentityKind: String, Codable, Sendable, CaseIterable {
 
 /// Swift twin of the SQL normalisation functions; `IdentityTests` checks that both agree.
 public enum IdentifierNormalizer {
+    /// Invisible and direction-changing characters, refused in emails (as in SQL).
+    static let invisible: Set<UInt32> = Set([0xAD, 0xFEFF] + Array(0x200B...0x200F) + Array(0x202A...0x202E)
+        + Array(0x2060...0x2064) + Array(0x2066...0x2069))
+
     public static func email(_ raw: String) -> String? {
         let email = raw.trimmingCharacters(in: CharacterSet(charactersIn: " \t")).lowercased()
         guard (3...254).contains(email.count) else { return nil }
         let parts = email.split(separator: "@", omittingEmptySubsequences: false)
         guard parts.count == 2, !parts[0].isEmpty,
-            email.unicodeScalars.allSatisfy({ !CharacterSet.whitespacesAndNewlines.contains($0) && $0.properties.generalCategory != .control })
+            email.unicodeScalars.allSatisfy({ !CharacterSet.whitespacesAndNewlines.contains($0) && $0.properties.generalCategory != .control && !invisible.contains($0.value) })
         else { return nil }
         let domain = parts[1].split(separator: ".", omittingEmptySubsequences: false)
         guard domain.count >= 2, !domain.first!.isEmpty, !domain.last!.isEmpty else { return nil }
