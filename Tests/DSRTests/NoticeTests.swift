@@ -42,9 +42,13 @@ extension TestDatabase {
     }
 }
 
-/// Points the shipped customer store at a closed port: requests stay in planning, so the
-/// only notices are the ones a test creates (whatever databases the server happens to hold).
-let storesDown = ["DSRD_STORE_CUSTOMER_URL": "host=127.0.0.1 port=1 connect_timeout=1"]
+extension PostgresConnection {
+    /// Notice tests look at notices alone: the requests' own jobs (which would plan, reach
+    /// stores and send more notices) are cancelled.
+    func cancelRequestJobs() throws {
+        try execute("SELECT dsr.cancel_job(id, 'notice test') FROM dsr.jobs WHERE kind = 'request' AND state = 'available'")
+    }
+}
 
 @Suite("Notices through the outbox")
 struct NoticeTests {
@@ -56,8 +60,9 @@ struct NoticeTests {
             try await connection.execute(
                 "SELECT dsr.complete_request($1, '{\"rows_exported\": 42, \"stores\": \"customer, order\"}')", [id])
             try await connection.execute("SELECT dsr.complete_request($1, '{}')", [id])  // idempotent: no new notices
+            try await connection.cancelRequestJobs()
             #expect(try await connection.count("SELECT count(*) FROM dsr.outbox") == 3)
-            let daemon = try DaemonProcess(database.noticeArguments(smtpPort: sink.port), environment: storesDown)
+            let daemon = try DaemonProcess(database.noticeArguments(smtpPort: sink.port))
             #expect(try await eventually { try sink.messages().count == 3 }, "\(daemon.output)")
             daemon.signal(SIGTERM)
             #expect(try await daemon.waitForExit(timeout: .seconds(30)) == 0)
@@ -84,15 +89,16 @@ struct NoticeTests {
         try await TestDatabase.migrated { database, connection in
             let sink = try await ScriptedServer.smtpSink()
             _ = try await connection.query("SELECT dsr.submit('erasure', '{\"email\": \"somchai@example.co.th\"}')")
+            try await connection.cancelRequestJobs()
             let settings = ["--set", "notices.resend_in_doubt=\(resendInDoubt)", "--set", "notices.dpo_email="]
             let crashing = try DaemonProcess(database.noticeArguments(smtpPort: sink.port, extra: settings),
-                                             environment: storesDown.merging(["DSRD_FAILPOINT": "notice.after_send"]) { $1 })
+                                             environment: ["DSRD_FAILPOINT": "notice.after_send"])
             #expect(try await crashing.waitForExit(timeout: .seconds(60)) != nil)
             #expect(crashing.process.terminationReason == .uncaughtSignal)
             #expect(try sink.messages().count == 1)
             #expect(try await connection.count("SELECT count(*) FROM dsr.outbox WHERE state = 'sending'") == 1)
 
-            let survivor = try DaemonProcess(database.noticeArguments(smtpPort: sink.port, extra: settings), environment: storesDown)
+            let survivor = try DaemonProcess(database.noticeArguments(smtpPort: sink.port, extra: settings))
             let finalState = resendInDoubt ? "sent" : "in_doubt"
             #expect(try await eventually {
                 try await connection.count("SELECT count(*) FROM dsr.outbox WHERE template = 'received' AND state = $1", [finalState]) == 1
@@ -122,10 +128,11 @@ struct NoticeTests {
             defer { try? FileManager.default.removeItem(at: secret) }
             _ = try await connection.query(
                 "SELECT dsr.submit('access', '{\"phone\": \"081-234-5678\"}', '{\"channels\": [\"sms\"]}')")
+            try await connection.cancelRequestJobs()
             let daemon = try DaemonProcess(database.runArguments([
                 "--set", "sms.url=\(gateway.url)/2010-04-01/Messages",
                 "--set", "sms.username=AC123", "--set", "sms.password_file=\(secret.path)",
-            ]), environment: storesDown)
+            ]))
             #expect(try await eventually { try await connection.count("SELECT count(*) FROM dsr.outbox WHERE state = 'sent'") == 1 },
                     "\(daemon.output)")
             daemon.signal(SIGTERM)
@@ -151,9 +158,10 @@ struct NoticeTests {
             let gateway = try await ScriptedServer.httpStub(statuses: [400], body: #"{"error": "invalid number"}"#)
             _ = try await connection.query(
                 "SELECT dsr.submit('objection', '{\"phone\": \"+66812345678\"}', '{\"channels\": [\"sms\"]}')")
+            try await connection.cancelRequestJobs()
             let daemon = try DaemonProcess(database.runArguments([
                 "--set", "sms.url=\(gateway.url)/send", "--set", "sms.format=json",
-            ]), environment: storesDown)
+            ]))
             #expect(try await eventually {
                 try await connection.count("SELECT count(*) FROM dsr.outbox WHERE template = 'dpo_delivery_failed'") == 1
             }, "\(daemon.output)")
@@ -173,8 +181,9 @@ struct NoticeTests {
         try await TestDatabase.migrated { database, connection in
             let sink = try await ScriptedServer.smtpSink()
             _ = try await connection.query("SELECT dsr.submit('access', '{\"email\": \"somchai@example.co.th\"}')")
+            try await connection.cancelRequestJobs()
             let daemon = try DaemonProcess(
-                database.noticeArguments(smtpPort: sink.port, extra: ["--set", "email.require_tls=true"]), environment: storesDown)
+                database.noticeArguments(smtpPort: sink.port, extra: ["--set", "email.require_tls=true"]))
             #expect(try await eventually {
                 try await connection.count("SELECT count(*) FROM dsr.outbox WHERE state = 'pending' AND send_attempts >= 1 AND last_error IS NOT NULL") == 1
             }, "\(daemon.output)")
