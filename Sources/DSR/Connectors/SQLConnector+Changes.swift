@@ -54,25 +54,21 @@ extension SQLConnector {
             }
         }
         let store = mapping.name
-        let prepared = statements.map { ($0.table, $0.action, $0.column, $0.sql, $0.parameters, $0.after) }
-        do {
-            return try await pool.withConnection { connection in
-                try await connection.transaction { connection in
-                    var tables: [StoreUpdate.Table] = []
-                    for (table, action, column, sql, parameters, after) in prepared {
-                        if action == "rectified" {
-                            let digests = try connection.query(sql, parameters).map { try $0.decode("before_digest", as: String.self) }
-                            tables.append(.init(name: table, action: action, column: column, rows: digests.count,
-                                                beforeDigests: Array(Set(digests)).sorted(), afterDigest: after))
-                        } else {
-                            tables.append(.init(name: table, action: action, column: column, rows: try connection.execute(sql, parameters)))
-                        }
+        let prepared = statements  // a constant copy for the Sendable closure
+        return try await run { connection in
+            try await connection.transaction { connection in
+                var tables: [StoreUpdate.Table] = []
+                for (table, action, column, sql, parameters, after) in prepared {
+                    if action == "rectified" {
+                        let digests = try connection.query(sql, parameters).map { try $0.decode("before_digest", as: String.self) }
+                        tables.append(.init(name: table, action: action, column: column, rows: digests.count,
+                                            beforeDigests: Array(Set(digests)).sorted(), afterDigest: after))
+                    } else {
+                        tables.append(.init(name: table, action: action, column: column, rows: try connection.execute(sql, parameters)))
                     }
-                    return StoreUpdate(store: store, tables: tables)
                 }
+                return StoreUpdate(store: store, tables: tables)
             }
-        } catch let error as PostgresError where error.kind == .connection {
-            throw ConnectorError.unreachable(store: mapping.name, reason: error.message)
         }
     }
 }

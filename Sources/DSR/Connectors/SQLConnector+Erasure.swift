@@ -19,7 +19,7 @@ extension SQLConnector {
         let suppression = (hashes: entries.map(\.0), kinds: entries.map(\.1))
         let table = mapping.suppressionTable
         let store = mapping.name
-        return try await runErasure { connection in
+        return try await run { connection in
             do {
                 return try await connection.transaction { connection in
                     var tables: [StoreErasure.Table] = []
@@ -43,14 +43,6 @@ extension SQLConnector {
 
     private struct DryRun: Error {
         let result: StoreErasure
-    }
-
-    private func runErasure<T: Sendable>(_ body: @Sendable (PostgresConnection) async throws -> T) async throws -> T {
-        do {
-            return try await pool.withConnection(body)
-        } catch let error as PostgresError where error.kind == .connection {
-            throw ConnectorError.unreachable(store: mapping.name, reason: error.message)
-        }
     }
 
     /// The statements that erase one table.

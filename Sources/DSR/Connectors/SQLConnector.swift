@@ -74,7 +74,7 @@ public struct SQLConnector: Connector {
     }
 
     /// Runs `body` on a pooled connection; connection failures become `unreachable`.
-    private func run<T: Sendable>(_ body: @Sendable (PostgresConnection) async throws -> T) async throws -> T {
+    func run<T: Sendable>(_ body: @Sendable (PostgresConnection) async throws -> T) async throws -> T {
         do {
             return try await pool.withConnection(body)
         } catch let error as PostgresError where error.kind == .connection {

@@ -1,4 +1,3 @@
-import Crypto
 import Foundation
 import ZIPFoundation
 
@@ -44,7 +43,7 @@ struct ExportBundle {
         let summaryText = summary()
         try Data(summaryText.utf8).write(to: summaryURL)
         let summaryFile = ExportedFile(
-            path: "summary.txt", sha256: Self.sha256(Data(summaryText.utf8)), size: summaryText.utf8.count, rows: 0,
+            path: "summary.txt", sha256: Digests.sha256Hex(Data(summaryText.utf8)), size: summaryText.utf8.count, rows: 0,
             store: "", table: "")
         let manifest = Manifest(
             format: kind == "portability" ? "dsrd-portability" : "dsrd-access", formatVersion: 1,
@@ -68,8 +67,8 @@ struct ExportBundle {
         try FileManager.default.moveItem(at: temporary, to: destination)
         let size = (try FileManager.default.attributesOfItem(atPath: destination.path)[.size] as? NSNumber)?.intValue ?? 0
         return Result(
-            path: destination.path, size: size, sha256: try Self.sha256(file: destination),
-            manifestSHA256: Self.sha256(manifestData), rows: files.filter { $0.path.hasSuffix(".json") }.reduce(0) { $0 + $1.rows },
+            path: destination.path, size: size, sha256: try Digests.sha256Hex(file: destination),
+            manifestSHA256: Digests.sha256Hex(manifestData), rows: files.filter { $0.path.hasSuffix(".json") }.reduce(0) { $0 + $1.rows },
             files: files.count + 2)
     }
 
@@ -119,17 +118,5 @@ struct ExportBundle {
             ? "manifest.json lists every file with its SHA-256 digest and size. You may ask us to correct, erase or restrict this data, object to its use, withdraw consent, or complain to the PDPC (www.pdpc.or.th)."
             : "manifest.json แสดงรายการไฟล์ทั้งหมดพร้อมค่า SHA-256 และขนาดไฟล์ ท่านมีสิทธิ์ขอแก้ไข ลบ หรือระงับการใช้ข้อมูล คัดค้าน ถอนความยินยอม หรือร้องเรียนต่อ สคส. (www.pdpc.or.th)")
         return lines.joined(separator: "\n") + "\n"
-    }
-
-    static func sha256(_ data: Data) -> String {
-        SHA256.hash(data: data).map { String(format: "%02x", $0) }.joined()
-    }
-
-    static func sha256(file: URL) throws -> String {
-        let handle = try FileHandle(forReadingFrom: file)
-        defer { try? handle.close() }
-        var hasher = SHA256()
-        while let chunk = try handle.read(upToCount: 1 << 16), !chunk.isEmpty { hasher.update(data: chunk) }
-        return hasher.finalize().map { String(format: "%02x", $0) }.joined()
     }
 }

@@ -34,7 +34,7 @@ final class HashingFileWriter {
     func finish() throws -> (sha256: String, size: Int) {
         try flush()
         try handle.close()
-        return (hasher.finalize().map { String(format: "%02x", $0) }.joined(), size)
+        return (Digests.hex(hasher.finalize()), size)
     }
 }
 

@@ -106,6 +106,6 @@ public struct RequestHandler: JobHandler {
     /// 128 random bits: nobody can find an export by guessing its name.
     static func unguessableName() -> String {
         var generator = SystemRandomNumberGenerator()
-        return (0..<16).map { _ in String(format: "%02x", UInt8.random(in: 0...255, using: &generator)) }.joined() + ".zip"
+        return Digests.hex((0..<16).map { _ in UInt8.random(in: 0...255, using: &generator) }) + ".zip"
     }
 }

@@ -34,7 +34,7 @@ public struct ProofKeys: Sendable {
 
     /// HMAC-SHA256 of a normalised identifier, hex.
     public func identifierHash(_ value: String) -> String {
-        Data(HMAC<SHA256>.authenticationCode(for: Data(value.utf8), using: identifierKey)).map { String(format: "%02x", $0) }.joined()
+        Digests.hex(HMAC<SHA256>.authenticationCode(for: Data(value.utf8), using: identifierKey))
     }
 
     /// The HMAC key's inner and outer pads, so a store can compute the same HMAC in SQL with
@@ -81,11 +81,5 @@ public struct ProofKeys: Sendable {
             attributes: [.posixPermissions: 0o644])
         else { throw ConfigurationError("cannot write \(publicPath)") }
         return (privatePath, publicPath, keyID(of: key.publicKey))
-    }
-}
-
-enum Digests {
-    static func sha256Hex(_ data: some DataProtocol) -> String {
-        SHA256.hash(data: data).map { String(format: "%02x", $0) }.joined()
     }
 }

@@ -1,0 +1,22 @@
+import Crypto
+import Foundation
+
+/// SHA-256 digests as lower-case hex, the form used in manifests, proofs and the audit log.
+enum Digests {
+    static func hex(_ bytes: some Sequence<UInt8>) -> String {
+        bytes.map { String(format: "%02x", $0) }.joined()
+    }
+
+    static func sha256Hex(_ data: some DataProtocol) -> String {
+        hex(SHA256.hash(data: data))
+    }
+
+    /// Hashes a file in 64 KiB chunks, so memory does not depend on its size.
+    static func sha256Hex(file: URL) throws -> String {
+        let handle = try FileHandle(forReadingFrom: file)
+        defer { try? handle.close() }
+        var hasher = SHA256()
+        while let chunk = try handle.read(upToCount: 1 << 16), !chunk.isEmpty { hasher.update(data: chunk) }
+        return hex(hasher.finalize())
+    }
+}
