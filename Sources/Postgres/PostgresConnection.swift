@@ -13,6 +13,8 @@ import Foundation
 public actor PostgresConnection {
     private let thread: ConnectionThread
     private var handle: OpaquePointer?
+    /// Names the cursors `stream` declares, unique on this connection.
+    private var cursorCount = 0
 
     public nonisolated var unownedExecutor: UnownedSerialExecutor {
         thread.asUnownedSerialExecutor()
@@ -115,10 +117,45 @@ public actor PostgresConnection {
         return Int(String(cString: text)) ?? 0
     }
 
-    /// Runs a statement and hands each row to `body` as it arrives (libpq single-row mode),
-    /// so memory does not grow with the size of the result.
+    /// Runs a query and hands each row to `body` as it arrives, so memory does not grow with
+    /// the size of the result. Inside a transaction the rows come through a cursor,
+    /// `fetchSize` at a time (one result per batch, about 5x cheaper per row for wide
+    /// exports); outside one, libpq's single-row mode is used. `sql` must be a query.
+    /// The cursor sets `cursor_tuple_fraction` to 1 for the rest of the transaction.
     public func stream(
-        _ sql: String, _ parameters: [any PostgresEncodable] = [],
+        _ sql: String, _ parameters: [any PostgresEncodable] = [], fetchSize: Int = 1_000,
+        _ body: (PostgresRow) throws -> Void
+    ) throws {
+        if inTransaction {
+            try streamThroughCursor(sql, parameters, fetchSize: fetchSize, body)
+        } else {
+            try streamSingleRows(sql, parameters, body)
+        }
+    }
+
+    private func streamThroughCursor(
+        _ sql: String, _ parameters: [any PostgresEncodable], fetchSize: Int,
+        _ body: (PostgresRow) throws -> Void
+    ) throws {
+        cursorCount += 1
+        let cursor = "dsrd_stream_\(cursorCount)"
+        // The whole result is wanted: plan for it, not for the first 10% of rows (the
+        // default would pick an ordered index scan of the whole table for `ORDER BY id`).
+        try execute("SET LOCAL cursor_tuple_fraction = 1.0")
+        try execute("DECLARE \(cursor) NO SCROLL CURSOR FOR \(sql)", parameters)
+        var shape: PostgresRows.Shape?
+        while true {
+            let handle = try liveHandle()
+            let batch = try checked(PQexec(handle, "FETCH FORWARD \(max(1, fetchSize)) FROM \(cursor)"), handle: handle, reusing: shape)
+            shape = batch.shape
+            for row in batch { try body(row) }
+            if batch.count < fetchSize { break }
+        }
+        try execute("CLOSE \(cursor)")
+    }
+
+    private func streamSingleRows(
+        _ sql: String, _ parameters: [any PostgresEncodable],
         _ body: (PostgresRow) throws -> Void
     ) throws {
         let handle = try liveHandle()
@@ -128,13 +165,15 @@ public actor PostgresConnection {
         guard sent == 1 else { throw PostgresError.from(connection: handle, fallback: "could not send query") }
         PQsetSingleRowMode(handle)
         var failure: Error?
+        var shape: PostgresRows.Shape?
         while let result = PQgetResult(handle) {
             if failure != nil {
                 PQclear(result)
                 continue
             }
             do {
-                let rows = try checked(result, handle: handle)
+                let rows = try checked(result, handle: handle, reusing: shape)
+                shape = rows.shape
                 if rows.count > 0 { try body(rows[0]) }
             } catch {
                 failure = error
@@ -178,13 +217,13 @@ public actor PostgresConnection {
         }
     }
 
-    private func checked(_ result: OpaquePointer?, handle: OpaquePointer) throws -> PostgresRows {
+    private func checked(_ result: OpaquePointer?, handle: OpaquePointer, reusing shape: PostgresRows.Shape? = nil) throws -> PostgresRows {
         guard let result else {
             throw PostgresError.from(connection: handle, fallback: "no result from server")
         }
         switch PQresultStatus(result) {
         case PGRES_COMMAND_OK, PGRES_TUPLES_OK, PGRES_SINGLE_TUPLE, PGRES_EMPTY_QUERY:
-            return PostgresRows(result: result)
+            return PostgresRows(result: result, reusing: shape)
         default:
             var error = PostgresError.from(result: result)
             if PQstatus(handle) != CONNECTION_OK { error.kind = .connection }

@@ -5,27 +5,48 @@ import Foundation
 ///
 /// A `PGresult` is immutable once returned by libpq, so reading it from any thread is safe.
 public final class PostgresRows: @unchecked Sendable, RandomAccessCollection {
+    /// Column names, types and the name index of a result. Single-row mode returns one
+    /// result per row with the same shape, so `stream` computes it once and shares it.
+    final class Shape: Sendable {
+        let columns: [String]
+        let columnTypes: [UInt32]
+        let columnIndex: [String: Int]
+
+        init(result: OpaquePointer) {
+            let fieldCount = Int(PQnfields(result))
+            var columns: [String] = []
+            columns.reserveCapacity(fieldCount)
+            var index: [String: Int] = [:]
+            for field in 0..<fieldCount {
+                let name = String(cString: PQfname(result, Int32(field)))
+                columns.append(name)
+                if index[name] == nil { index[name] = field }
+            }
+            self.columns = columns
+            self.columnTypes = (0..<fieldCount).map { UInt32(PQftype(result, Int32($0))) }
+            self.columnIndex = index
+        }
+
+        func matches(_ result: OpaquePointer) -> Bool {
+            Int(PQnfields(result)) == columns.count
+                && columnTypes.indices.allSatisfy { UInt32(PQftype(result, Int32($0))) == columnTypes[$0] }
+        }
+    }
+
     let result: OpaquePointer
-    public let columns: [String]
+    let shape: Shape
+    public var columns: [String] { shape.columns }
     /// Each column's type OID (`pg_type.oid`), e.g. 16 bool, 20 int8, 3802 jsonb.
-    public let columnTypes: [UInt32]
-    private let columnIndex: [String: Int]
+    public var columnTypes: [UInt32] { shape.columnTypes }
     public let count: Int
 
-    init(result: OpaquePointer) {
+    init(result: OpaquePointer, reusing previous: Shape? = nil) {
         self.result = result
-        let fieldCount = Int(PQnfields(result))
-        var columns: [String] = []
-        columns.reserveCapacity(fieldCount)
-        var index: [String: Int] = [:]
-        for field in 0..<fieldCount {
-            let name = String(cString: PQfname(result, Int32(field)))
-            columns.append(name)
-            if index[name] == nil { index[name] = field }
+        if let previous, previous.matches(result) {
+            self.shape = previous
+        } else {
+            self.shape = Shape(result: result)
         }
-        self.columns = columns
-        self.columnTypes = (0..<fieldCount).map { UInt32(PQftype(result, Int32($0))) }
-        self.columnIndex = index
         self.count = Int(PQntuples(result))
     }
 
@@ -36,7 +57,7 @@ public final class PostgresRows: @unchecked Sendable, RandomAccessCollection {
     public subscript(position: Int) -> PostgresRow { PostgresRow(rows: self, index: position) }
 
     func column(named name: String) throws -> Int {
-        guard let index = columnIndex[name] else {
+        guard let index = shape.columnIndex[name] else {
             throw PostgresError(kind: .usage, message: "no column named \(name) in the result")
         }
         return index
@@ -50,6 +71,17 @@ public struct PostgresRow: Sendable {
 
     public var columns: [String] { rows.columns }
     public var columnTypes: [UInt32] { rows.columnTypes }
+
+    /// Calls `body` with the raw text-format bytes of a column (`nil` for NULL), without
+    /// copying them. The buffer is valid only during the call.
+    public func withBytes<R>(at field: Int, _ body: (UnsafeRawBufferPointer?) throws -> R) rethrows -> R {
+        let row = Int32(index)
+        let column = Int32(field)
+        guard PQgetisnull(rows.result, row, column) == 0, let pointer = PQgetvalue(rows.result, row, column) else {
+            return try body(nil)
+        }
+        return try body(UnsafeRawBufferPointer(start: pointer, count: Int(PQgetlength(rows.result, row, column))))
+    }
 
     /// Whether the column holds SQL NULL.
     public func isNull(_ column: String) throws -> Bool {

@@ -82,12 +82,12 @@ public struct HTTPConnector: Connector {
         case let text as String: return .string(text)
         case let number as NSNumber:
             // JSONSerialization gives booleans as NSNumber with the C type "c".
-            if String(cString: number.objCType) == "c" { return .json(number.boolValue ? "true" : "false", csv: number.boolValue ? "true" : "false") }
-            return .json(number.stringValue, csv: number.stringValue)
+            if String(cString: number.objCType) == "c" { return .json(number.boolValue ? "true" : "false") }
+            return .json(number.stringValue)
         default:
             let data = (try? JSONSerialization.data(withJSONObject: any, options: [.sortedKeys])) ?? Data("null".utf8)
             let text = String(decoding: data, as: UTF8.self)
-            return .json(text, csv: text)
+            return .json(text)
         }
     }
 }

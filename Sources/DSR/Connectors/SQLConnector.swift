@@ -63,8 +63,11 @@ public struct SQLConnector: Connector {
                 var files: [ExportedFile] = []
                 for (table, sql, parameters) in statements {
                     let writer = try TableFileWriter(directory: directory, store: store, table: table, formats: formats)
+                    var kinds: [TableFileWriter.FieldKind]?
                     try connection.stream(sql, parameters) { row in
-                        try writer.write(columns: row.columns, values: Self.values(of: row))
+                        let rowKinds = kinds ?? row.columnTypes.map(TableFileWriter.FieldKind.init(postgresType:))
+                        kinds = rowKinds
+                        try writer.write(columns: row.columns, kinds: rowKinds, row: row)
                     }
                     files += try writer.finish()
                 }
@@ -138,28 +141,4 @@ public struct SQLConnector: Connector {
     }
 
     static func quote(_ identifier: String) -> String { "\"" + identifier + "\"" }
-
-    static func values(of row: PostgresRow) -> [TableFileWriter.Value] {
-        row.columnTypes.enumerated().map { index, type in
-            guard let text = row.text(at: index) else { return .null }
-            switch type {
-            case 16: return .json(text == "t" ? "true" : "false", csv: text == "t" ? "true" : "false")
-            case 20, 21, 23, 26, 700, 701, 1700:
-                let value = String(text)
-                return Double(value)?.isFinite == true ? .json(value, csv: value) : .string(value)
-            case 114, 3802: return .json(String(text), csv: String(text))
-            case 17: return .string(Data(postgresText: text)?.base64EncodedString() ?? "")
-            case 1184, 1114: return .string(isoTimestamp(text))
-            default: return .string(String(text))
-            }
-        }
-    }
-
-    /// `2026-11-25 11:40:06.5+00` -> `2026-11-25T11:40:06.5Z` (sessions run in UTC).
-    static func isoTimestamp(_ text: Substring) -> String {
-        var value = String(text)
-        if let space = value.firstIndex(of: " ") { value.replaceSubrange(space...space, with: "T") }
-        if value.hasSuffix("+00") { value = String(value.dropLast(3)) + "Z" }
-        return value
-    }
 }

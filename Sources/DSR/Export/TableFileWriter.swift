@@ -1,42 +1,5 @@
-import Crypto
 import Foundation
-
-/// Writes one file through a 64 KiB buffer, hashing as it goes, with 0600 permissions.
-/// Memory stays flat however large the file grows.
-final class HashingFileWriter {
-    private let handle: FileHandle
-    private var buffer = [UInt8]()
-    private var hasher = SHA256()
-    private(set) var size = 0
-
-    init(url: URL) throws {
-        guard FileManager.default.createFile(atPath: url.path, contents: nil, attributes: [.posixPermissions: 0o600]) else {
-            throw CocoaError(.fileWriteNoPermission, userInfo: [NSFilePathErrorKey: url.path])
-        }
-        handle = try FileHandle(forWritingTo: url)
-        buffer.reserveCapacity(1 << 16)
-    }
-
-    func write(_ text: String) throws {
-        buffer.append(contentsOf: text.utf8)
-        if buffer.count >= 1 << 16 { try flush() }
-    }
-
-    private func flush() throws {
-        guard !buffer.isEmpty else { return }
-        hasher.update(data: buffer)
-        try handle.write(contentsOf: buffer)
-        size += buffer.count
-        buffer.removeAll(keepingCapacity: true)
-    }
-
-    /// Flushes, closes, and returns the SHA-256 (hex) and size.
-    func finish() throws -> (sha256: String, size: Int) {
-        try flush()
-        try handle.close()
-        return (Digests.hex(hasher.finalize()), size)
-    }
-}
+import Postgres
 
 /// A table's rows as a JSON array of objects and, optionally, CSV with a header row.
 ///
@@ -45,17 +8,48 @@ final class HashingFileWriter {
 /// numbers, json/jsonb embedded as JSON, bytea as base64 strings, everything else (text,
 /// dates as ISO 8601, inet, uuid...) as strings, SQL NULL as null. CSV has the same columns;
 /// NULL is an empty field.
+///
+/// Rows are encoded straight from the bytes the store sent into the files' buffers: no
+/// string is built per value, which is what keeps a 50,000-row export near `\copy` speed.
 final class TableFileWriter {
+    /// How a column's text form becomes JSON.
+    enum FieldKind: Sendable {
+        case text
+        /// Emitted as a JSON number when finite; `NaN` and `Infinity` become strings.
+        case number
+        /// PostgreSQL `t`/`f`.
+        case boolean
+        /// Already JSON (json, jsonb, or a value from a JSON store).
+        case json
+        /// PostgreSQL `\x...` hex, emitted as base64.
+        case bytea
+        /// `2026-11-25 11:40:06.5+00` emitted as `2026-11-25T11:40:06.5Z` (sessions run in UTC).
+        case timestamp
+
+        init(postgresType oid: UInt32) {
+            switch oid {
+            case 16: self = .boolean
+            case 20, 21, 23, 26, 700, 701, 1700: self = .number
+            case 114, 3802: self = .json
+            case 17: self = .bytea
+            case 1114, 1184: self = .timestamp
+            default: self = .text
+            }
+        }
+    }
+
+    /// A value from a store that is not PostgreSQL (the HTTP connector).
     enum Value {
         case null
         case string(String)
-        /// Already valid JSON (numbers, booleans, json columns).
-        case json(String, csv: String)
+        /// Already valid JSON (numbers, booleans, nested objects); CSV gets the same text.
+        case json(String)
     }
 
     private let json: HashingFileWriter
     private let csv: HashingFileWriter?
-    private var columns: [String]?
+    /// `"name": ` per column, JSON-escaped once.
+    private var keys: [[UInt8]]?
     private(set) var rows = 0
     let store: String
     let table: String
@@ -72,68 +66,184 @@ final class TableFileWriter {
         csvPath = "\(store)/\(table).csv"
         json = try HashingFileWriter(url: directory.appendingPathComponent(jsonPath))
         csv = formats.contains(.csv) ? try HashingFileWriter(url: directory.appendingPathComponent(csvPath)) : nil
-        try json.write("[")
+        json.buffer.append(UInt8(ascii: "["))
     }
 
-    func write(columns names: [String], values: [Value]) throws {
-        if columns == nil {
-            columns = names
-            try csv?.write(names.map(Self.csvField).joined(separator: ",") + "\r\n")
+    /// Writes one row, reading column `index` from `row` as raw text-format bytes.
+    func write<Row: RowFields>(columns names: [String], kinds: [FieldKind], row: Row) throws {
+        let keys = self.keys ?? startTable(columns: names)
+        // The buffers are moved out for the row and back after it: appending to a class's
+        // stored property pays an exclusivity check per append.
+        var out = json.takeBuffer()
+        var csvOut = csv?.takeBuffer()
+        out.append(contentsOf: rows == 0 ? Self.firstRow : Self.nextRow)
+        for index in keys.indices {
+            if index > 0 { csvOut?.append(UInt8(ascii: ",")) }
+            out.append(contentsOf: keys[index])
+            row.withField(at: index) { Self.encode($0, as: kinds[index], json: &out, csv: &csvOut) }
         }
-        var object = rows == 0 ? "\n  {" : ",\n  {"
-        var line: [String] = []
-        for (index, name) in names.enumerated() {
-            if index > 0 { object += ", " }
-            object += Self.jsonString(name) + ": "
-            switch values[index] {
-            case .null:
-                object += "null"
-                line.append("")
-            case .string(let text):
-                object += Self.jsonString(text)
-                line.append(Self.csvField(text))
-            case .json(let raw, let csvText):
-                object += raw
-                line.append(Self.csvField(csvText))
-            }
-        }
-        try json.write(object + "}")
-        try csv?.write(line.joined(separator: ",") + "\r\n")
+        out.append(UInt8(ascii: "}"))
+        json.putBuffer(out)
+        csvOut?.append(contentsOf: Self.crlf)
+        if let csv, let line = csvOut { csv.putBuffer(line) }
         rows += 1
+        try json.flushIfFull()
+        try csv?.flushIfFull()
+    }
+
+    /// Writes one row of already decoded values.
+    func write(columns names: [String], values: [Value]) throws {
+        try write(columns: names, kinds: values.map { if case .json = $0 { .json } else { .text } }, row: DecodedRow(values: values))
     }
 
     func finish() throws -> [ExportedFile] {
-        try json.write(rows == 0 ? "]\n" : "\n]\n")
+        json.buffer.append(contentsOf: Array((rows == 0 ? "]\n" : "\n]\n").utf8))
         let jsonDigest = try json.finish()
         var files = [ExportedFile(path: jsonPath, sha256: jsonDigest.sha256, size: jsonDigest.size, rows: rows, store: store, table: table)]
         if let csv {
-            if columns == nil { try csv.write("") }
             let digest = try csv.finish()
             files.append(ExportedFile(path: csvPath, sha256: digest.sha256, size: digest.size, rows: rows, store: store, table: table))
         }
         return files
     }
 
-    static func jsonString(_ text: String) -> String {
-        var out = "\""
-        out.reserveCapacity(text.utf8.count + 2)
-        for scalar in text.unicodeScalars {
-            switch scalar {
-            case "\"": out += "\\\""
-            case "\\": out += "\\\\"
-            case "\n": out += "\\n"
-            case "\r": out += "\\r"
-            case "\t": out += "\\t"
-            case _ where scalar.value < 0x20 || scalar.value == 0x2028 || scalar.value == 0x2029:
-                out += String(format: "\\u%04x", scalar.value)
-            default: out.unicodeScalars.append(scalar)
-            }
+    private static let firstRow = Array("\n  {".utf8)
+    private static let nextRow = Array(",\n  {".utf8)
+    private static let crlf = Array("\r\n".utf8)
+
+    private func startTable(columns names: [String]) -> [[UInt8]] {
+        let keys = names.enumerated().map { index, name -> [UInt8] in
+            var key: [UInt8] = index > 0 ? Array(", ".utf8) : []
+            Array(name.utf8).withUnsafeBytes { Self.appendJSONString($0, to: &key) }
+            key.append(contentsOf: Array(": ".utf8))
+            return key
         }
-        return out + "\""
+        self.keys = keys
+        if let csv {
+            for (index, name) in names.enumerated() {
+                if index > 0 { csv.buffer.append(UInt8(ascii: ",")) }
+                Array(name.utf8).withUnsafeBytes { Self.appendCSVField($0, to: &csv.buffer) }
+            }
+            csv.buffer.append(contentsOf: Self.crlf)
+        }
+        return keys
     }
 
-    static func csvField(_ text: String) -> String {
-        guard text.contains(where: { $0 == "," || $0 == "\"" || $0 == "\n" || $0 == "\r" }) else { return text }
-        return "\"" + text.replacingOccurrences(of: "\"", with: "\"\"") + "\""
+    private static func encode(_ bytes: UnsafeRawBufferPointer?, as kind: FieldKind, json: inout [UInt8], csv: inout [UInt8]?) {
+        guard let bytes else {
+            json.append(contentsOf: null)
+            return
+        }
+        switch kind {
+        case .boolean:
+            let value = bytes.first == UInt8(ascii: "t") ? Self.true : Self.false
+            json.append(contentsOf: value)
+            csv?.append(contentsOf: value)
+        case .number where isFiniteNumber(bytes), .json:
+            json.append(contentsOf: bytes)
+            if csv != nil { appendCSVField(bytes, to: &csv!) }
+        case .timestamp:
+            var iso = Array(bytes)
+            if let space = iso.firstIndex(of: UInt8(ascii: " ")) { iso[space] = UInt8(ascii: "T") }
+            if iso.count > 3, iso.suffix(3).elementsEqual("+00".utf8) { iso.replaceSubrange((iso.count - 3)..., with: [UInt8(ascii: "Z")]) }
+            iso.withUnsafeBytes { encodeString($0, json: &json, csv: &csv) }
+        case .bytea:
+            let base64 = Data(postgresText: Substring(String(decoding: bytes, as: UTF8.self)))?.base64EncodedString() ?? ""
+            Array(base64.utf8).withUnsafeBytes { encodeString($0, json: &json, csv: &csv) }
+        case .text, .number:
+            encodeString(bytes, json: &json, csv: &csv)
+        }
+    }
+
+    private static func encodeString(_ bytes: UnsafeRawBufferPointer, json: inout [UInt8], csv: inout [UInt8]?) {
+        appendJSONString(bytes, to: &json)
+        if csv != nil { appendCSVField(bytes, to: &csv!) }
+    }
+
+    private static let null = Array("null".utf8)
+    private static let `true` = Array("true".utf8)
+    private static let `false` = Array("false".utf8)
+
+    /// PostgreSQL's text form of a finite number ends in a digit; NaN and ±Infinity do not.
+    static func isFiniteNumber(_ bytes: UnsafeRawBufferPointer) -> Bool {
+        guard let last = bytes.last, let first = bytes.first else { return false }
+        return (UInt8(ascii: "0")...UInt8(ascii: "9")).contains(last)
+            && (first == UInt8(ascii: "-") || (UInt8(ascii: "0")...UInt8(ascii: "9")).contains(first))
+    }
+
+    /// Appends `bytes` (UTF-8) as a JSON string: quotes, backslashes and control characters
+    /// escaped, and U+2028/U+2029 too so the file is also valid JavaScript. Runs of plain
+    /// bytes are copied in one go.
+    static func appendJSONString(_ bytes: UnsafeRawBufferPointer, to out: inout [UInt8]) {
+        out.append(UInt8(ascii: "\""))
+        var runStart = 0
+        var index = 0
+        let count = bytes.count
+        while index < count {
+            let byte = bytes[index]
+            var escape: [UInt8]?
+            var width = 1
+            switch byte {
+            case UInt8(ascii: "\""): escape = [UInt8(ascii: "\\"), UInt8(ascii: "\"")]
+            case UInt8(ascii: "\\"): escape = [UInt8(ascii: "\\"), UInt8(ascii: "\\")]
+            case UInt8(ascii: "\n"): escape = [UInt8(ascii: "\\"), UInt8(ascii: "n")]
+            case UInt8(ascii: "\r"): escape = [UInt8(ascii: "\\"), UInt8(ascii: "r")]
+            case UInt8(ascii: "\t"): escape = [UInt8(ascii: "\\"), UInt8(ascii: "t")]
+            case 0..<0x20: escape = Array(String(format: "\\u%04x", byte).utf8)
+            case 0xE2 where index + 2 < count && bytes[index + 1] == 0x80 && (bytes[index + 2] == 0xA8 || bytes[index + 2] == 0xA9):
+                escape = Array((bytes[index + 2] == 0xA8 ? "\\u2028" : "\\u2029").utf8)
+                width = 3
+            default: break
+            }
+            if let escape {
+                out.append(contentsOf: UnsafeRawBufferPointer(rebasing: bytes[runStart..<index]))
+                out.append(contentsOf: escape)
+                index += width
+                runStart = index
+            } else {
+                index += 1
+            }
+        }
+        out.append(contentsOf: UnsafeRawBufferPointer(rebasing: bytes[runStart..<count]))
+        out.append(UInt8(ascii: "\""))
+    }
+
+    /// Appends `bytes` as one CSV field (RFC 4180): quoted, with quotes doubled, only when it
+    /// holds a comma, quote or line break.
+    static func appendCSVField(_ bytes: UnsafeRawBufferPointer, to out: inout [UInt8]) {
+        let special: (UInt8) -> Bool = { $0 == UInt8(ascii: ",") || $0 == UInt8(ascii: "\"") || $0 == UInt8(ascii: "\n") || $0 == UInt8(ascii: "\r") }
+        guard bytes.contains(where: special) else {
+            out.append(contentsOf: bytes)
+            return
+        }
+        out.append(UInt8(ascii: "\""))
+        for byte in bytes {
+            if byte == UInt8(ascii: "\"") { out.append(byte) }
+            out.append(byte)
+        }
+        out.append(UInt8(ascii: "\""))
+    }
+}
+
+/// A row whose columns can be read as raw text-format bytes (`nil` for NULL).
+protocol RowFields {
+    func withField<R>(at index: Int, _ body: (UnsafeRawBufferPointer?) throws -> R) rethrows -> R
+}
+
+extension PostgresRow: RowFields {
+    func withField<R>(at index: Int, _ body: (UnsafeRawBufferPointer?) throws -> R) rethrows -> R {
+        try withBytes(at: index, body)
+    }
+}
+
+/// Values from a store that is not PostgreSQL, read as bytes.
+private struct DecodedRow: RowFields {
+    let values: [TableFileWriter.Value]
+
+    func withField<R>(at index: Int, _ body: (UnsafeRawBufferPointer?) throws -> R) rethrows -> R {
+        switch values[index] {
+        case .null: return try body(nil)
+        case .string(var text), .json(var text): return try text.withUTF8 { try body(UnsafeRawBufferPointer($0)) }
+        }
     }
 }

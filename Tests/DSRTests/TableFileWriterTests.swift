@@ -1,0 +1,91 @@
+@testable import DSR
+import Foundation
+import Postgres
+import TestSupport
+import Testing
+
+/// The byte-level JSON/CSV encoder against values a real PostgreSQL sends, through both
+/// streaming paths (cursor inside a transaction, single-row mode outside one).
+@Suite("Export file encoding")
+struct TableFileWriterTests {
+    static let hostileText = "quote \" backslash \\ newline\n cr\r tab\t bell\u{07} unit\u{1F} ls\u{2028} ps\u{2029} ไทย 🇹🇭 comma, end"
+
+    static let query = """
+        SELECT $1::text AS note, 42::int8 AS count, -1.50::numeric AS amount, 'NaN'::float8 AS nan,
+               '-Infinity'::float8 AS minus_infinity, true AS yes, false AS no, NULL::text AS nothing,
+               '{"a": [1, "x\\"y"]}'::jsonb AS doc, '\\xdeadbeef'::bytea AS scan,
+               '2026-11-25 11:40:06.5+00'::timestamptz AS at, '2026-11-25 11:40:06'::timestamp AS local_at,
+               '2026-11-25'::date AS day
+        """
+
+    static func export(inTransaction: Bool) async throws -> (json: [[String: Any]], csv: String) {
+        let (json, csv) = try await exportFiles(inTransaction: inTransaction)
+        return (try #require(try JSONSerialization.jsonObject(with: json) as? [[String: Any]]), csv)
+    }
+
+    static func exportFiles(inTransaction: Bool) async throws -> (json: Data, csv: String) {
+        try await TestDatabase.with { database in
+            let connection = try await database.connect()
+            try await connection.execute("SET TIME ZONE 'UTC'")
+            let directory = try temporaryDirectory()
+            defer { try? FileManager.default.removeItem(at: directory) }
+            let files: [ExportedFile] = try await connection.transactionIf(inTransaction) { connection in
+                let writer = try TableFileWriter(directory: directory, store: "s", table: "t", formats: [.json, .csv])
+                for _ in 0..<2 {
+                    try connection.stream(query, [hostileText], fetchSize: 1) { row in
+                        try writer.write(columns: row.columns, kinds: row.columnTypes.map(TableFileWriter.FieldKind.init(postgresType:)), row: row)
+                    }
+                }
+                return try writer.finish()
+            }
+            #expect(files.map(\.rows) == [2, 2])
+            let json = try Data(contentsOf: directory.appendingPathComponent("s/t.json"))
+            #expect(Digests.sha256Hex(json) == files[0].sha256)
+            // Escaped, so the file is also valid JavaScript; control characters never raw.
+            #expect(json.range(of: Data("\u{2028}".utf8)) == nil && json.range(of: Data("\u{2029}".utf8)) == nil)
+            #expect(!json.contains(where: { $0 < 0x20 && $0 != UInt8(ascii: "\n") }))
+            return (json, try String(contentsOf: directory.appendingPathComponent("s/t.csv"), encoding: .utf8))
+        }
+    }
+
+    @Test(arguments: [true, false])
+    func valuesKeepTheirTypesAndHostileTextRoundTrips(inTransaction: Bool) async throws {
+        let (rows, csv) = try await Self.export(inTransaction: inTransaction)
+        #expect(rows.count == 2)
+        let row = try #require(rows.first)
+        #expect(row["note"] as? String == Self.hostileText)
+        #expect((row["count"] as? NSNumber)?.int64Value == 42)
+        #expect((row["amount"] as? NSNumber)?.doubleValue == -1.5)
+        #expect(row["nan"] as? String == "NaN")
+        #expect(row["minus_infinity"] as? String == "-Infinity")
+        #expect(row["yes"] as? Bool == true)
+        #expect(row["no"] as? Bool == false)
+        #expect(row["nothing"] is NSNull)
+        #expect(((row["doc"] as? [String: Any])?["a"] as? [Any])?.last as? String == "x\"y")
+        #expect(row["scan"] as? String == Data([0xde, 0xad, 0xbe, 0xef]).base64EncodedString())
+        #expect(row["at"] as? String == "2026-11-25T11:40:06.5Z")
+        #expect(row["local_at"] as? String == "2026-11-25T11:40:06")
+        #expect(row["day"] as? String == "2026-11-25")
+
+        let lines = csv.components(separatedBy: "\r\n")
+        #expect(lines.first == "note,count,amount,nan,minus_infinity,yes,no,nothing,doc,scan,at,local_at,day")
+        let quoted = "\"" + Self.hostileText.replacingOccurrences(of: "\"", with: "\"\"") + "\""
+        #expect(csv.contains(quoted + ",42,-1.50,NaN,-Infinity,true,false,,\"{\"\"a\"\": [1, \"\"x\\\"\"y\"\"]}\",3q2+7w==,2026-11-25T11:40:06.5Z,2026-11-25T11:40:06,2026-11-25\r\n"))
+    }
+
+    @Test func emptyTableIsAnEmptyArrayAndAnEmptyCSV() throws {
+        let directory = try temporaryDirectory()
+        defer { try? FileManager.default.removeItem(at: directory) }
+        let writer = try TableFileWriter(directory: directory, store: "s", table: "t", formats: [.json, .csv])
+        let files = try writer.finish()
+        #expect(try String(contentsOf: directory.appendingPathComponent("s/t.json"), encoding: .utf8) == "[]\n")
+        #expect(files.map(\.size) == [3, 0])
+    }
+}
+
+extension PostgresConnection {
+    /// Runs `body` inside a transaction when `inTransaction`, otherwise directly.
+    func transactionIf<T: Sendable>(_ inTransaction: Bool, _ body: @Sendable (isolated PostgresConnection) throws -> T) throws -> T {
+        inTransaction ? try transaction(body) : try body(self)
+    }
+}
