@@ -6,6 +6,7 @@ let package = Package(
     platforms: [.macOS(.v14)],
     products: [
         .executable(name: "dsrd", targets: ["dsrd"]),
+        .executable(name: "dsrd-bench", targets: ["dsrd-bench"]),
         .library(name: "DSR", targets: ["DSR"]),
         .library(name: "Postgres", targets: ["Postgres"]),
         .library(name: "Curl", targets: ["Curl"]),
@@ -65,6 +66,16 @@ let package = Package(
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ]
+        ),
+        // The benchmark: its own cluster, dsrd's phases against pgbench and psql \copy (README "Benchmarks").
+        .executableTarget(
+            name: "dsrd-bench",
+            dependencies: [
+                "dsrd",
+                "Postgres",
+                "TestSupport",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]
         ),
         // Build-time tool: turns Deploy/migrations/*.sql into Swift so the binary carries its schema.

@@ -55,11 +55,13 @@ def main():
     with open(args.port_file + ".tmp", "w") as out:
         out.write(str(port))
     os.rename(args.port_file + ".tmp", args.port_file)
-    stop = threading.Event()
-    signal.signal(signal.SIGTERM, lambda *_: stop.set())
-    signal.signal(signal.SIGINT, lambda *_: stop.set())
-    stop.wait()
-    controller.stop()
+    # Exit at once on SIGTERM/SIGINT: every message is already on disk (written, then renamed),
+    # and aiosmtpd's controller.stop() can hang while a client is connected.
+    # A parent may have started us with these signals blocked (the mask is inherited).
+    signal.signal(signal.SIGTERM, lambda *_: os._exit(0))
+    signal.signal(signal.SIGINT, lambda *_: os._exit(0))
+    signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGTERM, signal.SIGINT})
+    threading.Event().wait()
 
 
 if __name__ == "__main__":

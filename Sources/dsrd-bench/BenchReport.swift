@@ -1,0 +1,184 @@
+import Foundation
+
+/// Everything one benchmark run measured, written as JSON and as a table.
+struct BenchReport: Codable {
+    struct Machine: Codable {
+        var cpus: Int
+        var memoryMiB: Int
+        var postgres: String
+        var swiftBuild: String
+    }
+
+    struct Ceiling: Codable {
+        var pgbenchClients: Int
+        var pgbenchSeconds: Int
+        var pgbenchTPS: Double
+        var copyRowsPerSecond: Double?
+    }
+
+    struct QueueRun: Codable {
+        var processes: Int
+        var workers: Int
+        var batchSize: Int
+        var jobs: Int
+        var seconds: Double
+        var jobsPerSecond: Double
+        var ratioToPgbench: Double
+        var peakRSSMebibytes: Double
+    }
+
+    struct RequestRun: Codable {
+        var kind: String
+        var requests: Int
+        var completed: Int
+        var seconds: Double
+        var requestsPerSecond: Double
+        var rows: Int
+        var rowsPerSecond: Double
+        var peakRSSMebibytes: Double
+    }
+
+    struct ExportRun: Codable {
+        var orders: Int
+        var rows: Int
+        var bytes: Int
+        var zipBytes: Int
+        var repetitions: Int
+        /// Median, request claimed to ZIP written (identity, all stores, ZIP, digests).
+        var seconds: Double
+        var rowsPerSecond: Double
+        var megabytesPerSecond: Double
+        /// Median times of the steps: identity resolution and planning (`request` job), the
+        /// order store's task alone (query, encode, write, hash; the stores run in parallel),
+        /// and the ZIP assembly (`finalize` job: deflate, manifest, digest).
+        var requestSeconds: Double
+        var orderStoreSeconds: Double
+        var finalizeSeconds: Double
+        var copyRows: Int
+        var copySeconds: Double
+        var copyRowsPerSecond: Double
+        var ratioToCopy: Double
+        /// The order store's task alone against \copy of the same rows.
+        var orderStoreRatioToCopy: Double
+        var peakRSSMebibytes: Double
+    }
+
+    struct NoticeRun: Codable {
+        var notices: Int
+        var workers: Int
+        var seconds: Double
+        var noticesPerSecond: Double
+        var received: Int
+        var peakRSSMebibytes: Double
+    }
+
+    struct Target: Codable {
+        var name: String
+        var measured: Double
+        var target: String
+        var met: Bool
+    }
+
+    var startedAt: String
+    var machine: Machine
+    var ceiling: Ceiling?
+    var queue: [QueueRun] = []
+    var fanOut: [RequestRun] = []
+    var export: ExportRun?
+    var erasure: [RequestRun] = []
+    var notices: NoticeRun?
+    var targets: [Target] = []
+
+    mutating func evaluateTargets() {
+        targets = []
+        if let ceiling, let best = queue.max(by: { $0.jobsPerSecond < $1.jobsPerSecond }) {
+            let ratio = best.jobsPerSecond / ceiling.pgbenchTPS
+            targets.append(Target(
+                name: "queue no-op jobs/s at best setting (\(best.processes)x\(best.workers)) / pgbench -N TPS",
+                measured: ratio.rounded(to: 2), target: ">= 4", met: ratio >= 4))
+        }
+        if let export {
+            targets.append(Target(
+                name: "access export rows/s / psql \\copy rows/s", measured: export.ratioToCopy.rounded(to: 2), target: ">= 0.5",
+                met: export.ratioToCopy >= 0.5))
+        }
+        let peak = (queue.map(\.peakRSSMebibytes) + fanOut.map(\.peakRSSMebibytes) + erasure.map(\.peakRSSMebibytes)
+            + [export?.peakRSSMebibytes, notices?.peakRSSMebibytes].compactMap { $0 }).max()
+        if let peak {
+            targets.append(Target(name: "daemon peak RSS in any phase (MiB)", measured: peak.rounded(to: 1), target: "< 64", met: peak < 64))
+        }
+    }
+
+    func json() throws -> String {
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
+        encoder.keyEncodingStrategy = .convertToSnakeCase
+        return String(decoding: try encoder.encode(self), as: UTF8.self)
+    }
+
+    func table() -> String {
+        var lines: [String] = []
+        lines.append("dsrd-bench \(startedAt): \(machine.cpus) CPUs, \(machine.memoryMiB) MiB, \(machine.postgres), \(machine.swiftBuild) build")
+        if let ceiling {
+            lines.append("")
+            lines.append("ceiling: pgbench -N, \(ceiling.pgbenchClients) clients, \(ceiling.pgbenchSeconds) s: \(Self.number(ceiling.pgbenchTPS)) TPS (same cluster, synchronous_commit=on)")
+        }
+        if !queue.isEmpty {
+            lines.append("")
+            lines.append(Self.row(["queue", "processes", "workers", "jobs", "seconds", "jobs/s", "x pgbench", "peak MiB"]))
+            for run in queue {
+                lines.append(Self.row([
+                    "no-op", "\(run.processes)", "\(run.workers)", "\(run.jobs)", Self.number(run.seconds, 2),
+                    Self.number(run.jobsPerSecond), Self.number(run.ratioToPgbench, 2), Self.number(run.peakRSSMebibytes, 1),
+                ]))
+            }
+        }
+        let requests = fanOut + erasure
+        if !requests.isEmpty {
+            lines.append("")
+            lines.append(Self.row(["requests", "requests", "completed", "seconds", "requests/s", "rows", "rows/s", "peak MiB"]))
+            for run in requests {
+                lines.append(Self.row([
+                    run.kind, "\(run.requests)", "\(run.completed)", Self.number(run.seconds, 2), Self.number(run.requestsPerSecond, 1),
+                    "\(run.rows)", Self.number(run.rowsPerSecond), Self.number(run.peakRSSMebibytes, 1),
+                ]))
+            }
+        }
+        if let export {
+            lines.append("")
+            lines.append("export of one person with \(export.orders) orders (median of \(export.repetitions)):")
+            lines.append("  dsrd:   \(export.rows) rows, \(Self.number(Double(export.bytes) / 1_048_576, 1)) MiB of JSON (\(Self.number(Double(export.zipBytes) / 1_048_576, 2)) MiB zipped) in \(Self.number(export.seconds, 3)) s = \(Self.number(export.rowsPerSecond)) rows/s, \(Self.number(export.megabytesPerSecond, 1)) MiB/s; peak \(Self.number(export.peakRSSMebibytes, 1)) MiB")
+            lines.append("          steps: identity and plan \(Self.number(export.requestSeconds, 3)) s, order store task \(Self.number(export.orderStoreSeconds, 3)) s, ZIP assembly \(Self.number(export.finalizeSeconds, 3)) s")
+            lines.append("  \\copy:  \(export.copyRows) rows in \(Self.number(export.copySeconds, 3)) s = \(Self.number(export.copyRowsPerSecond)) rows/s")
+            lines.append("  ratio:  \(Self.number(export.ratioToCopy, 2)) of \\copy's row rate end to end; the order store's task alone \(Self.number(export.orderStoreRatioToCopy, 2))")
+        }
+        if let notices {
+            lines.append("")
+            lines.append("notices: \(notices.notices) emails to the SMTP sink with \(notices.workers) workers in \(Self.number(notices.seconds, 2)) s = \(Self.number(notices.noticesPerSecond, 1))/s (\(notices.received) received); peak \(Self.number(notices.peakRSSMebibytes, 1)) MiB")
+        }
+        if !targets.isEmpty {
+            lines.append("")
+            for target in targets {
+                lines.append("\(target.met ? "MET   " : "MISSED") \(target.name): \(target.measured) (target \(target.target))")
+            }
+        }
+        return lines.joined(separator: "\n")
+    }
+
+    static func row(_ cells: [String]) -> String {
+        cells.enumerated().map { index, cell in
+            index == 0 ? cell.padding(toLength: 16, withPad: " ", startingAt: 0) : String(repeating: " ", count: max(0, 11 - cell.count)) + cell
+        }.joined()
+    }
+
+    static func number(_ value: Double, _ decimals: Int = 0) -> String {
+        String(format: "%.\(decimals)f", value)
+    }
+}
+
+extension Double {
+    func rounded(to decimals: Int) -> Double {
+        let scale = pow(10, Double(decimals))
+        return (self * scale).rounded() / scale
+    }
+}

@@ -1,0 +1,128 @@
+import Foundation
+import Postgres
+
+/// One person with a long history (N orders, each with an item, a payment, an invoice and a
+/// shipment) added to the demo stores; their access export timed against `psql \copy` of the
+/// same order-store rows, then their erasure.
+struct ExportBenchmark {
+    let environment: BenchEnvironment
+    let orders: Int
+
+    var customerID: String { "BENCH-\(orders)" }
+
+    func addPerson() async throws {
+        let customers = try await environment.connect("dsr_customer")
+        try await customers.execute(
+            "INSERT INTO customers (id, first_name, last_name, email, phone, login_provider) VALUES ($1, 'สมชาย', 'ทดสอบ', $2, NULL, 'password')",
+            [customerID, "bench.\(orders)@example.com"])
+        await customers.close()
+        let store = try await environment.connect("dsr_order")
+        try await store.execute("""
+            WITH o AS (INSERT INTO orders (customer_id, ordered_at, status, shipping_address, total)
+                       SELECT $1, now() - g * interval '1 hour', 'delivered', 'บางแค กรุงเทพฯ 10160', 1500.50
+                         FROM generate_series(1, $2) g RETURNING id, ordered_at, total),
+                 i AS (INSERT INTO order_items (order_id, product, quantity, unit_price) SELECT id, 'ฟิล์มกรองแสง', 1, total FROM o),
+                 p AS (INSERT INTO payments (order_id, method, card_last4, amount, paid_at) SELECT id, 'card', '4242', total, ordered_at FROM o),
+                 v AS (INSERT INTO invoices (order_id, invoice_no, issued_at, buyer_name, amount) SELECT id, 'INV-' || id, ordered_at, $1, total FROM o)
+            INSERT INTO shipments (order_id, carrier, tracking_no, address, shipped_at) SELECT id, 'Kerry', 'TR' || id, 'บางแค', ordered_at FROM o
+            """, [customerID, orders])
+        try await store.execute("ANALYZE")
+        await store.close()
+    }
+
+    struct Timing {
+        var seconds: Double
+        var requestSeconds: Double
+        var orderStoreSeconds: Double
+        var finalizeSeconds: Double
+        var rows: Int
+        var bytes: Int
+        var zipBytes: Int
+        var peak: Double
+    }
+
+    /// Submits `kind` for the person and runs a daemon until it completes.
+    func request(_ kind: String) async throws -> Timing {
+        let connection = try await environment.connect()
+        let id = try await connection.query(
+            "SELECT dsr.submit($1, jsonb_build_object('customer_id', $2::text)) AS id", [kind, customerID])[0].decode("id", as: UUID.self)
+        let peak = try await environment.withDaemons(
+            1, environment.configArguments,
+            until: { try await connection.query("SELECT status FROM dsr.requests WHERE id = $1", [id])[0].decode("status", as: String.self) == "completed" },
+            timeout: .seconds(600))
+        let row = try await connection.query("""
+            SELECT extract(epoch FROM (SELECT max(finished_at) FROM dsr.jobs WHERE request_id = $1 AND kind = 'finalize')
+                                    - (SELECT min(attempted_at) FROM dsr.jobs WHERE request_id = $1 AND kind = 'request'))::float8 AS seconds,
+                   (SELECT extract(epoch FROM finished_at - attempted_at)::float8 FROM dsr.jobs
+                     WHERE request_id = $1 AND kind = 'request') AS request_seconds,
+                   (SELECT extract(epoch FROM finished_at - attempted_at)::float8 FROM dsr.jobs
+                     WHERE request_id = $1 AND kind = 'store_task' AND payload->>'store' = 'order') AS order_seconds,
+                   (SELECT extract(epoch FROM finished_at - attempted_at)::float8 FROM dsr.jobs
+                     WHERE request_id = $1 AND kind = 'finalize') AS finalize_seconds,
+                   coalesce((r.result->>'rows_exported')::bigint, 0) + coalesce((r.result->>'rows_erased')::bigint, 0) AS rows,
+                   (SELECT coalesce(sum((f->>'size')::bigint), 0) FROM dsr.request_tasks t, jsonb_array_elements(coalesce(t.files, '[]')) f
+                     WHERE t.request_id = $1)::int8 AS bytes,
+                   coalesce((r.result->>'export_size')::bigint, 0) AS zip_bytes
+              FROM dsr.requests r WHERE r.id = $1
+            """, [id])[0]
+        await connection.close()
+        return Timing(
+            seconds: try row.decode("seconds", as: Double.self), requestSeconds: try row.decode("request_seconds", as: Double?.self) ?? 0,
+            orderStoreSeconds: try row.decode("order_seconds", as: Double?.self) ?? 0,
+            finalizeSeconds: try row.decode("finalize_seconds", as: Double?.self) ?? 0,
+            rows: try row.decode("rows", as: Int.self), bytes: try row.decode("bytes", as: Int.self),
+            zipBytes: try row.decode("zip_bytes", as: Int.self), peak: peak)
+    }
+
+    /// The same order-store rows the export reads, copied out by psql (server time per
+    /// statement from `\timing`, so the ceiling is as strict as it gets).
+    func copy() throws -> (rows: Int, seconds: Double) {
+        let orders = "SELECT id FROM orders WHERE customer_id = '\(customerID)'"
+        let statements = ["SELECT * FROM orders WHERE customer_id = '\(customerID)' ORDER BY id"]
+            + ["order_items", "payments", "invoices", "shipments"].map { "SELECT * FROM \($0) WHERE order_id IN (\(orders)) ORDER BY id" }
+        let script = (["\\timing on"] + statements.map { "\\copy (\($0)) TO '/dev/null'" }).joined(separator: "\n")
+        let file = environment.work.appendingPathComponent("copy.sql")
+        try script.write(to: file, atomically: true, encoding: .utf8)
+        let output = try capture("psql -X -d dsr_order -f \(quoted(file.path))")
+        var rows = 0
+        var milliseconds = 0.0
+        for line in output.split(separator: "\n") {
+            if line.hasPrefix("COPY ") { rows += Int(line.dropFirst(5)) ?? 0 }
+            if line.hasPrefix("Time: ") { milliseconds += Double(line.dropFirst(6).prefix { $0.isNumber || $0 == "." }) ?? 0 }
+        }
+        guard rows > 0, milliseconds > 0 else { throw BenchError("unexpected psql output:\n\(output)") }
+        return (rows, milliseconds / 1000)
+    }
+
+    func runExport(repetitions: Int) async throws -> BenchReport.ExportRun {
+        var timings: [Timing] = []
+        var copies: [(rows: Int, seconds: Double)] = []
+        for _ in 0..<repetitions {
+            timings.append(try await request("access"))
+            copies.append(try copy())
+        }
+        let median = timings.sorted { $0.seconds < $1.seconds }[timings.count / 2]
+        func middle(_ values: [Double]) -> Double { values.sorted()[values.count / 2] }
+        let orderStore = middle(timings.map(\.orderStoreSeconds))
+        let copy = copies.sorted { $0.seconds < $1.seconds }[copies.count / 2]
+        let rate = Double(median.rows) / median.seconds
+        let copyRate = Double(copy.rows) / copy.seconds
+        return BenchReport.ExportRun(
+            orders: orders, rows: median.rows, bytes: median.bytes, zipBytes: median.zipBytes, repetitions: repetitions,
+            seconds: median.seconds.rounded(to: 3), rowsPerSecond: rate.rounded(),
+            megabytesPerSecond: (Double(median.bytes) / 1_048_576 / median.seconds).rounded(to: 1),
+            requestSeconds: middle(timings.map(\.requestSeconds)).rounded(to: 3), orderStoreSeconds: orderStore.rounded(to: 3),
+            finalizeSeconds: middle(timings.map(\.finalizeSeconds)).rounded(to: 3), copyRows: copy.rows, copySeconds: copy.seconds.rounded(to: 3),
+            copyRowsPerSecond: copyRate.rounded(), ratioToCopy: (rate / copyRate).rounded(to: 2),
+            orderStoreRatioToCopy: (copy.seconds / orderStore).rounded(to: 2),
+            peakRSSMebibytes: (timings.map(\.peak).max() ?? 0).rounded(to: 1))
+    }
+
+    func runErasure() async throws -> BenchReport.RequestRun {
+        let timing = try await request("erasure")
+        return BenchReport.RequestRun(
+            kind: "erasure, 1 big", requests: 1, completed: 1, seconds: timing.seconds.rounded(to: 3),
+            requestsPerSecond: (1 / timing.seconds).rounded(to: 1), rows: timing.rows,
+            rowsPerSecond: (Double(timing.rows) / timing.seconds).rounded(), peakRSSMebibytes: timing.peak.rounded(to: 1))
+    }
+}
