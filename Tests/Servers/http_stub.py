@@ -3,7 +3,7 @@
 
 Answers each request with the next status from --statuses (the last one repeats) and the
 body from --body, and appends every request as a JSON line (method, path, headers, body) to
---log. Writes its port to --port-file once ready.
+--log. Writes its port to --port-file once ready; --port reuses a port (a restart).
 """
 import argparse
 import json
@@ -19,6 +19,7 @@ def main():
     parser.add_argument("--log", required=True)
     parser.add_argument("--statuses", default="200")
     parser.add_argument("--body", default='{"status": "ok"}')
+    parser.add_argument("--port", type=int, default=0, help="0 picks a free port")
     args = parser.parse_args()
     statuses = [int(s) for s in args.statuses.split(",")]
     lock = threading.Lock()
@@ -46,11 +47,12 @@ def main():
         def log_message(self, *_):
             pass
 
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    server = ThreadingHTTPServer(("127.0.0.1", args.port), Handler)
     with open(args.port_file + ".tmp", "w") as out:
         out.write(str(server.server_address[1]))
     os.rename(args.port_file + ".tmp", args.port_file)
     signal.signal(signal.SIGTERM, lambda *_: threading.Thread(target=server.shutdown).start())
+    signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGTERM})
     server.serve_forever()
 
 

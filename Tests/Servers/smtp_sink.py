@@ -2,8 +2,8 @@
 """SMTP sink for dsrd's tests and demo (Debian's python3-aiosmtpd), loopback only.
 
 Stores each accepted message as DIR/<random>.eml and writes the port it listens on to
---port-file once ready. Recipients whose local part starts with "reject" get 550 (permanent),
-"tempfail" get 451 (temporary). No STARTTLS is offered, so a client that requires TLS must
+--port-file once ready; --port reuses a port (a restart). Recipients whose local part
+starts with "reject" get 550 (permanent), "tempfail" get 451 (temporary). No STARTTLS is offered, so a client that requires TLS must
 refuse to send.
 """
 import argparse

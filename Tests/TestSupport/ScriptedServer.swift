@@ -3,10 +3,12 @@ import Foundation
 /// A loopback test server from `Tests/Servers` (SMTP sink, HTTP stub), run with python3 in
 /// a scratch directory of its own. Stopped and cleaned up when released.
 public final class ScriptedServer: @unchecked Sendable {
-    public let process = Process()
+    public private(set) var process = Process()
     /// Scratch directory: `mail/` for the SMTP sink, `requests.jsonl` for the HTTP stub.
     public let directory: URL
     public private(set) var port = 0
+    private let script: String
+    private let arguments: [String]
 
     public static let serversDirectory = URL(fileURLWithPath: #filePath)
         .deletingLastPathComponent().deletingLastPathComponent().appendingPathComponent("Servers")
@@ -15,12 +17,21 @@ public final class ScriptedServer: @unchecked Sendable {
     public init(script: String, arguments: (_ directory: URL) -> [String]) async throws {
         directory = FileManager.default.temporaryDirectory.appendingPathComponent("dsrd-server-\(UUID().uuidString)")
         try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+        self.script = script
+        self.arguments = arguments(directory)
+        try await launch(port: 0)
+    }
+
+    private func launch(port requested: Int) async throws {
         let portFile = directory.appendingPathComponent("port")
+        try? FileManager.default.removeItem(at: portFile)
+        process = Process()
         // Debian's interpreter, which has python3-aiosmtpd (not a pyenv one on PATH).
         process.executableURL = URL(fileURLWithPath: "/usr/bin/python3")
         process.arguments = [Self.serversDirectory.appendingPathComponent(script).path]
-            + arguments(directory) + ["--port-file", portFile.path]
+            + arguments + ["--port-file", portFile.path, "--port", "\(requested)"]
         try process.run()
+        port = 0
         let deadline = ContinuousClock.now + .seconds(30)
         while port == 0 {
             if let text = try? String(contentsOf: portFile, encoding: .utf8), let value = Int(text) {
@@ -31,6 +42,19 @@ public final class ScriptedServer: @unchecked Sendable {
                 try await Task.sleep(for: .milliseconds(20))
             }
         }
+    }
+
+    /// Kills the server: its port refuses connections until `restart()`.
+    public func stop() async throws {
+        kill(process.processIdentifier, SIGKILL)
+        let deadline = ContinuousClock.now + .seconds(30)
+        while process.isRunning, ContinuousClock.now < deadline { try await Task.sleep(for: .milliseconds(20)) }
+    }
+
+    /// Starts the server again on the same port, keeping what it recorded so far.
+    public func restart() async throws {
+        if process.isRunning { try await stop() }
+        try await launch(port: port)
     }
 
     /// The SMTP sink (no STARTTLS offered; "reject*" recipients get 550, "tempfail*" 451).

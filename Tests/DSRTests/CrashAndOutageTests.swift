@@ -1,0 +1,225 @@
+import DSR
+import Foundation
+import Postgres
+import TestSupport
+import Testing
+
+/// `DSRD_SOAK=1` turns the fast fault tests into a longer soak (more requests, more kills).
+let soak = ProcessInfo.processInfo.environment["DSRD_SOAK"] == "1"
+
+/// A small deterministic generator, so a failing kill schedule can be replayed from its seed.
+struct SplitMix64: RandomNumberGenerator {
+    var state: UInt64
+    mutating func next() -> UInt64 {
+        state &+= 0x9E37_79B9_7F4A_7C15
+        var z = state
+        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
+        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
+        return z ^ (z >> 31)
+    }
+}
+
+@Suite("Crashes at random points and delivery outages")
+struct CrashAndOutageTests {
+    /// Access and erasure requests answered by daemons that are SIGKILLed at random moments,
+    /// again and again, then left to finish. Every request completes; exports equal an
+    /// uninterrupted run's; each erasure has exactly one proof and one audit entry, and every
+    /// proof verifies against the chain; no two different messages share a Message-ID.
+    @Test func repeatedRandomSIGKILLDuringAccessAndErasureLosesAndDoublesNothing() async throws {
+        let seed = UInt64(ProcessInfo.processInfo.environment["DSRD_KILL_SEED"] ?? "") ?? UInt64.random(in: 1...UInt64.max)
+        var random = SplitMix64(state: seed)
+        let kills = soak ? 40 : 6
+        let perKind = soak ? 12 : 4
+        let keys = try makeKeys()
+        defer { try? FileManager.default.removeItem(at: keys.directory) }
+        try await TestDatabase.migrated { database, connection in
+            try await StoreFixture.with(customers: 200) { stores in
+                let sink = try await ScriptedServer.smtpSink()
+                let exports = try temporaryDirectory()
+                defer { try? FileManager.default.removeItem(at: exports) }
+                let customerStore = try await PostgresConnection.connect(stores.url("customer"))
+                let people = try await customerStore.query(
+                    "SELECT id FROM customers WHERE id LIKE 'C%' ORDER BY id LIMIT $1", [2 * perKind]
+                ).map { try $0.decode("id", as: String.self) }
+                let readers = Array(people.prefix(perKind))
+                let erased = Array(people.suffix(perKind))
+                var requests: [(id: UUID, kind: String)] = []
+                for (kind, group) in [("access", readers), ("erasure", erased)] {
+                    for person in group {
+                        let id = try await connection.query(
+                            "SELECT dsr.submit($1, jsonb_build_object('customer_id', $2::text), '{\"locale\": \"en\"}') AS id", [kind, person]
+                        )[0].decode("id", as: UUID.self)
+                        requests.append((id, kind))
+                    }
+                }
+                let arguments = database.erasureArguments(
+                    exports, key: keys.privateKey,
+                    extra: ["--set", "queue.workers=4", "--set", "queue.lease_duration=1s", "--set", "queue.heartbeat_interval=200ms",
+                            "--set", "email.smtp_url=smtp://127.0.0.1:\(sink.port)", "--set", "email.require_tls=false",
+                            "--set", "email.from_address=privacy@smarttec.example", "--set", "notices.dpo_email=dpo@smarttec.example"])
+                // Each daemon is killed at a random moment while it holds work: once it has a
+                // job running, after a further 0-150 ms.
+                var schedule: [Int] = []
+                for _ in 0..<kills {
+                    let daemon = try DaemonProcess(arguments, environment: stores.environment)
+                    let pid = Int(daemon.pid)
+                    var finished = false
+                    _ = try await eventually(timeout: .seconds(20), every: .milliseconds(5)) {
+                        finished = try await connection.count("SELECT count(*) FROM dsr.requests WHERE status <> 'completed'") == 0
+                        let holding = try await connection.count("""
+                            SELECT count(*) FROM dsr.jobs j JOIN dsr.workers w ON j.locked_by LIKE w.id || '%'
+                             WHERE j.state = 'running' AND w.pid = $1 AND w.stopped_at IS NULL
+                            """, [pid])
+                        return finished || holding > 0
+                    }
+                    if finished {
+                        daemon.signal(SIGKILL)
+                        break
+                    }
+                    let milliseconds = Int.random(in: 0...150, using: &random)
+                    schedule.append(milliseconds)
+                    try await Task.sleep(for: .milliseconds(milliseconds))
+                    daemon.signal(SIGKILL)
+                    _ = try await daemon.waitForExit(timeout: .seconds(30))
+                }
+                let context = "seed \(seed) (DSRD_KILL_SEED), \(schedule.count) kills, each this many ms after a job started: \(schedule)"
+                let survivor = try DaemonProcess(arguments, environment: stores.environment)
+                // Registered, so SIGTERM below meets a running daemon, not one still starting
+                // (which the default disposition would end before it claimed anything).
+                let pid = Int(survivor.pid)
+                let registered = try await eventually {
+                    try await connection.count("SELECT count(*) FROM dsr.workers WHERE pid = $1 AND stopped_at IS NULL", [pid]) == 1
+                }
+                #expect(registered, "\(survivor.output)")
+                let finished = try await eventually(timeout: .seconds(180)) {
+                    let open = try await connection.count("SELECT count(*) FROM dsr.requests WHERE status <> 'completed'")
+                    let unsent = try await connection.count("SELECT count(*) FROM dsr.outbox WHERE state <> 'sent'")
+                    return open == 0 && unsent == 0
+                }
+                survivor.signal(SIGTERM)
+                let status = try await survivor.waitForExit(timeout: .seconds(30))
+                #expect(status == 0, "exit \(String(describing: status)): \(survivor.output.suffix(3000))")
+                #expect(finished, "\(context)\n\(survivor.output)")
+                #expect(try await connection.count("SELECT count(*) FROM dsr.jobs WHERE state = 'dead'") == 0, "\(context)")
+                // The kills did land mid-work: some jobs were rescued from a dead daemon and run again.
+                let interrupted = try await connection.count("SELECT count(*) FROM dsr.jobs WHERE attempt > 1")
+                #expect(interrupted >= 1, "\(context)")
+                print("random SIGKILL: \(context); \(interrupted) jobs interrupted and run again")
+
+                // Exports: the same tables, rows and bytes as an uninterrupted export now.
+                let manifests = try await requests.filter { $0.kind == "access" }.asyncMap { request in
+                    try await Self.tableDigests(connection, request.id)
+                }
+                let reference = try await TestDatabase.migrated { referenceDatabase, referenceConnection in
+                    var digests: [[String: String]] = []
+                    for person in readers {
+                        let id = try await referenceConnection.query(
+                            "SELECT dsr.submit('access', jsonb_build_object('customer_id', $1::text), '{\"locale\": \"en\"}') AS id", [person]
+                        )[0].decode("id", as: UUID.self)
+                        let daemon = try DaemonProcess(referenceDatabase.exportArguments(exports), environment: stores.environment)
+                        #expect(try await eventually {
+                            try await referenceConnection.count("SELECT count(*) FROM dsr.requests WHERE id = $1 AND status = 'completed'", [id]) == 1
+                        }, "\(daemon.output)")
+                        daemon.signal(SIGTERM)
+                        _ = try await daemon.waitForExit(timeout: .seconds(30))
+                        digests.append(try await Self.tableDigests(referenceConnection, id))
+                    }
+                    return digests
+                }
+                #expect(manifests == reference, "\(context)")
+                #expect(manifests.allSatisfy { $0["customer/customers.json"] != nil }, "\(context)")
+
+                // Erasures: one proof and one audit entry each, all verifying; the people are gone.
+                for request in requests where request.kind == "erasure" {
+                    #expect(try await connection.count("SELECT count(*) FROM dsr.proofs WHERE request_id = $1", [request.id]) == 1, "\(context)")
+                    #expect(try await connection.count("SELECT count(*) FROM dsr.audit_log WHERE request_id = $1", [request.id]) == 1, "\(context)")
+                    let proof = try await connection.query(
+                        "SELECT result->>'proof_path' AS path FROM dsr.requests WHERE id = $1", [request.id])[0].decode("path", as: String.self)
+                    let verified = try await DaemonProcess.run(
+                        ["verify-proof", proof, "--public-key", keys.publicKey, "--check-database", "--database-url", database.conninfo])
+                    #expect(verified.status == 0 && verified.output.hasPrefix("VALID"), "\(context): \(verified.output)")
+                }
+                #expect(try await customerStore.count("SELECT count(*) FROM customers WHERE id = ANY($1::text[])", [erased]) == 0, "\(context)")
+                #expect(try await customerStore.count("SELECT count(*) FROM customers WHERE id = ANY($1::text[])", [readers]) == perKind, "\(context)")
+                await customerStore.close()
+
+                // Notices: a resend after a crash repeats the identical message, never a different one.
+                var bodies: [String: Set<String>] = [:]
+                for message in try sink.messages() {
+                    bodies[header("Message-ID", in: message) ?? "", default: []].insert(plainText(of: message))
+                }
+                #expect(bodies.values.allSatisfy { $0.count == 1 }, "\(context)")
+                #expect(bodies.count == (try await connection.count("SELECT count(*) FROM dsr.outbox")), "\(context)")
+            }
+        }
+    }
+
+    /// Table file path -> SHA-256 from the request's manifest (summary and manifest excluded:
+    /// they name the request and the time).
+    static func tableDigests(_ connection: PostgresConnection, _ id: UUID) async throws -> [String: String] {
+        let result = try await completedResult(connection, id)
+        let bundle = try OpenedBundle(path: result["export_path"] as? String ?? "")
+        let manifest = try JSONSerialization.jsonObject(with: try bundle.data("manifest.json")) as? [String: Any]
+        var digests: [String: String] = [:]
+        for file in manifest?["files"] as? [[String: Any]] ?? [] {
+            guard let path = file["path"] as? String, path != "summary.txt" else { continue }
+            digests[path] = file["sha256"] as? String
+        }
+        return digests
+    }
+
+    /// Email and SMS notices queued while the SMTP server and the SMS gateway are down: they
+    /// are retried with the reason visible, none is lost or dead, and once both are back each
+    /// is delivered once.
+    @Test func noticesWaitOutAnSMTPAndSMSGatewayOutageAndAreDeliveredOnceEach() async throws {
+        try await TestDatabase.migrated { database, connection in
+            let sink = try await ScriptedServer.smtpSink()
+            let gateway = try await ScriptedServer.httpStub(statuses: [201])
+            try await sink.stop()
+            try await gateway.stop()
+            let people = soak ? 20 : 4
+            for index in 1...people {
+                _ = try await connection.query(
+                    "SELECT dsr.submit('access', jsonb_build_object('email', $1::text, 'phone', $2::text), '{\"channels\": [\"email\", \"sms\"]}')",
+                    ["person\(index)@example.co.th", "+6681234\(String(format: "%04d", index))"])
+            }
+            try await connection.cancelRequestJobs()
+            let notices = try await connection.count("SELECT count(*) FROM dsr.outbox")
+            #expect(notices == 2 * people)
+            let daemon = try DaemonProcess(database.noticeArguments(smtpPort: sink.port, extra: [
+                "--set", "sms.url=\(gateway.url)/messages", "--set", "notices.dpo_email=",
+            ]))
+            // The outage is seen: every notice has failed at least twice, with the reason kept.
+            #expect(try await eventually {
+                try await connection.count("SELECT count(*) FROM dsr.outbox WHERE send_attempts >= 2 AND last_error IS NOT NULL") == notices
+            }, "\(daemon.output)")
+            #expect(try await connection.count("SELECT count(*) FROM dsr.outbox WHERE state = 'sent'") == 0)
+            #expect(try await connection.count("SELECT count(*) FROM dsr.jobs WHERE kind = 'notice' AND state = 'dead'") == 0)
+            #expect(try await connection.count("SELECT count(*) FROM dsr.outbox WHERE last_error ILIKE '%connect%'") == notices)
+
+            try await sink.restart()
+            try await gateway.restart()
+            #expect(try await eventually {
+                try await connection.count("SELECT count(*) FROM dsr.outbox WHERE state = 'sent'") == notices
+            }, "\(daemon.output)")
+            daemon.signal(SIGTERM)
+            #expect(try await daemon.waitForExit(timeout: .seconds(30)) == 0)
+
+            let messages = try sink.messages()
+            #expect(messages.count == people)
+            #expect(Set(messages.compactMap { header("Message-ID", in: $0) }).count == people)
+            let texts = try gateway.requests()
+            #expect(texts.count == people)
+            #expect(Set(texts.compactMap { $0.headers["Idempotency-Key"] }).count == people)
+            #expect(try await connection.count("SELECT count(*) FROM dsr.jobs WHERE state = 'dead'") == 0)
+        }
+    }
+}
+
+extension Sequence {
+    func asyncMap<T>(_ transform: (Element) async throws -> T) async rethrows -> [T] {
+        var values: [T] = []
+        for element in self { values.append(try await transform(element)) }
+        return values
+    }
+}
