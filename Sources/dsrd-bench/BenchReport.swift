@@ -11,6 +11,7 @@ struct BenchReport: Codable {
 
     struct Ceiling: Codable {
         var pgbenchClients: Int
+        var pgbenchScale: Int
         var pgbenchSeconds: Int
         var pgbenchTPS: Double
         var copyRowsPerSecond: Double?
@@ -27,6 +28,8 @@ struct BenchReport: Codable {
         var peakRSSMebibytes: Double
     }
 
+    /// Requests answered end to end; `rows` counts rows exported, deleted, anonymised or
+    /// kept under a legal hold.
     struct RequestRun: Codable {
         var kind: String
         var requests: Int
@@ -121,7 +124,7 @@ struct BenchReport: Codable {
         lines.append("dsrd-bench \(startedAt): \(machine.cpus) CPUs, \(machine.memoryMiB) MiB, \(machine.postgres), \(machine.swiftBuild) build")
         if let ceiling {
             lines.append("")
-            lines.append("ceiling: pgbench -N, \(ceiling.pgbenchClients) clients, \(ceiling.pgbenchSeconds) s: \(Self.number(ceiling.pgbenchTPS)) TPS (same cluster, synchronous_commit=on)")
+            lines.append("ceiling: pgbench -N, \(ceiling.pgbenchClients) clients, scale \(ceiling.pgbenchScale), \(ceiling.pgbenchSeconds) s: \(Self.number(ceiling.pgbenchTPS)) TPS (same cluster, synchronous_commit=on)")
         }
         if !queue.isEmpty {
             lines.append("")

@@ -25,6 +25,7 @@ struct DSRDBench: AsyncParsableCommand {
     @Option(help: "Daemon processes, comma-separated.", transform: Self.integers) var processes = [1, 4]
     @Option(help: "queue.batch_size for the queue runs.") var batchSize = 64
     @Option(help: "Seconds pgbench -N runs.") var pgbenchSeconds = 15
+    @Option(help: "pgbench's scale factor (100,000 accounts each).") var pgbenchScale = 10
     @Option(help: "Customers in the demo stores (dsrd demo's default size).") var demoCustomers = 10_000
     @Option(help: "Access requests for distinct demo customers.") var accessRequests = 200
     @Option(help: "Erasure requests for distinct demo customers.") var erasureRequests = 100
@@ -37,7 +38,7 @@ struct DSRDBench: AsyncParsableCommand {
 
     mutating func run() async throws {
         if quick {
-            jobs = 2_000; workers = [1, 8]; processes = [1, 2]; pgbenchSeconds = 3; demoCustomers = 300
+            jobs = 2_000; workers = [1, 8]; processes = [1, 2]; pgbenchSeconds = 3; pgbenchScale = 1; demoCustomers = 300
             accessRequests = 10; erasureRequests = 5; orders = 500; repetitions = 1; notices = 20; noticeWorkers = 4
         }
         let environment = try BenchEnvironment(repository: Self.repository())
@@ -55,9 +56,9 @@ struct DSRDBench: AsyncParsableCommand {
 
         if phases.contains(.queue) {
             let queue = QueueBenchmark(environment: environment, jobs: jobs, batchSize: batchSize)
-            progress("pgbench -N, 8 clients, \(pgbenchSeconds) s")
-            let tps = try queue.pgbench(clients: 8, seconds: pgbenchSeconds)
-            report.ceiling = .init(pgbenchClients: 8, pgbenchSeconds: pgbenchSeconds, pgbenchTPS: tps.rounded())
+            progress("pgbench -N, 8 clients, scale \(pgbenchScale), \(pgbenchSeconds) s")
+            let tps = try queue.pgbench(clients: 8, seconds: pgbenchSeconds, scale: pgbenchScale)
+            report.ceiling = .init(pgbenchClients: 8, pgbenchScale: pgbenchScale, pgbenchSeconds: pgbenchSeconds, pgbenchTPS: tps.rounded())
             for count in processes {
                 for perProcess in workers {
                     progress("queue: \(jobs) no-op jobs, \(count) process(es) x \(perProcess) worker(s)")

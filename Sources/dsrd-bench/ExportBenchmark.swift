@@ -59,7 +59,7 @@ struct ExportBenchmark {
                      WHERE request_id = $1 AND kind = 'store_task' AND payload->>'store' = 'order') AS order_seconds,
                    (SELECT extract(epoch FROM finished_at - attempted_at)::float8 FROM dsr.jobs
                      WHERE request_id = $1 AND kind = 'finalize') AS finalize_seconds,
-                   coalesce((r.result->>'rows_exported')::bigint, 0) + coalesce((r.result->>'rows_erased')::bigint, 0) AS rows,
+                   coalesce((r.result->>'rows_exported')::bigint, 0) + coalesce((r.result->>'rows_erased')::bigint, 0) + coalesce((r.result->>'rows_held')::bigint, 0) AS rows,
                    (SELECT coalesce(sum((f->>'size')::bigint), 0) FROM dsr.request_tasks t, jsonb_array_elements(coalesce(t.files, '[]')) f
                      WHERE t.request_id = $1)::int8 AS bytes,
                    coalesce((r.result->>'export_size')::bigint, 0) AS zip_bytes

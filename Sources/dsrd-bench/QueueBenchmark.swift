@@ -9,8 +9,8 @@ struct QueueBenchmark {
     let jobs: Int
     let batchSize: Int
 
-    func pgbench(clients: Int, seconds: Int) throws -> Double {
-        try shell("createdb pgbench && pgbench -q -i -s 10 pgbench >/dev/null 2>&1")
+    func pgbench(clients: Int, seconds: Int, scale: Int) throws -> Double {
+        try shell("createdb pgbench && pgbench -q -i -s \(scale) pgbench >/dev/null 2>&1")
         let output = try capture("pgbench -N -c \(clients) -j \(min(clients, 2)) -T \(seconds) pgbench 2>/dev/null")
         guard let line = output.split(separator: "\n").first(where: { $0.hasPrefix("tps = ") }),
             let tps = Double(line.dropFirst("tps = ".count).prefix { $0.isNumber || $0 == "." })

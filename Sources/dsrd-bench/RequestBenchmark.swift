@@ -35,7 +35,7 @@ struct RequestBenchmark {
         let row = try await connection.query("""
             SELECT count(*) FILTER (WHERE r.status = 'completed') AS completed,
                    extract(epoch FROM max(r.completed_at) - (SELECT min(j.attempted_at) FROM dsr.jobs j WHERE j.request_id = ANY($1::uuid[])))::float8 AS seconds,
-                   coalesce(sum(coalesce((r.result->>'rows_exported')::bigint, 0) + coalesce((r.result->>'rows_erased')::bigint, 0)), 0)::int8 AS rows
+                   coalesce(sum(coalesce((r.result->>'rows_exported')::bigint, 0) + coalesce((r.result->>'rows_erased')::bigint, 0) + coalesce((r.result->>'rows_held')::bigint, 0)), 0)::int8 AS rows
               FROM dsr.requests r WHERE r.id = ANY($1::uuid[])
             """, [ids])[0]
         await connection.close()

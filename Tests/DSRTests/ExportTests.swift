@@ -237,12 +237,41 @@ struct IdentityTests {
             for raw in phones {
                 let sql = try await connection.query("SELECT dsr.normalize_phone($1) AS p", [raw])[0].decode("p", as: String?.self)
                 #expect(IdentifierNormalizer.phone(raw) == sql, "\(raw)")
+                // The store side matches on its own, indexable expression: it must agree too.
+                let store = try await connection.query(
+                    "SELECT \(SQLConnector.phoneExpression("v.raw")) AS p FROM (SELECT $1::text AS raw) AS v", [raw])[0].decode("p", as: String?.self)
+                #expect(store == sql, "\(raw)")
             }
             let emails = [" Somchai@Example.CO.TH ", "a@b", "a b@c.d", "a@b.c\nBcc: x@y.z", "@b.co", "x@y.co", "ab", "a@.co",
                           "ผู้ใช้@example.co.th", "a\u{202E}b@example.com", "a\u{200B}@example.com"]
             for raw in emails {
                 let sql = try await connection.query("SELECT dsr.normalize_email($1) AS e", [raw])[0].decode("e", as: String?.self)
                 #expect(IdentifierNormalizer.email(raw) == sql, "\(raw)")
+            }
+        }
+    }
+
+    /// Every lookup a request makes in the demo stores can be served by the indexes
+    /// `SQLConnector.lookupIndexes` creates: with sequential scans priced out, no plan falls
+    /// back to one (an OR-arm no index serves would force it).
+    @Test func lookupsAreServedByTheGeneratedIndexes() async throws {
+        try await StoreFixture.with(customers: 50) { stores in
+            var identity = IdentitySet()
+            identity.emails = ["somchai.test@example.co.th"]
+            identity.phones = ["+66812345678"]
+            identity.customerIDs = ["T-1"]
+            identity.nationalIDs = ["1101700207030"]
+            for mapping in try stores.mappings() {
+                let connector = SQLConnector(mapping: mapping)
+                let connection = try await PostgresConnection.connect(mapping.url)
+                try await connection.execute("SET enable_seqscan = off")
+                for table in mapping.tables {
+                    var binder = SQLConnector.Binder()
+                    let sql = "EXPLAIN SELECT t0.* FROM \"\(table.name)\" AS t0 WHERE \(connector.condition(table, alias: "t0", identity: identity, binder: &binder, depth: 0))"
+                    let plan = try await connection.query(sql, binder.parameters).map { try $0.decode(at: 0, as: String.self) }.joined(separator: "\n")
+                    #expect(!plan.contains("Seq Scan"), "\(mapping.name).\(table.name):\n\(plan)")
+                }
+                await connection.close()
             }
         }
     }

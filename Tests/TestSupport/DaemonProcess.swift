@@ -19,11 +19,12 @@ public final class DaemonProcess: @unchecked Sendable {
         return directory.appendingPathComponent("dsrd")
     }
 
-    public init(_ arguments: [String], environment: [String: String] = [:]) throws {
+    /// Starts `dsrd` (or another binary built beside it, e.g. `dsrd-bench`) with `arguments`.
+    public init(_ arguments: [String], environment: [String: String] = [:], executable: String = "dsrd") throws {
         logFile = FileManager.default.temporaryDirectory.appendingPathComponent("dsrd-test-\(UUID().uuidString).log")
         _ = FileManager.default.createFile(atPath: logFile.path, contents: nil)
         let output = try FileHandle(forWritingTo: logFile)
-        process.executableURL = Self.binary
+        process.executableURL = executable == "dsrd" ? Self.binary : Self.binary.deletingLastPathComponent().appendingPathComponent(executable)
         process.arguments = arguments
         process.environment = ProcessInfo.processInfo.environment.merging(environment) { $1 }
         process.standardOutput = output

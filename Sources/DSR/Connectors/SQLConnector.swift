@@ -104,13 +104,13 @@ public struct SQLConnector: Connector {
             let reference = "\(alias).\(Self.quote(column))"
             switch kind {
             case .email where !identity.emails.isEmpty:
-                clauses.append("lower(btrim(\(reference)::text)) = ANY(\(binder.bind(identity.emails)))")
+                clauses.append("\(Self.lookupExpression(kind, column: reference)) = ANY(\(binder.bind(identity.emails)))")
             case .customerID where !identity.customerIDs.isEmpty:
-                clauses.append("\(reference)::text = ANY(\(binder.bind(identity.customerIDs)))")
+                clauses.append("\(Self.lookupExpression(kind, column: reference)) = ANY(\(binder.bind(identity.customerIDs)))")
             case .nationalID where !identity.nationalIDs.isEmpty:
-                clauses.append("regexp_replace(\(reference)::text, '[ -]', '', 'g') = ANY(\(binder.bind(identity.nationalIDs)))")
+                clauses.append("\(Self.lookupExpression(kind, column: reference)) = ANY(\(binder.bind(identity.nationalIDs)))")
             case .phone where !identity.phones.isEmpty:
-                let match = "\(Self.phoneExpression(reference)) = ANY(\(binder.bind(identity.phones)))"
+                let match = "\(Self.lookupExpression(kind, column: reference)) = ANY(\(binder.bind(identity.phones)))"
                 if identity.hasStrongIdentifier && !strongColumns.isEmpty {
                     clauses.append("(\(match) AND " + strongColumns.map { "\($0) IS NULL" }.joined(separator: " AND ") + ")")
                 } else {
@@ -129,15 +129,48 @@ public struct SQLConnector: Connector {
         return clauses.isEmpty ? "false" : "(" + clauses.joined(separator: " OR ") + ")"
     }
 
-    /// The store-side twin of `dsr.normalize_phone`, applied to a column.
+    /// The store-side twin of `dsr.normalize_phone`, applied to a column. Built from
+    /// immutable functions only (no subquery), so a store can index exactly this expression:
+    /// see ``lookupIndexes(for:)``.
     static func phoneExpression(_ column: String) -> String {
-        """
-        (SELECT CASE WHEN p ~ '^\\+660?[1-9][0-9]{7,8}$' THEN '+66' || regexp_replace(substr(p, 4), '^0', '') \
-        WHEN p ~ '^660?[1-9][0-9]{7,8}$' THEN '+66' || regexp_replace(substr(p, 3), '^0', '') \
-        WHEN p ~ '^0[1-9][0-9]{7,8}$' THEN '+66' || substr(p, 2) \
-        WHEN p ~ '^\\+[1-9][0-9]{6,14}$' AND p !~ '^\\+66' THEN p END \
-        FROM (SELECT regexp_replace(\(column)::text, '[ \\t().-]', '', 'g') AS p) AS normalized)
-        """
+        let n = "regexp_replace(\(column)::text, '[ \\t().-]', '', 'g')"
+        return """
+            (CASE WHEN \(n) ~ '^\\+660?[1-9][0-9]{7,8}$' THEN '+66' || regexp_replace(substr(\(n), 4), '^0', '') \
+            WHEN \(n) ~ '^660?[1-9][0-9]{7,8}$' THEN '+66' || regexp_replace(substr(\(n), 3), '^0', '') \
+            WHEN \(n) ~ '^0[1-9][0-9]{7,8}$' THEN '+66' || substr(\(n), 2) \
+            WHEN \(n) ~ '^\\+[1-9][0-9]{6,14}$' AND \(n) !~ '^\\+66' THEN \(n) END)
+            """
+    }
+
+    /// The expression each kind of identifier is matched on.
+    static func lookupExpression(_ kind: IdentityKind, column: String) -> String {
+        switch kind {
+        case .email: "lower(btrim(\(column)::text))"
+        case .customerID: "\(column)::text"
+        case .nationalID: "regexp_replace(\(column)::text, '[ -]', '', 'g')"
+        case .phone: phoneExpression(column)
+        }
+    }
+
+    /// `CREATE INDEX` statements that serve every lookup this mapping makes: one per identity
+    /// column on exactly the expression it is matched on, and one per parent column. Without
+    /// them each lookup is a sequential scan (one OR-arm that no index serves is enough).
+    /// `dsrd indexes` prints them for a DBA; `dsrd demo` creates them in the demo stores.
+    public static func lookupIndexes(for mapping: StoreMapping) -> [String] {
+        var statements: [String] = []
+        for table in mapping.tables {
+            // The key already has its primary-key index.
+            for (kind, column) in table.identity.sorted(by: { $0.key.rawValue < $1.key.rawValue })
+            where !(kind == .customerID && column == table.key) {
+                statements.append(
+                    "CREATE INDEX IF NOT EXISTS \(quote("dsrd_\(table.name)_\(column)")) ON \(quote(table.name)) ((\(lookupExpression(kind, column: quote(column)))));")
+            }
+            if let parent = table.parent {
+                statements.append(
+                    "CREATE INDEX IF NOT EXISTS \(quote("dsrd_\(table.name)_\(parent.column)")) ON \(quote(table.name)) (\(quote(parent.column)));")
+            }
+        }
+        return statements
     }
 
     static func quote(_ identifier: String) -> String { "\"" + identifier + "\"" }

@@ -38,6 +38,8 @@ public struct DemoStores: Sendable {
             }
             let connection = try await PostgresConnection.connect(store.url)
             try await connection.runScript(Self.sql("\(store.name).sql"))
+            // The indexes dsrd's lookups need, on exactly the expressions it matches on.
+            for statement in SQLConnector.lookupIndexes(for: store) { try await connection.runScript(statement) }
             let table = store.tables[0].name
             let empty = try await connection.query("SELECT NOT EXISTS (SELECT 1 FROM \(table)) AS empty")[0].decode("empty", as: Bool.self)
             if empty {
