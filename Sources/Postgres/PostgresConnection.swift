@@ -119,8 +119,8 @@ public actor PostgresConnection {
 
     /// Runs a query and hands each row to `body` as it arrives, so memory does not grow with
     /// the size of the result. Inside a transaction the rows come through a cursor,
-    /// `fetchSize` at a time (one result per batch, about 5x cheaper per row for wide
-    /// exports); outside one, libpq's single-row mode is used. `sql` must be a query.
+    /// `fetchSize` (at least 1) at a time, one libpq result per batch instead of one per row;
+    /// outside one, libpq's single-row mode is used. `sql` must be a query.
     /// The cursor sets `cursor_tuple_fraction` to 1 for the rest of the transaction.
     public func stream(
         _ sql: String, _ parameters: [any PostgresEncodable] = [], fetchSize: Int = 1_000,
@@ -143,13 +143,14 @@ public actor PostgresConnection {
         // default would pick an ordered index scan of the whole table for `ORDER BY id`).
         try execute("SET LOCAL cursor_tuple_fraction = 1.0")
         try execute("DECLARE \(cursor) NO SCROLL CURSOR FOR \(sql)", parameters)
+        let size = max(1, fetchSize)
         var shape: PostgresRows.Shape?
         while true {
             let handle = try liveHandle()
-            let batch = try checked(PQexec(handle, "FETCH FORWARD \(max(1, fetchSize)) FROM \(cursor)"), handle: handle, reusing: shape)
+            let batch = try checked(PQexec(handle, "FETCH FORWARD \(size) FROM \(cursor)"), handle: handle, reusing: shape)
             shape = batch.shape
             for row in batch { try body(row) }
-            if batch.count < fetchSize { break }
+            if batch.count < size { break }
         }
         try execute("CLOSE \(cursor)")
     }
