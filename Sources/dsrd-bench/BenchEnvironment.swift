@@ -90,22 +90,13 @@ final class BenchEnvironment: @unchecked Sendable {
             }
             return try await done()
         }
-        let peak = daemons.map { Self.peakRSS(pid: $0.pid) }.max() ?? 0
+        let peak = daemons.map(\.peakResidentMebibytes).max() ?? 0
         for daemon in daemons { daemon.signal(SIGTERM) }
         for daemon in daemons { _ = try await daemon.waitForExit(timeout: .seconds(60)) }
         guard finished else {
             throw BenchError("the daemons did not finish within \(timeout):\n" + daemons.map(\.output).joined(separator: "\n"))
         }
         return peak
-    }
-
-    /// Peak resident set size in MiB (`VmHWM` in /proc/PID/status), 0 if unreadable.
-    static func peakRSS(pid: Int32) -> Double {
-        guard let status = try? String(contentsOfFile: "/proc/\(pid)/status", encoding: .utf8),
-            let line = status.split(separator: "\n").first(where: { $0.hasPrefix("VmHWM:") }),
-            let kilobytes = Double(line.split(separator: " ").dropFirst().first ?? "")
-        else { return 0 }
-        return kilobytes / 1024
     }
 
     private func startSMTPSink() throws {

@@ -116,12 +116,8 @@ struct CrashAndOutageTests {
                         let id = try await referenceConnection.query(
                             "SELECT dsr.submit('access', jsonb_build_object('customer_id', $1::text), '{\"locale\": \"en\"}') AS id", [person]
                         )[0].decode("id", as: UUID.self)
-                        let daemon = try DaemonProcess(referenceDatabase.exportArguments(exports), environment: stores.environment)
-                        #expect(try await eventually {
-                            try await referenceConnection.count("SELECT count(*) FROM dsr.requests WHERE id = $1 AND status = 'completed'", [id]) == 1
-                        }, "\(daemon.output)")
-                        daemon.signal(SIGTERM)
-                        _ = try await daemon.waitForExit(timeout: .seconds(30))
+                        let run = try await runUntilCompleted(id, referenceDatabase.exportArguments(exports), environment: stores.environment, on: referenceConnection)
+                        #expect(run.completed, "\(run.output)")
                         digests.append(try await Self.tableDigests(referenceConnection, id))
                     }
                     return digests

@@ -77,12 +77,8 @@ struct ErasureTests {
                 defer { try? FileManager.default.removeItem(at: exports) }
                 let id = try await connection.query(
                     "SELECT dsr.submit('erasure', '{\"email\": \"somchai.test@example.co.th\"}') AS id")[0].decode("id", as: UUID.self)
-                let daemon = try DaemonProcess(database.erasureArguments(exports, key: keys.privateKey), environment: stores.environment)
-                #expect(try await eventually {
-                    try await connection.count("SELECT count(*) FROM dsr.requests WHERE id = $1 AND status = 'completed'", [id]) == 1
-                }, "\(daemon.output)")
-                daemon.signal(SIGTERM)
-                _ = try await daemon.waitForExit(timeout: .seconds(30))
+                let run = try await runUntilCompleted(id, database.erasureArguments(exports, key: keys.privateKey), environment: stores.environment, on: connection)
+                #expect(run.completed, "\(run.output)")
 
                 // Customer store: T-1 gone, everyone else there.
                 #expect(try await customer.count("SELECT count(*) FROM customers WHERE id = 'T-1'") == 0)
@@ -204,12 +200,8 @@ struct ErasureTests {
                         #expect(try await connection.count("SELECT count(*) FROM dsr.request_tasks WHERE state = 'done'") == 0)
                         #expect(try await connection.count("SELECT count(*) FROM dsr.request_tasks WHERE plan IS NOT NULL") >= 1)
                     }
-                    let daemon = try DaemonProcess(database.erasureArguments(exports, key: keys.privateKey), environment: stores.environment)
-                    #expect(try await eventually {
-                        try await connection.count("SELECT count(*) FROM dsr.requests WHERE id = $1 AND status = 'completed'", [id]) == 1
-                    }, "\(daemon.output)")
-                    daemon.signal(SIGTERM)
-                    _ = try await daemon.waitForExit(timeout: .seconds(30))
+                    let run = try await runUntilCompleted(id, database.erasureArguments(exports, key: keys.privateKey), environment: stores.environment, on: connection)
+                    #expect(run.completed, "\(run.output)")
                     var state: [String: StoreSnapshot] = [:]
                     for (store, tables) in [("customer", ["customers", "identity_documents", "activity_log"]), ("order", Self.orderTables),
                                             ("marketing", ["subscriptions", "consents", "campaign_events", "ad_audiences"])] {

@@ -34,16 +34,11 @@ struct CompletedExport {
 func runExport(_ submitSQL: String, database: TestDatabase, connection: PostgresConnection, stores: StoreFixture,
                exports: URL) async throws -> CompletedExport {
     let id = try await connection.query(submitSQL)[0].decode("id", as: UUID.self)
-    let daemon = try DaemonProcess(database.exportArguments(exports), environment: stores.environment)
-    let completed = try await eventually {
-        try await connection.count("SELECT count(*) FROM dsr.requests WHERE id = $1 AND status = 'completed'", [id]) == 1
-    }
-    daemon.signal(SIGTERM)
-    let status = try await daemon.waitForExit(timeout: .seconds(30))
-    guard completed, status == 0 else { throw CocoaError(.featureUnsupported, userInfo: [NSLocalizedDescriptionKey: daemon.output]) }
+    let run = try await runUntilCompleted(id, database.exportArguments(exports), environment: stores.environment, on: connection)
+    guard run.completed, run.status == 0 else { throw CocoaError(.featureUnsupported, userInfo: [NSLocalizedDescriptionKey: run.output]) }
     let result = try await completedResult(connection, id)
     guard let path = result["export_path"] as? String else { throw CocoaError(.fileNoSuchFile) }
-    return CompletedExport(id: id, result: result, bundle: try OpenedBundle(path: path), daemonOutput: daemon.output)
+    return CompletedExport(id: id, result: result, bundle: try OpenedBundle(path: path), daemonOutput: run.output)
 }
 
 @Suite("Access and portability exports across the stores")
@@ -165,12 +160,8 @@ struct ExportTests {
                 _ = try await daemon.waitForExit(timeout: .seconds(30))
                 #expect(try await connection.count("SELECT count(*) FROM dsr.jobs WHERE request_id = $1 AND state = 'dead'", [id]) == 0)
                 try await stores.createAtomically("marketing", customers: 20)
-                let restarted = try DaemonProcess(database.exportArguments(exports), environment: stores.environment)
-                #expect(try await eventually {
-                    try await connection.count("SELECT count(*) FROM dsr.requests WHERE id = $1 AND status = 'completed'", [id]) == 1
-                }, "\(restarted.output)")
-                restarted.signal(SIGTERM)
-                _ = try await restarted.waitForExit(timeout: .seconds(30))
+                let restarted = try await runUntilCompleted(id, database.exportArguments(exports), environment: stores.environment, on: connection)
+                #expect(restarted.completed, "\(restarted.output)")
                 let bundle = try OpenedBundle(path: try #require(try await completedResult(connection, id)["export_path"] as? String))
                 #expect(try bundle.rows("marketing/consents.json").count == 1)
             }
@@ -190,11 +181,9 @@ struct ExportTests {
                 #expect(try await eventually(timeout: .seconds(120)) {
                     try await connection.count("SELECT count(*) FROM dsr.requests WHERE id = $1 AND status = 'completed'", [id]) == 1
                 }, "\(daemon.output)")
-                let peak = try String(contentsOfFile: "/proc/\(daemon.pid)/status", encoding: .utf8)
-                    .split(separator: "\n").first { $0.hasPrefix("VmHWM:") }.map(String.init) ?? ""
-                let kilobytes = Int(peak.filter(\.isNumber)) ?? 0
-                print("dsrd peak RSS exporting 5,003 orders (25,015 order-store rows): \(kilobytes / 1024) MiB")
-                #expect(kilobytes > 0 && kilobytes < 200 * 1024)
+                let peak = daemon.peakResidentMebibytes
+                print("dsrd peak RSS exporting 5,003 orders (25,015 order-store rows): \(Int(peak)) MiB")
+                #expect(peak > 0 && peak < 200)
                 daemon.signal(SIGTERM)
                 _ = try await daemon.waitForExit(timeout: .seconds(30))
                 let bundle = try OpenedBundle(path: try #require(try await completedResult(connection, id)["export_path"] as? String))

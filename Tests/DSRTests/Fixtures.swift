@@ -34,6 +34,30 @@ extension TestDatabase {
     }
 }
 
+/// A `dsrd run` that answered one request and was stopped.
+struct FinishedRun {
+    /// Whether the request reached `completed` in time.
+    let completed: Bool
+    /// Exit status after SIGTERM; nil if it did not exit within 30 s.
+    let status: Int32?
+    let output: String
+}
+
+/// Runs `dsrd` with `arguments` until request `id` is completed in `connection`'s database
+/// (or `timeout` passes), then stops it with SIGTERM and waits for it to exit.
+func runUntilCompleted(
+    _ id: UUID, _ arguments: [String], environment: [String: String] = [:], on connection: PostgresConnection,
+    timeout: Duration = .seconds(60)
+) async throws -> FinishedRun {
+    let daemon = try DaemonProcess(arguments, environment: environment)
+    let completed = try await eventually(timeout: timeout) {
+        try await connection.count("SELECT count(*) FROM dsr.requests WHERE id = $1 AND status = 'completed'", [id]) == 1
+    }
+    daemon.signal(SIGTERM)
+    let status = try await daemon.waitForExit(timeout: .seconds(30))
+    return FinishedRun(completed: completed, status: status, output: daemon.output)
+}
+
 extension PostgresConnection {
     func count(_ sql: String, _ parameters: [any PostgresEncodable] = []) throws -> Int {
         try query(sql, parameters)[0].decode(at: 0, as: Int.self)

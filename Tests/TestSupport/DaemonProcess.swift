@@ -45,6 +45,16 @@ public final class DaemonProcess: @unchecked Sendable {
 
     public func signal(_ signal: Int32) { kill(process.processIdentifier, signal) }
 
+    /// Peak resident set size so far in MiB (`VmHWM` in /proc/PID/status); 0 if unreadable,
+    /// e.g. once the process has exited.
+    public var peakResidentMebibytes: Double {
+        guard let status = try? String(contentsOfFile: "/proc/\(pid)/status", encoding: .utf8),
+            let line = status.split(separator: "\n").first(where: { $0.hasPrefix("VmHWM:") }),
+            let kilobytes = Double(line.split(separator: " ").dropFirst().first ?? "")
+        else { return 0 }
+        return kilobytes / 1024
+    }
+
     /// Waits for the process to exit; nil if it is still running after `timeout`.
     public func waitForExit(timeout: Duration) async throws -> Int32? {
         let deadline = ContinuousClock.now + timeout
