@@ -55,7 +55,7 @@ final class BenchEnvironment: @unchecked Sendable {
 
     /// `--config Config/dsrd.toml` plus the loopback SMTP sink once it runs.
     var configArguments: [String] {
-        var arguments = ["--config", repository.appendingPathComponent("Config/dsrd.toml").path]
+        var arguments = ["--config", repository.appendingPathComponent("Config/dsrd.toml").path] + SeedCompany.arguments
         if smtpPort > 0 {
             arguments += [
                 "--set", "email.smtp_url=smtp://127.0.0.1:\(smtpPort)", "--set", "email.require_tls=false",

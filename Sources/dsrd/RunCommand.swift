@@ -31,6 +31,12 @@ struct Run: AsyncParsableCommand {
                 }
                 configuration.queue.workers = workers
             }
+            let missing = configuration.company.missingKeys
+            guard missing.isEmpty else {
+                throw Failure(
+                    message: "configuration: \(missing.joined(separator: ", ")) not set: every notice tells the person who answers and how to reach them (see [company] in Config/dsrd.toml)",
+                    exitCode: .configuration)
+            }
             LoggingSetup.bootstrap(level: configuration.log.level)
             let logger = Logger(label: "dsrd")
 
@@ -46,7 +52,6 @@ struct Run: AsyncParsableCommand {
                         exitCode: .configuration)
                 }
             }
-            await connection.close()
 
             let conninfo = try configuration.databaseConninfo()
             let handlerPool = ConnectionPool(conninfo: conninfo, maximum: configuration.queue.workers)
@@ -59,6 +64,8 @@ struct Run: AsyncParsableCommand {
             } catch let error as ConfigurationError {
                 throw Failure(message: "configuration: \(error)", exitCode: .configuration)
             }
+            try await fanOut.publishCorrectableFields(on: connection)
+            await connection.close()
             let readiness = Readiness()
             let pool = WorkerPool(
                 options: WorkerPool.Options(
@@ -73,18 +80,21 @@ struct Run: AsyncParsableCommand {
                 ],
                 readiness: readiness,
                 logger: logger)
-            let group = ServiceGroup(
-                services: [
-                    pool,
-                    DeadlineScanner(
-                        conninfo: conninfo, interval: configuration.notices.deadlineScanInterval,
-                        warnings: try configuration.deadlineWarningPeriods(), logger: logger),
-                ] + (configuration.minors.enabled
-                    ? [MinorScanner(fanOut: fanOut, conninfo: conninfo, interval: configuration.minors.scanInterval, logger: logger)]
-                    : [])
-                    + [SystemdService(readiness: readiness, logger: logger)],
-                gracefulShutdownSignals: [.sigterm, .sigint],
-                logger: logger)
+            let minors = MinorScanner(fanOut: fanOut)
+            var services: [any Service] = [
+                pool,
+                PeriodicService(
+                    DeadlineScanner(warnings: try configuration.deadlineWarningPeriods()),
+                    every: configuration.notices.deadlineScanInterval, conninfo: conninfo, logger: logger),
+                PeriodicService(
+                    ExportJanitor(exportDirectory: fanOut.exportDirectory), every: configuration.exports.cleanupInterval,
+                    conninfo: conninfo, logger: logger),
+            ]
+            if configuration.minors.enabled && minors.hasWork && fanOut.proofKeys != nil {
+                services.append(PeriodicService(minors, every: configuration.minors.scanInterval, conninfo: conninfo, logger: logger))
+            }
+            services.append(SystemdService(readiness: readiness, logger: logger))
+            let group = ServiceGroup(services: services, gracefulShutdownSignals: [.sigterm, .sigint], logger: logger)
             try await group.run()
         }
     }

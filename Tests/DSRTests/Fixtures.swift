@@ -15,7 +15,7 @@ let fastQueue = [
     "--set", "log.level=notice",
     // Tests that want the minor scan turn it on; elsewhere it would erase generated minors.
     "--set", "minors.enabled=false",
-]
+] + SeedCompany.arguments
 
 extension TestDatabase {
     /// A fresh database with the dsr schema applied.

@@ -146,7 +146,7 @@ struct NoticeTests {
             })
             #expect(form["To"] == "+66812345678")
             #expect(form["From"] == "SmartTec")
-            #expect(form["Body"]?.hasPrefix("สมาร์ทเทค: ได้รับคำขอ") == true)
+            #expect(form["Body"]?.hasPrefix("SmartTec: ได้รับคำขอ") == true)
             #expect(requests[1].headers["Authorization"] == "Basic " + Data("AC123:gateway-token".utf8).base64EncodedString())
             #expect(requests[1].headers["Idempotency-Key"]?.hasSuffix(":received:sms") == true)
             #expect(try await connection.count("SELECT send_attempts FROM dsr.outbox") == 2)

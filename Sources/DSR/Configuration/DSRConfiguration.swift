@@ -105,6 +105,47 @@ public struct DSRConfiguration: Sendable, Equatable {
         public var deadlineScanInterval: Duration = .seconds(60)
     }
 
+    /// Who answers the person: named in every notice and export summary. There are no
+    /// defaults: `dsrd run` refuses to start until the name and a contact are set, so no notice
+    /// ever sends a person to a placeholder address.
+    public struct Company: Sendable, Equatable {
+        /// Legal name in Thai, e.g. "บริษัท สมาร์ทเทค เอ็นเตอร์ไพรส์ จำกัด". Default empty.
+        public var nameTH: String = ""
+        /// Legal name in English, e.g. "SmartTec Enterprise Co., Ltd.". Default empty.
+        public var nameEN: String = ""
+        /// Short name that starts every SMS, e.g. "SmartTec". Default empty (the English name).
+        public var shortName: String = ""
+        /// Where people write about their data (the DPO's public address). Default empty.
+        public var contactEmail: String = ""
+        /// Where people call, as printed in notices, e.g. "02-444-3044". Default empty.
+        public var contactPhone: String = ""
+        /// The supervisory authority people may complain to, in Thai. Default the PDPC.
+        public var regulatorTH: String = "สำนักงานคณะกรรมการคุ้มครองข้อมูลส่วนบุคคล (สคส.)"
+        /// The same in English. Default the PDPC.
+        public var regulatorEN: String = "the Office of the Personal Data Protection Committee (PDPC)"
+        /// The authority's web address. Default www.pdpc.or.th.
+        public var regulatorURL: String = "www.pdpc.or.th"
+
+        /// The name in `locale` (th or en), falling back to the other language.
+        public func name(locale: String) -> String {
+            locale == "en" ? (nameEN.isEmpty ? nameTH : nameEN) : (nameTH.isEmpty ? nameEN : nameTH)
+        }
+
+        public func regulator(locale: String) -> String { locale == "en" ? regulatorEN : regulatorTH }
+
+        /// The SMS prefix: `short_name`, else the English name.
+        public var smsName: String { shortName.isEmpty ? name(locale: "en") : shortName }
+
+        /// Keys that must be set before dsrd may send anything to a person.
+        public var missingKeys: [String] {
+            var missing: [String] = []
+            if nameTH.isEmpty && nameEN.isEmpty { missing.append("company.name_th or company.name_en") }
+            if contactEmail.isEmpty { missing.append("company.contact_email") }
+            if contactPhone.isEmpty { missing.append("company.contact_phone") }
+            return missing
+        }
+    }
+
     public struct Connectors: Sendable, Equatable {
         /// Folder of store mappings (`*.toml`), relative to the config file's folder.
         /// Default "connectors" (so Config/dsrd.toml uses Config/connectors).
@@ -115,6 +156,9 @@ public struct DSRConfiguration: Sendable, Equatable {
         /// Where finished exports are written (0600 files, unguessable names). Default
         /// /var/lib/dsrd/exports (the systemd unit's StateDirectory).
         public var directory: String = "/var/lib/dsrd/exports"
+        /// How often staging folders and partial files of ended requests are removed (also at
+        /// start). Default 1h.
+        public var cleanupInterval: Duration = .seconds(3600)
     }
 
     public struct Proofs: Sendable, Equatable {
@@ -131,6 +175,7 @@ public struct DSRConfiguration: Sendable, Equatable {
     }
 
     public var database = Database()
+    public var company = Company()
     public var minors = Minors()
     public var proofs = Proofs()
     public var connectors = Connectors()

@@ -7,6 +7,16 @@ public struct Resolution: Sendable, Equatable {
     /// Distinct authoritative rows matched (more than one on a phone-only request means the
     /// phone is shared and the person must be identified another way).
     public var matches: Int
+    /// Personal-details columns (`table.column`, category `personal`) on which the matched
+    /// authoritative rows disagree: records joined by an identifier that may belong to
+    /// different people. Column names only, never values.
+    public var conflicts: [String] = []
+
+    public init(identity: IdentitySet, matches: Int, conflicts: [String] = []) {
+        self.identity = identity
+        self.matches = matches
+        self.conflicts = conflicts
+    }
 }
 
 /// One file of an export, as listed in `manifest.json`.

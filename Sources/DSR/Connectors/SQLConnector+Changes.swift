@@ -38,8 +38,7 @@ extension SQLConnector {
                 }
                 statements.append((table.name, lift ? "unrestricted" : "restricted", table.restrictFlag, sql, parameters, nil))
             case .object(let purposes):
-                guard let target = table.onObjection else { continue }
-                if !purposes.isEmpty && table.purposeColumn == nil { continue }
+                guard let target = table.onObjection, table.coversObjection(to: purposes) else { continue }
                 let (sql, parameters) = build { match, binder in
                     var filter = match
                     if !purposes.isEmpty, let purpose = table.purposeColumn {

@@ -16,24 +16,35 @@ public struct SQLConnector: Connector {
     public func resolve(_ identity: IdentitySet) async throws -> Resolution {
         var found = IdentitySet()
         var matches = 0
+        var conflicts: [String] = []
         for table in mapping.tables where table.authoritative {
             var binder = Binder()
             let columns = table.identity.sorted { $0.key.rawValue < $1.key.rawValue }
+            // Personal details (names, date of birth, national id...) tell whether two matched
+            // records are one person; compared trimmed and case-insensitively.
+            let personal = table.categories.filter { $0.value == "personal" }.keys.sorted()
             let select = ([Self.quote(table.key) + "::text AS dsr_key"]
-                + columns.map { "t0.\(Self.quote($0.value))::text AS \(Self.quote("dsr_" + $0.key.rawValue))" }).joined(separator: ", ")
+                + columns.map { "t0.\(Self.quote($0.value))::text AS \(Self.quote("dsr_" + $0.key.rawValue))" }
+                + personal.enumerated().map { "lower(btrim(t0.\(Self.quote($0.element))::text)) AS dsr_p\($0.offset)" })
+                .joined(separator: ", ")
             let sql = "SELECT \(select) FROM \(Self.quote(table.name)) AS t0 WHERE \(condition(table, alias: "t0", identity: identity, binder: &binder, depth: 0))"
             let parameters = binder.parameters
             let rows = try await run { connection in try await connection.query(sql, parameters) }
             var keys = Set<String>()
+            var details = Array(repeating: Set<String>(), count: personal.count)
             for row in rows {
                 keys.insert(try row.decode("dsr_key", as: String.self))
                 for (kind, _) in columns {
                     if let value = try row.decode("dsr_" + kind.rawValue, as: String?.self) { found.add(value, as: kind) }
                 }
+                for index in personal.indices {
+                    if let value = try row.decode("dsr_p\(index)", as: String?.self), !value.isEmpty { details[index].insert(value) }
+                }
             }
             matches += keys.count
+            conflicts += personal.indices.filter { details[$0].count > 1 }.map { "\(table.name).\(personal[$0])" }
         }
-        return Resolution(identity: found, matches: matches)
+        return Resolution(identity: found, matches: matches, conflicts: conflicts)
     }
 
     public func discover(_ identity: IdentitySet) async throws -> [String: Int] {

@@ -84,6 +84,17 @@ public struct TableMapping: Sendable, Equatable {
         public var keepRule: String
     }
 
+    /// Whether an objection or consent withdrawal naming `purposes` (all purposes when empty)
+    /// stops this table's processing. With a `purpose_column` the rows of the named purposes
+    /// are stopped; without one the whole table is, when it serves any named purpose: a table
+    /// that exists for marketing is covered by every objection to marketing (PDPA s.32: an
+    /// objection to direct marketing cannot be refused), whatever else the request names.
+    public func coversObjection(to purposes: [String]) -> Bool {
+        guard onObjection != nil else { return false }
+        if purposes.isEmpty || purposeColumn != nil { return true }
+        return !Set(self.purposes).isDisjoint(with: purposes)
+    }
+
     /// What happens to this table's rows that are not on hold: delete, anonymise or keep.
     public var rowStrategy: String { erasure["_row"] ?? (erasure.isEmpty ? "delete" : "anonymise") }
     /// Column strategies applied to rows that are anonymised (held, or `_row = "anonymise"`).
@@ -232,10 +243,15 @@ public enum ConnectorCatalog {
                     keepIf: try holdTable["keep_if"]?.string.map { try identifier($0, "\(where_).hold.keep_if") },
                     keepRule: holdTable["keep_rule"]?.string ?? "kept while the matter is open")
             }
+            let purposes = try strings(entry["purposes"], "\(where_).purposes")
+            if purposes == ["marketing"] && entry["on_objection"] == nil {
+                throw fail(
+                    "\(where_): its only purpose is marketing, so an objection to direct marketing (PDPA s.32, which allows no refusal) must stop it: set on_objection (\"delete\" or a timestamp column)")
+            }
             tables.append(TableMapping(
                 name: tableName, key: try identifier(entry["key"]?.string ?? "id", "\(where_).key"), identity: identity,
                 authoritative: entry["authoritative"]?.bool ?? false, parent: parent, categories: categories, erasure: erasure,
-                purposes: try strings(entry["purposes"], "\(where_).purposes"),
+                purposes: purposes,
                 recipients: try strings(entry["recipients"], "\(where_).recipients"),
                 retention: try stringTable(entry["retention"], "\(where_).retention"), hold: hold,
                 rectify: try strings(entry["rectify"], "\(where_).rectify").map { try identifier($0, "\(where_).rectify") },

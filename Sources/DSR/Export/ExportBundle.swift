@@ -37,6 +37,41 @@ struct ExportBundle {
     let stores: [StoreMapping]
     let files: [ExportedFile]
     let timeZone: TimeZone
+    let company: DSRConfiguration.Company
+
+    static let encoder: JSONEncoder = {
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]
+        encoder.keyEncodingStrategy = .convertToSnakeCase
+        return encoder
+    }()
+
+    /// Whether a task's file is still in the staging folder, complete.
+    static func isStaged(_ file: ExportedFile, in staging: URL) -> Bool {
+        let attributes = try? FileManager.default.attributesOfItem(atPath: staging.appendingPathComponent(file.path).path)
+        return (attributes?[.size] as? NSNumber)?.intValue == file.size
+    }
+
+    /// The bundle an earlier attempt already put at `destination`, if it is this request's
+    /// and holds exactly these files: then assembling again would only change its timestamp.
+    func existing(at destination: URL) -> Result? {
+        guard FileManager.default.fileExists(atPath: destination.path),
+            let archive = try? Archive(url: destination, accessMode: .read), let entry = archive["manifest.json"]
+        else { return nil }
+        var manifestData = Data()
+        guard (try? archive.extract(entry, consumer: { manifestData.append($0) })) != nil else { return nil }
+        let decoder = JSONDecoder()
+        decoder.keyDecodingStrategy = .convertFromSnakeCase
+        guard let manifest = try? decoder.decode(Manifest.self, from: manifestData),
+            manifest.requestID == requestID.uuidString.lowercased(),
+            manifest.files.filter({ $0.path != "summary.txt" }).sorted(by: { $0.path < $1.path }) == files.sorted(by: { $0.path < $1.path }),
+            let sha256 = try? Digests.sha256Hex(file: destination),
+            let size = (try? FileManager.default.attributesOfItem(atPath: destination.path))?[.size] as? NSNumber
+        else { return nil }
+        return Result(
+            path: destination.path, size: size.intValue, sha256: sha256, manifestSHA256: Digests.sha256Hex(manifestData),
+            rows: files.filter { $0.path.hasSuffix(".json") }.reduce(0) { $0 + $1.rows }, files: files.count + 2)
+    }
 
     func write(staging: URL, to destination: URL) throws -> Result {
         let summaryURL = staging.appendingPathComponent("summary.txt")
@@ -50,10 +85,7 @@ struct ExportBundle {
             requestID: requestID.uuidString.lowercased(), kind: kind,
             generatedAt: ISO8601DateFormatter().string(from: Date()), dsrdVersion: DSRVersion.current,
             stores: stores.map { .init(name: $0.name, sources: $0.sources) }, files: files + [summaryFile])
-        let encoder = JSONEncoder()
-        encoder.outputFormatting = [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]
-        encoder.keyEncodingStrategy = .convertToSnakeCase
-        let manifestData = try encoder.encode(manifest)
+        let manifestData = try Self.encoder.encode(manifest)
         try manifestData.write(to: staging.appendingPathComponent("manifest.json"))
 
         let temporary = destination.deletingLastPathComponent().appendingPathComponent(".\(destination.lastPathComponent).partial")
@@ -63,6 +95,7 @@ struct ExportBundle {
             try archive.addEntry(with: path, fileURL: staging.appendingPathComponent(path), compressionMethod: .deflate)
         }
         try FileManager.default.setAttributes([.posixPermissions: 0o600], ofItemAtPath: temporary.path)
+        Failpoints.hit("finalize.after_partial_written")
         if FileManager.default.fileExists(atPath: destination.path) { try FileManager.default.removeItem(at: destination) }
         try FileManager.default.moveItem(at: temporary, to: destination)
         let size = (try FileManager.default.attributesOfItem(atPath: destination.path)[.size] as? NSNumber)?.intValue ?? 0
@@ -77,7 +110,7 @@ struct ExportBundle {
         let english = locale == "en"
         var lines: [String] = []
         let id = requestID.uuidString.lowercased()
-        lines.append(english ? "Your personal data held by SmartTec Enterprise Co., Ltd." : "ข้อมูลส่วนบุคคลของท่านที่ บริษัท สมาร์ทเทค เอ็นเตอร์ไพรส์ จำกัด เก็บรักษาไว้")
+        lines.append(english ? "Your personal data held by \(company.name(locale: locale))" : "ข้อมูลส่วนบุคคลของท่านที่ \(company.name(locale: locale)) เก็บรักษาไว้")
         lines.append((english ? "Request: " : "เลขที่คำขอ: ") + id)
         lines.append((english ? "Prepared: " : "จัดทำเมื่อ: ") + NoticeVocabulary.date(Date(), locale: locale, timeZone: timeZone))
         lines.append("")
@@ -115,8 +148,8 @@ struct ExportBundle {
             lines.append("")
         }
         lines.append(english
-            ? "manifest.json lists every file with its SHA-256 digest and size. You may ask us to correct, erase or restrict this data, object to its use, withdraw consent, or complain to the PDPC (www.pdpc.or.th)."
-            : "manifest.json แสดงรายการไฟล์ทั้งหมดพร้อมค่า SHA-256 และขนาดไฟล์ ท่านมีสิทธิ์ขอแก้ไข ลบ หรือระงับการใช้ข้อมูล คัดค้าน ถอนความยินยอม หรือร้องเรียนต่อ สคส. (www.pdpc.or.th)")
+            ? "manifest.json lists every file with its SHA-256 digest and size. You may ask us to correct, erase or restrict this data, object to its use, withdraw consent, or complain to \(company.regulatorEN) (\(company.regulatorURL)). Contact: \(company.contactEmail), \(company.contactPhone)."
+            : "manifest.json แสดงรายการไฟล์ทั้งหมดพร้อมค่า SHA-256 และขนาดไฟล์ ท่านมีสิทธิ์ขอแก้ไข ลบ หรือระงับการใช้ข้อมูล คัดค้าน ถอนความยินยอม หรือร้องเรียนต่อ\(company.regulatorTH) (\(company.regulatorURL)) ติดต่อเรา: \(company.contactEmail) โทร \(company.contactPhone)")
         return lines.joined(separator: "\n") + "\n"
     }
 }

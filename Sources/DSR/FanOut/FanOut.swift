@@ -11,13 +11,19 @@ public struct FanOut: Sendable {
     public let timeZone: TimeZone
     /// Signs deletion proofs; nil when `proofs.signing_key_file` is not set.
     public let proofKeys: ProofKeys?
+    /// Named in export summaries.
+    public let company: DSRConfiguration.Company
 
-    public init(pool: ConnectionPool, connectors: [any Connector], exportDirectory: URL, timeZone: TimeZone, proofKeys: ProofKeys?) {
+    public init(
+        pool: ConnectionPool, connectors: [any Connector], exportDirectory: URL, timeZone: TimeZone, proofKeys: ProofKeys?,
+        company: DSRConfiguration.Company
+    ) {
         self.pool = pool
         self.connectors = connectors
         self.exportDirectory = exportDirectory
         self.timeZone = timeZone
         self.proofKeys = proofKeys
+        self.company = company
     }
 
     func requireProofKeys() throws -> ProofKeys {
@@ -46,7 +52,8 @@ public struct FanOut: Sendable {
             exportDirectory: URL(fileURLWithPath: configuration.resolvedPath(configuration.exports.directory)),
             timeZone: TimeZone(identifier: configuration.notices.timeZone) ?? TimeZone(identifier: "UTC")!,
             proofKeys: configuration.proofs.signingKeyFile.isEmpty
-                ? nil : try ProofKeys.load(privateKeyFile: configuration.resolvedPath(configuration.proofs.signingKeyFile)))
+                ? nil : try ProofKeys.load(privateKeyFile: configuration.resolvedPath(configuration.proofs.signingKeyFile)),
+            company: configuration.company)
     }
 
     func connector(named name: String) throws -> any Connector {
@@ -76,12 +83,15 @@ public struct FanOut: Sendable {
         let id: UUID
         let kind: String
         let locale: String
-        let status: String
+        let status: RequestStatus
+        /// Identifiers the request gave (or, after a verified resume, the ones the operator confirmed).
         let given: IdentitySet
         let resolved: IdentitySet?
         let exportFile: String?
         let receivedAt: Date
         let payload: String
+        /// An operator verified the identity and resumed the request: dsrd does not hold it again.
+        let verified: Bool
 
         /// The store task each kind of request runs.
         var operation: String {
@@ -103,23 +113,20 @@ public struct FanOut: Sendable {
                 let raw = object["changes"] as? [String: Any] ?? [:]
                 var changes: [String: String] = [:]
                 for (field, value) in raw {
-                    guard rectifiable.contains(field) else {
-                        throw RefusalReason(
-                            "the field \"\(field)\" cannot be corrected: dsrd can correct \(rectifiable.sorted().joined(separator: ", "))")
-                    }
-                    guard let text = value as? String else { throw RefusalReason("the corrected \(field) must be text") }
+                    guard rectifiable.contains(field) else { throw RefusalReason.cannotCorrect(field, correctable: rectifiable) }
+                    guard let text = value as? String else { throw RefusalReason.correctionNotText }
                     switch field {
                     case "email":
-                        guard let email = IdentifierNormalizer.email(text) else { throw RefusalReason("the corrected email is not a valid address") }
+                        guard let email = IdentifierNormalizer.email(text) else { throw RefusalReason.invalidCorrectedEmail }
                         changes[field] = email
                     case "phone":
-                        guard let phone = IdentifierNormalizer.phone(text) else { throw RefusalReason("the corrected phone is not a valid number") }
+                        guard let phone = IdentifierNormalizer.phone(text) else { throw RefusalReason.invalidCorrectedPhone }
                         changes[field] = phone
                     default:
                         let trimmed = text.trimmingCharacters(in: .whitespacesAndNewlines)
                         guard !trimmed.isEmpty, trimmed.count <= 500,
                             !trimmed.unicodeScalars.contains(where: { $0.properties.generalCategory == .control })
-                        else { throw RefusalReason("the corrected \(field) must be 1 to 500 characters of text") }
+                        else { throw RefusalReason.correctionNotText }
                         changes[field] = trimmed
                     }
                 }
@@ -132,35 +139,75 @@ public struct FanOut: Sendable {
         }
     }
 
-    /// Why a request is refused; becomes `dsr.refuse_request`'s reason, sent to the person.
-    struct RefusalReason: Error {
-        let text: String
-        init(_ text: String) { self.text = text }
+    /// Why dsrd refuses a request, in the person's language: becomes `dsr.refuse_request`'s
+    /// reason, which the refusal notice quotes in full.
+    struct RefusalReason: Error, Equatable {
+        let english: String
+        let thai: String
+
+        func text(locale: String) -> String { locale == "en" ? english : thai }
+
+        static func cannotCorrect(_ field: String, correctable: Set<String>) -> RefusalReason {
+            let list = correctable.sorted().joined(separator: ", ")
+            return RefusalReason(
+                english: "we hold no \"\(field)\" that we could correct. The details we can correct are: \(list).",
+                thai: "เราไม่มีข้อมูล \"\(field)\" ที่จะแก้ไขได้ ข้อมูลที่แก้ไขได้คือ \(list)")
+        }
+
+        static let correctionNotText = RefusalReason(
+            english: "each corrected detail must be text of 1 to 500 characters.",
+            thai: "ข้อมูลที่ขอแก้ไขต้องเป็นข้อความยาว 1 ถึง 500 ตัวอักษร")
+        static let invalidCorrectedEmail = RefusalReason(
+            english: "the corrected email address is not a valid address.", thai: "อีเมลที่ขอให้แก้ไขไม่ใช่ที่อยู่อีเมลที่ถูกต้อง")
+        static let invalidCorrectedPhone = RefusalReason(
+            english: "the corrected phone number is not a valid number.", thai: "หมายเลขโทรศัพท์ที่ขอให้แก้ไขไม่ใช่หมายเลขที่ถูกต้อง")
     }
 
     var rectifiableFields: Set<String> { Set(connectors.flatMap { $0.mapping.tables.flatMap(\.rectify) }) }
+
+    /// Publishes the fields a rectification can correct into `dsr.correctable_fields`, so
+    /// `dsr.submit` refuses an impossible correction at once instead of weeks later.
+    public func publishCorrectableFields(on connection: PostgresConnection) async throws {
+        var stores: [String: [String]] = [:]
+        for connector in connectors {
+            for field in Set(connector.mapping.tables.flatMap(\.rectify)) { stores[field, default: []].append(connector.mapping.name) }
+        }
+        let fields = stores.keys.sorted()
+        let lists = fields.map { stores[$0]!.sorted().joined(separator: ",") }
+        try await connection.transaction { connection in
+            try connection.execute("DELETE FROM dsr.correctable_fields")
+            try connection.execute(
+                "INSERT INTO dsr.correctable_fields (field, stores) SELECT f, string_to_array(s, ',') FROM unnest($1::text[], $2::text[]) AS u(f, s)",
+                [fields, lists])
+        }
+    }
 
     func loadRequest(_ id: UUID) async throws -> RequestRow {
         let rows = try await pool.withConnection { connection in
             try await connection.query(
                 """
-                SELECT kind, locale, status, subject_email, subject_phone, subject ->> 'customer_id' AS customer_id,
-                       subject ->> 'national_id' AS national_id, identities::text AS identities,
-                       result ->> 'export_file' AS export_file, received_at, payload::text AS payload
+                SELECT kind, locale, status, subject ->> 'email' AS email, subject ->> 'phone' AS phone,
+                       subject ->> 'customer_id' AS customer_id, subject ->> 'national_id' AS national_id,
+                       identities::text AS identities, result ->> 'export_file' AS export_file, received_at,
+                       payload::text AS payload, verified_at IS NOT NULL AS verified
                   FROM dsr.requests WHERE id = $1
                 """, [id])
         }
         guard let row = rows.first else { throw JobFailure.permanent("request \(id) does not exist") }
         var given = IdentitySet()
-        if let email = try row.decode("subject_email", as: String?.self) { given.add(email, as: .email) }
-        if let phone = try row.decode("subject_phone", as: String?.self) { given.add(phone, as: .phone) }
+        if let email = try row.decode("email", as: String?.self) { given.add(email, as: .email) }
+        if let phone = try row.decode("phone", as: String?.self) { given.add(phone, as: .phone) }
         if let customer = try row.decode("customer_id", as: String?.self) { given.add(customer, as: .customerID) }
         if let national = try row.decode("national_id", as: String?.self) { given.add(national, as: .nationalID) }
         let resolved = try row.decode("identities", as: String?.self).map { try JSONDecoder().decode(IdentitySet.self, from: Data($0.utf8)) }
+        let status = try row.decode("status", as: String.self)
+        guard let typedStatus = RequestStatus(rawValue: status) else {
+            throw JobFailure.permanent("request \(id) has an unknown status \(status)")
+        }
         return RequestRow(
             id: id, kind: try row.decode("kind", as: String.self), locale: try row.decode("locale", as: String.self),
-            status: try row.decode("status", as: String.self), given: given, resolved: resolved,
+            status: typedStatus, given: given, resolved: resolved,
             exportFile: try row.decode("export_file", as: String?.self), receivedAt: try row.decode("received_at", as: Date.self),
-            payload: try row.decode("payload", as: String.self))
+            payload: try row.decode("payload", as: String.self), verified: try row.decode("verified", as: Bool.self))
     }
 }

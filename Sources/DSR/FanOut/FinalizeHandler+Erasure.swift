@@ -37,26 +37,28 @@ extension FinalizeHandler {
             stores: stores)
         var file = try DeletionProofFile.sign(payload, with: keys)
         let digest = file.payloadSHA256
-        let entry = try await fanOut.pool.withConnection { connection in
+        let row = try await fanOut.pool.withConnection { connection in
             try await connection.query("SELECT seq, prev_hash, entry_hash FROM dsr.append_audit($1, $2)", [request.id, digest])[0]
         }
-        file.audit = .init(
-            seq: try entry.decode("seq", as: Int64.self), prevHash: try entry.decode("prev_hash", as: String.self),
-            entryHash: try entry.decode("entry_hash", as: String.self))
+        let entry = DeletionProofFile.AuditEntry(
+            seq: try row.decode("seq", as: Int64.self), prevHash: try row.decode("prev_hash", as: String.self),
+            entryHash: try row.decode("entry_hash", as: String.self))
+        file.audit = entry
+        Failpoints.hit("finalize.after_audit_append")
         let data = try file.encoded()
         try fanOut.prepareDirectories()
         let path = fanOut.proofDirectory.appendingPathComponent("\(request.id.uuidString.lowercased()).json")
         try data.write(to: path, options: .atomic)
         try FileManager.default.setAttributes([.posixPermissions: 0o640], ofItemAtPath: path.path)
 
+        Failpoints.hit("finalize.after_proof_written")
         let erased = stores.flatMap(\.tables).reduce(0) { $0 + $1.deleted + $1.anonymised }
         let held = stores.flatMap(\.tables).flatMap(\.held).reduce(0) { $0 + $1.rows }
-        let outcome: [String: Any] = [
-            "proof_sha256": file.payloadSHA256, "proof_path": path.path, "audit_seq": file.audit!.seq, "rows_erased": erased,
-            "rows_held": held, "rows_exported": 0, "stores": stores.map(\.name).joined(separator: ", "),
-        ]
-        let json = String(decoding: try JSONSerialization.data(withJSONObject: outcome, options: [.sortedKeys]), as: UTF8.self)
-        context.logger.info("deletion proof signed", metadata: ["dsr.audit_seq": "\(file.audit!.seq)", "dsr.rows": "\(erased)"])
+        let outcome = CompletionOutcome(
+            proofSHA256: file.payloadSHA256, proofPath: path.path, auditSeq: entry.seq, rowsErased: erased, rowsHeld: held,
+            stores: stores.map(\.name).joined(separator: ", "))
+        let json = try outcome.json()
+        context.logger.info("deletion proof signed", metadata: ["dsr.audit_seq": "\(entry.seq)", "dsr.rows": "\(erased)"])
         return JobResult(effects: [
             SQLStatement(
                 """

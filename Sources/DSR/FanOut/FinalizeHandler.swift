@@ -2,21 +2,105 @@ import Foundation
 import Logging
 import Postgres
 
-/// Job kind `finalize`: once every store task is done, assembles the bundle under the name
-/// chosen at planning (so a re-run overwrites, never duplicates), then completes the request
-/// (which queues the person's notice and the DPO's report) in the same transaction as the
-/// job.
+/// Job kind `finalize`: once every store task is done, assembles the answer and completes
+/// the request (which queues the person's notice and the DPO's report) in the same
+/// transaction as the job.
+///
+/// Assembling an export is idempotent at every step, because a crash can stop it anywhere:
+///
+/// 1. the ZIP is written as `.<name>.partial` (a re-run starts it afresh);
+/// 2. it is renamed to `<name>`, the name chosen at planning;
+/// 3. the staging folder is removed;
+/// 4. the request is completed, with the job, in one transaction.
+///
+/// A re-run that finds `<name>` already holding this request's bundle for exactly the files
+/// the tasks recorded uses it as it is (after 2, 3, or a crash before 4 committed). A re-run
+/// that finds neither the bundle nor the staged files (lost with a disk) exports those stores
+/// again instead of failing for ever.
 public struct FinalizeHandler: JobHandler {
     let fanOut: FanOut
 
     public init(fanOut: FanOut) { self.fanOut = fanOut }
+
+    public func handle(_ job: Job, context: JobContext) async throws -> JobResult {
+        guard let requestID = job.requestID else { throw JobFailure.permanent("finalize job \(job.id) has no request_id") }
+        let request = try await fanOut.loadRequest(requestID)
+        guard request.status.allowsWork else { return .none }  // ended, or on hold (resuming queues finalize again)
+        if request.kind == "erasure" { return try await finalizeErasure(request, context: context) }
+        if request.operation != "export" { return try await finalizeChange(request) }
+        return try await finalizeExport(request, context: context)
+    }
+
+    func finalizeExport(_ request: FanOut.RequestRow, context: JobContext) async throws -> JobResult {
+        let tasks = try await fanOut.pool.withConnection { connection in
+            try await connection.query(
+                "SELECT store, coalesce(files, '[]')::text AS files FROM dsr.request_tasks WHERE request_id = $1 ORDER BY store",
+                [request.id])
+        }
+        var files: [ExportedFile] = []
+        var filesByStore: [String: [ExportedFile]] = [:]
+        for task in tasks {
+            let stored = try JSONDecoder().decode([ExportedFile].self, from: Data(try task.decode("files", as: String.self).utf8))
+            filesByStore[try task.decode("store", as: String.self)] = stored
+            files += stored
+        }
+        files.sort { $0.path < $1.path }
+        guard let name = request.exportFile else {
+            throw JobFailure.permanent("request \(request.id) has no export file name; it was not planned")
+        }
+        try fanOut.prepareDirectories()
+        let staging = fanOut.staging(for: request.id)
+        let destination = fanOut.exportDirectory.appendingPathComponent(name)
+        let bundle = ExportBundle(
+            requestID: request.id, kind: request.kind, locale: request.locale, stores: fanOut.connectors.map(\.mapping),
+            files: files, timeZone: fanOut.timeZone, company: fanOut.company)
+        let result: ExportBundle.Result
+        if let assembled = bundle.existing(at: destination) {
+            result = assembled
+            context.logger.info("export already assembled by an earlier attempt")
+        } else {
+            let lost = filesByStore.filter { _, stored in !stored.allSatisfy { ExportBundle.isStaged($0, in: staging) } }.keys.sorted()
+            if !lost.isEmpty { return restage(request.id, stores: lost, context: context) }
+            result = try bundle.write(staging: staging, to: destination)
+            Failpoints.hit("finalize.after_rename")
+        }
+        try? FileManager.default.removeItem(at: staging)
+        Failpoints.hit("finalize.after_staging_removed")
+        context.logger.info("export assembled", metadata: ["dsr.rows": "\(result.rows)", "dsr.bytes": "\(result.size)"])
+        let outcome = CompletionOutcome(
+            exportFile: name, exportPath: result.path, exportSize: result.size, exportSHA256: result.sha256,
+            manifestSHA256: result.manifestSHA256, rowsExported: result.rows,
+            stores: fanOut.connectors.map(\.mapping.name).joined(separator: ", "))
+        return JobResult(effects: [SQLStatement("SELECT dsr.complete_request($1, $2::jsonb)", [request.id, try outcome.json()])])
+    }
+
+    /// The staged files of `stores` are gone and no bundle was assembled from them: those
+    /// stores are exported again, and their last task queues the assembly anew.
+    func restage(_ requestID: UUID, stores: [String], context: JobContext) -> JobResult {
+        context.logger.warning("staged export files are missing; exporting those stores again", metadata: ["dsr.stores": "\(stores)"])
+        return JobResult(effects: [
+            SQLStatement(
+                """
+                UPDATE dsr.request_tasks SET state = 'pending', files = NULL, rows = NULL, outcome = NULL, finished_at = NULL,
+                       last_error = 'staged files were missing at assembly; exported again'
+                 WHERE request_id = $1 AND store = ANY($2::text[])
+                """, [requestID, stores]),
+            SQLStatement(
+                "INSERT INTO dsr.jobs (kind, request_id, payload) SELECT 'store_task', $1, jsonb_build_object('store', s) FROM unnest($2::text[]) AS s",
+                [requestID, stores]),
+        ])
+    }
 
     /// Completes a rectification, restriction, objection or withdrawal with what each store
     /// did (rows, and for rectification digests of the values before and after, never the values).
     func finalizeChange(_ request: FanOut.RequestRow) async throws -> JobResult {
         let rows = try await fanOut.pool.withConnection { connection in
             try await connection.query(
-                "SELECT coalesce(jsonb_agg(outcome -> 'update' ORDER BY store), '[]')::text AS updates, coalesce(sum(rows), 0)::int AS total FROM dsr.request_tasks WHERE request_id = $1",
+                """
+                SELECT coalesce(jsonb_agg(outcome -> 'update' ORDER BY store), '[]')::text AS updates,
+                       coalesce(sum(rows), 0)::int AS total
+                  FROM dsr.request_tasks WHERE request_id = $1
+                """,
                 [request.id])[0]
         }
         let updates = try rows.decode("updates", as: String.self)
@@ -30,35 +114,42 @@ public struct FinalizeHandler: JobHandler {
                 """, [request.id, updates, total])
         ])
     }
+}
 
-    public func handle(_ job: Job, context: JobContext) async throws -> JobResult {
-        guard let requestID = job.requestID else { throw JobFailure.permanent("finalize job \(job.id) has no request_id") }
-        let request = try await fanOut.loadRequest(requestID)
-        guard request.status != "completed", request.status != "refused", request.status != "cancelled" else { return .none }
-        if request.kind == "erasure" { return try await finalizeErasure(request, context: context) }
-        if request.operation != "export" { return try await finalizeChange(request) }
-        let filesJSON = try await fanOut.pool.withConnection { connection in
-            try await connection.query(
-                "SELECT coalesce(jsonb_agg(f ORDER BY f ->> 'path'), '[]')::text AS files FROM dsr.request_tasks, jsonb_array_elements(files) AS f WHERE request_id = $1",
-                [requestID])[0].decode("files", as: String.self)
-        }
-        let files = try JSONDecoder().decode([ExportedFile].self, from: Data(filesJSON.utf8))
-        try fanOut.prepareDirectories()
-        let staging = fanOut.staging(for: requestID)
-        try FileManager.default.createDirectory(at: staging, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o700])
-        let name = request.exportFile ?? RequestHandler.unguessableName()
-        let bundle = ExportBundle(
-            requestID: requestID, kind: request.kind, locale: request.locale, stores: fanOut.connectors.map(\.mapping),
-            files: files, timeZone: fanOut.timeZone)
-        let result = try bundle.write(staging: staging, to: fanOut.exportDirectory.appendingPathComponent(name))
-        try? FileManager.default.removeItem(at: staging)
-        context.logger.info("export assembled", metadata: ["dsr.rows": "\(result.rows)", "dsr.bytes": "\(result.size)"])
-        let outcome: [String: Any] = [
-            "export_file": name, "export_path": result.path, "export_size": result.size, "export_sha256": result.sha256,
-            "manifest_sha256": result.manifestSHA256, "rows_exported": result.rows, "rows_erased": 0, "rows_held": 0,
-            "stores": fanOut.connectors.map(\.mapping.name).joined(separator: ", "),
-        ]
-        let json = String(decoding: try JSONSerialization.data(withJSONObject: outcome, options: [.sortedKeys]), as: UTF8.self)
-        return JobResult(effects: [SQLStatement("SELECT dsr.complete_request($1, $2::jsonb)", [requestID, json])])
+/// What a completed access, portability or erasure request records in `dsr.requests.result`
+/// (and hands to the notices). No personal data.
+struct CompletionOutcome: Codable, Sendable {
+    var exportFile: String?
+    var exportPath: String?
+    var exportSize: Int?
+    var exportSHA256: String?
+    var manifestSHA256: String?
+    var proofSHA256: String?
+    var proofPath: String?
+    var auditSeq: Int64?
+    var rowsExported = 0
+    var rowsErased = 0
+    var rowsHeld = 0
+    var stores: String
+
+    enum CodingKeys: String, CodingKey {
+        case exportFile = "export_file"
+        case exportPath = "export_path"
+        case exportSize = "export_size"
+        case exportSHA256 = "export_sha256"
+        case manifestSHA256 = "manifest_sha256"
+        case proofSHA256 = "proof_sha256"
+        case proofPath = "proof_path"
+        case auditSeq = "audit_seq"
+        case rowsExported = "rows_exported"
+        case rowsErased = "rows_erased"
+        case rowsHeld = "rows_held"
+        case stores
+    }
+
+    func json() throws -> String {
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
+        return String(decoding: try encoder.encode(self), as: UTF8.self)
     }
 }

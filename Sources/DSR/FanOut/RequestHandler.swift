@@ -4,11 +4,19 @@ import Postgres
 
 /// Job kind `request`: plans a rights request.
 ///
-/// It resolves who the person is (the stores' authoritative
-/// tables, repeated until no new identifier turns up), then queues one `store_task` per
-/// store. A phone number alone that matches several customers is not enough: the request
-/// waits for identity verification instead of acting on a stranger's data. A rectification
-/// of a field no store can correct, or with an invalid value, is refused with the reason.
+/// It resolves who the person is (the stores' authoritative tables, repeated until no new
+/// identifier turns up), then queues one `store_task` per store. Nothing is done for anyone
+/// the request may not be about: the request is held for identity verification instead
+/// (`dsr.hold_for_verification`) when
+///
+/// - only a phone matched, and several customers share it (the strong identifiers given, if
+///   any, matched nobody: a family's line is not enough to tell which of them asked);
+/// - the identifiers join records that disagree on personal details (two customers whose
+///   emails differ only by case, with different names).
+///
+/// Once an operator has verified the identity and resumed the request, these checks are not
+/// repeated. A rectification of a field no store can correct, or with an invalid value, is
+/// refused with the reason in the person's language.
 public struct RequestHandler: JobHandler {
     let fanOut: FanOut
 
@@ -17,33 +25,29 @@ public struct RequestHandler: JobHandler {
     public func handle(_ job: Job, context: JobContext) async throws -> JobResult {
         guard let requestID = job.requestID else { throw JobFailure.permanent("request job \(job.id) has no request_id") }
         let request = try await fanOut.loadRequest(requestID)
+        guard request.status.allowsWork else { return .none }  // on hold, refused or cancelled meanwhile
         let operation = request.operation
         if operation == "erase" { _ = try fanOut.requireProofKeys() }
         if !["export", "erase"].contains(operation) {
             do {
                 _ = try request.change(rectifiable: fanOut.rectifiableFields)
             } catch let refusal as FanOut.RefusalReason {
-                context.logger.notice("request refused", metadata: ["dsr.reason": "\(refusal.text)"])
-                return JobResult(effects: [SQLStatement("SELECT dsr.refuse_request($1, $2)", [requestID, refusal.text])])
+                context.logger.notice("request refused: invalid change")
+                return JobResult(effects: [SQLStatement("SELECT dsr.refuse_request($1, $2)", [requestID, refusal.text(locale: request.locale)])])
             }
         }
-        guard request.status == "received" || request.status == "in_progress" || request.status == "waiting" else {
-            return .none  // refused or cancelled meanwhile
-        }
 
-        var identity = request.given
-        var matches = 0
+        var resolution: Resolution
+        var phoneOnly = !request.given.hasStrongIdentifier
         do {
-            for _ in 0..<3 {
-                var next = identity
-                matches = 0
-                for connector in fanOut.connectors {
-                    let resolution = try await connector.resolve(identity)
-                    matches += resolution.matches
-                    next.formUnion(resolution.identity)
-                }
-                if next == identity { break }
-                identity = next
+            resolution = try await resolve(request.given)
+            if !phoneOnly && resolution.matches == 0 && !request.given.phones.isEmpty {
+                // The email or ids given matched nobody: what is left is the phone, and the
+                // request is treated as the phone-only request it effectively is.
+                var phones = IdentitySet()
+                phones.phones = request.given.phones
+                resolution = try await resolve(phones)
+                phoneOnly = true
             }
         } catch let error as ConnectorError {
             if job.attempt >= 3, case .unreachable(let store, let reason) = error {
@@ -52,17 +56,18 @@ public struct RequestHandler: JobHandler {
             throw error
         }
 
-        if !request.given.hasStrongIdentifier && matches > 1 {
-            context.logger.notice("phone matches several customers; asking for identity verification")
+        if !request.verified, let hold = Self.hold(for: resolution, phoneOnly: phoneOnly) {
+            context.logger.notice("request held for identity verification", metadata: ["dsr.hold_reason": "\(hold.reason)"])
+            let detail = String(decoding: try JSONSerialization.data(withJSONObject: hold.detail, options: [.sortedKeys]), as: UTF8.self)
             return JobResult(effects: [
-                SQLStatement(
-                    "SELECT dsr.ask_identity_verification($1, $2)",
-                    [requestID, "The phone number is shared by several customer accounts; please also give your email or customer number."])
+                SQLStatement("SELECT dsr.hold_for_verification($1, $2, NULL, $3::jsonb)", [requestID, hold.reason, detail])
             ])
         }
 
+        let identity = resolution.identity
         let identities = String(decoding: try JSONEncoder().encode(identity), as: UTF8.self)
-        let exportFile = request.exportFile ?? Self.unguessableName()
+        // Only exports have a file; the name is chosen once, so a re-run overwrites, never duplicates.
+        let exportFile = operation == "export" ? (request.exportFile ?? Self.unguessableName()) : nil
         var effects = [
             SQLStatement(
                 """
@@ -70,8 +75,9 @@ public struct RequestHandler: JobHandler {
                    SET status = 'in_progress', identities = $2::jsonb, updated_at = now(),
                        current_step = CASE $5::text WHEN 'erase' THEN 'erasing in ' WHEN 'export' THEN 'collecting data from '
                                       ELSE 'applying the change in ' END || $3::int || ' stores',
-                       result = coalesce(result, '{}') || jsonb_build_object('export_file', $4::text)
-                 WHERE id = $1 AND completed_at IS NULL
+                       result = CASE WHEN $4::text IS NULL THEN result
+                                     ELSE coalesce(result, '{}') || jsonb_build_object('export_file', $4::text) END
+                 WHERE id = $1 AND completed_at IS NULL AND status <> 'awaiting_verification'
                 """, [requestID, identities, fanOut.connectors.count, exportFile, operation]),
             SQLStatement(
                 "INSERT INTO dsr.request_events (request_id, step, detail) VALUES ($1, 'planned', jsonb_build_object('stores', $2::int))",
@@ -92,13 +98,49 @@ public struct RequestHandler: JobHandler {
         return JobResult(effects: effects)
     }
 
+    /// Resolves `given` across the stores until no new identifier turns up (at most three
+    /// rounds). `matches` and `conflicts` are those of the last round.
+    func resolve(_ given: IdentitySet) async throws -> Resolution {
+        var identity = given
+        var last = Resolution(identity: given, matches: 0)
+        for _ in 0..<3 {
+            var next = identity
+            var round = Resolution(identity: IdentitySet(), matches: 0)
+            for connector in fanOut.connectors {
+                let resolution = try await connector.resolve(identity)
+                round.matches += resolution.matches
+                round.conflicts += resolution.conflicts
+                next.formUnion(resolution.identity)
+            }
+            round.identity = next
+            last = round
+            if next == identity { break }
+            identity = next
+        }
+        return last
+    }
+
+    /// Why a resolution must not be acted on without a verified identity, if it must not:
+    /// a phone (the only identifier that matched) shared by several customers, or records
+    /// joined by an identifier that disagree on personal details.
+    static func hold(for resolution: Resolution, phoneOnly: Bool) -> (reason: String, detail: [String: String])? {
+        if phoneOnly && resolution.matches > 1 { return ("shared_phone", [:]) }
+        if !resolution.conflicts.isEmpty {
+            return ("conflicting_records", ["conflicts": Array(Set(resolution.conflicts)).sorted().joined(separator: ", ")])
+        }
+        return nil
+    }
+
     func warnStoreUnreachable(requestID: UUID, store: String, reason: String) async throws {
         try await fanOut.pool.withConnection { connection in
             try await connection.execute(
                 "SELECT dsr.notify_dpo($1, $2, 'dpo_store_unreachable', jsonb_build_object('store', $3::text, 'last_error', $4::text))",
                 ["store-unreachable:\(store):\(requestID.uuidString.lowercased())", requestID, store, String(reason.prefix(500))])
             try await connection.execute(
-                "UPDATE dsr.requests SET status = 'waiting', current_step = $2, updated_at = now() WHERE id = $1 AND completed_at IS NULL",
+                """
+                UPDATE dsr.requests SET status = 'waiting', current_step = $2, updated_at = now()
+                 WHERE id = $1 AND completed_at IS NULL AND status <> 'awaiting_verification'
+                """,
                 [requestID, "waiting for store \(store) (unreachable)"])
         }
     }

@@ -21,6 +21,7 @@ extension StoreTaskHandler {
                     [requestID, store, json])
             }
             plan = try await recordedPlan(requestID: requestID, store: store)
+            Failpoints.hit("erase.after_plan_recorded")
         }
         guard let plan else { throw JobFailure.permanent("erasure plan for store \(store) could not be recorded") }
         _ = try await connector.erase(identity, keys: keys, dryRun: false)
@@ -33,6 +34,7 @@ extension StoreTaskHandler {
                     store: store, reason: "after erasure \(remaining) rows of \(table) still match the person, \(held) of them on hold")
             }
         }
+        Failpoints.hit("erase.after_discovery")
         let rows = plan.tables.reduce(0) { $0 + $1.deleted + $1.anonymised }
         let outcome = String(decoding: try Self.encoder.encode(ErasureOutcome(rows: rows, discovery: discovery)), as: UTF8.self)
         return JobResult(effects: [SQLStatement("SELECT dsr.finish_task($1, $2, $3::jsonb)", [requestID, store, outcome])])

@@ -21,6 +21,8 @@ public struct StoreTaskHandler: JobHandler {
         var logger = context.logger
         logger[metadataKey: "dsr.store"] = "\(store)"
         let request = try await fanOut.loadRequest(requestID)
+        // On hold, refused or cancelled since the task was queued: nothing is touched.
+        guard request.status.allowsWork else { return .none }
         guard let identity = request.resolved else { throw JobFailure.permanent("request \(requestID) was not planned") }
         let connector = try fanOut.connector(named: store)
         do {
@@ -50,6 +52,7 @@ public struct StoreTaskHandler: JobHandler {
         try? FileManager.default.removeItem(at: staging.appendingPathComponent(store))
         try FileManager.default.createDirectory(at: staging, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o700])
         let files = try await connector.export(identity, into: staging, formats: formats)
+        Failpoints.hit("store_task.after_export_files")
         let rows = files.filter { $0.path.hasSuffix(".json") }.reduce(0) { $0 + $1.rows }
         let outcome = String(decoding: try Self.encoder.encode(TaskOutcome(rows: rows, files: files)), as: UTF8.self)
         return JobResult(effects: [SQLStatement("SELECT dsr.finish_task($1, $2, $3::jsonb)", [request.id, store, outcome])])
@@ -61,7 +64,7 @@ public struct StoreTaskHandler: JobHandler {
         do {
             change = try request.change(rectifiable: fanOut.rectifiableFields)
         } catch let refusal as FanOut.RefusalReason {
-            throw JobFailure.permanent(refusal.text)
+            throw JobFailure.permanent(refusal.english)
         }
         let update = try await connector.update(identity, change: change)
         let outcome = ChangeOutcome(rows: update.tables.reduce(0) { $0 + $1.rows }, update: update)

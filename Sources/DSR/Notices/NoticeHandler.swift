@@ -22,12 +22,15 @@ public struct NoticeHandler: JobHandler {
         public var dpoLocale: String
         public var timeZone: TimeZone
         public var resendInDoubt: Bool
+        /// Who answers: the name and contact every notice gives.
+        public var company: DSRConfiguration.Company
 
-        public init(dpoEmail: String, dpoLocale: String, timeZone: TimeZone, resendInDoubt: Bool) {
+        public init(dpoEmail: String, dpoLocale: String, timeZone: TimeZone, resendInDoubt: Bool, company: DSRConfiguration.Company) {
             self.dpoEmail = dpoEmail
             self.dpoLocale = dpoLocale
             self.timeZone = timeZone
             self.resendInDoubt = resendInDoubt
+            self.company = company
         }
     }
 
@@ -104,7 +107,7 @@ public struct NoticeHandler: JobHandler {
             """
             SELECT o.id, o.idempotency_key, o.request_id, o.template, o.audience, o.channel, o.locale,
                    o.recipient, o.variables::text AS variables, o.state, o.rendered_subject, o.rendered_text,
-                   o.rendered_html, r.kind, r.received_at, r.due_at
+                   o.rendered_html, r.kind, r.received_at, r.due_at, coalesce((r.payload ->> 'lift')::boolean, false) AS lift
               FROM dsr.outbox AS o
               LEFT JOIN dsr.requests AS r ON r.id = o.request_id
              WHERE o.id = $1
@@ -158,24 +161,22 @@ public struct NoticeHandler: JobHandler {
             recipient: recipient, key: try row.decode("idempotency_key", as: String.self), rendered: rendered))
     }
 
-    /// Template variables: the outbox row's own, plus the request's id, kind and dates.
+    /// Template variables: the outbox row's own, plus the request's id, kind and dates, and
+    /// the company's name and contact.
     func values(for row: PostgresRow, locale: String) throws -> [String: Any] {
         var values: [String: Any] = [:]
         let variables = try row.decode("variables", as: String.self)
         if let object = try JSONSerialization.jsonObject(with: Data(variables.utf8)) as? [String: Any] {
             values = object
         }
+        values.merge(NoticeVocabulary.companyValues(settings.company, locale: locale)) { _, company in company }
         if let requestID = try row.decode("request_id", as: UUID?.self) {
             let id = requestID.uuidString.lowercased()
             values["request_id"] = id
             values["short_id"] = String(id.prefix(8))
         }
         if let kind = try row.decode("kind", as: String?.self) {
-            values["kind"] = kind
-            values["kind_label"] = NoticeVocabulary.kindLabel(kind, locale: locale)
-            values["is_export"] = kind == "access" || kind == "portability"
-            values["is_erasure"] = kind == "erasure"
-            values["is_other"] = !(kind == "access" || kind == "portability" || kind == "erasure")
+            values.merge(NoticeVocabulary.kindValues(kind, lift: try row.decode("lift", as: Bool?.self) ?? false, locale: locale)) { $1 }
         }
         var dates: [String: Date] = [:]
         if let received = try row.decode("received_at", as: Date?.self) { dates["received_at"] = received }
@@ -191,6 +192,10 @@ public struct NoticeHandler: JobHandler {
         if values["days_left"] == nil, let due = dates["due_at"] {
             values["days_left"] = Int((due.timeIntervalSinceNow / 86_400).rounded(.up))
         }
+        if let received = dates["received_at"], let due = dates["due_at"] {
+            values["period_days"] = Int((due.timeIntervalSince(received) / 86_400).rounded())
+        }
+        values.merge(NoticeVocabulary.outcomeValues(values, locale: locale)) { $1 }
         return values
     }
 

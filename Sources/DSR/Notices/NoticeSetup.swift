@@ -34,7 +34,7 @@ extension NoticeHandler {
             settings: Settings(
                 dpoEmail: configuration.notices.dpoEmail, dpoLocale: configuration.notices.dpoLocale,
                 timeZone: TimeZone(identifier: configuration.notices.timeZone) ?? TimeZone(identifier: "UTC")!,
-                resendInDoubt: configuration.notices.resendInDoubt),
+                resendInDoubt: configuration.notices.resendInDoubt, company: configuration.company),
             smtp: smtp, sender: sender, sms: sms)
     }
 }

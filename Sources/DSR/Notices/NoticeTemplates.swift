@@ -18,7 +18,7 @@ public struct NoticeTemplates: Sendable {
     /// Reports to the DPO: email only.
     public static let dpoNotices = [
         "dpo_completion", "dpo_deadline_warning", "dpo_overdue", "dpo_dead_job", "dpo_delivery_failed",
-        "dpo_store_unreachable",
+        "dpo_store_unreachable", "dpo_identity_hold",
     ]
 
     private let templates: [String: MustacheTemplate]

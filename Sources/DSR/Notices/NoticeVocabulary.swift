@@ -2,7 +2,10 @@ import Foundation
 
 /// Words and dates that notices share, per language.
 enum NoticeVocabulary {
-    static func kindLabel(_ kind: String, locale: String) -> String {
+    static func kindLabel(_ kind: String, locale: String, lift: Bool = false) -> String {
+        if lift && kind == "restriction" {
+            return locale == "en" ? "lifting the restriction of processing" : "ยกเลิกการระงับการใช้ข้อมูลส่วนบุคคล"
+        }
         let thai = [
             "access": "เข้าถึงและขอรับสำเนาข้อมูลส่วนบุคคล",
             "portability": "ขอรับหรือโอนย้ายข้อมูลส่วนบุคคล",
@@ -22,6 +25,69 @@ enum NoticeVocabulary {
             "consent_withdrawal": "withdrawal of consent",
         ]
         return (locale == "en" ? english : thai)[kind] ?? kind
+    }
+
+    /// The request kind's template values: `kind`, `kind_label` and the sections that pick
+    /// wording (`is_export`, `is_erasure`, `is_other`).
+    static func kindValues(_ kind: String, lift: Bool, locale: String) -> [String: Any] {
+        [
+            "kind": kind,
+            "kind_label": kindLabel(kind, locale: locale, lift: lift),
+            "is_export": kind == "access" || kind == "portability",
+            "is_erasure": kind == "erasure",
+            "is_other": !(kind == "access" || kind == "portability" || kind == "erasure"),
+        ]
+    }
+
+    /// The company's name and contact in the notice's language.
+    static func companyValues(_ company: DSRConfiguration.Company, locale: String) -> [String: Any] {
+        [
+            "company_name": company.name(locale: locale),
+            "sms_name": company.smsName,
+            "contact_email": company.contactEmail,
+            "contact_phone": company.contactPhone,
+            "regulator_name": company.regulator(locale: locale),
+            "regulator_url": company.regulatorURL,
+        ]
+    }
+
+    /// Values derived from a completed request's outcome: `has_held` when an erasure kept
+    /// rows by law, and for rectification, restriction, objection and withdrawal the lines
+    /// saying what was done in each store (`change_lines`), or `no_change_found`.
+    static func outcomeValues(_ values: [String: Any], locale: String) -> [String: Any] {
+        var derived: [String: Any] = [:]
+        if let held = values["rows_held"] as? Int { derived["has_held"] = held > 0 }
+        guard let updates = values["changes"] as? [[String: Any]] else { return derived }
+        var lines: [String] = []
+        for update in updates {
+            let store = update["store"] as? String ?? ""
+            for table in update["tables"] as? [[String: Any]] ?? [] {
+                guard let rows = table["rows"] as? Int, rows > 0, let action = table["action"] as? String,
+                    let name = table["name"] as? String
+                else { continue }
+                lines.append(changeLine(store: store, table: name, action: action, rows: rows, locale: locale))
+            }
+        }
+        derived["change_lines"] = lines
+        derived["has_change_lines"] = !lines.isEmpty
+        derived["no_change_found"] = lines.isEmpty
+        return derived
+    }
+
+    /// One line of what a change did, e.g. "marketing / subscriptions: stopped (1 record)".
+    static func changeLine(store: String, table: String, action: String, rows: Int, locale: String) -> String {
+        let english = [
+            "rectified": "corrected", "restricted": "processing restricted", "unrestricted": "restriction lifted",
+            "withdrawn": "stopped", "deleted": "deleted",
+        ]
+        let thai = [
+            "rectified": "แก้ไขแล้ว", "restricted": "ระงับการใช้แล้ว", "unrestricted": "ยกเลิกการระงับแล้ว",
+            "withdrawn": "หยุดใช้แล้ว", "deleted": "ลบแล้ว",
+        ]
+        if locale == "en" {
+            return "\(store) / \(table): \(english[action] ?? action) (\(rows) \(rows == 1 ? "record" : "records"))"
+        }
+        return "\(store) / \(table): \(thai[action] ?? action) (\(rows) รายการ)"
     }
 
     /// `25 ธันวาคม 2569` (Buddhist era) in Thai, `25 December 2026` in English.

@@ -4,27 +4,39 @@ import Foundation
 public struct TemplatePreview: Sendable {
     let templates: NoticeTemplates
     let timeZone: TimeZone
+    /// The configured company; keys not set yet show a sample of typical length.
+    let company: DSRConfiguration.Company
 
     public init(configuration: DSRConfiguration) throws {
         templates = try NoticeTemplates(directory: configuration.resolvedPath(configuration.notices.templatesDirectory))
         timeZone = TimeZone(identifier: configuration.notices.timeZone) ?? TimeZone(identifier: "UTC")!
+        var company = configuration.company
+        if company.nameTH.isEmpty { company.nameTH = "บริษัท ตัวอย่าง เอ็นเตอร์ไพรส์ จำกัด" }
+        if company.nameEN.isEmpty { company.nameEN = "Example Enterprise Co., Ltd." }
+        if company.shortName.isEmpty { company.shortName = "Example" }
+        if company.contactEmail.isEmpty { company.contactEmail = "privacy@example.co.th" }
+        if company.contactPhone.isEmpty { company.contactPhone = "02-444-3044" }
+        self.company = company
     }
 
     /// Sample values shaped like real ones (longest plausible request id, dates, reasons).
     public func sampleValues(kind: String, locale: String) -> [String: Any] {
         let received = Date(timeIntervalSince1970: 1_795_606_806)
         let due = received.addingTimeInterval(30 * 86_400)
-        return [
-            "request_id": "6f48d8e7-d553-4ce3-acdf-3cc442ca4846", "short_id": "6f48d8e7", "kind": kind,
-            "kind_label": NoticeVocabulary.kindLabel(kind, locale: locale),
+        var values: [String: Any] = [
+            "request_id": "6f48d8e7-d553-4ce3-acdf-3cc442ca4846", "short_id": "6f48d8e7",
             "received_date": NoticeVocabulary.date(received, locale: locale, timeZone: timeZone),
-            "due_date": NoticeVocabulary.date(due, locale: locale, timeZone: timeZone),
-            "days_left": 5, "day": 25, "reason": "identity could not be verified", "note": "",
-            "is_export": kind == "access", "is_erasure": kind == "erasure", "is_other": false,
+            "due_date": NoticeVocabulary.date(due, locale: locale, timeZone: timeZone), "period_days": 30,
+            "days_left": 5, "day": 25, "note": "",
+            "reason": locale == "en" ? "your identity could not be verified." : "ไม่สามารถยืนยันตัวตนของท่านได้",
             "job_id": 4711, "job_kind": "request", "attempts": 10, "last_error": "connection refused",
             "template": "completed", "channel": "sms", "stores": "customer, order, marketing",
             "rows_exported": 1234, "rows_erased": 0, "rows_held": 0, "store": "marketing",
+            "conflicting_records": true, "conflicts": "customers.first_name, customers.last_name",
         ]
+        values.merge(NoticeVocabulary.kindValues(kind, lift: false, locale: locale)) { $1 }
+        values.merge(NoticeVocabulary.companyValues(company, locale: locale)) { $1 }
+        return values
     }
 
     public struct SMSMeasure: Sendable {

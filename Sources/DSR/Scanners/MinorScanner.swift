@@ -1,0 +1,39 @@
+import Foundation
+import Logging
+import Postgres
+
+/// Keeps the policy's promise for minors: a customer under 20 (per date of birth) without a
+/// parent's or guardian's consent on record has their data erased when found. Each round
+/// asks every store with a `minor_check` and submits one erasure request per minor
+/// (idempotency key `minor:<store>:<customer id>`, so a minor is queued once however often
+/// the scan runs); the DPO gets the usual completion report. Scheduled every
+/// `minors.scan_interval`, only when a store has a `minor_check` and a signing key is set.
+public struct MinorScanner: PeriodicWork {
+    let scanners: [SQLConnector]
+
+    public init(fanOut: FanOut) {
+        scanners = fanOut.connectors.compactMap { $0 as? SQLConnector }.filter { $0.mapping.tables.contains { $0.minorCheck != nil } }
+    }
+
+    public var name: String { "minor scan" }
+    public var hasWork: Bool { !scanners.isEmpty }
+
+    public func run(on connection: PostgresConnection, logger: Logger) async throws {
+        var queued = 0
+        for scanner in scanners {
+            for customerID in try await scanner.unconsentedMinors() {
+                let key = "minor:\(scanner.mapping.name):\(customerID)"
+                let existed = try await connection.query("SELECT 1 FROM dsr.requests WHERE idempotency_key = $1", [key]).count == 1
+                if existed { continue }
+                let subject = String(decoding: try JSONSerialization.data(withJSONObject: ["customer_id": customerID]), as: UTF8.self)
+                let options = String(decoding: try JSONSerialization.data(withJSONObject: [
+                    "idempotency_key": key,
+                    "evidence": "dsrd minor scan: younger than the age of majority, no guardian consent on record",
+                ], options: [.sortedKeys]), as: UTF8.self)
+                try await connection.execute("SELECT dsr.submit('erasure', $1::jsonb, $2::jsonb)", [subject, options])
+                queued += 1
+            }
+        }
+        if queued > 0 { logger.notice("erasure queued for minors without guardian consent", metadata: ["dsr.count": "\(queued)"]) }
+    }
+}
