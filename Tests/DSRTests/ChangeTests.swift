@@ -7,8 +7,10 @@ import Testing
 @Suite("Rectification, restriction, objection and consent withdrawal")
 struct ChangeTests {
     /// Submits with `sql` and waits until the request leaves the open states.
-    func submitAndWait(_ sql: String, _ connection: PostgresConnection, daemon: DaemonProcess) async throws -> (UUID, String) {
-        let id = try await connection.query(sql)[0].decode("id", as: UUID.self)
+    func submitAndWait(
+        _ sql: String, _ connection: PostgresConnection, daemon: DaemonProcess, parameters: [any PostgresEncodable] = []
+    ) async throws -> (UUID, String) {
+        let id = try await connection.query(sql, parameters)[0].decode("id", as: UUID.self)
         let ended = try await eventually {
             try await connection.count("SELECT count(*) FROM dsr.requests WHERE id = $1 AND status IN ('completed', 'refused')", [id]) == 1
         }
@@ -38,15 +40,15 @@ struct ChangeTests {
                 #expect(result.contains("before_digests") && result.contains("after_digest"))
                 #expect(!result.lowercased().contains("somchai"))
 
-                // A field no store can correct: refused with the reason, and the person told.
-                let (refusedID, refused) = try await submitAndWait(
-                    "SELECT dsr.submit('rectification', '{\"customer_id\": \"T-1\", \"email\": \"somchai.new@example.co.th\"}', '{\"changes\": {\"favourite_colour\": \"blue\"}}') AS id",
-                    connection, daemon: daemon)
-                #expect(refused == "refused")
-                let reason = try await connection.query("SELECT refusal_reason FROM dsr.requests WHERE id = $1", [refusedID])[0]
-                    .decode("refusal_reason", as: String.self)
-                #expect(reason.contains("favourite_colour") && reason.contains("cannot be corrected"))
-                #expect(try await connection.count("SELECT count(*) FROM dsr.outbox WHERE request_id = $1 AND template = 'refused'", [refusedID]) == 1)
+                // A field no store can correct: refused at submission, once the daemon has
+                // published what the stores can correct; nothing is written.
+                #expect(try await eventually { try await connection.count("SELECT count(*) FROM dsr.correctable_fields") > 0 })
+                let before = try await connection.count("SELECT count(*) FROM dsr.requests")
+                await #expect(throws: PostgresError.self) {
+                    try await connection.query(
+                        "SELECT dsr.submit('rectification', '{\"customer_id\": \"T-1\"}', '{\"changes\": {\"favourite_colour\": \"blue\"}}')")
+                }
+                #expect(try await connection.count("SELECT count(*) FROM dsr.requests") == before)
 
                 // Restriction, then lifting it.
                 _ = try await submitAndWait("SELECT dsr.submit('restriction', '{\"customer_id\": \"T-1\"}') AS id", connection, daemon: daemon)
@@ -97,6 +99,77 @@ struct ChangeTests {
                     "SELECT count(*) FROM subscriptions WHERE lower(email) = 'somchai.test@example.co.th' AND unsubscribed_at IS NULL") == 1)
                 daemon.signal(SIGTERM)
                 _ = try await daemon.waitForExit(timeout: .seconds(30))
+            }
+        }
+    }
+
+    /// A rectification accepted before any daemon published what the stores can correct is
+    /// refused when it runs, with the reason in the person's language (Thai here), never in
+    /// English technical text inside a Thai letter.
+    @Test func anImpossibleCorrectionIsRefusedInThePersonsLanguage() async throws {
+        try await TestDatabase.migrated { database, connection in
+            try await StoreFixture.with(customers: 10) { stores in
+                let id = try await connection.query(
+                    "SELECT dsr.submit('rectification', '{\"customer_id\": \"T-1\"}', '{\"changes\": {\"shoe_size\": \"42\"}}') AS id"
+                )[0].decode("id", as: UUID.self)
+                let exports = try temporaryDirectory()
+                defer { try? FileManager.default.removeItem(at: exports) }
+                let daemon = try DaemonProcess(database.exportArguments(exports), environment: stores.environment)
+                let (_, status) = try await submitAndWait("SELECT $1::uuid AS id", connection, daemon: daemon, parameters: [id])
+                #expect(status == "refused")
+                let reason = try await connection.query("SELECT refusal_reason FROM dsr.requests WHERE id = $1", [id])[0]
+                    .decode("refusal_reason", as: String.self)
+                #expect(reason.hasPrefix("เราไม่มีข้อมูล \"shoe_size\" ที่จะแก้ไขได้") && reason.contains("first_name"), "\(reason)")
+                daemon.signal(SIGTERM)
+                #expect(try await daemon.waitForExit(timeout: .seconds(30)) == 0)
+            }
+        }
+    }
+
+    /// PDPA s.32: an objection to direct marketing cannot be refused. Naming the purpose
+    /// `marketing` stops every table that exists for marketing (the newsletter subscription,
+    /// the advertising audience), not only the consent rows of that purpose; the person is
+    /// told what was stopped; another person is untouched.
+    @Test func anObjectionToMarketingStopsEveryMarketingTable() async throws {
+        try await TestDatabase.migrated { database, connection in
+            try await StoreFixture.with(customers: 10) { stores in
+                let marketing = try await PostgresConnection.connect(stores.url("marketing"))
+                try await marketing.execute(
+                    """
+                    INSERT INTO ad_audiences (platform, audience, email, phone, added_at)
+                    VALUES ('facebook', 'lookalike-1', 'somchai.test@example.co.th', NULL, now()),
+                           ('google', 'remarketing', 'mali.test@example.co.th', NULL, now())
+                    """)
+                try await marketing.execute("INSERT INTO consents (customer_id, purpose, given_at) VALUES ('T-1', 'analytics', now())")
+                let exports = try temporaryDirectory()
+                defer { try? FileManager.default.removeItem(at: exports) }
+                let daemon = try DaemonProcess(database.exportArguments(exports), environment: stores.environment)
+                let (id, status) = try await submitAndWait(
+                    "SELECT dsr.submit('objection', '{\"customer_id\": \"T-1\", \"email\": \"somchai.test@example.co.th\"}', '{\"purposes\": [\"marketing\"]}') AS id",
+                    connection, daemon: daemon)
+                #expect(status == "completed")
+                #expect(try await marketing.count(
+                    "SELECT count(*) FROM subscriptions WHERE lower(email) = 'somchai.test@example.co.th' AND unsubscribed_at IS NULL") == 0)
+                #expect(try await marketing.count("SELECT count(*) FROM ad_audiences WHERE email = 'somchai.test@example.co.th'") == 0)
+                let consents = try await marketing.query(
+                    "SELECT purpose, withdrawn_at IS NOT NULL AS withdrawn FROM consents WHERE customer_id = 'T-1' ORDER BY purpose")
+                    .map { "\(try $0.decode("purpose", as: String.self))=\(try $0.decode("withdrawn", as: Bool.self))" }
+                #expect(consents == ["analytics=false", "marketing=true"])
+                // The relative is untouched.
+                #expect(try await marketing.count("SELECT count(*) FROM ad_audiences WHERE email = 'mali.test@example.co.th'") == 1)
+                #expect(try await marketing.count(
+                    "SELECT count(*) FROM subscriptions WHERE email = 'mali.test@example.co.th' AND unsubscribed_at IS NULL") == 1)
+                // What the person is told: each table stopped, from the recorded outcome.
+                let stopped = try await connection.query(
+                    """
+                    SELECT string_agg((u ->> 'store') || '/' || (t ->> 'name') || ':' || (t ->> 'action') || ':' || (t ->> 'rows'), ' ' ORDER BY t ->> 'name') AS s
+                      FROM dsr.outbox o, jsonb_array_elements(o.variables -> 'changes') u, jsonb_array_elements(u -> 'tables') t
+                     WHERE o.request_id = $1 AND o.template = 'completed' AND (t ->> 'rows')::int > 0
+                    """, [id])[0].decode("s", as: String.self)
+                #expect(stopped == "marketing/ad_audiences:deleted:1 marketing/consents:withdrawn:1 marketing/subscriptions:withdrawn:1")
+                await marketing.close()
+                daemon.signal(SIGTERM)
+                #expect(try await daemon.waitForExit(timeout: .seconds(30)) == 0)
             }
         }
     }

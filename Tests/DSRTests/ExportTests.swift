@@ -61,6 +61,11 @@ struct ExportTests {
                 #expect(try bundle.rows("customer/customers.json").map { $0["id"] as? String } == ["T-1"])
                 let customer = try #require(try bundle.rows("customer/customers.json").first)
                 #expect(customer["first_name"] as? String == "สมชาย")
+                // Readable by the person: Thai is written as UTF-8, not as \u escapes.
+                let customersJSON = String(decoding: try bundle.data("customer/customers.json"), as: UTF8.self)
+                #expect(customersJSON.contains("\"first_name\": \"สมชาย\"") || customersJSON.contains("\"first_name\":\"สมชาย\""), "\(customersJSON.prefix(400))")
+                #expect(!customersJSON.contains("\\u0e"))
+                #expect(String(decoding: try bundle.data("summary.txt"), as: UTF8.self).hasPrefix("ข้อมูลส่วนบุคคลของท่านที่ บริษัท สมาร์ทเทค เอ็นเตอร์ไพรส์ จำกัด"))
                 #expect(customer["guardian_consent"] as? Bool == false)
                 #expect(try bundle.rows("customer/identity_documents.json").map { $0["scan"] as? String } == [Data([0xde, 0xad, 0xbe, 0xef]).base64EncodedString()])
                 #expect(try bundle.rows("customer/activity_log.json").count == 1)

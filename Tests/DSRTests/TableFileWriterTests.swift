@@ -73,6 +73,34 @@ struct TableFileWriterTests {
         #expect(csv.contains(quoted + ",42,-1.50,NaN,-Infinity,true,false,,\"{\"\"a\"\": [1, \"\"x\\\"\"y\"\"]}\",3q2+7w==,2026-11-25T11:40:06.5Z,2026-11-25T11:40:06,2026-11-25\r\n"))
     }
 
+    /// A `json` column keeps the text an application wrote, and many (Python's json.dumps)
+    /// escape every Thai letter: the export writes the letters, so the person can read them.
+    /// Escapes that must stay (quotes, backslashes, control characters, U+2028) stay; the
+    /// document still parses to the same value.
+    @Test func thaiEscapedInAJSONColumnIsWrittenReadably() async throws {
+        let stored = #"{"name": "\u0e2a\u0e21\u0e0a\u0e32\u0e22", "flag": "\ud83c\uddf9\ud83c\udded", "kept": "a\\u0041 \" \u0007 \u2028 \u0041"}"#
+        let directory = try temporaryDirectory()
+        defer { try? FileManager.default.removeItem(at: directory) }
+        try await TestDatabase.with { database in
+            let connection = try await database.connect()
+            _ = try await connection.transactionIf(false) { connection in
+                let writer = try TableFileWriter(directory: directory, store: "s", table: "t", formats: [.json])
+                try connection.stream("SELECT $1::json AS doc", [stored]) { row in
+                    try writer.write(columns: row.columns, kinds: row.columnTypes.map(TableFileWriter.FieldKind.init(postgresType:)), row: row)
+                }
+                return try writer.finish()
+            }
+        }
+        let data = try Data(contentsOf: directory.appendingPathComponent("s/t.json"))
+        let text = String(decoding: data, as: UTF8.self)
+        #expect(text.contains(#""name": "สมชาย""#), "\(text)")
+        #expect(text.contains(#""flag": "🇹🇭""#), "\(text)")
+        #expect(text.contains(#""kept": "a\\u0041 \" \u0007 \u2028 \u0041""#), "\(text)")
+        let parsed = try #require(try JSONSerialization.jsonObject(with: data) as? [[String: Any]])
+        let original = try #require(try JSONSerialization.jsonObject(with: Data(stored.utf8)) as? [String: String])
+        #expect(parsed.first?["doc"] as? [String: String] == original)
+    }
+
     @Test func emptyTableIsAnEmptyArrayAndAnEmptyCSV() throws {
         let directory = try temporaryDirectory()
         defer { try? FileManager.default.removeItem(at: directory) }

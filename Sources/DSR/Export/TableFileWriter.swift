@@ -139,8 +139,11 @@ final class TableFileWriter {
             let value = bytes.first == UInt8(ascii: "t") ? Self.true : Self.false
             json.append(contentsOf: value)
             csv?.append(contentsOf: value)
-        case .number where isFiniteNumber(bytes), .json:
+        case .number where isFiniteNumber(bytes):
             json.append(contentsOf: bytes)
+            if csv != nil { appendCSVField(bytes, to: &csv!) }
+        case .json:
+            appendJSONWithReadableText(bytes, to: &json)
             if csv != nil { appendCSVField(bytes, to: &csv!) }
         case .timestamp:
             var iso = Array(bytes)
@@ -206,6 +209,61 @@ final class TableFileWriter {
         }
         out.append(contentsOf: UnsafeRawBufferPointer(rebasing: bytes[runStart..<count]))
         out.append(UInt8(ascii: "\""))
+    }
+
+    /// Appends a JSON document, turning `\uXXXX` escapes of letters (what many applications
+    /// write into `json` columns: Python's `json.dumps` escapes all Thai) into UTF-8, so the
+    /// person can read their own name. Escapes of control characters, quotes, backslashes and
+    /// U+2028/U+2029 stay as they are; a lone surrogate stays escaped.
+    static func appendJSONWithReadableText(_ bytes: UnsafeRawBufferPointer, to out: inout [UInt8]) {
+        let backslash = UInt8(ascii: "\\")
+        guard bytes.contains(backslash) else {
+            out.append(contentsOf: bytes)
+            return
+        }
+        func hex(at offset: Int) -> UInt32? {
+            guard offset + 4 <= bytes.count else { return nil }
+            var value: UInt32 = 0
+            for byte in bytes[offset..<(offset + 4)] {
+                let digit: UInt8
+                switch byte {
+                case UInt8(ascii: "0")...UInt8(ascii: "9"): digit = byte - UInt8(ascii: "0")
+                case UInt8(ascii: "a")...UInt8(ascii: "f"): digit = byte - UInt8(ascii: "a") + 10
+                case UInt8(ascii: "A")...UInt8(ascii: "F"): digit = byte - UInt8(ascii: "A") + 10
+                default: return nil
+                }
+                value = value << 4 | UInt32(digit)
+            }
+            return value
+        }
+        var index = 0
+        while index < bytes.count {
+            let byte = bytes[index]
+            guard byte == backslash, index + 1 < bytes.count else {
+                out.append(byte)
+                index += 1
+                continue
+            }
+            // An escape: `\u` with four hex digits may become a character; any other is copied whole.
+            guard bytes[index + 1] == UInt8(ascii: "u"), var scalar = hex(at: index + 2) else {
+                out.append(contentsOf: UnsafeRawBufferPointer(rebasing: bytes[index..<(index + 2)]))
+                index += 2
+                continue
+            }
+            var width = 6
+            if (0xD800...0xDBFF).contains(scalar), index + 12 <= bytes.count, bytes[index + 6] == backslash,
+                bytes[index + 7] == UInt8(ascii: "u"), let low = hex(at: index + 8), (0xDC00...0xDFFF).contains(low)
+            {
+                scalar = 0x10000 + ((scalar - 0xD800) << 10) + (low - 0xDC00)
+                width = 12
+            }
+            if scalar >= 0x80, scalar != 0x2028, scalar != 0x2029, let character = Unicode.Scalar(scalar) {
+                out.append(contentsOf: Array(String(character).utf8))
+            } else {
+                out.append(contentsOf: UnsafeRawBufferPointer(rebasing: bytes[index..<(index + width)]))
+            }
+            index += width
+        }
     }
 
     /// Appends `bytes` as one CSV field (RFC 4180): quoted, with quotes doubled, only when it

@@ -1,0 +1,132 @@
+import DSR
+import Foundation
+import Postgres
+import TestSupport
+import Testing
+
+/// A request that may not be about the person who asked is held until an operator has
+/// verified the identity; the hold really stops work, and `dsr.resume_request` resumes it.
+@Suite("Identity verification holds")
+struct VerificationHoldTests {
+    func status(_ connection: PostgresConnection, _ id: UUID) async throws -> (status: String, hold: String?) {
+        let row = try await connection.query("SELECT status, hold_reason FROM dsr.requests WHERE id = $1", [id])[0]
+        return (try row.decode("status", as: String.self), try row.decode("hold_reason", as: String?.self))
+    }
+
+    /// `dsr.ask_identity_verification` right after a submission: the export never runs and
+    /// the person is never told it is ready; another request submitted after it completes,
+    /// so the daemon did run meanwhile. Resuming completes it.
+    @Test func aHoldPlacedAfterSubmissionStopsTheRequestUntilItIsResumed() async throws {
+        try await TestDatabase.migrated { database, connection in
+            try await StoreFixture.with(customers: 20) { stores in
+                let exports = try temporaryDirectory()
+                defer { try? FileManager.default.removeItem(at: exports) }
+                let held = try await connection.query(
+                    "SELECT dsr.submit('access', '{\"customer_id\": \"T-1\", \"email\": \"somchai.test@example.co.th\"}') AS id"
+                )[0].decode("id", as: UUID.self)
+                try await connection.execute("SELECT dsr.ask_identity_verification($1, 'please bring your ID card')", [held])
+                let other = try await connection.query(
+                    "SELECT dsr.submit('access', '{\"customer_id\": \"T-2\"}') AS id")[0].decode("id", as: UUID.self)
+                let daemon = try DaemonProcess(database.exportArguments(exports), environment: stores.environment)
+                #expect(try await eventually {
+                    try await connection.count("SELECT count(*) FROM dsr.requests WHERE id = $1 AND status = 'completed'", [other]) == 1
+                }, "\(daemon.output)")
+                #expect(try await status(connection, held) == ("awaiting_verification", "operator"))
+                #expect(try await connection.count("SELECT count(*) FROM dsr.request_tasks WHERE request_id = $1", [held]) == 0)
+                #expect(try await connection.count("SELECT count(*) FROM dsr.outbox WHERE request_id = $1 AND template = 'completed'", [held]) == 0)
+                #expect(try await connection.count("SELECT count(*) FROM dsr.outbox WHERE request_id = $1 AND template = 'identity_needed'", [held]) == 1)
+                // Retrying its cancelled job is not the way out; resuming is.
+                do {
+                    try await connection.execute("SELECT dsr.resume_request($1, NULL, 'ID card checked')", [other])
+                    Issue.record("a completed request was resumed")
+                } catch let error as PostgresError { #expect(error.sqlState == "55000") }
+                try await connection.execute("SELECT dsr.resume_request($1, NULL, 'ID card checked at the counter')", [held])
+                #expect(try await eventually {
+                    try await connection.count("SELECT count(*) FROM dsr.requests WHERE id = $1 AND status = 'completed'", [held]) == 1
+                }, "\(daemon.output)")
+                #expect(try await connection.count(
+                    "SELECT count(*) FROM dsr.requests WHERE id = $1 AND verified_at IS NOT NULL AND verified_by = current_user", [held]) == 1)
+                daemon.signal(SIGTERM)
+                #expect(try await daemon.waitForExit(timeout: .seconds(30)) == 0)
+            }
+        }
+    }
+
+    /// A phone shared by T-1 and T-2, given with an email that matches nobody: the phone is
+    /// all that matched, so the request waits like a phone-only one, and the DPO hears why.
+    /// Resuming needs the verified person's identifier and exports only that person.
+    @Test func aSharedPhoneWithAnEmailThatMatchesNobodyWaitsForVerification() async throws {
+        try await TestDatabase.migrated { database, connection in
+            try await StoreFixture.with(customers: 20) { stores in
+                let exports = try temporaryDirectory()
+                defer { try? FileManager.default.removeItem(at: exports) }
+                let id = try await connection.query(
+                    "SELECT dsr.submit('access', '{\"email\": \"nobody.known@example.co.th\", \"phone\": \"081-234-5678\"}') AS id"
+                )[0].decode("id", as: UUID.self)
+                let daemon = try DaemonProcess(database.exportArguments(exports), environment: stores.environment)
+                #expect(try await eventually { try await status(connection, id).status == "awaiting_verification" }, "\(daemon.output)")
+                #expect(try await status(connection, id).hold == "shared_phone")
+                #expect(try await connection.count("SELECT count(*) FROM dsr.outbox WHERE request_id = $1 AND template = 'dpo_identity_hold'", [id]) == 1)
+                #expect(try await connection.count(
+                    "SELECT count(*) FROM dsr.outbox WHERE request_id = $1 AND template = 'identity_needed' AND variables->>'several_accounts' = 'true'", [id]) == 1)
+                do {
+                    try await connection.execute("SELECT dsr.resume_request($1)", [id])
+                    Issue.record("a shared-phone hold was resumed without saying who asked")
+                } catch let error as PostgresError {
+                    #expect(error.sqlState == "22023" && error.hint?.contains("customer_id") == true)
+                }
+                try await connection.execute("SELECT dsr.resume_request($1, '{\"customer_id\": \"T-1\"}', 'called back on the number on file')", [id])
+                #expect(try await eventually {
+                    try await connection.count("SELECT count(*) FROM dsr.requests WHERE id = $1 AND status = 'completed'", [id]) == 1
+                }, "\(daemon.output)")
+                let bundle = try OpenedBundle(path: try await completedResult(connection, id)["export_path"] as? String ?? "")
+                #expect(try bundle.rows("customer/customers.json").map { $0["id"] as? String } == ["T-1"])
+                daemon.signal(SIGTERM)
+                #expect(try await daemon.waitForExit(timeout: .seconds(30)) == 0)
+            }
+        }
+    }
+
+    /// Two customers whose emails differ only by case, with different names and national ids:
+    /// matching the email case-insensitively is right, merging them silently is not. The
+    /// request waits, the DPO is told which details disagree (column names, no values),
+    /// corrects the record that holds the wrong address, and resumes: only the person who
+    /// asked is exported.
+    @Test func recordsJoinedByAnEmailThatDisagreeOnPersonalDetailsWaitForVerification() async throws {
+        try await TestDatabase.migrated { database, connection in
+            try await StoreFixture.with(customers: 20) { stores in
+                let customer = try await PostgresConnection.connect(stores.url("customer"))
+                try await customer.execute(
+                    """
+                    INSERT INTO customers (id, first_name, last_name, nationality, national_id, passport_no, email, login_provider)
+                    VALUES ('T-3', 'Anan', 'Twin', 'TH', '1101700207048', NULL, 'twin@example.co.th', 'password'),
+                           ('T-4', 'John', 'Other', 'GB', NULL, 'GB1234567', 'TWIN@Example.co.th', 'google')
+                    """)
+                await customer.close()
+                let exports = try temporaryDirectory()
+                defer { try? FileManager.default.removeItem(at: exports) }
+                let id = try await connection.query(
+                    "SELECT dsr.submit('access', '{\"email\": \"twin@example.co.th\"}') AS id")[0].decode("id", as: UUID.self)
+                let daemon = try DaemonProcess(database.exportArguments(exports), environment: stores.environment)
+                #expect(try await eventually { try await status(connection, id).status == "awaiting_verification" }, "\(daemon.output)")
+                #expect(try await status(connection, id).hold == "conflicting_records")
+                let conflicts = try await connection.query(
+                    "SELECT variables->>'conflicts' AS c FROM dsr.outbox WHERE request_id = $1 AND template = 'dpo_identity_hold'", [id]
+                )[0].decode("c", as: String.self)
+                #expect(conflicts.contains("customers.first_name") && conflicts.contains("customers.nationality"), "\(conflicts)")
+                #expect(!conflicts.contains("Anan") && !conflicts.contains("John"))
+                let store = try await PostgresConnection.connect(stores.url("customer"))
+                try await store.execute("UPDATE customers SET email = 'john.other@example.co.uk' WHERE id = 'T-4'")
+                await store.close()
+                try await connection.execute("SELECT dsr.resume_request($1, NULL, 'T-4 had a mistyped email; corrected')", [id])
+                #expect(try await eventually {
+                    try await connection.count("SELECT count(*) FROM dsr.requests WHERE id = $1 AND status = 'completed'", [id]) == 1
+                }, "\(daemon.output)")
+                let bundle = try OpenedBundle(path: try await completedResult(connection, id)["export_path"] as? String ?? "")
+                #expect(try bundle.rows("customer/customers.json").map { $0["id"] as? String } == ["T-3"])
+                daemon.signal(SIGTERM)
+                #expect(try await daemon.waitForExit(timeout: .seconds(30)) == 0)
+            }
+        }
+    }
+}
