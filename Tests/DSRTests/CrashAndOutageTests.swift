@@ -1,4 +1,4 @@
-import DSR
+@testable import DSR
 import Foundation
 import Postgres
 import TestSupport
@@ -146,6 +146,90 @@ struct CrashAndOutageTests {
                 }
                 #expect(bodies.values.allSatisfy { $0.count == 1 }, "\(context)")
                 #expect(bodies.count == (try await connection.count("SELECT count(*) FROM dsr.outbox")), "\(context)")
+            }
+        }
+    }
+
+    /// Every step boundary of a store task, of an export's assembly and of an erasure, in the
+    /// order a request passes them. A daemon dies (SIGKILL) at each in turn, on a request of
+    /// its own; then one daemon finishes everything. Every request completes, no job is
+    /// dead, every export matches its manifest and the digests recorded for it, no staging
+    /// folder or partial file is left, and each erasure has exactly one proof and one audit
+    /// entry that verify.
+    static let boundaries: [(failpoint: String, kind: String)] = [
+        ("store_task.after_export_files", "access"),  // staged files written, task not committed
+        ("finalize.after_partial_written", "access"),  // .<name>.partial complete, not renamed
+        ("finalize.after_rename", "access"),  // <name> in place, staging still there
+        ("finalize.after_staging_removed", "access"),  // staging gone, request not completed
+        ("erase.after_plan_recorded", "erasure"),  // dry-run plan recorded, store untouched
+        ("erase.after_store_commit", "erasure"),  // store erased, discovery not run
+        ("erase.after_discovery", "erasure"),  // discovery done, task not committed
+        ("finalize.after_audit_append", "erasure"),  // audit entry appended, proof file not written
+        ("finalize.after_proof_written", "erasure"),  // proof file written, request not completed
+    ]
+
+    @Test func aCrashAtEveryStepBoundaryOfExportAndErasureLeavesNoTraceAndLosesNothing() async throws {
+        let keys = try makeKeys()
+        defer { try? FileManager.default.removeItem(at: keys.directory) }
+        try await TestDatabase.migrated { database, connection in
+            try await StoreFixture.with(customers: 40) { stores in
+                let exports = try temporaryDirectory()
+                defer { try? FileManager.default.removeItem(at: exports) }
+                let customerStore = try await PostgresConnection.connect(stores.url("customer"))
+                let people = try await customerStore.query(
+                    "SELECT id FROM customers WHERE id LIKE 'C%' ORDER BY id LIMIT $1", [Self.boundaries.count]
+                ).map { try $0.decode("id", as: String.self) }
+                let arguments = database.erasureArguments(exports, key: keys.privateKey)
+                var requests: [(id: UUID, kind: String, person: String)] = []
+                for (index, boundary) in Self.boundaries.enumerated() {
+                    let id = try await connection.query(
+                        "SELECT dsr.submit($1, jsonb_build_object('customer_id', $2::text)) AS id", [boundary.kind, people[index]]
+                    )[0].decode("id", as: UUID.self)
+                    requests.append((id, boundary.kind, people[index]))
+                    let daemon = try DaemonProcess(arguments, environment: stores.environment.merging(["DSRD_FAILPOINT": boundary.failpoint]) { $1 })
+                    let exited = try await daemon.waitForExit(timeout: .seconds(60))
+                    #expect(exited != nil && daemon.process.terminationReason == .uncaughtSignal,
+                            "\(boundary.failpoint) was never reached: \(daemon.output.suffix(2000))")
+                }
+                let survivor = try DaemonProcess(arguments, environment: stores.environment)
+                let finished = try await eventually(timeout: .seconds(120)) {
+                    try await connection.count("SELECT count(*) FROM dsr.requests WHERE status <> 'completed'") == 0
+                }
+                survivor.signal(SIGTERM)
+                #expect(try await survivor.waitForExit(timeout: .seconds(30)) == 0)
+                #expect(finished, "\(survivor.output.suffix(3000))")
+                #expect(try await connection.count("SELECT count(*) FROM dsr.jobs WHERE state = 'dead'") == 0)
+
+                for request in requests where request.kind == "access" {
+                    let result = try await completedResult(connection, request.id)
+                    let path = try #require(result["export_path"] as? String)
+                    #expect(try Digests.sha256Hex(file: URL(fileURLWithPath: path)) == result["export_sha256"] as? String)
+                    let bundle = try OpenedBundle(path: path)
+                    let manifestData = try bundle.data("manifest.json")
+                    #expect(Digests.sha256Hex(manifestData) == result["manifest_sha256"] as? String)
+                    let manifest = try #require(try JSONSerialization.jsonObject(with: manifestData) as? [String: Any])
+                    for file in manifest["files"] as? [[String: Any]] ?? [] {
+                        let name = try #require(file["path"] as? String)
+                        #expect(Digests.sha256Hex(try bundle.data(name)) == file["sha256"] as? String, "\(name)")
+                    }
+                    #expect(try bundle.rows("customer/customers.json").map { $0["id"] as? String } == [request.person])
+                }
+                let leftovers = (try FileManager.default.contentsOfDirectory(atPath: exports.appendingPathComponent(".staging").path))
+                    + (try FileManager.default.contentsOfDirectory(atPath: exports.path)).filter { $0.hasSuffix(".partial") }
+                #expect(leftovers.isEmpty, "\(leftovers)")
+
+                for request in requests where request.kind == "erasure" {
+                    #expect(try await connection.count("SELECT count(*) FROM dsr.proofs WHERE request_id = $1", [request.id]) == 1)
+                    #expect(try await connection.count("SELECT count(*) FROM dsr.audit_log WHERE request_id = $1", [request.id]) == 1)
+                    let result = try await completedResult(connection, request.id)
+                    #expect(result["export_file"] == nil)
+                    let verified = try await DaemonProcess.run(
+                        ["verify-proof", result["proof_path"] as? String ?? "", "--public-key", keys.publicKey, "--check-database",
+                         "--database-url", database.conninfo])
+                    #expect(verified.status == 0 && verified.output.hasPrefix("VALID"), "\(verified.output)")
+                    #expect(try await customerStore.count("SELECT count(*) FROM customers WHERE id = $1", [request.person]) == 0)
+                }
+                await customerStore.close()
             }
         }
     }

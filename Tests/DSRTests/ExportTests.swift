@@ -173,6 +173,36 @@ struct ExportTests {
         }
     }
 
+    /// What interrupted work left in the exports folder is removed at start once its request
+    /// has ended (or never existed); an open request's staging and partial file stay.
+    @Test func leftoversOfEndedRequestsAreCleanedUpAtStart() async throws {
+        try await TestDatabase.migrated { database, connection in
+            let exports = try temporaryDirectory()
+            let noStores = try temporaryDirectory()
+            defer { for folder in [exports, noStores] { try? FileManager.default.removeItem(at: folder) } }
+            let ended = try await connection.query("SELECT dsr.submit('access', '{\"email\": \"a@example.co.th\"}') AS id")[0].decode("id", as: UUID.self)
+            try await connection.execute("SELECT dsr.refuse_request($1, 'duplicate')", [ended])
+            let open = try await connection.query("SELECT dsr.submit('access', '{\"email\": \"b@example.co.th\"}') AS id")[0].decode("id", as: UUID.self)
+            try await connection.execute("SELECT dsr.ask_identity_verification($1)", [open])
+            try await connection.execute(
+                "UPDATE dsr.requests SET result = jsonb_build_object('export_file', $2::text) WHERE id = $1", [open, "0123abcd.zip"])
+            let staging = exports.appendingPathComponent(".staging")
+            let folders = [ended, open, UUID()].map { staging.appendingPathComponent($0.uuidString.lowercased()) }
+            for folder in folders {
+                try FileManager.default.createDirectory(at: folder.appendingPathComponent("customer"), withIntermediateDirectories: true)
+                try Data("[]".utf8).write(to: folder.appendingPathComponent("customer/customers.json"))
+            }
+            let partials = [".0123abcd.zip.partial", ".ffff0000.zip.partial"].map { exports.appendingPathComponent($0) }
+            for partial in partials { try Data("PK".utf8).write(to: partial) }
+            let daemon = try DaemonProcess(database.exportArguments(exports, extra: ["--set", "connectors.directory=\(noStores.path)"]))
+            let exists = { (url: URL) in FileManager.default.fileExists(atPath: url.path) }
+            #expect(try await eventually { !exists(folders[0]) && !exists(folders[2]) && !exists(partials[1]) }, "\(daemon.output)")
+            #expect(exists(folders[1]) && exists(partials[0]))
+            daemon.signal(SIGTERM)
+            #expect(try await daemon.waitForExit(timeout: .seconds(30)) == 0)
+        }
+    }
+
     @Test func fiveThousandOrdersExportWithBoundedMemory() async throws {
         try await TestDatabase.migrated { database, connection in
             try await StoreFixture.with(customers: 20) { stores in
