@@ -1,8 +1,10 @@
 import Foundation
 
 /// Everything known to identify one person: what they gave, plus what the authoritative
-/// store returned for them. Emails are trimmed and lower-cased, phones E.164 (the same rules
-/// as `dsr.normalize_email` / `dsr.normalize_phone`).
+/// store returned for them, in canonical form (``IdentifierNormalizer``, the same rules as
+/// `dsr.normalize_email` / `dsr.normalize_phone` / `dsr.normalize_national_id`): emails
+/// trimmed, lower-cased, NFC, with an ASCII (`xn--`) domain; phones E.164; national ids as
+/// ASCII digits.
 ///
 /// Email, customer id and national id are strong: one value, one person. A phone is weak:
 /// families share lines, so a row is matched by phone only when it carries no strong
@@ -40,8 +42,10 @@ public struct IdentitySet: Codable, Sendable, Equatable {
             let trimmed = raw.trimmingCharacters(in: .whitespaces)
             if !trimmed.isEmpty { customerIDs.insert(trimmed) }
         case .nationalID:
-            let digits = raw.filter { $0 != " " && $0 != "-" }
-            if !digits.isEmpty { nationalIDs.insert(digits) }
+            // A store may hold foreign ids: one that fails the Thai check is still kept, with
+            // its digits normalised and spaces and dashes removed, as the store lookup does.
+            let id = IdentifierNormalizer.nationalID(raw) ?? IdentifierNormalizer.nationalIDDigits(raw)
+            if !id.isEmpty { nationalIDs.insert(id) }
         }
     }
 }
