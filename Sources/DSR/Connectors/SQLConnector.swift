@@ -140,13 +140,17 @@ public struct SQLConnector: Connector {
         return clauses.isEmpty ? "false" : "(" + clauses.joined(separator: " OR ") + ")"
     }
 
-    /// The store-side twin of `dsr.normalize_phone`, applied to a column. Built from
-    /// immutable functions only (no subquery), so a store can index exactly this expression:
-    /// see ``lookupIndexes(for:)``.
+    /// The store-side twin of `dsr.normalize_phone` (digits normalised first, the same
+    /// 40-character limit), applied to a column. Built from immutable functions only (no
+    /// subquery, nothing from the dsr schema: it runs in the store's database), so a store
+    /// can index exactly this expression: see ``lookupIndexes(for:)``.
     static func phoneExpression(_ column: String) -> String {
-        let n = "regexp_replace(\(column)::text, '[ \\t().-]', '', 'g')"
+        // Thai (๐-๙) and fullwidth (０-９) digits as ASCII, as dsr.normalize_digits does.
+        let digits = "translate(\(column)::text, '๐๑๒๓๔๕๖๗๘๙０１２３４５６７８９', '01234567890123456789')"
+        let n = "regexp_replace(\(digits), '[ \\t().-]', '', 'g')"
         return """
-            (CASE WHEN \(n) ~ '^\\+660?[1-9][0-9]{7,8}$' THEN '+66' || regexp_replace(substr(\(n), 4), '^0', '') \
+            (CASE WHEN length(\(column)::text) > 40 THEN NULL \
+            WHEN \(n) ~ '^\\+660?[1-9][0-9]{7,8}$' THEN '+66' || regexp_replace(substr(\(n), 4), '^0', '') \
             WHEN \(n) ~ '^660?[1-9][0-9]{7,8}$' THEN '+66' || regexp_replace(substr(\(n), 3), '^0', '') \
             WHEN \(n) ~ '^0[1-9][0-9]{7,8}$' THEN '+66' || substr(\(n), 2) \
             WHEN \(n) ~ '^\\+[1-9][0-9]{6,14}$' AND \(n) !~ '^\\+66' THEN \(n) END)
@@ -158,7 +162,8 @@ public struct SQLConnector: Connector {
         switch kind {
         case .email: "lower(btrim(\(column)::text))"
         case .customerID: "\(column)::text"
-        case .nationalID: "regexp_replace(\(column)::text, '[ -]', '', 'g')"
+        case .nationalID:
+            "regexp_replace(translate(\(column)::text, '๐๑๒๓๔๕๖๗๘๙０１２３４５６７８９', '01234567890123456789'), '[ -]', '', 'g')"
         case .phone: phoneExpression(column)
         }
     }
