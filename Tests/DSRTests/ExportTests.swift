@@ -173,6 +173,36 @@ struct ExportTests {
         }
     }
 
+    /// The forms people really write: a national id in Thai digits, an email whose domain is
+    /// in punycode while the store holds it in Thai script (and the reverse).
+    @Test func identifiersInThaiDigitsAndEitherDomainFormFindThePerson() async throws {
+        try await TestDatabase.migrated { database, connection in
+            try await StoreFixture.with(customers: 10) { stores in
+                let customer = try await PostgresConnection.connect(stores.url("customer"))
+                try await customer.execute(
+                    """
+                    INSERT INTO customers (id, first_name, last_name, email, login_provider)
+                    VALUES ('T-5', 'สมหญิง', 'ไอดีเอ็น', 'somying@ตัวอย่าง.ไทย', 'password'),
+                           ('T-6', 'วิชัย', 'พิวนี', 'wichai@xn--72c1a1bt4awk9o.xn--o3cw4h', 'password')
+                    """)
+                await customer.close()
+                let exports = try temporaryDirectory()
+                defer { try? FileManager.default.removeItem(at: exports) }
+                let cases = [
+                    (#"{"national_id": "๑-๑๐๑๗-๐๐๒๐๗-๐๓-๐"}"#, "T-1"),
+                    (#"{"email": "Somying@xn--72c1a1bt4awk9o.xn--o3cw4h"}"#, "T-5"),
+                    (#"{"email": "wichai@ตัวอย่าง.ไทย"}"#, "T-6"),
+                ]
+                for (subject, person) in cases {
+                    let export = try await runExport(
+                        "SELECT dsr.submit('access', '\(subject)') AS id", database: database, connection: connection, stores: stores,
+                        exports: exports)
+                    #expect(try export.bundle.rows("customer/customers.json").map { $0["id"] as? String } == [person], "\(subject)")
+                }
+            }
+        }
+    }
+
     /// What interrupted work left in the exports folder is removed at start once its request
     /// has ended (or never existed); an open request's staging and partial file stay.
     @Test func leftoversOfEndedRequestsAreCleanedUpAtStart() async throws {

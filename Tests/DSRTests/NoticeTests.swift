@@ -138,7 +138,7 @@ struct NoticeTests {
             daemon.signal(SIGTERM)
             #expect(try await daemon.waitForExit(timeout: .seconds(30)) == 0)
             let requests = try gateway.requests()
-            #expect(requests.count == 2)
+            try #require(requests.count == 2)
             #expect(requests[0].body == requests[1].body)
             let form = Dictionary(uniqueKeysWithValues: requests[1].body.split(separator: "&").map { pair -> (String, String) in
                 let parts = pair.split(separator: "=", maxSplits: 1).map { String($0).replacingOccurrences(of: "+", with: " ").removingPercentEncoding ?? "" }

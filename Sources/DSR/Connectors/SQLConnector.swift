@@ -115,7 +115,9 @@ public struct SQLConnector: Connector {
             let reference = "\(alias).\(Self.quote(column))"
             switch kind {
             case .email where !identity.emails.isEmpty:
-                clauses.append("\(Self.lookupExpression(kind, column: reference)) = ANY(\(binder.bind(identity.emails)))")
+                // Both forms of an internationalised domain: stores may hold either.
+                let emails = Set(identity.emails.flatMap(IdentifierNormalizer.emailVariants))
+                clauses.append("\(Self.lookupExpression(kind, column: reference)) = ANY(\(binder.bind(emails)))")
             case .customerID where !identity.customerIDs.isEmpty:
                 clauses.append("\(Self.lookupExpression(kind, column: reference)) = ANY(\(binder.bind(identity.customerIDs)))")
             case .nationalID where !identity.nationalIDs.isEmpty:

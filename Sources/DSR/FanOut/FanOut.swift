@@ -174,10 +174,14 @@ public struct FanOut: Sendable {
         }
         let fields = stores.keys.sorted()
         let lists = fields.map { stores[$0]!.sorted().joined(separator: ",") }
+        // An upsert, not delete-and-insert: daemons starting together both succeed.
         try await connection.transaction { connection in
-            try connection.execute("DELETE FROM dsr.correctable_fields")
+            try connection.execute("DELETE FROM dsr.correctable_fields WHERE field <> ALL($1::text[])", [fields])
             try connection.execute(
-                "INSERT INTO dsr.correctable_fields (field, stores) SELECT f, string_to_array(s, ',') FROM unnest($1::text[], $2::text[]) AS u(f, s)",
+                """
+                INSERT INTO dsr.correctable_fields (field, stores) SELECT f, string_to_array(s, ',') FROM unnest($1::text[], $2::text[]) AS u(f, s)
+                ON CONFLICT (field) DO UPDATE SET stores = EXCLUDED.stores WHERE correctable_fields.stores IS DISTINCT FROM EXCLUDED.stores
+                """,
                 [fields, lists])
         }
     }
