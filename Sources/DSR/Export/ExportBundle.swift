@@ -56,7 +56,7 @@ struct ExportBundle {
     /// and holds exactly these files: then assembling again would only change its timestamp.
     func existing(at destination: URL) -> Result? {
         guard FileManager.default.fileExists(atPath: destination.path),
-            let archive = try? Archive(url: destination, accessMode: .read), let entry = archive["manifest.json"]
+            let archive = try? Archive(url: destination, accessMode: .read, pathEncoding: nil), let entry = archive["manifest.json"]
         else { return nil }
         var manifestData = Data()
         guard (try? archive.extract(entry, consumer: { manifestData.append($0) })) != nil else { return nil }
