@@ -31,6 +31,23 @@ struct CommonOptions: ParsableArguments {
         }
     }
 
+    /// The store mappings (only `store` when given) and the identifier kinds they may name.
+    func storeMappings(_ configuration: DSRConfiguration, only store: String? = nil) throws -> ([StoreMapping], [IdentityKind]) {
+        let stores: [StoreMapping]
+        let kinds: [IdentityKind]
+        do {
+            stores = try configuration.storeMappings()
+            kinds = try configuration.identifiers.kinds().filter { !IdentityKind.builtIn.contains($0) }
+        } catch let error as ConfigurationError {
+            throw Failure(message: "configuration: \(error)", exitCode: .configuration)
+        }
+        let chosen = stores.filter { store == nil || $0.name == store }
+        guard !chosen.isEmpty else {
+            throw Failure(message: "no store named \(store ?? "") in \(configuration.connectors.directory)", exitCode: .configuration)
+        }
+        return (chosen, kinds)
+    }
+
     func connect(_ configuration: DSRConfiguration) async throws -> PostgresConnection {
         do {
             return try await PostgresConnection.connect(try configuration.databaseConninfo())

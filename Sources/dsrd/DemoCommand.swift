@@ -30,7 +30,7 @@ struct Demo: AsyncParsableCommand {
             LoggingSetup.bootstrap(level: configuration.log.level)
             let stores: [StoreMapping]
             do {
-                stores = try ConnectorCatalog.load(directory: configuration.resolvedPath(configuration.connectors.directory))
+                stores = try configuration.storeMappings()
             } catch let error as ConfigurationError {
                 throw Failure(message: "configuration: \(error)", exitCode: .configuration)
             }

@@ -3,12 +3,15 @@ import DSR
 
 struct Indexes: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
-        abstract: "Print the CREATE INDEX statements each SQL store needs for dsrd's lookups.",
+        abstract: "Print the CREATE INDEX statements each SQL store still needs for dsrd's lookups.",
         discussion: """
             dsrd finds a person by expressions (lower(btrim(email)), a phone-normalising \
-            expression, national id without spaces and dashes) and by parent keys. Each needs an \
-            index on exactly that expression, or every request scans the store's tables. Review \
-            the output and run it in each store's database (CREATE INDEX CONCURRENTLY on a busy one).
+            expression, a document number without separators), by customer ids in the column's \
+            own type, and by parent keys. Each needs an index, or every request scans the store's \
+            tables. This asks each store's planner which lookups no existing index serves (whatever \
+            its name or shape) and prints only the indexes that are missing. Review the output and \
+            run it in each store's database; CONCURRENTLY keeps a busy store writable. `dsrd check` \
+            checks the rest of the mapping.
             """)
 
     @OptionGroup var options: CommonOptions
@@ -19,19 +22,15 @@ struct Indexes: AsyncParsableCommand {
         let only = store
         try await reportingFailures {
             let configuration = try options.loadConfiguration()
-            let stores: [StoreMapping]
-            do {
-                stores = try ConnectorCatalog.load(directory: configuration.resolvedPath(configuration.connectors.directory))
-            } catch let error as ConfigurationError {
-                throw Failure(message: "configuration: \(error)", exitCode: .configuration)
-            }
-            let chosen = stores.filter { only == nil || $0.name == only }
-            guard !chosen.isEmpty else {
-                throw Failure(message: "no store named \(only ?? "") in \(configuration.connectors.directory)", exitCode: .configuration)
-            }
-            for mapping in chosen where mapping.kind == .postgres {
-                print("-- store \(mapping.name)")
-                SQLConnector.lookupIndexes(for: mapping).forEach { print($0) }
+            let (stores, kinds) = try options.storeMappings(configuration, only: only)
+            for mapping in stores where mapping.kind == .postgres {
+                let lookups = try await SQLConnector(mapping: mapping, maxConnections: 1).lookupIndexes(extraKinds: kinds)
+                let missing = lookups.filter { !$0.isServed }
+                print("-- store \(mapping.name): \(lookups.count - missing.count) of \(lookups.count) lookups have an index")
+                for lookup in missing {
+                    print("-- \(lookup.table): \(lookup.lookup)")
+                    print(lookup.statement(concurrently: true))
+                }
                 print("")
             }
         }

@@ -64,7 +64,7 @@ struct Run: AsyncParsableCommand {
             } catch let error as ConfigurationError {
                 throw Failure(message: "configuration: \(error)", exitCode: .configuration)
             }
-            try await fanOut.publishCorrectableFields(on: connection)
+            try await fanOut.publishSubmissionRules(on: connection)
             await connection.close()
             let readiness = Readiness()
             let pool = WorkerPool(

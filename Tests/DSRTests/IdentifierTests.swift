@@ -144,7 +144,7 @@ struct IdentifierTests {
                 #expect(IdentifierNormalizer.phone(raw) == sql, "\(raw.debugDescription)")
                 // The store side matches on its own, indexable expression: it must agree too.
                 let store = try await connection.query(
-                    "SELECT \(SQLConnector.phoneExpression("v.raw")) AS p FROM (SELECT $1::text AS raw) AS v", [raw])[0].decode("p", as: String?.self)
+                    "SELECT \(SQLStatements.phoneExpression("v.raw")) AS p FROM (SELECT $1::text AS raw) AS v", [raw])[0].decode("p", as: String?.self)
                 #expect(store == sql, "\(raw.debugDescription)")
             }
             for raw in Self.emails {
@@ -294,13 +294,13 @@ struct IdentifierTests {
 
     // MARK: - Store side
 
-    /// The store matches on `SQLConnector.lookupExpression` over its own column: a store
+    /// The store matches on `SQLStatements.lookupExpression` over its own column: a store
     /// holding an identifier in any form finds the person by the canonical value.
     @Test func storeLookupExpressionsAgreeWithSQL() async throws {
         try await TestDatabase.migrated { _, connection in
             for raw in Self.nationalIDs {
                 let store = try await connection.query(
-                    "SELECT \(SQLConnector.lookupExpression(.nationalID, column: "v.raw")) AS n FROM (SELECT $1::text AS raw) AS v", [raw])[0]
+                    "SELECT \(SQLStatements.lookupExpression(.nationalID, column: "v.raw")) AS n FROM (SELECT $1::text AS raw) AS v", [raw])[0]
                     .decode("n", as: String.self)
                 var identity = IdentitySet()
                 identity.add(raw, as: .nationalID)
@@ -309,7 +309,7 @@ struct IdentifierTests {
             }
             for raw in Self.phones {
                 let store = try await connection.query(
-                    "SELECT \(SQLConnector.lookupExpression(.phone, column: "v.raw")) AS p FROM (SELECT $1::text AS raw) AS v", [raw])[0]
+                    "SELECT \(SQLStatements.lookupExpression(.phone, column: "v.raw")) AS p FROM (SELECT $1::text AS raw) AS v", [raw])[0]
                     .decode("p", as: String?.self)
                 #expect(store == (try await Self.sql(connection, "dsr.normalize_phone", raw)), "\(raw.debugDescription)")
             }
@@ -319,13 +319,13 @@ struct IdentifierTests {
             let variants = IdentifierNormalizer.emailVariants(canonical)
             for held in ["Somchai@ตัวอย่าง.ไทย", " somchai@XN--72C1A1BT4AWK9O.xn--o3cw4h ", canonical] {
                 let matched = try await connection.query(
-                    "SELECT \(SQLConnector.lookupExpression(.email, column: "v.raw")) = ANY($2::text[]) AS m FROM (SELECT $1::text AS raw) AS v",
+                    "SELECT \(SQLStatements.lookupExpression(.email, column: "v.raw")) = ANY($2::text[]) AS m FROM (SELECT $1::text AS raw) AS v",
                     [held, variants])[0].decode("m", as: Bool.self)
                 #expect(matched, "\(held)")
                 #expect(IdentifierNormalizer.email(held) == canonical, "\(held)")
             }
             let other = try await connection.query(
-                "SELECT \(SQLConnector.lookupExpression(.email, column: "v.raw")) = ANY($2::text[]) AS m FROM (SELECT $1::text AS raw) AS v",
+                "SELECT \(SQLStatements.lookupExpression(.email, column: "v.raw")) = ANY($2::text[]) AS m FROM (SELECT $1::text AS raw) AS v",
                 ["somchai@ตัวอย่าง.com", variants])[0].decode("m", as: Bool.self)
             #expect(!other)
         }
@@ -338,12 +338,12 @@ struct IdentifierTests {
             let connection = try await database.connect()
             try await connection.execute("CREATE TABLE people (email text, phone text, national_id text)")
             for (kind, column) in [(IdentityKind.email, "email"), (.phone, "phone"), (.nationalID, "national_id")] {
-                let expression = SQLConnector.lookupExpression(kind, column: "\"\(column)\"")
+                let expression = SQLStatements.lookupExpression(kind, column: "\"\(column)\"")
                 #expect(!expression.contains("dsr."))
                 try await connection.execute("CREATE INDEX ON people ((\(expression)))")
             }
             try await connection.execute("INSERT INTO people VALUES ($1, $2, $3)", ["A@B.co", "๐๘๑-๒๓๔-๕๖๗๘", "๑-๑๐๑๗-๐๐๒๐๗-๐๓-๐"])
-            let phone = try await connection.query("SELECT \(SQLConnector.lookupExpression(.phone, column: "phone")) AS p FROM people")[0]
+            let phone = try await connection.query("SELECT \(SQLStatements.lookupExpression(.phone, column: "phone")) AS p FROM people")[0]
                 .decode("p", as: String.self)
             #expect(phone == "+66812345678")
         }

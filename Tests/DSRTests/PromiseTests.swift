@@ -70,7 +70,7 @@ struct PromiseTests {
             let fanOut = FanOut(
                 pool: ConnectionPool(conninfo: "", maximum: 1), connectors: mappings.map { SQLConnector(mapping: $0) },
                 exportDirectory: FileManager.default.temporaryDirectory, timeZone: .current, proofKeys: nil, company: .init())
-            try await fanOut.publishCorrectableFields(on: connection)
+            try await fanOut.publishSubmissionRules(on: connection)
             #expect(try await connection.query("SELECT stores FROM dsr.correctable_fields WHERE field = 'email'")[0]
                 .decode("stores", as: [String].self) == ["customer", "marketing"])
             let cases: [(String, String)] = [

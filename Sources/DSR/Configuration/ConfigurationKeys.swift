@@ -107,6 +107,8 @@ struct ConfigurationKey: Sendable {
         .string("company.regulator_th", \.company.regulatorTH),
         .string("company.regulator_en", \.company.regulatorEN),
         .string("company.regulator_url", \.company.regulatorURL),
+        .string("identifiers.national_id_format", \.identifiers.nationalIDFormat, allowed: ["thai", "document"]),
+        .string("identifiers.extra_kinds", \.identifiers.extraKinds),
         .string("proofs.signing_key_file", \.proofs.signingKeyFile),
         .bool("minors.enabled", \.minors.enabled),
         .duration("minors.scan_interval", \.minors.scanInterval, minimum: .seconds(1)),

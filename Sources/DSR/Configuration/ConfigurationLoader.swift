@@ -102,6 +102,7 @@ public struct ConfigurationLoader: Sendable {
             throw ConfigurationError("queue.retry_max_delay must not be below queue.retry_base_delay")
         }
         _ = try configuration.deadlineWarningPeriods()
+        _ = try configuration.identifiers.kinds()
         if TimeZone(identifier: configuration.notices.timeZone) == nil {
             throw ConfigurationError("notices.time_zone: unknown time zone \(configuration.notices.timeZone)")
         }

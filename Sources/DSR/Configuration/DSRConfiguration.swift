@@ -146,6 +146,36 @@ public struct DSRConfiguration: Sendable, Equatable {
         }
     }
 
+    /// The kinds of identifier a request may give and a mapping may name.
+    public struct Identifiers: Sendable, Equatable {
+        /// How a `national_id` is checked at submission: `thai` (13 digits with the Thai
+        /// check digit) or `document` (any country's: letters and digits). Default thai.
+        public var nationalIDFormat: String = "thai"
+        /// Further strong identifiers, comma-separated (e.g. "passport,tax_id"): identity
+        /// documents, compared as upper-case letters and digits. Default none.
+        public var extraKinds: String = ""
+
+        public init(nationalIDFormat: String = "thai", extraKinds: String = "") {
+            self.nationalIDFormat = nationalIDFormat
+            self.extraKinds = extraKinds
+        }
+
+        /// The built-in kinds and the extra ones.
+        public func kinds() throws -> [IdentityKind] {
+            var kinds = IdentityKind.builtIn
+            for name in extraKinds.split(separator: ",").map({ $0.trimmingCharacters(in: .whitespaces) }) where !name.isEmpty {
+                guard name.range(of: "^[a-z][a-z0-9_]{0,62}$", options: .regularExpression) != nil,
+                    !["name", "guardian", "given"].contains(name), !kinds.contains(IdentityKind(rawValue: name))
+                else {
+                    throw ConfigurationError(
+                        "identifiers.extra_kinds: \(name) must be a new lower-case name (not email, phone, customer_id, national_id, name or guardian)")
+                }
+                kinds.append(IdentityKind(rawValue: name))
+            }
+            return kinds
+        }
+    }
+
     public struct Connectors: Sendable, Equatable {
         /// Folder of store mappings (`*.toml`), relative to the config file's folder.
         /// Default "connectors" (so Config/dsrd.toml uses Config/connectors).
@@ -176,6 +206,7 @@ public struct DSRConfiguration: Sendable, Equatable {
 
     public var database = Database()
     public var company = Company()
+    public var identifiers = Identifiers()
     public var minors = Minors()
     public var proofs = Proofs()
     public var connectors = Connectors()
@@ -232,6 +263,11 @@ public struct DSRConfiguration: Sendable, Equatable {
             }
             return duration
         }
+    }
+
+    /// The store mappings in `connectors.directory`, with the identifier kinds configured.
+    public func storeMappings() throws -> [StoreMapping] {
+        try ConnectorCatalog.load(directory: resolvedPath(connectors.directory), identifierKinds: try identifiers.kinds())
     }
 
     /// The connection string to use, reading `database.url_file` if set.

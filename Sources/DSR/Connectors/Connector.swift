@@ -50,6 +50,8 @@ public protocol Connector: Sendable {
     /// Erases the person following the mapping's strategies and holds; with `dryRun`,
     /// only measures what it would do.
     func erase(_ identity: IdentitySet, keys: ProofKeys, dryRun: Bool) async throws -> StoreErasure
+    /// What is left of the person after an erasure, per table (see `StoreErasure.Remainder`).
+    func remainder(_ identity: IdentitySet) async throws -> [String: StoreErasure.Remainder]
     /// Rectifies, restricts, or stops processing (objection, consent withdrawal).
     func update(_ identity: IdentitySet, change: StoreChange) async throws -> StoreUpdate
 }

@@ -44,6 +44,10 @@ public struct HTTPConnector: Connector {
         throw JobFailure.permanent("store \(mapping.name) is an http store; erasure through HTTP stores is not supported yet")
     }
 
+    public func remainder(_ identity: IdentitySet) async throws -> [String: StoreErasure.Remainder] {
+        try await discover(identity).mapValues { StoreErasure.Remainder(matching: $0, notAnonymised: $0) }
+    }
+
     public func update(_ identity: IdentitySet, change: StoreChange) async throws -> StoreUpdate {
         throw JobFailure.permanent("store \(mapping.name) is an http store; changes through HTTP stores are not supported yet")
     }

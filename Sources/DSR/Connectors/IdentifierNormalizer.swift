@@ -122,6 +122,22 @@ public enum IdentifierNormalizer {
         return (11 - sum % 11) % 10 == values[12] ? id : nil
     }
 
+    /// An identity document's number as stores are matched on (`dsr.normalize_document`,
+    /// and the store-side expression in `SQLConnector.lookupExpression`): digits normalised,
+    /// ASCII white space, dots, slashes and dashes removed, ASCII letters upper-cased; nil unless what is
+    /// left is 1 to 64 ASCII letters and digits. A Thai national id stays its 13 digits.
+    public static func document(_ raw: String) -> String? {
+        let separators: Set<Unicode.Scalar> = [" ", "\t", "\n", "\r", "\u{0B}", "\u{0C}", ".", "/", "-"]
+        var scalars = String.UnicodeScalarView()
+        for scalar in digits(raw).unicodeScalars where !separators.contains(scalar) {
+            scalars.append(("a"..."z").contains(scalar) ? Unicode.Scalar(scalar.value - 32)! : scalar)
+        }
+        guard (1...64).contains(scalars.count), scalars.allSatisfy({ ("A"..."Z").contains($0) || ("0"..."9").contains($0) }) else {
+            return nil
+        }
+        return String(scalars)
+    }
+
     /// `raw` with digits normalised and spaces and dashes removed, valid or not.
     static func nationalIDDigits(_ raw: String) -> String {
         String(String.UnicodeScalarView(digits(raw).unicodeScalars.filter { $0 != " " && $0 != "-" }))

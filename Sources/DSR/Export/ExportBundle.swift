@@ -125,7 +125,7 @@ struct ExportBundle {
             lines.append((english ? "System: " : "ระบบ: ") + store.name)
             if !store.sources.isEmpty {
                 lines.append((english ? "  Where the data came from: " : "  แหล่งที่มาของข้อมูล: ")
-                    + store.sources.map { PrivacyVocabulary.label($0, locale: locale) }.joined(separator: ", "))
+                    + store.sources.map { store.label($0, locale: locale) }.joined(separator: ", "))
             }
             for table in store.tables {
                 let rows = files.first { $0.store == store.name && $0.table == table.name && $0.path.hasSuffix(".json") }?.rows ?? 0
@@ -136,10 +136,10 @@ struct ExportBundle {
                     lines.append((english ? "    Categories: " : "    ประเภทข้อมูล: ") + categories.map { PrivacyVocabulary.label($0, locale: locale) }.joined(separator: "; "))
                 }
                 if !table.purposes.isEmpty {
-                    lines.append((english ? "    Purposes: " : "    วัตถุประสงค์: ") + table.purposes.map { PrivacyVocabulary.label($0, locale: locale) }.joined(separator: "; "))
+                    lines.append((english ? "    Purposes: " : "    วัตถุประสงค์: ") + table.purposes.map { store.label($0, locale: locale) }.joined(separator: "; "))
                 }
                 if !table.recipients.isEmpty {
-                    lines.append((english ? "    Disclosed to: " : "    ผู้รับข้อมูล: ") + table.recipients.map { PrivacyVocabulary.label($0, locale: locale) }.joined(separator: "; "))
+                    lines.append((english ? "    Disclosed to: " : "    ผู้รับข้อมูล: ") + table.recipients.map { store.label($0, locale: locale) }.joined(separator: "; "))
                 }
                 if let retention = table.retention[locale] ?? table.retention["en"] {
                     lines.append((english ? "    Kept: " : "    ระยะเวลาเก็บรักษา: ") + retention)

@@ -5,6 +5,15 @@ enum PrivacyVocabulary {
         (locale == "en" ? english : thai)[code] ?? code
     }
 
+    /// The codes a mapping may use without labels of its own, per field.
+    static let categories: Set = ["personal", "contact", "account", "identity_proof", "transaction_financial", "technical", "other"]
+    static let purposes: Set = [
+        "account_management", "delivery", "product_improvement", "administration", "marketing", "after_sales", "feedback",
+        "payment", "contract", "legal_obligation",
+    ]
+    static let recipients: Set = ["internal", "payment_provider", "logistics", "marketing_provider", "authorities"]
+    static let sources: Set = ["signup", "phone", "email", "facebook_login", "google_login", "checkout", "website", "campaigns"]
+
     private static let thai: [String: String] = [
         "personal": "ข้อมูลส่วนตัว (ชื่อ นามสกุล วันเกิด สัญชาติ เลขประจำตัว)",
         "contact": "ข้อมูลการติดต่อ (ที่อยู่ โทรศัพท์ อีเมล)",

@@ -38,8 +38,10 @@ public struct DemoStores: Sendable {
             }
             let connection = try await PostgresConnection.connect(store.url)
             try await connection.runScript(Self.sql("\(store.name).sql"))
-            // The indexes dsrd's lookups need, on exactly the expressions it matches on.
-            for statement in SQLConnector.lookupIndexes(for: store) { try await connection.runScript(statement) }
+            // The indexes dsrd's lookups need and the store does not have yet.
+            for lookup in try await SQLConnector(mapping: store, maxConnections: 1).lookupIndexes() where !lookup.isServed {
+                try await connection.runScript(lookup.createIndex)
+            }
             let table = store.tables[0].name
             let empty = try await connection.query("SELECT NOT EXISTS (SELECT 1 FROM \(table)) AS empty")[0].decode("empty", as: Bool.self)
             if empty {

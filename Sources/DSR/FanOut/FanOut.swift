@@ -13,10 +13,12 @@ public struct FanOut: Sendable {
     public let proofKeys: ProofKeys?
     /// Named in export summaries.
     public let company: DSRConfiguration.Company
+    /// The kinds of identifier requests give and mappings name (`identifiers.*`).
+    public let identifiers: DSRConfiguration.Identifiers
 
     public init(
         pool: ConnectionPool, connectors: [any Connector], exportDirectory: URL, timeZone: TimeZone, proofKeys: ProofKeys?,
-        company: DSRConfiguration.Company
+        company: DSRConfiguration.Company, identifiers: DSRConfiguration.Identifiers = .init()
     ) {
         self.pool = pool
         self.connectors = connectors
@@ -24,6 +26,7 @@ public struct FanOut: Sendable {
         self.timeZone = timeZone
         self.proofKeys = proofKeys
         self.company = company
+        self.identifiers = identifiers
     }
 
     func requireProofKeys() throws -> ProofKeys {
@@ -37,7 +40,7 @@ public struct FanOut: Sendable {
 
     /// Builds the connectors from `connectors.directory`.
     public static func make(configuration: DSRConfiguration, pool: ConnectionPool) throws -> FanOut {
-        let mappings = try ConnectorCatalog.load(directory: configuration.resolvedPath(configuration.connectors.directory))
+        let mappings = try configuration.storeMappings()
         let connectors: [any Connector] = try mappings.map { mapping in
             switch mapping.kind {
             case .postgres:
@@ -53,7 +56,7 @@ public struct FanOut: Sendable {
             timeZone: TimeZone(identifier: configuration.notices.timeZone) ?? TimeZone(identifier: "UTC")!,
             proofKeys: configuration.proofs.signingKeyFile.isEmpty
                 ? nil : try ProofKeys.load(privateKeyFile: configuration.resolvedPath(configuration.proofs.signingKeyFile)),
-            company: configuration.company)
+            company: configuration.company, identifiers: configuration.identifiers)
     }
 
     func connector(named name: String) throws -> any Connector {
@@ -165,16 +168,20 @@ public struct FanOut: Sendable {
 
     var rectifiableFields: Set<String> { Set(connectors.flatMap { $0.mapping.tables.flatMap(\.rectify) }) }
 
-    /// Publishes the fields a rectification can correct into `dsr.correctable_fields`, so
-    /// `dsr.submit` refuses an impossible correction at once instead of weeks later.
-    public func publishCorrectableFields(on connection: PostgresConnection) async throws {
+    /// Publishes what `dsr.submit` checks requests against: the fields a rectification can
+    /// correct (`dsr.correctable_fields`, from the mappings), so an impossible correction is
+    /// refused at once instead of weeks later, and the identifier kinds a request may give
+    /// (`dsr.identifier_kinds`, from `identifiers.*`). Upserts, not delete-and-insert: daemons
+    /// starting together both succeed.
+    public func publishSubmissionRules(on connection: PostgresConnection) async throws {
         var stores: [String: [String]] = [:]
         for connector in connectors {
             for field in Set(connector.mapping.tables.flatMap(\.rectify)) { stores[field, default: []].append(connector.mapping.name) }
         }
         let fields = stores.keys.sorted()
         let lists = fields.map { stores[$0]!.sorted().joined(separator: ",") }
-        // An upsert, not delete-and-insert: daemons starting together both succeed.
+        let extra = try identifiers.kinds().filter { !IdentityKind.builtIn.contains($0) }.map(\.rawValue)
+        let nationalID = identifiers.nationalIDFormat == "document" ? "document" : "thai_national_id"
         try await connection.transaction { connection in
             try connection.execute("DELETE FROM dsr.correctable_fields WHERE field <> ALL($1::text[])", [fields])
             try connection.execute(
@@ -183,6 +190,16 @@ public struct FanOut: Sendable {
                 ON CONFLICT (field) DO UPDATE SET stores = EXCLUDED.stores WHERE correctable_fields.stores IS DISTINCT FROM EXCLUDED.stores
                 """,
                 [fields, lists])
+            try connection.execute(
+                "DELETE FROM dsr.identifier_kinds WHERE kind NOT IN ('email', 'phone', 'customer_id', 'national_id') AND kind <> ALL($1::text[])",
+                [extra])
+            try connection.execute(
+                """
+                INSERT INTO dsr.identifier_kinds (kind, format, strong) SELECT k, 'document', true FROM unnest($1::text[]) AS k
+                ON CONFLICT (kind) DO NOTHING
+                """, [extra])
+            try connection.execute(
+                "UPDATE dsr.identifier_kinds SET format = $1 WHERE kind = 'national_id' AND format IS DISTINCT FROM $1", [nationalID])
         }
     }
 
@@ -190,19 +207,19 @@ public struct FanOut: Sendable {
         let rows = try await pool.withConnection { connection in
             try await connection.query(
                 """
-                SELECT kind, locale, status, subject ->> 'email' AS email, subject ->> 'phone' AS phone,
-                       subject ->> 'customer_id' AS customer_id, subject ->> 'national_id' AS national_id,
-                       identities::text AS identities, result ->> 'export_file' AS export_file, received_at,
-                       payload::text AS payload, verified_at IS NOT NULL AS verified
+                SELECT kind, locale, status, subject::text AS subject, identities::text AS identities,
+                       result ->> 'export_file' AS export_file, received_at, payload::text AS payload,
+                       verified_at IS NOT NULL AS verified
                   FROM dsr.requests WHERE id = $1
                 """, [id])
         }
         guard let row = rows.first else { throw JobFailure.permanent("request \(id) does not exist") }
+        // The identifiers the request gave: every subject field that is a known kind.
         var given = IdentitySet()
-        if let email = try row.decode("email", as: String?.self) { given.add(email, as: .email) }
-        if let phone = try row.decode("phone", as: String?.self) { given.add(phone, as: .phone) }
-        if let customer = try row.decode("customer_id", as: String?.self) { given.add(customer, as: .customerID) }
-        if let national = try row.decode("national_id", as: String?.self) { given.add(national, as: .nationalID) }
+        let subject = (try? JSONSerialization.jsonObject(with: Data(try row.decode("subject", as: String.self).utf8))) as? [String: Any] ?? [:]
+        for kind in (try? identifiers.kinds()) ?? IdentityKind.builtIn {
+            if let value = subject[kind.rawValue] as? String { given.add(value, as: kind) }
+        }
         let resolved = try row.decode("identities", as: String?.self).map { try JSONDecoder().decode(IdentitySet.self, from: Data($0.utf8)) }
         let status = try row.decode("status", as: String.self)
         guard let typedStatus = RequestStatus(rawValue: status) else {

@@ -23,17 +23,15 @@ extension FinalizeHandler {
             let outcome = try JSONDecoder().decode(StoreTaskHandler.ErasureOutcome.self, from: Data(outcomeText.utf8))
             stores.append(.init(
                 name: plan.store, erasedAt: Self.iso(try row.decode("finished_at", as: Date.self)), tables: plan.tables,
-                suppressionEntries: plan.suppressionEntries, postErasureDiscovery: outcome.discovery))
+                suppressionEntries: plan.suppressionEntries, postErasureDiscovery: outcome.discovery,
+                postErasureNotAnonymised: outcome.notAnonymised))
         }
         let identity = request.resolved ?? request.given
         let payload = DeletionProofPayload(
             requestID: request.id.uuidString.lowercased(), dsrdVersion: DSRVersion.current, receivedAt: Self.iso(request.receivedAt),
-            subject: [
-                "email": identity.emails.sorted().map(keys.identifierHash),
-                "phone": identity.phones.sorted().map(keys.identifierHash),
-                "customer_id": identity.customerIDs.sorted().map(keys.identifierHash),
-                "national_id": identity.nationalIDs.sorted().map(keys.identifierHash),
-            ].filter { !$0.value.isEmpty },
+            subject: Dictionary(uniqueKeysWithValues: identity.kinds.map { kind in
+                (kind.rawValue, identity[kind].sorted().map(keys.identifierHash))
+            }),
             stores: stores)
         var file = try DeletionProofFile.sign(payload, with: keys)
         let digest = file.payloadSHA256
@@ -52,11 +50,16 @@ extension FinalizeHandler {
         try FileManager.default.setAttributes([.posixPermissions: 0o640], ofItemAtPath: path.path)
 
         Failpoints.hit("finalize.after_proof_written")
-        let erased = stores.flatMap(\.tables).reduce(0) { $0 + $1.deleted + $1.anonymised }
-        let held = stores.flatMap(\.tables).flatMap(\.held).reduce(0) { $0 + $1.rows }
-        let outcome = CompletionOutcome(
-            proofSHA256: file.payloadSHA256, proofPath: path.path, auditSeq: entry.seq, rowsErased: erased, rowsHeld: held,
+        let tables = stores.flatMap(\.tables)
+        func total(_ count: (StoreErasure.Table) -> Int) -> Int { tables.reduce(0) { $0 + count($1) } }
+        let erased = total(\.erased)
+        var outcome = CompletionOutcome(
+            proofSHA256: file.payloadSHA256, proofPath: path.path, auditSeq: entry.seq, rowsErased: erased, rowsHeld: total(\.kept),
             stores: stores.map(\.name).joined(separator: ", "))
+        outcome.rowsDeleted = total(\.deleted)
+        outcome.rowsAnonymised = total(\.anonymised)
+        outcome.rowsHeldAnonymised = total(\.heldAnonymised)
+        outcome.rowsHeldUnchanged = total(\.heldUnchanged)
         let json = try outcome.json()
         context.logger.info("deletion proof signed", metadata: ["dsr.audit_seq": "\(entry.seq)", "dsr.rows": "\(erased)"])
         return JobResult(effects: [

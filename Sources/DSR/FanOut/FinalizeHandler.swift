@@ -128,8 +128,14 @@ struct CompletionOutcome: Codable, Sendable {
     var proofPath: String?
     var auditSeq: Int64?
     var rowsExported = 0
+    /// Deleted plus anonymised (on purpose or because kept): rows that no longer identify the person.
     var rowsErased = 0
+    /// Rows a rule keeps, anonymised or unchanged.
     var rowsHeld = 0
+    var rowsDeleted: Int?
+    var rowsAnonymised: Int?
+    var rowsHeldAnonymised: Int?
+    var rowsHeldUnchanged: Int?
     var stores: String
 
     enum CodingKeys: String, CodingKey {
@@ -144,6 +150,10 @@ struct CompletionOutcome: Codable, Sendable {
         case rowsExported = "rows_exported"
         case rowsErased = "rows_erased"
         case rowsHeld = "rows_held"
+        case rowsDeleted = "rows_deleted"
+        case rowsAnonymised = "rows_anonymised"
+        case rowsHeldAnonymised = "rows_held_anonymised"
+        case rowsHeldUnchanged = "rows_held_unchanged"
         case stores
     }
 

@@ -26,23 +26,39 @@ extension StoreTaskHandler {
         guard let plan else { throw JobFailure.permanent("erasure plan for store \(store) could not be recorded") }
         _ = try await connector.erase(identity, keys: keys, dryRun: false)
         Failpoints.hit("erase.after_store_commit")
-        let discovery = try await connector.discover(identity)
-        for (table, remaining) in discovery {
-            let held = plan.tables.first { $0.name == table }?.held.reduce(0) { $0 + $1.rows } ?? 0
-            if remaining > held {
+        let remainder = try await connector.remainder(identity)
+        for table in plan.tables {
+            let left = remainder[table.name] ?? .init(matching: 0, notAnonymised: 0)
+            // Only rows kept whole by a rule may still hold the person's values; rows kept or
+            // anonymised in place may still be found through a key of theirs.
+            if left.notAnonymised > table.heldUnchanged {
                 throw ConnectorError.invalidResponse(
-                    store: store, reason: "after erasure \(remaining) rows of \(table) still match the person, \(held) of them on hold")
+                    store: store,
+                    reason: "after erasure \(left.notAnonymised) rows of \(table.name) still hold the person's data, \(table.heldUnchanged) of them kept unchanged by a rule")
+            }
+            if left.matching > table.anonymised + table.kept {
+                throw ConnectorError.invalidResponse(
+                    store: store,
+                    reason: "after erasure \(left.matching) rows of \(table.name) still match the person, \(table.anonymised + table.kept) of them anonymised or kept")
             }
         }
         Failpoints.hit("erase.after_discovery")
-        let rows = plan.tables.reduce(0) { $0 + $1.deleted + $1.anonymised }
-        let outcome = String(decoding: try Self.encoder.encode(ErasureOutcome(rows: rows, discovery: discovery)), as: UTF8.self)
+        let rows = plan.tables.reduce(0) { $0 + $1.erased }
+        let outcome = String(decoding: try Self.encoder.encode(ErasureOutcome(
+            rows: rows, discovery: remainder.mapValues(\.matching), notAnonymised: remainder.mapValues(\.notAnonymised))), as: UTF8.self)
         return JobResult(effects: [SQLStatement("SELECT dsr.finish_task($1, $2, $3::jsonb)", [requestID, store, outcome])])
     }
 
     struct ErasureOutcome: Codable {
         let rows: Int
         let discovery: [String: Int]
+        /// Absent in outcomes recorded before the check counted anonymised rows apart.
+        let notAnonymised: [String: Int]?
+
+        enum CodingKeys: String, CodingKey {
+            case rows, discovery
+            case notAnonymised = "not_anonymised"
+        }
     }
 
     static var encoder: JSONEncoder {

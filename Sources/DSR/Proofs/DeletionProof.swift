@@ -20,9 +20,74 @@ public struct StoreErasure: Codable, Sendable, Equatable {
         public var strategy: String
         /// Column strategies applied to anonymised rows (column -> null, hash, mask).
         public var columns: [String: String]
+        /// Rows deleted.
         public var deleted: Int
+        /// Rows anonymised because the mapping says so (`_row = "anonymise"`).
         public var anonymised: Int
+        /// Rows kept because a rule or a kept row needs them, with the person's columns anonymised.
+        public var heldAnonymised: Int
+        /// Rows kept unchanged (an open dispute, `_row = "keep"`, a hold with nothing to anonymise).
+        public var heldUnchanged: Int
+        /// Why rows were kept: each rule with its rows, expiry and treatment.
         public var held: [Held]
+
+        public init(
+            name: String, strategy: String, columns: [String: String], deleted: Int, anonymised: Int, heldAnonymised: Int,
+            heldUnchanged: Int, held: [Held]
+        ) {
+            self.name = name
+            self.strategy = strategy
+            self.columns = columns
+            self.deleted = deleted
+            self.anonymised = anonymised
+            self.heldAnonymised = heldAnonymised
+            self.heldUnchanged = heldUnchanged
+            self.held = held
+        }
+
+        enum CodingKeys: String, CodingKey {
+            case name, strategy, columns, deleted, anonymised, held
+            case heldAnonymised = "held_anonymised"
+            case heldUnchanged = "held_unchanged"
+        }
+
+        public init(from decoder: any Decoder) throws {
+            let container = try decoder.container(keyedBy: CodingKeys.self)
+            name = try container.decode(String.self, forKey: .name)
+            strategy = try container.decode(String.self, forKey: .strategy)
+            columns = try container.decode([String: String].self, forKey: .columns)
+            deleted = try container.decode(Int.self, forKey: .deleted)
+            anonymised = try container.decode(Int.self, forKey: .anonymised)
+            held = try container.decode([Held].self, forKey: .held)
+            // Plans recorded before these counts existed: derive them from the held entries.
+            heldAnonymised = try container.decodeIfPresent(Int.self, forKey: .heldAnonymised)
+                ?? held.filter { $0.treatment == "anonymised" }.reduce(0) { $0 + $1.rows }
+            heldUnchanged = try container.decodeIfPresent(Int.self, forKey: .heldUnchanged)
+                ?? held.filter { $0.treatment != "anonymised" }.reduce(0) { $0 + $1.rows }
+        }
+
+        /// Rows where the person can no longer be identified: deleted or anonymised.
+        public var erased: Int { deleted + anonymised + heldAnonymised }
+        /// Rows that remain because a rule keeps them.
+        public var kept: Int { heldAnonymised + heldUnchanged }
+    }
+
+    /// What a check after erasure found of the person in one table.
+    public struct Remainder: Codable, Sendable, Equatable {
+        /// Rows that still match the person's identifiers (through their own columns or a parent's).
+        public var matching: Int
+        /// Of those, rows whose anonymised columns still hold values (not NULL, hashed or masked).
+        public var notAnonymised: Int
+
+        public init(matching: Int, notAnonymised: Int) {
+            self.matching = matching
+            self.notAnonymised = notAnonymised
+        }
+
+        enum CodingKeys: String, CodingKey {
+            case matching
+            case notAnonymised = "not_anonymised"
+        }
     }
 
     public var store: String
@@ -44,18 +109,25 @@ public struct DeletionProofPayload: Codable, Sendable, Equatable {
         public var erasedAt: String
         public var tables: [StoreErasure.Table]
         public var suppressionEntries: Int
-        /// Rows per table that still match the person after erasure (only rows on hold may).
+        /// Rows per table that still match the person after erasure: rows kept, and rows
+        /// anonymised in place that keep a link to the person (a key of theirs).
         public var postErasureDiscovery: [String: Int]
+        /// Of those, per table, rows whose anonymised columns still hold values: only rows kept
+        /// unchanged by a rule may (format 2).
+        public var postErasureNotAnonymised: [String: Int]?
 
         enum CodingKeys: String, CodingKey {
             case name, tables
             case erasedAt = "erased_at"
             case suppressionEntries = "suppression_entries"
             case postErasureDiscovery = "post_erasure_discovery"
+            case postErasureNotAnonymised = "post_erasure_not_anonymised"
         }
     }
 
-    public var formatVersion = 1
+    /// 2: tables count held-anonymised and held-unchanged rows apart, and the post-erasure
+    /// check counts rows still holding values.
+    public var formatVersion = 2
     public var requestID: String
     public var dsrdVersion: String
     public var receivedAt: String

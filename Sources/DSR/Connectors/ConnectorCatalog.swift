@@ -1,0 +1,217 @@
+import Foundation
+import TOMLKit
+
+/// Reads the store mappings (`Config/connectors/*.toml`): decodes each file (TOMLKit, unknown
+/// keys refused) and checks everything that does not need the store itself: names are SQL
+/// identifiers, codes are known or labelled, strategies and holds are complete. What needs
+/// the store (tables, columns, types, indexes) is checked by `dsrd check`.
+public enum ConnectorCatalog {
+    static let strategies: Set = ["delete", "null", "hash", "mask", "keep"]
+
+    /// Loads every `*.toml` in `directory`, sorted by file name. A `DSRD_STORE_<NAME>_URL`
+    /// environment variable replaces a store's `url` (deployments and tests point the same
+    /// mapping at other databases). `identifierKinds` are the kinds a mapping may name (the
+    /// built-in four and `identifiers.extra_kinds`).
+    public static func load(
+        directory: String, environment: [String: String] = ProcessInfo.processInfo.environment,
+        identifierKinds: [IdentityKind] = IdentityKind.builtIn
+    ) throws -> [StoreMapping] {
+        guard let files = try? FileManager.default.contentsOfDirectory(atPath: directory) else {
+            throw ConfigurationError("connectors.directory: cannot read \(directory)")
+        }
+        var stores: [StoreMapping] = []
+        for file in files.filter({ $0.hasSuffix(".toml") }).sorted() {
+            let path = "\(directory)/\(file)"
+            guard let text = try? String(contentsOfFile: path, encoding: .utf8) else {
+                throw ConfigurationError("\(path): cannot read")
+            }
+            var store = try parse(text, source: path, identifierKinds: identifierKinds)
+            if let url = environment["DSRD_STORE_\(store.name.uppercased())_URL"] { store.url = url }
+            guard !stores.contains(where: { $0.name == store.name }) else {
+                throw ConfigurationError("\(path): a store named \(store.name) is already defined")
+            }
+            stores.append(store)
+        }
+        return stores
+    }
+
+    public static func parse(_ text: String, source: String, identifierKinds: [IdentityKind] = IdentityKind.builtIn) throws -> StoreMapping {
+        let file: MappingFile
+        do {
+            file = try TOMLDecoder(strictDecoding: true).decode(MappingFile.self, from: text)
+        } catch let error as TOMLParseError {
+            throw ConfigurationError("\(source):\(error.source.begin.line):\(error.source.begin.column): \(error.description)")
+        } catch let error as UnexpectedKeysError {
+            let keys = error.keys.map { key, path in (path.map(\.stringValue) + [key]).filter { Int($0) == nil }.joined(separator: ".") }
+            throw ConfigurationError("\(source): unknown key \(keys.sorted().joined(separator: ", "))")
+        } catch let error as DecodingError {
+            throw ConfigurationError("\(source): \(describe(error))")
+        }
+        return try MappingValidator(source: source, file: file, identifierKinds: identifierKinds).mapping()
+    }
+
+    /// A decoding error as `tables[2].key: expected a string or an array of strings`.
+    static func describe(_ error: DecodingError) -> String {
+        func path(_ codingPath: [any CodingKey]) -> String {
+            codingPath.reduce("") { text, key in
+                if let index = key.intValue { return text + "[\(index + 1)]" }
+                return text.isEmpty ? key.stringValue : text + "." + key.stringValue
+            }
+        }
+        switch error {
+        case .keyNotFound(let key, let context):
+            let at = path(context.codingPath)
+            return (at.isEmpty ? "" : at + ": ") + "\(key.stringValue) is required"
+        case .typeMismatch(let type, let context), .valueNotFound(let type, let context):
+            return "\(path(context.codingPath)): expected \(expected(type))"
+        case .dataCorrupted(let context):
+            return "\(path(context.codingPath)): \(context.debugDescription)"
+        @unknown default:
+            return "\(error)"
+        }
+    }
+
+    private static func expected(_ type: Any.Type) -> String {
+        switch type {
+        case is String.Type: "a string"
+        case is Int.Type: "a whole number"
+        case is Bool.Type: "true or false"
+        case is [String].Type: "an array of strings"
+        default: "a table (\(type))"
+        }
+    }
+}
+
+/// Checks one decoded mapping file and builds the ``StoreMapping``; each rule's error names
+/// the file, the table and the key.
+struct MappingValidator {
+    let source: String
+    let file: MappingFile
+    let identifierKinds: [IdentityKind]
+
+    func fail(_ message: String) -> ConfigurationError { ConfigurationError("\(source): \(message)") }
+
+    func identifier(_ value: String?, _ what: String) throws -> String {
+        guard let value, value.range(of: "^[a-z_][a-z0-9_]{0,62}$", options: .regularExpression) != nil else {
+            throw fail("\(what) must be a lower-case SQL identifier")
+        }
+        return value
+    }
+
+    func mapping() throws -> StoreMapping {
+        let name = try identifier(file.name, "name")
+        guard let kind = StoreMapping.Kind(rawValue: file.type ?? "postgres") else { throw fail("type must be postgres or http") }
+        guard let entries = file.tables, !entries.isEmpty else { throw fail("at least one [[tables]] is required") }
+        let labels = file.labels ?? [:]
+        for (code, texts) in labels {
+            _ = try identifier(code, "labels key")
+            guard texts["th"] != nil || texts["en"] != nil, texts.keys.allSatisfy({ ["th", "en"].contains($0) }) else {
+                throw fail("labels.\(code) must give th and/or en, e.g. { th = \"...\", en = \"...\" }")
+            }
+        }
+        let sources = file.sources ?? []
+        try known(sources, PrivacyVocabulary.sources, labels: labels, "sources")
+        var tables: [TableMapping] = []
+        for entry in entries { tables.append(try table(entry, declaredBefore: tables, labels: labels)) }
+        return StoreMapping(
+            name: name, kind: kind, url: file.url ?? "", sources: sources, tables: tables,
+            exportPath: file.exportPath ?? "/dsr/export", tokenFile: file.tokenFile ?? "",
+            suppressionTable: try file.suppressionTable.map { try identifier($0, "suppression_table") } ?? "", labels: labels)
+    }
+
+    /// Codes dsrd can put into words in the export summary: its vocabulary's, or labelled.
+    func known(_ codes: [String], _ vocabulary: Set<String>, labels: [String: [String: String]], _ what: String) throws {
+        for code in codes where !vocabulary.contains(code) && labels[code] == nil {
+            throw fail(
+                "\(what): unknown code \(code); known codes are \(vocabulary.sorted().joined(separator: ", ")), or give it words in [labels] (\(code) = { th = \"...\", en = \"...\" })")
+        }
+    }
+
+    func table(_ entry: MappingFile.Table, declaredBefore tables: [TableMapping], labels: [String: [String: String]]) throws -> TableMapping {
+        let tableName = try identifier(entry.name, "tables.name")
+        let at = "table \(tableName)"
+        var identity: [IdentityKind: String] = [:]
+        for (kindName, column) in entry.identity ?? [:] {
+            let kind = IdentityKind(rawValue: kindName)
+            guard identifierKinds.contains(kind) else {
+                throw fail(
+                    "\(at).identity: unknown identifier \(kindName) (\(identifierKinds.map(\.rawValue).joined(separator: ", ")); more kinds go in identifiers.extra_kinds)")
+            }
+            identity[kind] = try identifier(column, "\(at).identity.\(kindName)")
+        }
+        var parent: TableMapping.Relation?
+        if let relation = entry.parent {
+            let parentTable = try identifier(relation.table, "\(at).parent.table")
+            guard tables.contains(where: { $0.name == parentTable }) else {
+                throw fail("\(at).parent.table \(parentTable) must be declared before it")
+            }
+            parent = .init(
+                table: parentTable, column: try identifier(relation.column, "\(at).parent.column"),
+                references: try identifier(relation.references, "\(at).parent.references"))
+        }
+        guard !identity.isEmpty || parent != nil else {
+            throw fail("\(at) needs an identity column or a parent, or no row could be tied to a person")
+        }
+        let categories = entry.categories ?? [:]
+        for (column, category) in categories {
+            _ = try identifier(column, "\(at).categories key")
+            guard PrivacyVocabulary.categories.contains(category) else {
+                throw fail("\(at).categories.\(column): unknown category \(category) (\(PrivacyVocabulary.categories.sorted().joined(separator: ", ")))")
+            }
+        }
+        let erasure = try erasureStrategies(entry.erasure ?? [:], at: at)
+        let purposes = entry.purposes ?? []
+        try known(purposes, PrivacyVocabulary.purposes, labels: labels, "\(at).purposes")
+        try known(entry.recipients ?? [], PrivacyVocabulary.recipients, labels: labels, "\(at).recipients")
+        if purposes == ["marketing"] && entry.onObjection == nil {
+            throw fail(
+                "\(at): its only purpose is marketing, so an objection to direct marketing (PDPA s.32, which allows no refusal) must stop it: set on_objection (\"delete\" or a timestamp column)")
+        }
+        var minorCheck: TableMapping.MinorCheck?
+        if let check = entry.minorCheck {
+            guard identity[.customerID] != nil else {
+                throw fail("\(at).minor_check needs a customer_id identity column to name the minors it finds")
+            }
+            minorCheck = .init(
+                birthDate: try identifier(check.birthDate, "\(at).minor_check.birth_date"),
+                guardianConsent: try identifier(check.guardianConsent, "\(at).minor_check.guardian_consent"), age: check.age ?? 20)
+        }
+        var hold: TableMapping.Hold?
+        if let rule = entry.hold {
+            guard !rule.rule.isEmpty else { throw fail("\(at).hold.rule is required") }
+            guard (0...100).contains(rule.years) else { throw fail("\(at).hold.years must be a whole number of years") }
+            hold = .init(
+                rule: rule.rule, years: rule.years, from: try identifier(rule.from, "\(at).hold.from"),
+                keepIf: try rule.keepIf.map { try identifier($0, "\(at).hold.keep_if") },
+                keepRule: rule.keepRule ?? "kept while the matter is open")
+        }
+        return TableMapping(
+            name: tableName, key: try (entry.key?.values ?? []).map { try identifier($0, "\(at).key") }, identity: identity,
+            authoritative: entry.authoritative ?? false, parent: parent, categories: categories, erasure: erasure,
+            purposes: purposes, recipients: entry.recipients ?? [], retention: entry.retention ?? [:], hold: hold,
+            rectify: try (entry.rectify ?? []).map { try identifier($0, "\(at).rectify") },
+            restrictFlag: try entry.restrictFlag.map { try identifier($0, "\(at).restrict_flag") },
+            onObjection: try entry.onObjection.map { try identifier($0, "\(at).on_objection") },
+            purposeColumn: try entry.purposeColumn.map { try identifier($0, "\(at).purpose_column") },
+            minorCheck: minorCheck)
+    }
+
+    func erasureStrategies(_ erasure: [String: String], at: String) throws -> [String: String] {
+        for (column, strategy) in erasure {
+            if column == "_row" {
+                guard ["delete", "anonymise", "keep"].contains(strategy) else {
+                    throw fail("\(at).erasure._row: unknown strategy \(strategy) (delete, anonymise, keep)")
+                }
+                continue
+            }
+            _ = try identifier(column, "\(at).erasure key")
+            guard ConnectorCatalog.strategies.contains(strategy), strategy != "delete" else {
+                throw fail("\(at).erasure.\(column): unknown strategy \(strategy) (null, hash, mask, keep; delete rows with _row)")
+            }
+        }
+        if erasure["_row"] == "anonymise" && !erasure.contains(where: { $0.key != "_row" && $0.value != "keep" }) {
+            throw fail("\(at).erasure: _row = \"anonymise\" needs at least one column to null, hash or mask")
+        }
+        return erasure
+    }
+}

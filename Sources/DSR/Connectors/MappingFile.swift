@@ -1,0 +1,96 @@
+import Foundation
+
+/// A store mapping file (`Config/connectors/NAME.toml`) as written, before validation: what
+/// TOMLKit's decoder reads (unknown keys are refused). ``ConnectorCatalog`` turns it into a
+/// ``StoreMapping``.
+struct MappingFile: Decodable {
+    struct Table: Decodable {
+        var name: String
+        var key: OneOrMany?
+        var identity: [String: String]?
+        var authoritative: Bool?
+        var parent: Parent?
+        var categories: [String: String]?
+        var erasure: [String: String]?
+        var purposes: [String]?
+        var recipients: [String]?
+        var retention: [String: String]?
+        var hold: Hold?
+        var rectify: [String]?
+        var restrictFlag: String?
+        var onObjection: String?
+        var purposeColumn: String?
+        var minorCheck: MinorCheck?
+
+        enum CodingKeys: String, CodingKey {
+            case name, key, identity, authoritative, parent, categories, erasure, purposes, recipients, retention, hold, rectify
+            case restrictFlag = "restrict_flag"
+            case onObjection = "on_objection"
+            case purposeColumn = "purpose_column"
+            case minorCheck = "minor_check"
+        }
+    }
+
+    struct Parent: Decodable {
+        var table: String
+        var column: String
+        var references: String
+    }
+
+    struct Hold: Decodable {
+        var rule: String
+        var years: Int
+        var from: String
+        var keepIf: String?
+        var keepRule: String?
+
+        enum CodingKeys: String, CodingKey {
+            case rule, years, from
+            case keepIf = "keep_if"
+            case keepRule = "keep_rule"
+        }
+    }
+
+    struct MinorCheck: Decodable {
+        var birthDate: String
+        var guardianConsent: String
+        var age: Int?
+
+        enum CodingKeys: String, CodingKey {
+            case age
+            case birthDate = "birth_date"
+            case guardianConsent = "guardian_consent"
+        }
+    }
+
+    /// `key = "id"` or `key = ["order_id", "sku"]`.
+    struct OneOrMany: Decodable {
+        var values: [String]
+
+        init(from decoder: any Decoder) throws {
+            let container = try decoder.singleValueContainer()
+            if let one = try? container.decode(String.self) {
+                values = [one]
+            } else {
+                values = try container.decode([String].self)
+            }
+        }
+    }
+
+    var name: String
+    var type: String?
+    var url: String?
+    var sources: [String]?
+    var tables: [Table]?
+    var exportPath: String?
+    var tokenFile: String?
+    var suppressionTable: String?
+    var labels: [String: [String: String]]?
+
+    enum CodingKeys: String, CodingKey {
+        case name, type, url, sources, tables, labels
+        case exportPath = "export_path"
+        case tokenFile = "token_file"
+        case suppressionTable = "suppression_table"
+    }
+}

@@ -1,0 +1,115 @@
+import Crypto
+import Foundation
+import Postgres
+
+/// One way dsrd finds a person's rows in a table, and whether an index serves it.
+public struct LookupIndex: Sendable, Equatable {
+    public var table: String
+    /// e.g. `email lookup lower(btrim(email))`, `parent orders.order_id`.
+    public var lookup: String
+    /// The index the planner would use; nil when none serves the lookup.
+    public var servedBy: String?
+    /// The `CREATE INDEX` that serves it (named after the table, column and expression).
+    public var createIndex: String
+
+    public var isServed: Bool { servedBy != nil }
+
+    public func statement(concurrently: Bool) -> String {
+        concurrently ? createIndex.replacingOccurrences(of: "CREATE INDEX ", with: "CREATE INDEX CONCURRENTLY ") : createIndex
+    }
+}
+
+extension SQLConnector {
+    /// Values of every identifier kind, shaped like real ones, for asking the planner how
+    /// dsrd's statements would run (they match nobody: `.invalid` is a reserved domain).
+    static var probeIdentity: IdentitySet {
+        var identity = IdentitySet()
+        identity.emails = ["dsrd-check@example.invalid"]
+        identity.phones = ["+66800000000"]
+        identity.customerIDs = ["0", "00000000-0000-0000-0000-000000000000"]
+        identity.nationalIDs = ["1101700207030"]
+        return identity
+    }
+
+    /// For every identifier column and parent link of every table: whether an index serves
+    /// the lookup dsrd makes on it, and the index that would. Asked of the planner with
+    /// sequential scans priced out, so an existing index of any name, shape (a primary key's
+    /// leading column, a foreign key's index) or expression counts, and none is proposed twice.
+    public func lookupIndexes(extraKinds: [IdentityKind] = []) async throws -> [LookupIndex] {
+        let statements = try await statements()
+        var identity = Self.probeIdentity
+        for kind in extraKinds { identity[kind] = ["X0000000"] }
+        var probes: [(LookupIndex, String, [any PostgresEncodable])] = []
+        for table in mapping.tables where statements.table(table.name) != nil {
+            let name = Self.quote(table.name)
+            for (kind, column) in table.identity.sorted(by: { $0.key < $1.key }) {
+                var binder = SQLStatements.Binder()
+                guard let arm = statements.lookup(kind, column: column, in: table, alias: "t0", identity: identity, binder: &binder) else { continue }
+                let indexed: String
+                switch kind.format {
+                case .exact:
+                    let comparison = statements.table(table.name)?.column(column)?.exactComparison ?? .textCast
+                    indexed = comparison == .textCast ? "(\(Self.quote(column))::text)" : Self.quote(column)
+                default:
+                    indexed = "(\(SQLStatements.lookupExpression(kind, column: Self.quote(column))))"
+                }
+                let lookup = LookupIndex(
+                    table: table.name, lookup: "\(kind.rawValue) lookup on \(column)", servedBy: nil,
+                    createIndex: "CREATE INDEX IF NOT EXISTS \(Self.indexName(table.name, column, indexed)) ON \(name) (\(indexed));")
+                probes.append((lookup, "SELECT 1 FROM \(name) AS t0 WHERE \(arm)", binder.parameters))
+            }
+            if let relation = table.parent {
+                let lookup = LookupIndex(
+                    table: table.name, lookup: "parent \(relation.table).\(relation.references) through \(relation.column)", servedBy: nil,
+                    createIndex: "CREATE INDEX IF NOT EXISTS \(Self.indexName(table.name, relation.column, relation.column)) ON \(name) (\(Self.quote(relation.column)));")
+                // The parent's keys arrive at run time: the planner cannot fold them away.
+                probes.append((lookup,
+                    "SELECT 1 FROM \(name) AS t0 WHERE t0.\(Self.quote(relation.column)) = ANY(ARRAY(SELECT p.\(Self.quote(relation.references)) FROM \(Self.quote(relation.table)) AS p LIMIT 0))",
+                    []))
+            }
+        }
+        let checked = probes
+        return try await run { connection in
+            try await connection.transaction { connection in
+                try connection.execute("SET LOCAL enable_seqscan = off")
+                return try checked.map { lookup, sql, parameters in
+                    var result = lookup
+                    let plan = try Self.plan(of: sql, parameters, on: connection)
+                    result.servedBy = plan.seqScans.contains(lookup.table) ? nil : (plan.indexes.first ?? "an index")
+                    return result
+                }
+            }
+        }
+    }
+
+    /// `dsrd_<table>_<column>_<8 hex digits of the expression>`: a changed expression gets a
+    /// new name, so `IF NOT EXISTS` never keeps an index on an older expression.
+    static func indexName(_ table: String, _ column: String, _ expression: String) -> String {
+        let digest = Digests.hex(SHA256.hash(data: Data(expression.utf8)).prefix(4))
+        return quote(String("dsrd_\(table)_\(column)".prefix(54)) + "_" + digest)
+    }
+
+    /// What the planner would do: the tables it scans sequentially, and the indexes it uses.
+    struct Plan {
+        var seqScans: Set<String> = []
+        var indexes: [String] = []
+    }
+
+    static func plan(of sql: String, _ parameters: [any PostgresEncodable], on connection: isolated PostgresConnection) throws -> Plan {
+        let text = try connection.query("EXPLAIN (FORMAT JSON) " + sql, parameters)[0].decode(at: 0, as: String.self)
+        var plan = Plan()
+        func walk(_ node: Any) {
+            if let object = node as? [String: Any] {
+                if let relation = object["Relation Name"] as? String, object["Node Type"] as? String == "Seq Scan" {
+                    plan.seqScans.insert(relation)
+                }
+                if let index = object["Index Name"] as? String { plan.indexes.append(index) }
+                object.values.forEach(walk)
+            } else if let array = node as? [Any] {
+                array.forEach(walk)
+            }
+        }
+        walk(try JSONSerialization.jsonObject(with: Data(text.utf8)))
+        return plan
+    }
+}

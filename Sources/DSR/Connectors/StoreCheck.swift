@@ -1,0 +1,230 @@
+import Foundation
+import Postgres
+
+/// `dsrd check` for one store: the mapping held against the live store's catalog, every
+/// lookup's index, and the plan of every statement dsrd generates for it.
+public struct StoreCheckReport: Sendable {
+    public enum Severity: String, Sendable { case error = "ERROR", warning = "WARN" }
+
+    public struct Finding: Sendable, Equatable {
+        public var severity: Severity
+        public var table: String?
+        public var message: String
+    }
+
+    /// A statement that would scan a large table from end to end for every request.
+    public struct Scan: Sendable, Equatable {
+        public var statement: String
+        public var table: String
+        public var estimatedRows: Int64
+    }
+
+    public var store: String
+    public var findings: [Finding] = []
+    public var lookups: [LookupIndex] = []
+    public var scans: [Scan] = []
+    /// Tables larger than this (planner estimate) must not be scanned sequentially.
+    public var threshold: Int64
+
+    public var errors: Int { findings.filter { $0.severity == .error }.count }
+    public var warnings: Int { findings.filter { $0.severity == .warning }.count }
+    /// Errors or sequential scans over large tables: `dsrd check` exits 1.
+    public var failed: Bool { errors > 0 || !scans.isEmpty }
+
+    public func render() -> String {
+        var lines = ["store \(store)"]
+        for finding in findings {
+            lines.append("  \(finding.severity.rawValue.padding(toLength: 5, withPad: " ", startingAt: 0)) \(finding.table.map { "table \($0): " } ?? "")\(finding.message)")
+        }
+        for lookup in lookups {
+            lines.append(lookup.isServed
+                ? "  ok    \(lookup.table): \(lookup.lookup), served by \(lookup.servedBy ?? "")"
+                : "  INDEX \(lookup.table): \(lookup.lookup) has no index:\n          \(lookup.statement(concurrently: true))")
+        }
+        for scan in scans {
+            lines.append("  SCAN  \(scan.statement) reads all of \(scan.table) (about \(scan.estimatedRows) rows) for every request")
+            for lookup in lookups where lookup.table == scan.table && !lookup.isServed {
+                lines.append("          fix: \(lookup.statement(concurrently: true))")
+            }
+        }
+        lines.append("  \(errors) error(s), \(warnings) warning(s), \(lookups.filter { !$0.isServed }.count) missing index(es), \(scans.count) sequential scan(s) over tables above \(threshold) rows")
+        return lines.joined(separator: "\n")
+    }
+}
+
+extension SQLConnector {
+    /// Checks the mapping against the store: every table and column it names exists with a
+    /// type its use needs; keys order exports; erasure strategies can work (a `null` on a NOT
+    /// NULL column, a hash of an integer, or a changed value that a foreign key points at
+    /// cannot); then asks the planner about every lookup and every statement dsrd generates.
+    public func check(threshold: Int64 = 10_000, extraKinds: [IdentityKind] = []) async throws -> StoreCheckReport {
+        var report = StoreCheckReport(store: mapping.name, threshold: threshold)
+        let schema = try await self.schema()
+        for table in mapping.tables {
+            report.findings += Self.findings(table, in: mapping, schema: schema)
+        }
+        guard report.errors == 0 else { return report }  // statements on missing columns cannot be planned
+        report.lookups = try await lookupIndexes(extraKinds: extraKinds)
+        report.scans = try await sequentialScans(threshold: threshold, extraKinds: extraKinds)
+        return report
+    }
+
+    /// Every statement a request makes in this store, planned with the probe identity;
+    /// the sequential scans of tables above `threshold` rows.
+    func sequentialScans(threshold: Int64, extraKinds: [IdentityKind]) async throws -> [StoreCheckReport.Scan] {
+        let statements = try await statements()
+        var identity = Self.probeIdentity
+        for kind in extraKinds { identity[kind] = ["X0000000"] }
+        var planned: [(String, String, [any PostgresEncodable])] = []
+        for table in mapping.tables {
+            if table.authoritative {
+                let (sql, parameters) = resolveStatement(table, identity: identity, statements: statements)
+                planned.append(("identity resolution in \(table.name)", sql, parameters))
+            }
+            let (exportSQL, exportParameters) = exportStatement(table, identity: identity, statements: statements)
+            planned.append(("export of \(table.name)", exportSQL, exportParameters))
+            let (remainderSQL, remainderParameters) = remainderStatement(table, identity: identity, statements: statements)
+            planned.append(("post-erasure check of \(table.name)", remainderSQL, remainderParameters))
+        }
+        // Erasure with a throwaway key: only the statements' shape matters here.
+        let keys = ProofKeys(signing: .init())
+        for table in mapping.tables {
+            let plan = erasurePlan(for: table, identity: identity, keys: keys, statements: statements)
+            for (step, statement) in [("kept rows", plan.kept), ("held rows", plan.held), ("erasure", plan.rest)] {
+                if let statement { planned.append(("\(step) of \(table.name)", statement.sql, statement.parameters)) }
+            }
+        }
+        var corrections: [String: String] = [:]
+        for table in mapping.tables {
+            for column in table.rectify { corrections[column] = Self.probeValue(for: statements.table(table.name)?.column(column)) }
+        }
+        for change in [StoreChange.rectify(corrections), .restrict(lift: false), .object(purposes: ["marketing"])] {
+            for statement in changeStatements(identity, change: change, statements: statements) {
+                planned.append(("\(statement.action) in \(statement.table)", statement.sql, statement.parameters))
+            }
+        }
+        let checked = planned
+        let sizes = schema(statements)
+        return try await run { connection in
+            try await connection.transaction { connection in
+                var scans: [StoreCheckReport.Scan] = []
+                for (name, sql, parameters) in checked {
+                    for table in try Self.plan(of: sql, parameters, on: connection).seqScans.sorted() {
+                        let rows = sizes[table] ?? 0
+                        if rows > threshold { scans.append(.init(statement: name, table: table, estimatedRows: rows)) }
+                    }
+                }
+                return scans
+            }
+        }
+    }
+
+    private func schema(_ statements: SQLStatements) -> [String: Int64] {
+        statements.schema.tables.mapValues(\.estimatedRows)
+    }
+
+    /// A value of the column's type, so that planning a correction does not fail on a cast.
+    static func probeValue(for column: StoreSchema.Column?) -> String {
+        guard let column else { return "x" }
+        if column.isDateOrTime { return "2000-01-01" }
+        if column.isBoolean { return "false" }
+        switch column.exactComparison {
+        case .integer, .numeric: return "0"
+        case .uuid: return "00000000-0000-0000-0000-000000000000"
+        default: return "x"
+        }
+    }
+
+    /// The mapping of one table held against its catalog entry.
+    static func findings(_ table: TableMapping, in mapping: StoreMapping, schema: StoreSchema) -> [StoreCheckReport.Finding] {
+        var found: [StoreCheckReport.Finding] = []
+        func error(_ message: String) { found.append(.init(severity: .error, table: table.name, message: message)) }
+        func warning(_ message: String) { found.append(.init(severity: .warning, table: table.name, message: message)) }
+        guard let entry = schema.tables[table.name] else {
+            return [.init(severity: .error, table: table.name, message: "no such table in the store (or not in its search_path)")]
+        }
+        let known = entry.columns.map(\.name)
+        func column(_ name: String, _ key: String) -> StoreSchema.Column? {
+            guard let column = entry.column(name) else {
+                error("\(key): no column \(name) (columns: \(known.joined(separator: ", ")))")
+                return nil
+            }
+            return column
+        }
+        for (kind, name) in table.identity.sorted(by: { $0.key < $1.key }) { _ = column(name, "identity.\(kind.rawValue)") }
+        for name in table.categories.keys.sorted() { _ = column(name, "categories") }
+        for name in table.rectify { _ = column(name, "rectify") }
+        for name in table.key { _ = column(name, "key") }
+        if let flag = table.restrictFlag, let flagColumn = column(flag, "restrict_flag"), !flagColumn.isBoolean {
+            error("restrict_flag \(flag) is \(flagColumn.type), not boolean")
+        }
+        if let target = table.onObjection, target != "delete", let targetColumn = column(target, "on_objection"), !targetColumn.isDateOrTime {
+            error("on_objection \(target) is \(targetColumn.type): it must be a date or timestamp column, or \"delete\"")
+        }
+        if let purpose = table.purposeColumn { _ = column(purpose, "purpose_column") }
+        if let check = table.minorCheck {
+            if let birth = column(check.birthDate, "minor_check.birth_date"), !birth.isDateOrTime {
+                error("minor_check.birth_date \(check.birthDate) is \(birth.type), not a date")
+            }
+            if let consent = column(check.guardianConsent, "minor_check.guardian_consent"), !consent.isBoolean {
+                error("minor_check.guardian_consent \(check.guardianConsent) is \(consent.type), not boolean")
+            }
+        }
+        if let hold = table.hold {
+            if let from = column(hold.from, "hold.from"), !from.isDateOrTime {
+                error("hold rules count from a date: hold.from \(hold.from) is \(from.type), not a date or timestamp")
+            }
+            if let keepIf = hold.keepIf, let keep = column(keepIf, "hold.keep_if"), !keep.isBoolean {
+                error("hold.keep_if \(keepIf) is \(keep.type), not boolean")
+            }
+        }
+        if let relation = table.parent {
+            _ = column(relation.column, "parent.column")
+            if let parent = schema.tables[relation.table], parent.column(relation.references) == nil {
+                error("parent.references: table \(relation.table) has no column \(relation.references)")
+            } else if !entry.foreignKeys.contains(where: { $0.columns == [relation.column] && $0.referencedTable == relation.table }) {
+                warning("no foreign key from \(relation.column) to \(relation.table).\(relation.references): rows whose parent is gone are never found")
+            }
+        }
+        // Erasure strategies that cannot work on this table as it is.
+        let referencedBy = mapping.tables.compactMap { child -> (String, String)? in
+            guard let relation = child.parent, relation.table == table.name else { return nil }
+            return (relation.references, "\(child.name).\(relation.column)")
+        } + schema.tables.values.flatMap { other in
+            other.foreignKeys.filter { $0.referencedTable == table.name }.flatMap { key in
+                zip(key.referencedColumns, key.columns).map { ($0.0, "\(other.name).\($0.1)") }
+            }
+        }
+        for (name, strategy) in table.columnStrategies.sorted(by: { $0.key < $1.key }) {
+            guard let target = column(name, "erasure.\(name)") else { continue }
+            if strategy == "null" && target.notNull {
+                error("erasure.\(name) = \"null\" on a NOT NULL column: use hash or mask, or _row = \"delete\"")
+            }
+            if (strategy == "hash" || strategy == "mask") && !target.isText {
+                error("erasure.\(name) = \"\(strategy)\" needs a text column (a hash is 64 hex characters); \(name) is \(target.type)")
+            }
+            if strategy == "hash" && target.isText, let limit = Int(target.type.drop { $0 != "(" }.dropFirst().prefix { $0 != ")" }), limit < 64 {
+                error("erasure.\(name) = \"hash\" needs room for 64 characters; \(name) is \(target.type)")
+            }
+            if let reference = referencedBy.first(where: { $0.0 == name }) {
+                error("erasure.\(name) = \"\(strategy)\" changes a value \(reference.1) points at: the foreign key would break; keep it and anonymise the other columns")
+            }
+        }
+        if table.rowStrategy != "delete" || table.hold != nil {
+            let linked = table.identity.filter { table.columnStrategies[$0.value] == nil }.map(\.value).sorted()
+            if !linked.isEmpty && table.rowStrategy == "anonymise" {
+                warning("anonymised rows keep \(linked.joined(separator: ", ")), which still find the person: they are pseudonymised, not anonymous")
+            }
+        }
+        if table.key.isEmpty && entry.primaryKey.isEmpty {
+            warning("no key and no primary key: exports of the same data may list rows in a different order; set key = [\"...\"]")
+        } else if !table.key.isEmpty && !entry.isUnique(table.key) {
+            warning("key (\(table.key.joined(separator: ", "))) has no unique index: rows with equal keys come out in any order")
+        }
+        let uncategorised = known.filter { table.categories[$0] == nil && !table.identity.values.contains($0) }
+        if !uncategorised.isEmpty {
+            warning("columns without a data category (the export summary cannot name them): \(uncategorised.joined(separator: ", "))")
+        }
+        return found
+    }
+}

@@ -1,0 +1,133 @@
+import Foundation
+import Postgres
+
+/// What a store's catalog says about the tables a mapping names: columns and their types,
+/// primary keys, indexes, foreign keys and size. dsrd reads it once per connector (and again
+/// after a statement fails on the schema), so that lookups compare a column in its own type
+/// (an integer key as an integer, which its primary-key index serves) and `dsrd check` can
+/// hold a mapping against the real tables.
+public struct StoreSchema: Sendable {
+    public struct Column: Sendable, Equatable {
+        public var name: String
+        /// `format_type`, e.g. `integer`, `character varying(64)`, `timestamp with time zone`.
+        public var type: String
+        public var typeOID: UInt32
+        public var notNull: Bool
+
+        /// How a customer id in this column is compared without losing its indexes.
+        var exactComparison: ExactComparison {
+            switch typeOID {
+            case 20, 21, 23: .integer
+            case 1700: .numeric
+            case 2950: .uuid
+            case 25, 1043: .text
+            default: .textCast
+            }
+        }
+
+        var isText: Bool { [25, 1042, 1043].contains(typeOID) }
+        var isBoolean: Bool { typeOID == 16 }
+        var isDateOrTime: Bool { [1082, 1114, 1184].contains(typeOID) }
+        var isTimestamp: Bool { [1114, 1184].contains(typeOID) }
+    }
+
+    public enum ExactComparison: Sendable, Equatable {
+        case integer, numeric, uuid, text
+        /// Any other type: compared as text (`column::text`), which only an expression index serves.
+        case textCast
+    }
+
+    public struct Index: Sendable, Equatable {
+        public var name: String
+        /// Each key column or expression as `pg_get_indexdef` prints it.
+        public var keys: [String]
+        public var unique: Bool
+        public var partial: Bool
+    }
+
+    public struct ForeignKey: Sendable, Equatable {
+        public var columns: [String]
+        public var referencedTable: String
+        public var referencedColumns: [String]
+    }
+
+    public struct Table: Sendable, Equatable {
+        public var name: String
+        public var columns: [Column]
+        public var primaryKey: [String]
+        public var indexes: [Index]
+        public var foreignKeys: [ForeignKey]
+        /// The planner's estimate (`pg_class.reltuples`); 0 when never analysed.
+        public var estimatedRows: Int64
+
+        public func column(_ name: String) -> Column? { columns.first { $0.name == name } }
+
+        /// Whether some unique index (or the primary key) is exactly on these columns.
+        public func isUnique(_ names: [String]) -> Bool {
+            indexes.contains { $0.unique && !$0.partial && Set($0.keys) == Set(names) && $0.keys.count == names.count }
+        }
+    }
+
+    /// Mapped tables that exist, by name. A mapped table missing here does not exist (in the
+    /// connection's `search_path`).
+    public var tables: [String: Table]
+
+    public init(tables: [String: Table]) { self.tables = tables }
+
+    /// Reads the catalog for `names` (resolved through the connection's `search_path`).
+    public static func load(_ names: [String], on connection: isolated PostgresConnection) throws -> StoreSchema {
+        let mapped = "WITH mapped AS (SELECT name, to_regclass(quote_ident(name)) AS rel FROM unnest($1::text[]) AS name)"
+        var tables: [String: Table] = [:]
+        for row in try connection.query(
+            "\(mapped) SELECT m.name, greatest(c.reltuples, 0)::int8 AS rows FROM mapped m JOIN pg_class c ON c.oid = m.rel", [names])
+        {
+            let name = try row.decode("name", as: String.self)
+            tables[name] = Table(
+                name: name, columns: [], primaryKey: [], indexes: [], foreignKeys: [], estimatedRows: try row.decode("rows", as: Int64.self))
+        }
+        for row in try connection.query(
+            """
+            \(mapped)
+            SELECT m.name, a.attname, format_type(a.atttypid, a.atttypmod) AS type, a.atttypid::int8 AS oid, a.attnotnull
+              FROM mapped m JOIN pg_attribute a ON a.attrelid = m.rel
+             WHERE a.attnum > 0 AND NOT a.attisdropped ORDER BY m.name, a.attnum
+            """, [names])
+        {
+            tables[try row.decode("name", as: String.self)]?.columns.append(Column(
+                name: try row.decode("attname", as: String.self), type: try row.decode("type", as: String.self),
+                typeOID: UInt32(try row.decode("oid", as: Int64.self)), notNull: try row.decode("attnotnull", as: Bool.self)))
+        }
+        for row in try connection.query(
+            """
+            \(mapped)
+            SELECT m.name, i.indexrelid::regclass::text AS index, i.indisunique, i.indisprimary, i.indpred IS NOT NULL AS partial,
+                   array(SELECT pg_get_indexdef(i.indexrelid, k, true) FROM generate_series(1, i.indnkeyatts) AS k ORDER BY k) AS keys
+              FROM mapped m JOIN pg_index i ON i.indrelid = m.rel ORDER BY 1, 2
+            """, [names])
+        {
+            let name = try row.decode("name", as: String.self)
+            let index = Index(
+                name: try row.decode("index", as: String.self), keys: try row.decode("keys", as: [String].self),
+                unique: try row.decode("indisunique", as: Bool.self), partial: try row.decode("partial", as: Bool.self))
+            tables[name]?.indexes.append(index)
+            if try row.decode("indisprimary", as: Bool.self) { tables[name]?.primaryKey = index.keys }
+        }
+        for row in try connection.query(
+            """
+            \(mapped)
+            SELECT m.name, r.relname AS referenced,
+                   array(SELECT a.attname::text FROM unnest(k.conkey) WITH ORDINALITY AS u(n, o)
+                           JOIN pg_attribute a ON a.attrelid = k.conrelid AND a.attnum = u.n ORDER BY u.o) AS columns,
+                   array(SELECT a.attname::text FROM unnest(k.confkey) WITH ORDINALITY AS u(n, o)
+                           JOIN pg_attribute a ON a.attrelid = k.confrelid AND a.attnum = u.n ORDER BY u.o) AS referenced_columns
+              FROM mapped m JOIN pg_constraint k ON k.conrelid = m.rel AND k.contype = 'f' JOIN pg_class r ON r.oid = k.confrelid
+             ORDER BY 1, 2
+            """, [names])
+        {
+            tables[try row.decode("name", as: String.self)]?.foreignKeys.append(ForeignKey(
+                columns: try row.decode("columns", as: [String].self), referencedTable: try row.decode("referenced", as: String.self),
+                referencedColumns: try row.decode("referenced_columns", as: [String].self)))
+        }
+        return StoreSchema(tables: tables)
+    }
+}
