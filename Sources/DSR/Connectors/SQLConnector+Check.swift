@@ -14,6 +14,11 @@ public struct LookupIndex: Sendable, Equatable {
 
     public var isServed: Bool { servedBy != nil }
 
+    /// The name `createIndex` gives the index.
+    public var indexName: String {
+        createIndex.split(separator: " ").first { $0.hasPrefix("\"dsrd_") }.map(String.init) ?? ""
+    }
+
     public func statement(concurrently: Bool) -> String {
         concurrently ? createIndex.replacingOccurrences(of: "CREATE INDEX ", with: "CREATE INDEX CONCURRENTLY ") : createIndex
     }
@@ -75,7 +80,7 @@ extension SQLConnector {
                 return try checked.map { lookup, sql, parameters in
                     var result = lookup
                     let plan = try Self.plan(of: sql, parameters, on: connection)
-                    result.servedBy = plan.seqScans.contains(lookup.table) ? nil : (plan.indexes.first ?? "an index")
+                    result.servedBy = plan.fullScans.contains(lookup.table) ? nil : plan.indexes.first
                     return result
                 }
             }
@@ -89,9 +94,11 @@ extension SQLConnector {
         return quote(String("dsrd_\(table)_\(column)".prefix(54)) + "_" + digest)
     }
 
-    /// What the planner would do: the tables it scans sequentially, and the indexes it uses.
+    /// What the planner would do: the tables it reads from end to end (a sequential scan, or
+    /// a walk through a whole index with the lookup as a mere filter, which is what it does
+    /// with sequential scans priced out and no index that fits), and the indexes it searches.
     struct Plan {
-        var seqScans: Set<String> = []
+        var fullScans: Set<String> = []
         var indexes: [String] = []
     }
 
@@ -100,10 +107,13 @@ extension SQLConnector {
         var plan = Plan()
         func walk(_ node: Any) {
             if let object = node as? [String: Any] {
-                if let relation = object["Relation Name"] as? String, object["Node Type"] as? String == "Seq Scan" {
-                    plan.seqScans.insert(relation)
+                let type = object["Node Type"] as? String ?? ""
+                let relation = object["Relation Name"] as? String
+                let searches = object["Index Cond"] != nil
+                if let relation, type == "Seq Scan" || (["Index Scan", "Index Only Scan"].contains(type) && !searches) {
+                    plan.fullScans.insert(relation)
                 }
-                if let index = object["Index Name"] as? String { plan.indexes.append(index) }
+                if searches, let index = object["Index Name"] as? String { plan.indexes.append(index) }
                 object.values.forEach(walk)
             } else if let array = node as? [Any] {
                 array.forEach(walk)

@@ -43,9 +43,10 @@ public struct StoreCheckReport: Sendable {
         }
         for scan in scans {
             lines.append("  SCAN  \(scan.statement) reads all of \(scan.table) (about \(scan.estimatedRows) rows) for every request")
-            for lookup in lookups where lookup.table == scan.table && !lookup.isServed {
-                lines.append("          fix: \(lookup.statement(concurrently: true))")
-            }
+            let fixes = lookups.filter { $0.table == scan.table && !$0.isServed }.map(\.indexName)
+            lines.append(fixes.isEmpty
+                ? "          (every lookup has an index: the planner prefers reading the table; compare the estimate with the real size)"
+                : "          fix: the missing index(es) above, \(fixes.joined(separator: ", "))")
         }
         lines.append("  \(errors) error(s), \(warnings) warning(s), \(lookups.filter { !$0.isServed }.count) missing index(es), \(scans.count) sequential scan(s) over tables above \(threshold) rows")
         return lines.joined(separator: "\n")
@@ -109,7 +110,7 @@ extension SQLConnector {
             try await connection.transaction { connection in
                 var scans: [StoreCheckReport.Scan] = []
                 for (name, sql, parameters) in checked {
-                    for table in try Self.plan(of: sql, parameters, on: connection).seqScans.sorted() {
+                    for table in try Self.plan(of: sql, parameters, on: connection).fullScans.sorted() {
                         let rows = sizes[table] ?? 0
                         if rows > threshold { scans.append(.init(statement: name, table: table, estimatedRows: rows)) }
                     }

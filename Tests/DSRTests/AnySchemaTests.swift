@@ -1,0 +1,250 @@
+@testable import DSR
+import Foundation
+import Postgres
+import TestSupport
+import Testing
+
+/// A store schema nobody at dsrd wrote (`Tests/Fixtures/shop`): integer keys, a composite
+/// key, a leaf table without dates anonymised in place, a marketing table keyed by email,
+/// numeric, date and jsonb columns, and a passport as an identifier of its own.
+struct ShopFixture: Sendable {
+    static let directory = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+        .appendingPathComponent("Fixtures/shop")
+    static var connectors: String { directory.appendingPathComponent("connectors").path }
+
+    let database: String
+    var url: String { "dbname=\(database)" }
+    var environment: [String: String] { ["DSRD_STORE_SHOP_URL": url] }
+
+    static func with<T: Sendable>(customers: Int, _ body: (ShopFixture) async throws -> T) async throws -> T {
+        let fixture = ShopFixture(database: "t_shop_" + UUID().uuidString.replacingOccurrences(of: "-", with: "").prefix(10).lowercased())
+        let admin = try await PostgresConnection.connect("dbname=postgres")
+        // The name is generated above from hex digits.
+        try await admin.execute("CREATE DATABASE \(fixture.database) TEMPLATE template0 ENCODING 'UTF8'")
+        do {
+            let store = try await PostgresConnection.connect(fixture.url)
+            try await store.execute("SELECT set_config('shop.customers', $1, false)", [String(customers)])
+            try await store.runScript(try String(contentsOf: directory.appendingPathComponent("shop.sql"), encoding: .utf8))
+            await store.close()
+            let value = try await body(fixture)
+            try await admin.execute("DROP DATABASE IF EXISTS \(fixture.database) WITH (FORCE)")
+            return value
+        } catch {
+            _ = try? await admin.execute("DROP DATABASE IF EXISTS \(fixture.database) WITH (FORCE)")
+            throw error
+        }
+    }
+
+    /// `dsrd run` / `check` / `indexes` arguments for this store and the passport kind.
+    func arguments(_ command: [String], database: TestDatabase, extra: [String] = []) -> [String] {
+        command + ["--config", ConfigurationTests.exampleFile, "--database-url", database.conninfo,
+                   "--set", "connectors.directory=\(Self.connectors)", "--set", "identifiers.extra_kinds=passport"] + extra
+    }
+}
+
+@Suite("Any company's schema")
+struct AnySchemaTests {
+    /// `dsrd check` finds the lookups no index serves and the statements that would scan
+    /// whole tables; after `dsrd indexes`' statements it finds none. Then every kind of
+    /// request works on the schema: access by passport written with dashes, portability,
+    /// rectification of a date, a marketing objection, and an erasure that deletes,
+    /// anonymises in place and keeps by rule, counted apart and proven.
+    @Test func aPlainShopSchemaIsCheckedIndexedAndAnswersEveryRight() async throws {
+        let keys = try makeKeys()
+        defer { try? FileManager.default.removeItem(at: keys.directory) }
+        try await TestDatabase.migrated { database, connection in
+            try await ShopFixture.with(customers: 20_000) { shop in
+                let before = try await DaemonProcess.run(shop.arguments(["check"], database: database), environment: shop.environment)
+                #expect(before.status == 1, "\(before.output)")
+                for lookup in ["customers: email lookup on email has no index", "customers: passport lookup on passport has no index",
+                               "orders: customer_id lookup on customer_id has no index"] {
+                    #expect(before.output.contains(lookup), "\(lookup)\n\(before.output)")
+                }
+                // The primary key serves the integer id, and the composite key's leading column the parent link.
+                #expect(before.output.contains("ok    customers: customer_id lookup on id, served by customers_pkey"), "\(before.output)")
+                #expect(before.output.contains("ok    order_items: parent orders.id through order_id, served by order_items_pkey"), "\(before.output)")
+                #expect(before.output.contains("SCAN  identity resolution in customers reads all of customers"), "\(before.output)")
+
+                let indexes = try await DaemonProcess.run(shop.arguments(["indexes"], database: database), environment: shop.environment)
+                #expect(indexes.status == 0, "\(indexes.output)")
+                let statements = indexes.output.split(separator: "\n").filter { $0.hasPrefix("CREATE INDEX") }
+                #expect(statements.count == 5, "\(indexes.output)")  // email, phone, passport, orders.customer_id, newsletter email
+                let store = try await PostgresConnection.connect(shop.url)
+                for statement in statements { try await store.execute(String(statement)) }
+                try await store.execute("ANALYZE")
+                let after = try await DaemonProcess.run(shop.arguments(["check"], database: database), environment: shop.environment)
+                #expect(after.status == 0, "\(after.output)")
+                #expect(after.output.contains("0 error(s)") && after.output.contains("0 missing index(es), 0 sequential scan(s)"), "\(after.output)")
+                let again = try await DaemonProcess.run(shop.arguments(["indexes"], database: database), environment: shop.environment)
+                #expect(!again.output.contains("CREATE INDEX"), "nothing is proposed twice:\n\(again.output)")
+
+                let exports = try temporaryDirectory()
+                defer { try? FileManager.default.removeItem(at: exports) }
+                let daemon = try DaemonProcess(
+                    shop.arguments(["run"], database: database, extra: fastQueue + [
+                        "--set", "exports.directory=\(exports.path)", "--set", "proofs.signing_key_file=\(keys.privateKey)",
+                    ]),
+                    environment: shop.environment)
+                // Requests may name a passport once the daemon published the configured kinds.
+                #expect(try await eventually { try await connection.count("SELECT count(*) FROM dsr.identifier_kinds WHERE kind = 'passport'") == 1 })
+                func submit(_ kind: String, _ subject: String, _ options: String = "{}") async throws -> [String: Any] {
+                    let id = try await connection.query(
+                        "SELECT dsr.submit($1, $2::jsonb, $3::jsonb) AS id", [kind, subject, options])[0].decode("id", as: UUID.self)
+                    let ended = try await eventually {
+                        try await connection.count("SELECT count(*) FROM dsr.requests WHERE id = $1 AND status = 'completed'", [id]) == 1
+                    }
+                    #expect(ended, "\(kind) \(subject)\n\(daemon.output.suffix(3000))")
+                    return try await completedResult(connection, id)
+                }
+
+                // Access by a passport written the way people write it.
+                let access = try await submit("access", #"{"passport": "gb-000 0003"}"#)
+                let bundle = try OpenedBundle(path: access["export_path"] as? String ?? "")
+                let customer = try #require(try bundle.rows("shop/customers.json").first)
+                #expect(customer["id"] as? Int == 3 && customer["full_name"] as? String == "Shopper 3")
+                #expect((customer["preferences"] as? [String: Any])?["language"] as? String == "th")
+                #expect((customer["credit_limit"] as? NSNumber)?.doubleValue == 300)
+                #expect(customer["birth_date"] as? String == "1980-01-04")
+                #expect(try bundle.rows("shop/orders.json").count == 3)
+                let items = try bundle.rows("shop/order_items.json").map { "\($0["order_id"] ?? "")/\($0["sku"] ?? "")" }
+                #expect(items.count == 6 && items == items.sorted { $0.localizedStandardCompare($1) == .orderedAscending })
+                #expect(try bundle.rows("shop/newsletter.json").count == 1)  // stored as Shopper3@Example.com
+                #expect(String(decoding: try bundle.data("summary.txt"), as: UTF8.self).contains("แอปสะสมแต้ม"))
+
+                // Portability: the same data again, in the same order, with CSV.
+                let portability = try await submit("portability", #"{"customer_id": "3"}"#)
+                let portable = try OpenedBundle(path: portability["export_path"] as? String ?? "")
+                #expect(try portable.data("shop/order_items.json") == (try bundle.data("shop/order_items.json")))
+                #expect(String(decoding: try portable.data("shop/order_items.csv"), as: UTF8.self).hasPrefix("order_id,sku,quantity,price,gift_note\r\n"))
+
+                // Rectification of a date and a name, each in its column's own type.
+                _ = try await submit("rectification", #"{"email": "shopper3@example.com"}"#,
+                                     #"{"changes": {"birth_date": "1990-05-01", "full_name": "สมชาย ใหม่"}}"#)
+                let corrected = try await store.query("SELECT birth_date::text AS d, full_name FROM customers WHERE id = 3")[0]
+                #expect(try corrected.decode("d", as: String.self) == "1990-05-01")
+                #expect(try corrected.decode("full_name", as: String.self) == "สมชาย ใหม่")
+
+                // A marketing objection stops the newsletter keyed by email.
+                _ = try await submit("objection", #"{"email": "shopper3@example.com"}"#, #"{"purposes": ["marketing"]}"#)
+                #expect(try await store.count("SELECT count(*) FROM newsletter WHERE lower(email) = 'shopper3@example.com' AND unsubscribed_on IS NOT NULL") == 1)
+
+                // Erasure: the customer anonymised in place (orders point at it), orders kept by
+                // the hold or because their items are kept, items anonymised, the newsletter deleted.
+                let erasure = try await submit("erasure", #"{"customer_id": "3"}"#)
+                #expect(erasure["rows_deleted"] as? Int == 1, "\(erasure)")
+                #expect(erasure["rows_anonymised"] as? Int == 7, "\(erasure)")
+                #expect(erasure["rows_held_anonymised"] as? Int == 3, "\(erasure)")
+                #expect(erasure["rows_held_unchanged"] as? Int == 0, "\(erasure)")
+                #expect(erasure["rows_erased"] as? Int == 11 && erasure["rows_held"] as? Int == 3, "\(erasure)")
+                let left = try await store.query(
+                    "SELECT full_name, email, phone, birth_date, passport, preferences FROM customers WHERE id = 3")[0]
+                #expect(try left.decode("full_name", as: String.self) == "ส***")
+                #expect(try left.decode("email", as: String.self).range(of: "^[0-9a-f]{64}$", options: .regularExpression) != nil)
+                #expect(try left.decode("phone", as: String?.self) == nil && left.decode("passport", as: String?.self) == nil)
+                #expect(try await store.count("SELECT count(*) FROM order_items i JOIN orders o ON o.id = i.order_id WHERE o.customer_id = 3 AND i.gift_note IS NOT NULL") == 0)
+                #expect(try await store.count("SELECT count(*) FROM orders WHERE customer_id = 3 AND delivery IS NOT NULL") == 0)
+                #expect(try await store.count("SELECT count(*) FROM newsletter WHERE lower(email) = 'shopper3@example.com'") == 0)
+                #expect(try await store.count("SELECT count(*) FROM customers WHERE id = 4 AND full_name = 'Shopper 4' AND phone IS NOT NULL") == 1)
+                let verified = try await DaemonProcess.run(
+                    ["verify-proof", erasure["proof_path"] as? String ?? "", "--public-key", keys.publicKey, "--check-database",
+                     "--database-url", database.conninfo])
+                #expect(verified.status == 0 && verified.output.hasPrefix("VALID"), "\(verified.output)")
+                await store.close()
+                daemon.signal(SIGTERM)
+                #expect(try await daemon.waitForExit(timeout: .seconds(30)) == 0)
+            }
+        }
+    }
+
+    /// Strategies that cannot work on the schema as it is, found before any request.
+    @Test func checkFindsWhatCannotWorkBeforeAnyRequestDoes() async throws {
+        let broken = try temporaryDirectory()
+        defer { try? FileManager.default.removeItem(at: broken) }
+        var mapping = try String(contentsOfFile: ShopFixture.connectors + "/shop.toml", encoding: .utf8)
+        for (old, new) in [
+            ("full_name = \"mask\"", "full_name = \"null\"\nid = \"hash\""), ("from = \"placed_on\"", "from = \"total\""),
+            ("gift_note = \"other\"", "gift_note = \"other\"\nwrapping = \"other\""),
+        ] {
+            mapping = mapping.replacingOccurrences(of: old, with: new)
+        }
+        try mapping.write(to: broken.appendingPathComponent("shop.toml"), atomically: true, encoding: .utf8)
+        try await TestDatabase.migrated { database, _ in
+            try await ShopFixture.with(customers: 10) { shop in
+                let check = try await DaemonProcess.run(
+                    shop.arguments(["check"], database: database, extra: ["--set", "connectors.directory=\(broken.path)"]),
+                    environment: shop.environment)
+                #expect(check.status == 1)
+                for message in [
+                    "table customers: erasure.full_name = \"null\" on a NOT NULL column",
+                    "table customers: erasure.id = \"hash\" needs a text column",
+                    "table customers: erasure.id = \"hash\" changes a value orders.customer_id points at",
+                    "table orders: hold rules count from a date: hold.from total is numeric(12,2)",
+                    "table order_items: categories: no column wrapping",
+                ] {
+                    #expect(check.output.contains(message), "\(message)\n\(check.output)")
+                }
+            }
+        }
+    }
+
+    @Test(arguments: [
+        ("name = \"x\"\nsources = [\"carrier_pigeon\"]\n[[tables]]\nname = \"t\"\nidentity = { email = \"e\" }\n", "sources: unknown code carrier_pigeon"),
+        ("name = \"x\"\n[[tables]]\nname = \"t\"\nidentity = { passport = \"p\" }\n", "identifiers.extra_kinds"),
+        ("name = \"x\"\n[[tables]]\nname = \"t\"\nkey = 5\nidentity = { email = \"e\" }\n", "tables[1].key"),
+        ("name = \"x\"\n[[tables]]\nname = \"t\"\nidentity = { email = \"e\" }\npurposes = [\"fraud\"]\n", "purposes: unknown code fraud"),
+    ])
+    func mappingsNameOnlyWhatDsrdCanPutIntoWords(toml: String, message: String) {
+        do {
+            _ = try ConnectorCatalog.parse(toml, source: "bad.toml")
+            Issue.record("accepted \(toml)")
+        } catch {
+            #expect("\(error)".hasPrefix("bad.toml: ") && "\(error)".contains(message), "\(error)")
+        }
+    }
+
+    @Test func compositeKeysLabelsAndExtraKindsLoad() throws {
+        let toml = """
+            name = "x"
+            sources = ["kiosk"]
+            [labels]
+            kiosk = { th = "ตู้บริการ", en = "the kiosk" }
+            [[tables]]
+            name = "t"
+            key = ["a", "b"]
+            identity = { passport = "p", email = "e" }
+            """
+        let mapping = try ConnectorCatalog.parse(toml, source: "ok.toml", identifierKinds: IdentityKind.builtIn + [IdentityKind(rawValue: "passport")])
+        #expect(mapping.tables[0].key == ["a", "b"])
+        #expect(mapping.tables[0].identity[IdentityKind(rawValue: "passport")] == "p")
+        #expect(mapping.label("kiosk", locale: "th") == "ตู้บริการ" && mapping.label("signup", locale: "en") == "sign-up")
+    }
+
+    /// A company outside Thailand checks national ids as documents; extra kinds such as a
+    /// passport are accepted as strong identifiers once `dsrd run` published them.
+    @Test func identifierKindsComeFromTheConfiguration() async throws {
+        try await TestDatabase.migrated { _, connection in
+            await #expect(throws: PostgresError.self) {
+                try await connection.query("SELECT dsr.submit('access', '{\"national_id\": \"AB-123 456\"}')")
+            }
+            await #expect(throws: PostgresError.self) {
+                try await connection.query("SELECT dsr.submit('access', '{\"passport\": \"GB0000003\"}')")
+            }
+            let fanOut = FanOut(
+                pool: ConnectionPool(conninfo: "", maximum: 1), connectors: [], exportDirectory: FileManager.default.temporaryDirectory,
+                timeZone: .current, proofKeys: nil, company: .init(), identifiers: .init(nationalIDFormat: "document", extraKinds: "passport, tax_id"))
+            try await fanOut.publishSubmissionRules(on: connection)
+            let id = try await connection.query(
+                "SELECT dsr.submit('access', '{\"national_id\": \"ab-123 456\", \"passport\": \"gb 000 0003\"}') AS id")[0].decode("id", as: UUID.self)
+            let subject = try await connection.query("SELECT subject::text AS s FROM dsr.requests WHERE id = $1", [id])[0].decode("s", as: String.self)
+            #expect(subject.contains("\"national_id\": \"AB123456\"") && subject.contains("\"passport\": \"GB0000003\""), "\(subject)")
+            do {
+                _ = try await connection.query("SELECT dsr.submit('access', '{\"tax_id\": \"#!\"}')")
+                Issue.record("an invalid document was accepted")
+            } catch let error as PostgresError {
+                #expect(error.message == "subject tax_id is not a valid document number")
+            }
+            #expect(try await connection.query("SELECT string_agg(kind, ',' ORDER BY kind) AS k FROM dsr.identifier_kinds")[0]
+                .decode("k", as: String.self) == "customer_id,email,national_id,passport,phone,tax_id")
+        }
+    }
+}
