@@ -1,13 +1,20 @@
-import CLibPQ
-
 extension PostgresConnection {
-    /// Runs `body` inside a transaction: committed when it returns, rolled back when it
-    /// throws. The body runs on the connection's thread with no suspension point, so no
-    /// other caller's statement can interleave with it. Called inside another
-    /// transaction, it uses a savepoint instead.
-    public func transaction<T: Sendable>(_ body: @Sendable (isolated PostgresConnection) throws -> T) throws -> T {
+    /// How a transaction begins: `BEGIN` alone, or with an isolation level and access mode.
+    public enum TransactionMode: String, Sendable {
+        case readWrite = "BEGIN"
+        /// One snapshot for every statement, no writes (a consistent export).
+        case repeatableReadOnly = "BEGIN ISOLATION LEVEL REPEATABLE READ, READ ONLY"
+    }
+
+    /// Runs `body` in a transaction: committed if it returns, rolled back if it throws.
+    /// The body is synchronous and isolated to this connection, so nothing else can run
+    /// statements on it in between. Inside a transaction already, it uses a savepoint.
+    @discardableResult
+    public func transaction<T: Sendable>(
+        _ mode: TransactionMode = .readWrite, _ body: @Sendable (isolated PostgresConnection) throws -> T
+    ) throws -> T {
         let nested = inTransaction
-        try execute(nested ? "SAVEPOINT dsrd_nested" : "BEGIN")
+        try execute(nested ? "SAVEPOINT dsrd_nested" : mode.rawValue)
         let value: T
         do {
             value = try body(self)

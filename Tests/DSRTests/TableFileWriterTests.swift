@@ -101,6 +101,35 @@ struct TableFileWriterTests {
         #expect(parsed.first?["doc"] as? [String: String] == original)
     }
 
+    /// The export's COPY path (text format, escapes undone per field) writes exactly the
+    /// bytes the row path writes, hostile text, bytea, json and NULL included.
+    @Test func copyOutWritesTheSameFilesAsRows() async throws {
+        let (json, csv) = try await Self.exportFiles(inTransaction: true)
+        try await TestDatabase.with { database in
+            let connection = try await database.connect()
+            try await connection.execute("SET TIME ZONE 'UTC'")
+            let directory = try temporaryDirectory()
+            defer { try? FileManager.default.removeItem(at: directory) }
+            try await connection.execute("CREATE TABLE probe AS \(Self.query.replacingOccurrences(of: "$1::text", with: "current_setting('dsrd.t_p1')::text"))"
+                .replacingOccurrences(of: "current_setting('dsrd.t_p1')", with: "'placeholder'"))
+            try await connection.execute("UPDATE probe SET note = $1", [Self.hostileText])
+            let columns = try await connection.query("SELECT * FROM probe LIMIT 0").columns
+            let kinds = try await connection.query("SELECT * FROM probe").columnTypes.map(TableFileWriter.FieldKind.init(postgresType:))
+            _ = try await connection.transaction { connection in
+                let writer = try TableFileWriter(directory: directory, store: "s", table: "t", formats: [.json, .csv])
+                let scratch = CopyScratch()
+                for _ in 0..<2 {
+                    try connection.copyOut("COPY (SELECT * FROM probe) TO STDOUT") { line in
+                        try writer.write(columns: columns, kinds: kinds, row: CopyRowFields(row: CopyTextRow(line, expecting: columns.count), scratch: scratch))
+                    }
+                }
+                return try writer.finish()
+            }
+            #expect(try Data(contentsOf: directory.appendingPathComponent("s/t.json")) == json)
+            #expect(try String(contentsOf: directory.appendingPathComponent("s/t.csv"), encoding: .utf8) == csv)
+        }
+    }
+
     @Test func emptyTableIsAnEmptyArrayAndAnEmptyCSV() throws {
         let directory = try temporaryDirectory()
         defer { try? FileManager.default.removeItem(at: directory) }
@@ -114,6 +143,6 @@ struct TableFileWriterTests {
 extension PostgresConnection {
     /// Runs `body` inside a transaction when `inTransaction`, otherwise directly.
     func transactionIf<T: Sendable>(_ inTransaction: Bool, _ body: @Sendable (isolated PostgresConnection) throws -> T) throws -> T {
-        inTransaction ? try transaction(body) : try body(self)
+        inTransaction ? try transaction(.readWrite, body) : try body(self)
     }
 }

@@ -135,13 +135,7 @@ extension SQLConnector {
                 heldAnonymised: heldAnonymised, heldUnchanged: heldUnchanged, held: heldEntries)
         }
 
-        static func isoDate(_ date: Date) -> String {
-            let formatter = DateFormatter()
-            formatter.locale = Locale(identifier: "en_US_POSIX")
-            formatter.timeZone = TimeZone(identifier: "UTC")
-            formatter.dateFormat = "yyyy-MM-dd"
-            return formatter.string(from: date)
-        }
+        static func isoDate(_ date: Date) -> String { DateTexts.day(date) }
     }
 
     func erasurePlan(for table: TableMapping, identity: IdentitySet, keys: ProofKeys, statements: SQLStatements) -> TableErasurePlan {

@@ -92,25 +92,47 @@ public struct SQLConnector: Connector {
         return counts
     }
 
+    /// Writes the person's rows of every table, in one REPEATABLE READ snapshot so related
+    /// tables agree. Each table is one `COPY (SELECT ...) TO STDOUT`: one round trip, no
+    /// per-row result, rows encoded from the bytes as they arrive. COPY takes no bound
+    /// parameters, so the person's identifiers are bound once to `set_config` and read by
+    /// the statements with `current_setting`.
     public func export(_ identity: IdentitySet, into directory: URL, formats: ExportFormats) async throws -> [ExportedFile] {
         let generator = try await statements()
-        let statements = mapping.tables.map { table -> (String, String, [any PostgresEncodable]) in
-            let (sql, parameters) = exportStatement(table, identity: identity, statements: generator)
-            return (table.name, sql, parameters)
+        var names: [String] = []
+        var values: [any PostgresEncodable] = []
+        var tables: [(name: String, sql: String, columns: [String], kinds: [TableFileWriter.FieldKind])] = []
+        for (index, table) in mapping.tables.enumerated() {
+            guard let columns = generator.table(table.name)?.columns, !columns.isEmpty else {
+                throw ConnectorError.invalidResponse(store: mapping.name, reason: "table \(table.name) does not exist (run dsrd check)")
+            }
+            var binder = SQLStatements.Binder(settingsPrefix: "t\(index)")
+            let match = generator.condition(table, alias: "t0", identity: identity, binder: &binder)
+            names += binder.settingNames
+            values += binder.parameters
+            tables.append((
+                table.name, "COPY (SELECT t0.* FROM \(Self.quote(table.name)) AS t0 WHERE \(match)\(generator.orderBy(table, alias: "t0"))) TO STDOUT",
+                columns.map(\.name), columns.map { TableFileWriter.FieldKind(postgresType: $0.typeOID) }))
         }
+        // set_config(name, value, true) for each: the values stay bound parameters.
+        let settings = names.isEmpty ? nil : "SELECT " + names.indices.map { "set_config($\(2 * $0 + 1), $\(2 * $0 + 2), true)" }.joined(separator: ", ")
+        var settingParameters: [any PostgresEncodable] = []
+        for (name, value) in zip(names, values) { settingParameters += [name, value.postgresText ?? ""] }
+        let parameters = settingParameters
         let store = mapping.name
+        let prepared = tables
         return try await run { connection in
-            try await connection.transaction { connection in
-                // One snapshot for the whole store, so related tables agree with each other.
-                try connection.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
+            try await connection.transaction(.repeatableReadOnly) { connection in
+                if let settings { try connection.query(settings, parameters) }
                 var files: [ExportedFile] = []
-                for (table, sql, parameters) in statements {
-                    let writer = try TableFileWriter(directory: directory, store: store, table: table, formats: formats)
-                    var kinds: [TableFileWriter.FieldKind]?
-                    try connection.stream(sql, parameters) { row in
-                        let rowKinds = kinds ?? row.columnTypes.map(TableFileWriter.FieldKind.init(postgresType:))
-                        kinds = rowKinds
-                        try writer.write(columns: row.columns, kinds: rowKinds, row: row)
+                let scratch = CopyScratch()
+                for table in prepared {
+                    let writer = try TableFileWriter(directory: directory, store: store, table: table.name, formats: formats)
+                    try connection.copyOut(table.sql) { line in
+                        let row = CopyTextRow(line, expecting: table.columns.count)
+                        // A column added since the catalog was read: read it again, try again.
+                        guard row.fields.count == table.columns.count else { throw PostgresError(kind: .server, sqlState: "42P10", message: "\(table.name) has changed shape") }
+                        try writer.write(columns: table.columns, kinds: table.kinds, row: CopyRowFields(row: row, scratch: scratch))
                     }
                     files += try writer.finish()
                 }

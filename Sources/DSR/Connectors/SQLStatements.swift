@@ -13,15 +13,28 @@ struct SQLStatements: Sendable {
 
     struct Binder {
         var parameters: [any PostgresEncodable] = []
+        /// For statements that cannot take bound parameters (COPY): values are set with
+        /// `set_config` under `dsrd.<prefix>_p<n>` and read back with `current_setting`.
+        var settingsPrefix: String?
+
+        init(settingsPrefix: String? = nil) { self.settingsPrefix = settingsPrefix }
+
+        /// The setting names of `parameters`, in order (when `settingsPrefix` is set).
+        var settingNames: [String] { parameters.indices.map { "dsrd.\(settingsPrefix ?? "")_p\($0 + 1)" } }
+
+        private func placeholder(_ type: String) -> String {
+            if let settingsPrefix { return "current_setting('dsrd.\(settingsPrefix)_p\(parameters.count)')::\(type)" }
+            return "$\(parameters.count)::\(type)"
+        }
 
         mutating func bind(_ values: Set<String>) -> String {
             parameters.append(values.sorted())
-            return "$\(parameters.count)::text[]"
+            return placeholder("text[]")
         }
 
         mutating func bind(_ value: any PostgresEncodable, as type: String) -> String {
             parameters.append(value)
-            return "$\(parameters.count)::\(type)"
+            return placeholder(type)
         }
 
         /// Customer ids for a column compared in its own type; nil when none of the values
@@ -32,7 +45,7 @@ struct SQLStatements: Sendable {
                 let numbers = values.compactMap { Int64($0) }
                 guard !numbers.isEmpty else { return nil }
                 parameters.append(Array(Set(numbers)).sorted())
-                return "$\(parameters.count)::int8[]"
+                return placeholder("int8[]")
             case .numeric:
                 let numbers = values.filter { Decimal(string: $0, locale: Locale(identifier: "en_US_POSIX")) != nil && $0.allSatisfy { "0123456789.-".contains($0) } }
                 guard !numbers.isEmpty else { return nil }
@@ -105,8 +118,10 @@ struct SQLStatements: Sendable {
     }
 
     /// A statement over the person's rows of `table`: `build` gets the condition and the binder.
-    func statement(_ table: TableMapping, identity: IdentitySet, _ build: (String, inout Binder) -> String) -> (sql: String, parameters: [any PostgresEncodable]) {
-        var binder = Binder()
+    func statement(
+        _ table: TableMapping, identity: IdentitySet, settingsPrefix: String? = nil, _ build: (String, inout Binder) -> String
+    ) -> (sql: String, parameters: [any PostgresEncodable]) {
+        var binder = Binder(settingsPrefix: settingsPrefix)
         let match = condition(table, alias: "t0", identity: identity, binder: &binder)
         return (build(match, &binder), binder.parameters)
     }

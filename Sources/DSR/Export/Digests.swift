@@ -3,8 +3,16 @@ import Foundation
 
 /// SHA-256 digests as lower-case hex, the form used in manifests, proofs and the audit log.
 enum Digests {
+    private static let digits = Array("0123456789abcdef".utf8)
+
     static func hex(_ bytes: some Sequence<UInt8>) -> String {
-        bytes.map { String(format: "%02x", $0) }.joined()
+        var text: [UInt8] = []
+        text.reserveCapacity(64)
+        for byte in bytes {
+            text.append(digits[Int(byte >> 4)])
+            text.append(digits[Int(byte & 0x0F)])
+        }
+        return String(decoding: text, as: UTF8.self)
     }
 
     static func sha256Hex(_ data: some DataProtocol) -> String {

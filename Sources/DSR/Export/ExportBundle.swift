@@ -48,14 +48,13 @@ struct ExportBundle {
 
     /// Whether a task's file is still in the staging folder, complete.
     static func isStaged(_ file: ExportedFile, in staging: URL) -> Bool {
-        let attributes = try? FileManager.default.attributesOfItem(atPath: staging.appendingPathComponent(file.path).path)
-        return (attributes?[.size] as? NSNumber)?.intValue == file.size
+        FileSystem.size(staging.path + "/" + file.path) == file.size
     }
 
     /// The bundle an earlier attempt already put at `destination`, if it is this request's
     /// and holds exactly these files: then assembling again would only change its timestamp.
     func existing(at destination: URL) -> Result? {
-        guard FileManager.default.fileExists(atPath: destination.path),
+        guard FileSystem.size(destination.path) != nil,
             let archive = try? Archive(url: destination, accessMode: .read, pathEncoding: nil), let entry = archive["manifest.json"]
         else { return nil }
         var manifestData = Data()
@@ -65,42 +64,56 @@ struct ExportBundle {
         guard let manifest = try? decoder.decode(Manifest.self, from: manifestData),
             manifest.requestID == requestID.uuidString.lowercased(),
             manifest.files.filter({ $0.path != "summary.txt" }).sorted(by: { $0.path < $1.path }) == files.sorted(by: { $0.path < $1.path }),
-            let sha256 = try? Digests.sha256Hex(file: destination),
-            let size = (try? FileManager.default.attributesOfItem(atPath: destination.path))?[.size] as? NSNumber
+            let sha256 = try? Digests.sha256Hex(file: destination), let size = FileSystem.size(destination.path)
         else { return nil }
         return Result(
-            path: destination.path, size: size.intValue, sha256: sha256, manifestSHA256: Digests.sha256Hex(manifestData),
+            path: destination.path, size: size, sha256: sha256, manifestSHA256: Digests.sha256Hex(manifestData),
             rows: files.filter { $0.path.hasSuffix(".json") }.reduce(0) { $0 + $1.rows }, files: files.count + 2)
     }
 
+    /// Writes the ZIP as `.<name>.partial` beside `destination` and renames it into place.
+    /// The tables come from the staging folder; the summary and manifest from memory.
     func write(staging: URL, to destination: URL) throws -> Result {
-        let summaryURL = staging.appendingPathComponent("summary.txt")
-        let summaryText = summary()
-        try Data(summaryText.utf8).write(to: summaryURL)
+        let now = Date()
+        let summaryBytes = Array(summary().utf8)
         let summaryFile = ExportedFile(
-            path: "summary.txt", sha256: Digests.sha256Hex(Data(summaryText.utf8)), size: summaryText.utf8.count, rows: 0,
-            store: "", table: "")
+            path: "summary.txt", sha256: Digests.sha256Hex(summaryBytes), size: summaryBytes.count, rows: 0, store: "", table: "")
         let manifest = Manifest(
             format: kind == "portability" ? "dsrd-portability" : "dsrd-access", formatVersion: 1,
             requestID: requestID.uuidString.lowercased(), kind: kind,
-            generatedAt: ISO8601DateFormatter().string(from: Date()), dsrdVersion: DSRVersion.current,
+            generatedAt: DateTexts.isoSeconds(now), dsrdVersion: DSRVersion.current,
             stores: stores.map { .init(name: $0.name, sources: $0.sources) }, files: files + [summaryFile])
         let manifestData = try Self.encoder.encode(manifest)
-        try manifestData.write(to: staging.appendingPathComponent("manifest.json"))
 
-        let temporary = destination.deletingLastPathComponent().appendingPathComponent(".\(destination.lastPathComponent).partial")
-        try? FileManager.default.removeItem(at: temporary)
-        let archive = try Archive(url: temporary, accessMode: .create)
-        for path in files.map(\.path) + ["summary.txt", "manifest.json"] {
-            try archive.addEntry(with: path, fileURL: staging.appendingPathComponent(path), compressionMethod: .deflate)
+        let temporary = destination.deletingLastPathComponent().path + "/.\(destination.lastPathComponent).partial"
+        FileSystem.remove(temporary)
+        let archive = try Archive(url: URL(fileURLWithPath: temporary), accessMode: .create)
+        for file in files {
+            let path = staging.path + "/" + file.path
+            let descriptor = open(path, O_RDONLY | O_CLOEXEC)
+            guard descriptor >= 0 else { throw FileSystemError.failed("read", path: path, errno: errno) }
+            defer { close(descriptor) }
+            try archive.addEntry(
+                with: file.path, type: .file, uncompressedSize: Int64(file.size), modificationDate: now, permissions: 0o600,
+                compressionMethod: .deflate
+            ) { position, size in
+                var chunk = Data(count: size)
+                let read = chunk.withUnsafeMutableBytes { pread(descriptor, $0.baseAddress!, size, off_t(position)) }
+                guard read == size else { throw FileSystemError.failed("read", path: path, errno: errno) }
+                return chunk
+            }
         }
-        try FileManager.default.setAttributes([.posixPermissions: 0o600], ofItemAtPath: temporary.path)
+        for (path, bytes) in [("summary.txt", Data(summaryBytes)), ("manifest.json", manifestData)] {
+            try archive.addEntry(
+                with: path, type: .file, uncompressedSize: Int64(bytes.count), modificationDate: now, permissions: 0o600,
+                compressionMethod: .deflate
+            ) { position, size in bytes.subdata(in: Int(position)..<Int(position) + size) }
+        }
+        chmod(temporary, 0o600)
         Failpoints.hit("finalize.after_partial_written")
-        if FileManager.default.fileExists(atPath: destination.path) { try FileManager.default.removeItem(at: destination) }
-        try FileManager.default.moveItem(at: temporary, to: destination)
-        let size = (try FileManager.default.attributesOfItem(atPath: destination.path)[.size] as? NSNumber)?.intValue ?? 0
+        try FileSystem.rename(temporary, destination.path)
         return Result(
-            path: destination.path, size: size, sha256: try Digests.sha256Hex(file: destination),
+            path: destination.path, size: FileSystem.size(destination.path) ?? 0, sha256: try Digests.sha256Hex(file: destination),
             manifestSHA256: Digests.sha256Hex(manifestData), rows: files.filter { $0.path.hasSuffix(".json") }.reduce(0) { $0 + $1.rows },
             files: files.count + 2)
     }

@@ -3,20 +3,23 @@ import Foundation
 
 /// Writes one file through a 64 KiB buffer, hashing as it goes, with 0600 permissions.
 /// Memory stays flat however large the file grows. Callers append to `buffer` directly and
-/// call `flushIfFull()` after each record.
+/// call `flushIfFull()` after each record. Plain POSIX calls: an export writes many small
+/// files, and Foundation's file APIs cost several system calls each.
 final class HashingFileWriter {
-    private let handle: FileHandle
+    private var descriptor: Int32
     var buffer = [UInt8]()
     private var hasher = SHA256()
     private(set) var size = 0
     private static let capacity = 1 << 16
 
-    init(url: URL) throws {
-        guard FileManager.default.createFile(atPath: url.path, contents: nil, attributes: [.posixPermissions: 0o600]) else {
-            throw CocoaError(.fileWriteNoPermission, userInfo: [NSFilePathErrorKey: url.path])
-        }
-        handle = try FileHandle(forWritingTo: url)
+    init(path: String) throws {
+        descriptor = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o600)
+        guard descriptor >= 0 else { throw FileSystemError.failed("create", path: path, errno: errno) }
         buffer.reserveCapacity(Self.capacity + Self.capacity / 4)
+    }
+
+    deinit {
+        if descriptor >= 0 { close(descriptor) }
     }
 
     /// Moves the buffer out (no copy) so a caller can append to a local; hand it back with
@@ -36,7 +39,7 @@ final class HashingFileWriter {
     private func flush() throws {
         guard !buffer.isEmpty else { return }
         hasher.update(data: buffer)
-        try handle.write(contentsOf: buffer)
+        try FileSystem.write(descriptor, buffer)
         size += buffer.count
         buffer.removeAll(keepingCapacity: true)
     }
@@ -44,7 +47,9 @@ final class HashingFileWriter {
     /// Flushes, closes, and returns the SHA-256 (hex) and size.
     func finish() throws -> (sha256: String, size: Int) {
         try flush()
-        try handle.close()
+        let closed = close(descriptor)
+        descriptor = -1
+        guard closed == 0 else { throw FileSystemError.failed("close", path: "", errno: errno) }
         return (Digests.hex(hasher.finalize()), size)
     }
 }

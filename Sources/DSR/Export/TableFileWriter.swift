@@ -59,13 +59,11 @@ final class TableFileWriter {
     init(directory: URL, store: String, table: String, formats: ExportFormats) throws {
         self.store = store
         self.table = table
-        let storeDirectory = directory.appendingPathComponent(store)
-        try FileManager.default.createDirectory(at: storeDirectory, withIntermediateDirectories: true,
-                                                attributes: [.posixPermissions: 0o700])
+        try FileSystem.makeDirectory(directory.path + "/" + store)
         jsonPath = "\(store)/\(table).json"
         csvPath = "\(store)/\(table).csv"
-        json = try HashingFileWriter(url: directory.appendingPathComponent(jsonPath))
-        csv = formats.contains(.csv) ? try HashingFileWriter(url: directory.appendingPathComponent(csvPath)) : nil
+        json = try HashingFileWriter(path: directory.path + "/" + jsonPath)
+        csv = formats.contains(.csv) ? try HashingFileWriter(path: directory.path + "/" + csvPath) : nil
         json.buffer.append(UInt8(ascii: "["))
     }
 
@@ -292,6 +290,21 @@ extension PostgresRow: RowFields {
     func withField<R>(at index: Int, _ body: (UnsafeRawBufferPointer?) throws -> R) rethrows -> R {
         try withBytes(at: index, body)
     }
+}
+
+/// A row of `COPY ... TO STDOUT`, its fields unescaped into a buffer the rows share.
+struct CopyRowFields: RowFields {
+    let row: CopyTextRow
+    let scratch: CopyScratch
+
+    func withField<R>(at index: Int, _ body: (UnsafeRawBufferPointer?) throws -> R) rethrows -> R {
+        try row.withField(at: index, scratch: &scratch.bytes, body)
+    }
+}
+
+/// The bytes of an escaped field, reused from row to row.
+final class CopyScratch {
+    var bytes: [UInt8] = []
 }
 
 /// Values from a store that is not PostgreSQL, read as bytes.

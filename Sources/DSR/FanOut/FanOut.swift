@@ -74,7 +74,7 @@ public struct FanOut: Sendable {
     public func prepareDirectories() throws {
         for directory in [exportDirectory, exportDirectory.appendingPathComponent(".staging"), proofDirectory] {
             do {
-                try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o700])
+                try FileSystem.makeDirectory(directory.path)
             } catch {
                 throw ConfigurationError("exports.directory: cannot create \(directory.path)")
             }

@@ -72,9 +72,5 @@ extension FinalizeHandler {
         ])
     }
 
-    static func iso(_ date: Date) -> String {
-        let formatter = ISO8601DateFormatter()
-        formatter.formatOptions = [.withInternetDateTime, .withFractionalSeconds]
-        return formatter.string(from: date)
-    }
+    static func iso(_ date: Date) -> String { DateTexts.iso(date) }
 }

@@ -68,32 +68,11 @@ public struct RequestHandler: JobHandler {
         let identities = String(decoding: try JSONEncoder().encode(identity), as: UTF8.self)
         // Only exports have a file; the name is chosen once, so a re-run overwrites, never duplicates.
         let exportFile = operation == "export" ? (request.exportFile ?? Self.unguessableName()) : nil
-        var effects = [
+        let stores = fanOut.connectors.map(\.mapping.name)
+        let effects = [
             SQLStatement(
-                """
-                UPDATE dsr.requests
-                   SET status = 'in_progress', identities = $2::jsonb, updated_at = now(),
-                       current_step = CASE $5::text WHEN 'erase' THEN 'erasing in ' WHEN 'export' THEN 'collecting data from '
-                                      ELSE 'applying the change in ' END || $3::int || ' stores',
-                       result = CASE WHEN $4::text IS NULL THEN result
-                                     ELSE coalesce(result, '{}') || jsonb_build_object('export_file', $4::text) END
-                 WHERE id = $1 AND completed_at IS NULL AND status <> 'awaiting_verification'
-                """, [requestID, identities, fanOut.connectors.count, exportFile, operation]),
-            SQLStatement(
-                "INSERT INTO dsr.request_events (request_id, step, detail) VALUES ($1, 'planned', jsonb_build_object('stores', $2::int))",
-                [requestID, fanOut.connectors.count]),
+                "SELECT dsr.plan_request($1, $2::jsonb, $3::text[], $4, $5)", [requestID, identities, stores, operation, exportFile])
         ]
-        for connector in fanOut.connectors {
-            effects.append(SQLStatement(
-                "INSERT INTO dsr.request_tasks (request_id, store, operation) VALUES ($1, $2, $3) ON CONFLICT DO NOTHING",
-                [requestID, connector.mapping.name, operation]))
-            effects.append(SQLStatement(
-                "INSERT INTO dsr.jobs (kind, request_id, payload) VALUES ('store_task', $1, jsonb_build_object('store', $2::text))",
-                [requestID, connector.mapping.name]))
-        }
-        if fanOut.connectors.isEmpty {
-            effects.append(SQLStatement("INSERT INTO dsr.jobs (kind, request_id) VALUES ('finalize', $1)", [requestID]))
-        }
         context.logger.info("request planned", metadata: ["dsr.stores": "\(fanOut.connectors.count)"])
         return JobResult(effects: effects)
     }

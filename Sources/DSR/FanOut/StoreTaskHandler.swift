@@ -49,8 +49,9 @@ public struct StoreTaskHandler: JobHandler {
         let formats: ExportFormats = request.kind == "portability" ? [.json, .csv] : [.json]
         try fanOut.prepareDirectories()
         let staging = fanOut.staging(for: request.id)
-        try? FileManager.default.removeItem(at: staging.appendingPathComponent(store))
-        try FileManager.default.createDirectory(at: staging, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o700])
+        // A re-run starts afresh: an earlier attempt's files go first.
+        if access(staging.path + "/" + store, F_OK) == 0 { try? FileManager.default.removeItem(at: staging.appendingPathComponent(store)) }
+        try FileSystem.makeDirectory(staging.path)
         let files = try await connector.export(identity, into: staging, formats: formats)
         Failpoints.hit("store_task.after_export_files")
         let rows = files.filter { $0.path.hasSuffix(".json") }.reduce(0) { $0 + $1.rows }

@@ -182,7 +182,7 @@ public struct NoticeHandler: JobHandler {
         if let received = try row.decode("received_at", as: Date?.self) { dates["received_at"] = received }
         if let due = try row.decode("due_at", as: Date?.self) { dates["due_at"] = due }
         for (key, value) in values where key.hasSuffix("_at") {
-            if let text = value as? String, let date = Date(postgresText: Substring(text)) ?? ISO8601DateFormatter().date(from: text) {
+            if let text = value as? String, let date = Date(postgresText: Substring(text)) ?? DateTexts.parseISO(text) {
                 dates[key] = date
             }
         }

@@ -92,16 +92,6 @@ enum NoticeVocabulary {
 
     /// `25 ธันวาคม 2569` (Buddhist era) in Thai, `25 December 2026` in English.
     static func date(_ date: Date, locale: String, timeZone: TimeZone) -> String {
-        let formatter = DateFormatter()
-        formatter.timeZone = timeZone
-        if locale == "en" {
-            formatter.locale = Locale(identifier: "en_GB")
-            formatter.calendar = Calendar(identifier: .gregorian)
-        } else {
-            formatter.locale = Locale(identifier: "th_TH")
-            formatter.calendar = Calendar(identifier: .buddhist)
-        }
-        formatter.dateFormat = "d MMMM yyyy"
-        return formatter.string(from: date)
+        DateTexts.long(date, locale: locale, timeZone: timeZone)
     }
 }

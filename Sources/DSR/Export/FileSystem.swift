@@ -1,0 +1,60 @@
+import Foundation
+
+/// The few file operations exports need, as plain POSIX calls on paths.
+enum FileSystem {
+    /// Creates a directory (and its parents) with `mode`; an existing one is fine.
+    static func makeDirectory(_ path: String, mode: mode_t = 0o700) throws {
+        if mkdir(path, mode) == 0 || errno == EEXIST { return }
+        if errno == ENOENT {
+            let parent = (path as NSString).deletingLastPathComponent
+            if !parent.isEmpty && parent != path {
+                try makeDirectory(parent, mode: mode)
+                if mkdir(path, mode) == 0 || errno == EEXIST { return }
+            }
+        }
+        throw FileSystemError.failed("create the folder", path: path, errno: errno)
+    }
+
+    static func write(_ descriptor: Int32, _ bytes: [UInt8]) throws {
+        try bytes.withUnsafeBytes { buffer in
+            var offset = 0
+            while offset < buffer.count {
+                let written = Glibc.write(descriptor, buffer.baseAddress! + offset, buffer.count - offset)
+                if written < 0 {
+                    if errno == EINTR { continue }
+                    throw FileSystemError.failed("write", path: "", errno: errno)
+                }
+                offset += written
+            }
+        }
+    }
+
+    /// Writes `bytes` as a new file (0600).
+    static func writeFile(_ path: String, _ bytes: [UInt8]) throws {
+        let descriptor = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o600)
+        guard descriptor >= 0 else { throw FileSystemError.failed("create", path: path, errno: errno) }
+        defer { close(descriptor) }
+        try write(descriptor, bytes)
+    }
+
+    /// The size of a regular file, or nil when there is none.
+    static func size(_ path: String) -> Int? {
+        var status = stat()
+        guard stat(path, &status) == 0, (status.st_mode & S_IFMT) == S_IFREG else { return nil }
+        return Int(status.st_size)
+    }
+
+    static func rename(_ from: String, _ to: String) throws {
+        guard Glibc.rename(from, to) == 0 else { throw FileSystemError.failed("rename", path: from, errno: errno) }
+    }
+
+    static func remove(_ path: String) { unlink(path) }
+}
+
+struct FileSystemError: Error, CustomStringConvertible {
+    let description: String
+
+    static func failed(_ what: String, path: String, errno code: Int32) -> FileSystemError {
+        FileSystemError(description: "cannot \(what) \(path): \(String(cString: strerror(code)))")
+    }
+}
