@@ -10,6 +10,7 @@ final class CurlHandle {
 
     let raw: UnsafeMutableRawPointer
     private var lists: [UnsafeMutablePointer<curl_slist>] = []
+    private var listsByOption: [UInt32: UnsafeMutablePointer<curl_slist>] = [:]
     private let errorBuffer = UnsafeMutablePointer<CChar>.allocate(capacity: Int(CURL_ERROR_SIZE))
 
     init() throws {
@@ -53,8 +54,14 @@ final class CurlHandle {
         try check(dsrd_curl_set_off_t(raw, option, curl_off_t(offset)))
     }
 
-    /// A string list option (headers, recipients); the list lives as long as the handle.
-    func set(_ option: CURLoption, list: [String]) throws {
+    /// A string list option (headers, recipients); the list lives as long as the handle, or
+    /// until the next list set with `replacing` (a reused handle's new recipients).
+    func set(_ option: CURLoption, list: [String], replacing: Bool = false) throws {
+        if replacing, let previous = listsByOption.removeValue(forKey: option.rawValue) {
+            try check(dsrd_curl_set_slist(raw, option, nil))
+            curl_slist_free_all(previous)
+            lists.removeAll { $0 == previous }
+        }
         var head: UnsafeMutablePointer<curl_slist>?
         for item in list {
             guard let appended = curl_slist_append(head, item) else {
@@ -63,7 +70,10 @@ final class CurlHandle {
             }
             head = appended
         }
-        if let head { lists.append(head) }
+        if let head {
+            lists.append(head)
+            listsByOption[option.rawValue] = head
+        }
         try check(dsrd_curl_set_slist(raw, option, head))
     }
 

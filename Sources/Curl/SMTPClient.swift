@@ -22,6 +22,9 @@ public struct SMTPClient: Sendable {
     }
 
     public let configuration: Configuration
+    /// Handles whose connection to the server is kept open between messages: one TCP and
+    /// TLS handshake and EHLO (and AUTH) for many messages instead of one each.
+    private let idle = IdleHandles()
 
     public init(configuration: Configuration) { self.configuration = configuration }
 
@@ -32,25 +35,55 @@ public struct SMTPClient: Sendable {
         let body = message.rendered()
         let sender = message.from.address
         let recipients = message.to.map(\.address)
+        let idle = self.idle
         try await offCooperativePool {
-            let handle = try CurlHandle()
-            try handle.set(CURLOPT_URL, configuration.url)
-            try handle.set(CURLOPT_PROTOCOLS_STR, "smtp,smtps")
-            try handle.set(CURLOPT_USE_SSL, Int(configuration.requireTLS ? CURLUSESSL_ALL.rawValue : CURLUSESSL_TRY.rawValue))
-            try handle.set(CURLOPT_SSL_VERIFYPEER, configuration.verifyTLS ? 1 : 0)
-            try handle.set(CURLOPT_SSL_VERIFYHOST, configuration.verifyTLS ? 2 : 0)
-            try handle.set(CURLOPT_TIMEOUT_MS, Int(configuration.timeout.components.seconds * 1000))
-            try handle.set(CURLOPT_CONNECTTIMEOUT_MS, 10_000)
-            if let username = configuration.username { try handle.set(CURLOPT_USERNAME, username) }
-            if let password = configuration.password { try handle.set(CURLOPT_PASSWORD, password) }
+            let handle = try idle.take() ?? Self.makeHandle(configuration)
             try handle.set(CURLOPT_MAIL_FROM, "<\(sender)>")
-            try handle.set(CURLOPT_MAIL_RCPT, list: recipients.map { "<\($0)>" })
+            try handle.set(CURLOPT_MAIL_RCPT, list: recipients.map { "<\($0)>" }, replacing: true)
             let upload = UploadSource(data: body)
-            try handle.set(CURLOPT_UPLOAD, 1)
             try handle.set(CURLOPT_INFILESIZE_LARGE, offset: Int64(body.count))
-            try handle.set(CURLOPT_READFUNCTION, callback: UploadSource.read)
             try handle.set(CURLOPT_READDATA, pointer: Unmanaged.passUnretained(upload).toOpaque())
+            // A failed transfer leaves the connection in an unknown state: its handle is dropped.
             try withExtendedLifetime(upload) { try handle.perform() }
+            try handle.set(CURLOPT_READDATA, pointer: nil)
+            idle.put(handle)
         }
+    }
+
+    /// A handle with everything but the message set.
+    private static func makeHandle(_ configuration: Configuration) throws -> CurlHandle {
+        let handle = try CurlHandle()
+        try handle.set(CURLOPT_URL, configuration.url)
+        try handle.set(CURLOPT_PROTOCOLS_STR, "smtp,smtps")
+        try handle.set(CURLOPT_USE_SSL, Int(configuration.requireTLS ? CURLUSESSL_ALL.rawValue : CURLUSESSL_TRY.rawValue))
+        try handle.set(CURLOPT_SSL_VERIFYPEER, configuration.verifyTLS ? 1 : 0)
+        try handle.set(CURLOPT_SSL_VERIFYHOST, configuration.verifyTLS ? 2 : 0)
+        try handle.set(CURLOPT_TIMEOUT_MS, Int(configuration.timeout.components.seconds * 1000))
+        try handle.set(CURLOPT_CONNECTTIMEOUT_MS, 10_000)
+        if let username = configuration.username { try handle.set(CURLOPT_USERNAME, username) }
+        if let password = configuration.password { try handle.set(CURLOPT_PASSWORD, password) }
+        try handle.set(CURLOPT_UPLOAD, 1)
+        try handle.set(CURLOPT_READFUNCTION, callback: UploadSource.read)
+        return handle
+    }
+}
+
+/// Curl handles kept between transfers (each used by one thread at a time).
+final class IdleHandles: @unchecked Sendable {
+    private let lock = NSLock()
+    private var handles: [CurlHandle] = []
+    /// More idle connections than this are closed.
+    private let limit = 4
+
+    func take() -> CurlHandle? {
+        lock.lock()
+        defer { lock.unlock() }
+        return handles.popLast()
+    }
+
+    func put(_ handle: CurlHandle) {
+        lock.lock()
+        defer { lock.unlock() }
+        if handles.count < limit { handles.append(handle) }
     }
 }

@@ -28,3 +28,27 @@ extension PostgresConnection {
         return value
     }
 }
+
+extension PostgresConnection {
+    /// Runs `body` in a transaction and, before committing, awaits `beforeCommit` with its
+    /// result: work elsewhere (recording in another database what this transaction did) that
+    /// must be done before this transaction's effects become durable. The connection must
+    /// not be shared meanwhile (a pooled connection is the caller's alone). If `beforeCommit`
+    /// throws, the transaction is rolled back.
+    public func transaction<T: Sendable>(
+        _ mode: TransactionMode, _ beforeCommit: @Sendable (T) async throws -> Void,
+        _ body: @Sendable (isolated PostgresConnection) throws -> T
+    ) async throws -> T {
+        guard !inTransaction else { throw PostgresError(kind: .usage, message: "a transaction is already open") }
+        try execute(mode.rawValue)
+        do {
+            let value = try body(self)
+            try await beforeCommit(value)
+            try execute("COMMIT")
+            return value
+        } catch {
+            if isOpen { _ = try? execute("ROLLBACK") }
+            throw error
+        }
+    }
+}

@@ -15,6 +15,10 @@ public actor PostgresConnection {
     private var handle: OpaquePointer?
     /// Names the cursors `stream` declares, unique on this connection.
     private var cursorCount = 0
+    /// SQL text -> name of its prepared statement on this connection.
+    private var prepared: [String: String] = [:]
+    private var preparedOrder: [String] = []
+    private var preparedCount = 0
 
     public nonisolated var unownedExecutor: UnownedSerialExecutor {
         thread.asUnownedSerialExecutor()
@@ -100,13 +104,64 @@ public actor PostgresConnection {
     // MARK: Statements
 
     /// Runs one statement with bound parameters and returns its rows.
+    ///
+    /// A query or data-changing statement is prepared on first use and its prepared form
+    /// reused on this connection (up to ``preparedLimit`` of them), so the server parses it
+    /// once and may plan it once: dsrd runs the same few hundred statements over and over.
     @discardableResult
     public func query(_ sql: String, _ parameters: [any PostgresEncodable] = []) throws -> PostgresRows {
         let handle = try liveHandle()
-        let result = withCStringArray(try texts(of: parameters)) { values in
-            PQexecParams(handle, sql, Int32(parameters.count), nil, values, nil, nil, 0)
+        let values = try texts(of: parameters)
+        guard Self.isPreparable(sql) else {
+            let result = withCStringArray(values) { PQexecParams(handle, sql, Int32(parameters.count), nil, $0, nil, nil, 0) }
+            return try checked(result, handle: handle)
         }
-        return try checked(result, handle: handle)
+        let name = try preparedName(for: sql, parameterCount: parameters.count, handle: handle)
+        let result = withCStringArray(values) { PQexecPrepared(handle, name, Int32(parameters.count), $0, nil, nil, 0) }
+        do {
+            return try checked(result, handle: handle)
+        } catch let error as PostgresError where error.sqlState == "0A000" || error.sqlState == "26000" {
+            // "cached plan must not change result type" after a table changed shape, or a
+            // statement the server no longer knows: prepare it afresh, and outside a
+            // transaction (which the error has aborted) try once more.
+            forget(sql)
+            guard PQtransactionStatus(handle) == PQTRANS_IDLE else { throw error }
+            let again = try preparedName(for: sql, parameterCount: parameters.count, handle: handle)
+            let retried = withCStringArray(values) { PQexecPrepared(handle, again, Int32(parameters.count), $0, nil, nil, 0) }
+            return try checked(retried, handle: handle)
+        }
+    }
+
+    /// Most prepared statements kept per connection; the least recently prepared goes first.
+    public static let preparedLimit = 256
+
+    /// Queries and data-changing statements; utility statements (BEGIN, SET, COPY...) run as they are.
+    static func isPreparable(_ sql: String) -> Bool {
+        let start = sql.drop { $0 == " " || $0 == "\n" || $0 == "(" }.prefix(6).uppercased()
+        return ["SELECT", "INSERT", "UPDATE", "DELETE", "WITH "].contains { start.hasPrefix($0) }
+    }
+
+    private func preparedName(for sql: String, parameterCount: Int, handle: OpaquePointer) throws -> String {
+        if let name = prepared[sql] { return name }
+        if preparedOrder.count >= Self.preparedLimit, let oldest = preparedOrder.first {
+            forget(oldest)
+        }
+        preparedCount += 1
+        let name = "dsrd_\(preparedCount)"
+        let result = PQprepare(handle, name, sql, Int32(parameterCount), nil)
+        _ = try checked(result, handle: handle)
+        prepared[sql] = name
+        preparedOrder.append(sql)
+        return name
+    }
+
+    /// Drops a prepared statement (the server's copy too, when it can be reached).
+    private func forget(_ sql: String) {
+        guard let name = prepared.removeValue(forKey: sql) else { return }
+        preparedOrder.removeAll { $0 == sql }
+        if let handle, PQtransactionStatus(handle) != PQTRANS_INERROR {
+            PQclear(PQexec(handle, "DEALLOCATE \(name)"))
+        }
     }
 
     /// Runs one statement with bound parameters and returns the number of rows it affected.

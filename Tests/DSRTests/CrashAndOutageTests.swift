@@ -161,7 +161,7 @@ struct CrashAndOutageTests {
         ("finalize.after_partial_written", "access"),  // .<name>.partial complete, not renamed
         ("finalize.after_rename", "access"),  // <name> in place, staging still there
         ("finalize.after_staging_removed", "access"),  // staging gone, request not completed
-        ("erase.after_plan_recorded", "erasure"),  // dry-run plan recorded, store untouched
+        ("erase.after_plan_recorded", "erasure"),  // plan recorded, the store's transaction not committed
         ("erase.after_store_commit", "erasure"),  // store erased, discovery not run
         ("erase.after_discovery", "erasure"),  // discovery done, task not committed
         ("finalize.after_audit_append", "erasure"),  // audit entry appended, proof file not written

@@ -47,9 +47,10 @@ public protocol Connector: Sendable {
     func discover(_ identity: IdentitySet) async throws -> [String: Int]
     /// Writes the person's rows, table by table, under `directory/<store>/`, streaming.
     func export(_ identity: IdentitySet, into directory: URL, formats: ExportFormats) async throws -> [ExportedFile]
-    /// Erases the person following the mapping's strategies and holds; with `dryRun`,
-    /// only measures what it would do.
-    func erase(_ identity: IdentitySet, keys: ProofKeys, dryRun: Bool) async throws -> StoreErasure
+    /// Erases the person following the mapping's strategies and holds, handing what it did
+    /// to `record` before that becomes durable in the store.
+    func erase(_ identity: IdentitySet, keys: ProofKeys, record: @Sendable (StoreErasure) async throws -> Void) async throws
+        -> StoreErasure
     /// What is left of the person after an erasure, per table (see `StoreErasure.Remainder`).
     func remainder(_ identity: IdentitySet) async throws -> [String: StoreErasure.Remainder]
     /// Rectifies, restricts, or stops processing (objection, consent withdrawal).

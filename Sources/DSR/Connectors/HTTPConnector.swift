@@ -40,7 +40,9 @@ public struct HTTPConnector: Connector {
 
     /// Not offered by HTTP stores yet: the request fails for good with a clear reason (and
     /// the DPO hears of the dead job) rather than completing with a store left untouched.
-    public func erase(_ identity: IdentitySet, keys: ProofKeys, dryRun: Bool) async throws -> StoreErasure {
+    public func erase(
+        _ identity: IdentitySet, keys: ProofKeys, record: @Sendable (StoreErasure) async throws -> Void
+    ) async throws -> StoreErasure {
         throw JobFailure.permanent("store \(mapping.name) is an http store; erasure through HTTP stores is not supported yet")
     }
 

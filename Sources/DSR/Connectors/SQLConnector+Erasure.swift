@@ -10,9 +10,13 @@ extension SQLConnector {
     ///   unchanged when the table has none);
     /// - the rest follow `_row`: deleted, anonymised, or kept.
     ///
-    /// With `dryRun` the transaction is rolled back: the returned counts are the plan. The
-    /// statements are idempotent (hashes are not hashed twice; deleted rows stay deleted).
-    public func erase(_ identity: IdentitySet, keys: ProofKeys, dryRun: Bool) async throws -> StoreErasure {
+    /// Before the transaction commits, `record` is given what it did: the plan is made
+    /// durable while nothing is yet, so a crash on either side of the commit proves the same
+    /// thing. The statements are idempotent (hashes are not hashed twice; deleted rows stay
+    /// deleted), so a re-run after a crash changes nothing more.
+    public func erase(
+        _ identity: IdentitySet, keys: ProofKeys, record: @Sendable (StoreErasure) async throws -> Void
+    ) async throws -> StoreErasure {
         let statements = try await statements()
         let plans = mapping.tables.reversed().map { erasurePlan(for: $0, identity: identity, keys: keys, statements: statements) }
         let entries = mapping.suppressionTable.isEmpty ? [] :
@@ -22,23 +26,17 @@ extension SQLConnector {
         let table = mapping.suppressionTable
         let store = mapping.name
         return try await run { connection in
-            do {
-                return try await connection.transaction { connection in
-                    var tables: [StoreErasure.Table] = []
-                    for plan in plans { tables.append(try plan.run(on: connection)) }
-                    var entries = 0
-                    if !suppression.hashes.isEmpty {
-                        try connection.execute(
-                            "INSERT INTO \(Self.quote(table)) (identifier_hash, kind) SELECT * FROM unnest($1::text[], $2::text[]) ON CONFLICT DO NOTHING",
-                            [suppression.hashes, suppression.kinds])
-                        entries = suppression.hashes.count
-                    }
-                    let result = StoreErasure(store: store, tables: tables.sorted { $0.name < $1.name }, suppressionEntries: entries)
-                    if dryRun { throw DryRun(result: result) }
-                    return result
+            try await connection.transaction(.readWrite, record) { connection in
+                var tables: [StoreErasure.Table] = []
+                for plan in plans { tables.append(try plan.run(on: connection)) }
+                var entries = 0
+                if !suppression.hashes.isEmpty {
+                    try connection.execute(
+                        "INSERT INTO \(Self.quote(table)) (identifier_hash, kind) SELECT * FROM unnest($1::text[], $2::text[]) ON CONFLICT DO NOTHING",
+                        [suppression.hashes, suppression.kinds])
+                    entries = suppression.hashes.count
                 }
-            } catch let dryRun as DryRun {
-                return dryRun.result
+                return StoreErasure(store: store, tables: tables.sorted { $0.name < $1.name }, suppressionEntries: entries)
             }
         }
     }
@@ -48,11 +46,18 @@ extension SQLConnector {
     /// a link to the person (their key, a parent's key); their personal columns may not.
     public func remainder(_ identity: IdentitySet) async throws -> [String: StoreErasure.Remainder] {
         let statements = try await statements()
+        // One statement for the whole store: each table's counts, one row per table.
+        var binder = SQLStatements.Binder()
+        let parts = mapping.tables.map { table in
+            let match = statements.condition(table, alias: "t0", identity: identity, binder: &binder)
+            return "SELECT \(binder.bind(table.name, as: "text")) AS name, count(*) AS matching, count(*) FILTER (WHERE NOT (\(Self.anonymisedForm(table, alias: "t0")))) AS not_anonymised FROM \(Self.quote(table.name)) AS t0 WHERE \(match)"
+        }
+        let sql = parts.joined(separator: " UNION ALL ")
+        let parameters = binder.parameters
+        let rows = try await run { connection in try await connection.query(sql, parameters) }
         var remainders: [String: StoreErasure.Remainder] = [:]
-        for table in mapping.tables {
-            let (sql, parameters) = remainderStatement(table, identity: identity, statements: statements)
-            let row = try await run { connection in try await connection.query(sql, parameters)[0] }
-            remainders[table.name] = .init(
+        for row in rows {
+            remainders[try row.decode("name", as: String.self)] = .init(
                 matching: try row.decode("matching", as: Int.self), notAnonymised: try row.decode("not_anonymised", as: Int.self))
         }
         return remainders
@@ -79,40 +84,25 @@ extension SQLConnector {
         return tests.isEmpty ? "false" : tests.joined(separator: " AND ")
     }
 
-    private struct DryRun: Error {
-        let result: StoreErasure
-    }
-
-    /// The statements that erase one table.
+    /// The statement that erases one table: held and remaining rows in data-changing CTEs
+    /// over one snapshot (their filters are disjoint), with the counts the plan records.
     struct TableErasurePlan: Sendable {
         let table: TableMapping
-        let kept: (sql: String, parameters: [any PostgresEncodable])?
-        let held: (sql: String, parameters: [any PostgresEncodable])
-        let rest: (sql: String, parameters: [any PostgresEncodable])
+        let sql: String
+        let parameters: [any PostgresEncodable]
         let heldIsUpdate: Bool
 
         func run(on connection: isolated PostgresConnection) throws -> StoreErasure.Table {
+            let row = try connection.query(sql, parameters)[0]
+            let kept = try row.decode("kept", as: Int.self)
+            let byHold = try row.decode("by_hold", as: Int.self)
+            let byReference = try row.decode("by_reference", as: Int.self)
+            let affected = try row.decode("rest", as: Int.self)
             var heldEntries: [StoreErasure.Held] = []
-            var heldUnchanged = 0
-            var heldAnonymised = 0
-            if let kept, let hold = table.hold {
-                let count = try connection.query(kept.sql, kept.parameters)[0].decode("n", as: Int.self)
-                if count > 0 { heldEntries.append(.init(rule: hold.keepRule, rows: count, until: nil, treatment: "kept")) }
-                heldUnchanged += count
-            }
+            if kept > 0, let hold = table.hold { heldEntries.append(.init(rule: hold.keepRule, rows: kept, until: nil, treatment: "kept")) }
             let treatment = heldIsUpdate ? "anonymised" : "kept"
-            var byHold = 0
-            var byReference = 0
-            var latest: Date?
-            for row in try connection.query(held.sql, held.parameters) {
-                if try row.decode("by_hold", as: Bool.self) {
-                    byHold += 1
-                    if let from = try row.decode("from_at", as: Date?.self), latest.map({ from > $0 }) ?? true { latest = from }
-                } else {
-                    byReference += 1
-                }
-            }
             if byHold > 0, let hold = table.hold {
+                let latest = try row.decode("latest", as: Date?.self)
                 let until = latest.flatMap { Calendar(identifier: .gregorian).date(byAdding: .year, value: hold.years, to: $0) }
                 heldEntries.append(.init(rule: hold.rule, rows: byHold, until: until.map(Self.isoDate), treatment: treatment))
             }
@@ -120,10 +110,7 @@ extension SQLConnector {
                 heldEntries.append(.init(
                     rule: "referenced by rows kept in other tables of this store", rows: byReference, until: nil, treatment: treatment))
             }
-            if heldIsUpdate { heldAnonymised += byHold + byReference } else { heldUnchanged += byHold + byReference }
-            let affected = table.rowStrategy == "keep"
-                ? try connection.query(rest.sql, rest.parameters)[0].decode("n", as: Int.self)
-                : try connection.execute(rest.sql, rest.parameters)
+            var heldUnchanged = kept + (heldIsUpdate ? 0 : byHold + byReference)
             if table.rowStrategy == "keep" && affected > 0 {
                 heldEntries.append(.init(rule: "kept by the store mapping", rows: affected, until: nil, treatment: "kept"))
                 heldUnchanged += affected
@@ -132,7 +119,7 @@ extension SQLConnector {
                 name: table.name, strategy: table.rowStrategy, columns: table.columnStrategies,
                 deleted: table.rowStrategy == "delete" ? affected : 0,
                 anonymised: table.rowStrategy == "anonymise" ? affected : 0,
-                heldAnonymised: heldAnonymised, heldUnchanged: heldUnchanged, held: heldEntries)
+                heldAnonymised: heldIsUpdate ? byHold + byReference : 0, heldUnchanged: heldUnchanged, held: heldEntries)
         }
 
         static func isoDate(_ date: Date) -> String { DateTexts.day(date) }
@@ -146,19 +133,24 @@ extension SQLConnector {
         let referenced = children.isEmpty ? "false" : children.map { child in
             "EXISTS (SELECT 1 FROM \(Self.quote(child.name)) AS c WHERE c.\(Self.quote(child.parent!.column)) = t0.\(Self.quote(child.parent!.references)))"
         }.joined(separator: " OR ")
-        let fromColumn = table.hold.map { "t0.\(Self.quote($0.from))" } ?? "NULL::timestamptz"
+        let fromColumn = table.hold.map { "t0.\(Self.quote($0.from))::timestamptz" } ?? "NULL::timestamptz"
+        let heldIsUpdate = !table.columnStrategies.isEmpty
 
         func assignments(_ binder: inout SQLStatements.Binder) -> String {
             let pads = keys.hmacPads
+            var inner: String?
+            var outer: String?
             return table.columnStrategies.sorted { $0.key < $1.key }.map { column, strategy in
                 let reference = "t0.\(Self.quote(column))"
                 let value: String
                 switch strategy {
                 case "hash":
-                    let inner = binder.bind(pads.inner, as: "bytea")
-                    let outer = binder.bind(pads.outer, as: "bytea")
+                    if inner == nil {
+                        inner = binder.bind(pads.inner, as: "bytea")
+                        outer = binder.bind(pads.outer, as: "bytea")
+                    }
                     // Already a 64-hex-digit hash: leave it, so a re-run does not hash twice.
-                    value = "CASE WHEN \(reference) IS NULL OR \(reference)::text ~ '^[0-9a-f]{64}$' THEN \(reference) ELSE encode(sha256(\(outer) || sha256(\(inner) || convert_to(\(reference)::text, 'UTF8'))), 'hex') END"
+                    value = "CASE WHEN \(reference) IS NULL OR \(reference)::text ~ '^[0-9a-f]{64}$' THEN \(reference) ELSE encode(sha256(\(outer!) || sha256(\(inner!) || convert_to(\(reference)::text, 'UTF8'))), 'hex') END"
                 case "mask":
                     value = "CASE WHEN \(reference) IS NULL THEN NULL WHEN \(reference)::text LIKE '%@%' THEN left(\(reference)::text, 1) || '***@' || split_part(\(reference)::text, '@', 2) ELSE left(\(reference)::text, 1) || '***' END"
                 default:
@@ -168,25 +160,28 @@ extension SQLConnector {
             }.joined(separator: ", ")
         }
 
-        let kept = table.hold?.keepIf == nil ? nil : statements.statement(table, identity: identity) { match, _ in
-            "SELECT count(*) AS n FROM \(name) AS t0 WHERE \(match) AND \(keep)"
-        }
-        let heldIsUpdate = !table.columnStrategies.isEmpty
-        let held = statements.statement(table, identity: identity) { match, binder in
-            let filter = "\(match) AND NOT \(keep) AND ((\(hold)) OR (\(referenced)))"
-            let select = "(\(hold)) AS by_hold, \(fromColumn) AS from_at"
-            return heldIsUpdate
-                ? "UPDATE \(name) AS t0 SET \(assignments(&binder)) WHERE \(filter) RETURNING \(select)"
-                : "SELECT \(select) FROM \(name) AS t0 WHERE \(filter)"
-        }
-        let rest = statements.statement(table, identity: identity) { match, binder in
-            let filter = "\(match) AND NOT (\(keep) OR (\(hold)) OR (\(referenced)))"
+        let (sql, parameters) = statements.statement(table, identity: identity) { match, binder in
+            let set = heldIsUpdate ? assignments(&binder) : ""
+            let heldFilter = "\(match) AND NOT \(keep) AND ((\(hold)) OR (\(referenced)))"
+            let heldReturns = "(\(hold)) AS by_hold, \(fromColumn) AS from_at"
+            let held = heldIsUpdate
+                ? "UPDATE \(name) AS t0 SET \(set) WHERE \(heldFilter) RETURNING \(heldReturns)"
+                : "SELECT \(heldReturns) FROM \(name) AS t0 WHERE \(heldFilter)"
+            let restFilter = "\(match) AND NOT (\(keep) OR (\(hold)) OR (\(referenced)))"
+            let rest: String
             switch table.rowStrategy {
-            case "delete": return "DELETE FROM \(name) AS t0 WHERE \(filter)"
-            case "anonymise" where heldIsUpdate: return "UPDATE \(name) AS t0 SET \(assignments(&binder)) WHERE \(filter)"
-            default: return "SELECT count(*) AS n FROM \(name) AS t0 WHERE \(filter)"
+            case "delete": rest = "DELETE FROM \(name) AS t0 WHERE \(restFilter) RETURNING 1"
+            case "anonymise" where heldIsUpdate: rest = "UPDATE \(name) AS t0 SET \(set) WHERE \(restFilter) RETURNING 1"
+            default: rest = "SELECT 1 FROM \(name) AS t0 WHERE \(restFilter)"
             }
+            let kept = table.hold?.keepIf == nil ? "0::bigint" : "(SELECT count(*) FROM \(name) AS t0 WHERE \(match) AND \(keep))"
+            return """
+                WITH held AS (\(held)), rest AS (\(rest))
+                SELECT \(kept) AS kept, (SELECT count(*) FROM held WHERE by_hold) AS by_hold,
+                       (SELECT count(*) FROM held WHERE NOT by_hold) AS by_reference,
+                       (SELECT max(from_at) FROM held WHERE by_hold) AS latest, (SELECT count(*) FROM rest) AS rest
+                """
         }
-        return TableErasurePlan(table: table, kept: kept, held: held, rest: rest, heldIsUpdate: heldIsUpdate)
+        return TableErasurePlan(table: table, sql: sql, parameters: parameters, heldIsUpdate: heldIsUpdate)
     }
 }

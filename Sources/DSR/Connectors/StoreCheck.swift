@@ -91,9 +91,7 @@ extension SQLConnector {
         let keys = ProofKeys(signing: .init())
         for table in mapping.tables {
             let plan = erasurePlan(for: table, identity: identity, keys: keys, statements: statements)
-            for (step, statement) in [("kept rows", plan.kept), ("held rows", plan.held), ("erasure", plan.rest)] {
-                if let statement { planned.append(("\(step) of \(table.name)", statement.sql, statement.parameters)) }
-            }
+            planned.append(("erasure of \(table.name)", plan.sql, plan.parameters))
         }
         var corrections: [String: String] = [:]
         for table in mapping.tables {

@@ -1,30 +1,38 @@
 import Foundation
 import Postgres
+import Synchronization
 
 extension StoreTaskHandler {
-    /// One store's erasure. The plan is measured by a rolled-back dry run and recorded
-    /// before the store is touched; the real erasure follows, then a fresh discovery checks
-    /// that nothing but rows on hold still matches the person. A crash anywhere repeats the
-    /// erasure (idempotent) and proves the recorded plan, so the proof does not depend on
-    /// how often the task ran.
+    /// One store's erasure, in one store transaction. What it does is recorded in
+    /// `dsr.request_tasks.plan` before the store commits, so that a crash at any point repeats
+    /// the erasure (idempotent) and proves the plan first recorded; the proof does not depend
+    /// on how often the task ran. A fresh check afterwards makes sure nothing of the person
+    /// is left but rows kept by a rule or anonymised in place.
     func erase(requestID: UUID, store: String, identity: IdentitySet, connector: any Connector) async throws
         -> JobResult
     {
         let keys = try fanOut.requireProofKeys()
-        var plan = try await recordedPlan(requestID: requestID, store: store)
-        if plan == nil {
-            let measured = try await connector.erase(identity, keys: keys, dryRun: true)
-            let json = String(decoding: try Self.encoder.encode(measured), as: UTF8.self)
-            _ = try await fanOut.pool.withConnection { connection in
-                try await connection.execute(
-                    "UPDATE dsr.request_tasks SET plan = $3::jsonb WHERE request_id = $1 AND store = $2 AND plan IS NULL",
-                    [requestID, store, json])
+        let earlier = try await recordedPlan(requestID: requestID, store: store)
+        let pool = fanOut.pool
+        let encoder = Self.encoder
+        let recorded = Mutex<StoreErasure?>(earlier)
+        _ = try await connector.erase(identity, keys: keys) { measured in
+            guard earlier == nil else { return }  // an earlier attempt's plan stands
+            let json = String(decoding: try encoder.encode(measured), as: UTF8.self)
+            // The first plan recorded wins: an attempt that overlapped this one may have been first.
+            let winner = try await pool.withConnection { connection in
+                try await connection.query(
+                    "UPDATE dsr.request_tasks SET plan = coalesce(plan, $3::jsonb) WHERE request_id = $1 AND store = $2 RETURNING plan::text AS plan",
+                    [requestID, store, json]
+                ).first?.decode("plan", as: String?.self)
             }
-            plan = try await recordedPlan(requestID: requestID, store: store)
+            let plan = try winner.map { try JSONDecoder().decode(StoreErasure.self, from: Data($0.utf8)) }
+            recorded.withLock { $0 = plan }
             Failpoints.hit("erase.after_plan_recorded")
         }
-        guard let plan else { throw JobFailure.permanent("erasure plan for store \(store) could not be recorded") }
-        _ = try await connector.erase(identity, keys: keys, dryRun: false)
+        guard let plan = recorded.withLock({ $0 }) else {
+            throw JobFailure.permanent("erasure plan for store \(store) could not be recorded")
+        }
         Failpoints.hit("erase.after_store_commit")
         let remainder = try await connector.remainder(identity)
         for table in plan.tables {
