@@ -118,16 +118,29 @@ enum MIMEEncoding {
     }
 
     static func part(contentType: String, body: String) -> [String] {
-        let normalized = body.replacingOccurrences(of: "\r\n", with: "\n").replacingOccurrences(of: "\n", with: "\r\n")
-        let encoded = Data(normalized.utf8).base64EncodedString(options: [.lineLength76Characters, .endLineWithCarriageReturn, .endLineWithLineFeed])
+        // Every line ending as CRLF: a bare LF gains its CR, an existing CRLF stays.
+        var normalized = Data()
+        normalized.reserveCapacity(body.utf8.count + body.utf8.count / 32)
+        var previous: UInt8 = 0
+        for byte in body.utf8 {
+            if byte == 0x0A && previous != 0x0D { normalized.append(0x0D) }
+            normalized.append(byte)
+            previous = byte
+        }
+        let encoded = normalized.base64EncodedString(options: [.lineLength76Characters, .endLineWithCarriageReturn, .endLineWithLineFeed])
         return ["Content-Type: \(contentType)", "Content-Transfer-Encoding: base64", "", encoded]
     }
 
+    /// `Thu, 26 Nov 2026 10:42:20 +0000`, from the C library (a `DateFormatter` per message
+    /// cost more than the rest of the message).
     static func rfc5322Date(_ date: Date) -> String {
-        let formatter = DateFormatter()
-        formatter.locale = Locale(identifier: "en_US_POSIX")
-        formatter.timeZone = TimeZone(identifier: "UTC")
-        formatter.dateFormat = "EEE, dd MMM yyyy HH:mm:ss '+0000'"
-        return formatter.string(from: date)
+        var seconds = time_t(date.timeIntervalSince1970.rounded(.down))
+        var parts = tm()
+        gmtime_r(&seconds, &parts)
+        let days = ["Sun", "Mon", "Tue", "Wed", "Thu", "Fri", "Sat"]
+        let months = ["Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"]
+        func two(_ value: Int32) -> String { value < 10 ? "0\(value)" : "\(value)" }
+        return "\(days[Int(parts.tm_wday)]), \(two(parts.tm_mday)) \(months[Int(parts.tm_mon)]) \(parts.tm_year + 1900) "
+            + "\(two(parts.tm_hour)):\(two(parts.tm_min)):\(two(parts.tm_sec)) +0000"
     }
 }

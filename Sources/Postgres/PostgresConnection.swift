@@ -66,8 +66,14 @@ public actor PostgresConnection {
         handle = connection
         // Server notices (e.g. "already exists, skipping") would go to stderr; drop them.
         PQsetNoticeProcessor(connection, { _, _ in }, nil)
-        // Fixed session settings that decoding relies on.
-        try runScript("SET TimeZone = 'UTC'; SET DateStyle = 'ISO, MDY'; SET bytea_output = 'hex'; SET IntervalStyle = 'postgres'")
+        // Fixed session settings that decoding relies on; and every execution of a prepared
+        // statement planned for its actual values (PostgreSQL switches to a generic plan after
+        // five runs when it looks no dearer, and for a batch passed as an array that plan can
+        // be a sequential scan of the whole queue or store table).
+        try runScript("""
+            SET TimeZone = 'UTC'; SET DateStyle = 'ISO, MDY'; SET bytea_output = 'hex'; SET IntervalStyle = 'postgres';
+            SET plan_cache_mode = 'force_custom_plan'
+            """)
     }
 
     /// Closes the connection now instead of at deinit.
@@ -106,8 +112,9 @@ public actor PostgresConnection {
     /// Runs one statement with bound parameters and returns its rows.
     ///
     /// A query or data-changing statement is prepared on first use and its prepared form
-    /// reused on this connection (up to ``preparedLimit`` of them), so the server parses it
-    /// once and may plan it once: dsrd runs the same few hundred statements over and over.
+    /// reused on this connection (up to ``preparedLimit`` of them), so the server parses and
+    /// analyses it once: dsrd runs the same few hundred statements over and over. Each run is
+    /// still planned for its values (`plan_cache_mode = force_custom_plan`).
     @discardableResult
     public func query(_ sql: String, _ parameters: [any PostgresEncodable] = []) throws -> PostgresRows {
         let handle = try liveHandle()

@@ -86,23 +86,37 @@ final class BenchEnvironment: @unchecked Sendable {
     /// Starts `count` daemons with `arguments` after `run`, waits for `done`, and returns the
     /// highest peak RSS (VmHWM) among them, read just before they are stopped.
     func withDaemons(
-        _ count: Int = 1, _ arguments: [String], until done: () async throws -> Bool, timeout: Duration
+        _ count: Int = 1, _ arguments: [String], until done: @escaping () async throws -> Bool, timeout: Duration
     ) async throws -> Double {
+        try await whileDaemonsRun(count, arguments) { daemons in
+            let finished = try await eventually(timeout: timeout, every: .milliseconds(50)) {
+                try Self.checkRunning(daemons)
+                return try await done()
+            }
+            guard finished else {
+                throw BenchError("the daemons did not finish within \(timeout):\n" + daemons.map(\.output).joined(separator: "\n"))
+            }
+        }.peak
+    }
+
+    /// Starts `count` daemons, runs `body` while they run (warm: connections open, statements
+    /// prepared), then stops them; returns `body`'s result and the highest peak RSS (VmHWM).
+    func whileDaemonsRun<Result>(
+        _ count: Int = 1, _ arguments: [String], _ body: ([DaemonProcess]) async throws -> Result
+    ) async throws -> (result: Result, peak: Double) {
         let daemons = try (0..<count).map { _ in try DaemonProcess(["run"] + arguments) }
         defer { daemons.forEach { $0.signal(SIGKILL) } }
-        let finished = try await eventually(timeout: timeout, every: .milliseconds(50)) {
-            if let exited = daemons.first(where: { !$0.isRunning }) {
-                throw BenchError("dsrd run exited early (\(exited.process.terminationStatus)):\n\(exited.output)")
-            }
-            return try await done()
-        }
+        let result = try await body(daemons)
         let peak = daemons.map(\.peakResidentMebibytes).max() ?? 0
         for daemon in daemons { daemon.signal(SIGTERM) }
         for daemon in daemons { _ = try await daemon.waitForExit(timeout: .seconds(60)) }
-        guard finished else {
-            throw BenchError("the daemons did not finish within \(timeout):\n" + daemons.map(\.output).joined(separator: "\n"))
+        return (result, peak)
+    }
+
+    static func checkRunning(_ daemons: [DaemonProcess]) throws {
+        if let exited = daemons.first(where: { !$0.isRunning }) {
+            throw BenchError("dsrd run exited early (\(exited.process.terminationStatus)):\n\(exited.output)")
         }
-        return peak
     }
 
     private func startSMTPSink() throws {

@@ -66,6 +66,17 @@ struct BenchReport: Codable {
         var peakRSSMebibytes: Double
     }
 
+    /// One person's access and erasure end to end (median and worst of `people`).
+    struct LatencyRun: Codable {
+        var orders: Int
+        var people: Int
+        var rows: Int
+        var accessMedianSeconds: Double
+        var accessMaxSeconds: Double
+        var erasureMedianSeconds: Double
+        var erasureMaxSeconds: Double
+    }
+
     struct NoticeRun: Codable {
         var notices: Int
         var workers: Int
@@ -89,6 +100,7 @@ struct BenchReport: Codable {
     var fanOut: [RequestRun] = []
     var export: ExportRun?
     var erasure: [RequestRun] = []
+    var latency: LatencyRun?
     var notices: NoticeRun?
     var targets: [Target] = []
 
@@ -102,8 +114,16 @@ struct BenchReport: Codable {
         }
         if let export {
             targets.append(Target(
-                name: "access export rows/s / psql \\copy rows/s", measured: export.ratioToCopy.rounded(to: 2), target: ">= 0.5",
-                met: export.ratioToCopy >= 0.5))
+                name: "access export rows/s / psql \\copy rows/s", measured: export.ratioToCopy.rounded(to: 2), target: ">= 0.8",
+                met: export.ratioToCopy >= 0.8))
+        }
+        if let latency {
+            targets.append(Target(
+                name: "access of a person with \(latency.orders) orders, median ms", measured: (latency.accessMedianSeconds * 1000).rounded(to: 1),
+                target: "<= 60", met: latency.accessMedianSeconds <= 0.060))
+            targets.append(Target(
+                name: "erasure of a person with \(latency.orders) orders, median ms", measured: (latency.erasureMedianSeconds * 1000).rounded(to: 1),
+                target: "<= 150", met: latency.erasureMedianSeconds <= 0.150))
         }
         let peak = (queue.map(\.peakRSSMebibytes) + fanOut.map(\.peakRSSMebibytes) + erasure.map(\.peakRSSMebibytes)
             + [export?.peakRSSMebibytes, notices?.peakRSSMebibytes].compactMap { $0 }).max()
@@ -155,6 +175,12 @@ struct BenchReport: Codable {
             lines.append("  \\copy:  \(export.copyRows) rows in \(Self.number(export.copySeconds, 3)) s = \(Self.number(export.copyRowsPerSecond)) rows/s")
             lines.append("  ratio:  \(Self.number(export.ratioToCopy, 2)) of \\copy's row rate end to end; the order store's task alone \(Self.number(export.orderStoreRatioToCopy, 2))")
         }
+        if let latency {
+            lines.append("")
+            lines.append("one person with \(latency.orders) orders (\(latency.rows) rows), end to end, \(latency.people) people:")
+            lines.append("  access:  median \(Self.number(latency.accessMedianSeconds * 1000, 1)) ms, worst \(Self.number(latency.accessMaxSeconds * 1000, 1)) ms")
+            lines.append("  erasure: median \(Self.number(latency.erasureMedianSeconds * 1000, 1)) ms, worst \(Self.number(latency.erasureMaxSeconds * 1000, 1)) ms")
+        }
         if let notices {
             lines.append("")
             lines.append("notices: \(notices.notices) emails to the SMTP sink with \(notices.workers) workers in \(Self.number(notices.seconds, 2)) s = \(Self.number(notices.noticesPerSecond, 1))/s (\(notices.received) received); peak \(Self.number(notices.peakRSSMebibytes, 1)) MiB")
@@ -166,6 +192,32 @@ struct BenchReport: Codable {
             }
         }
         return lines.joined(separator: "\n")
+    }
+
+    /// This run's request figures beside those of an earlier report (`--json` of a run on
+    /// the same machine), so a change is measured before and after in the same conditions.
+    func comparison(with baseline: [String: Any]) -> String {
+        func figure(_ section: String, kind: String? = nil, _ key: String) -> Double? {
+            let value: Any? = if let kind {
+                (baseline[section] as? [[String: Any]])?.first { $0["kind"] as? String == kind }?[key]
+            } else {
+                (baseline[section] as? [String: Any])?[key]
+            }
+            return (value as? NSNumber)?.doubleValue
+        }
+        var lines = ["against the baseline report (\(baseline["started_at"] as? String ?? "undated")):"]
+        func add(_ name: String, _ now: Double?, _ before: Double?, higherIsBetter: Bool = true) {
+            guard let now, let before, before > 0, now > 0 else { return }
+            let factor = higherIsBetter ? now / before : before / now
+            lines.append("  \(name.padding(toLength: 34, withPad: " ", startingAt: 0)) \(Self.number(before, 2)) -> \(Self.number(now, 2))  (\(Self.number(factor, 2))x)")
+        }
+        add("access requests/s", fanOut.first { $0.kind == "access" }?.requestsPerSecond, figure("fan_out", kind: "access", "requests_per_second"))
+        add("erasure requests/s", erasure.first { $0.kind == "erasure" }?.requestsPerSecond, figure("erasure", kind: "erasure", "requests_per_second"))
+        add("erasure of the big person, s", erasure.first { $0.kind == "erasure, 1 big" }?.seconds,
+            figure("erasure", kind: "erasure, 1 big", "seconds"), higherIsBetter: false)
+        add("export, s", export?.seconds, figure("export", "seconds"), higherIsBetter: false)
+        add("export rows/s / \\copy rows/s", export?.ratioToCopy, figure("export", "ratio_to_copy"))
+        return lines.count == 1 ? "" : lines.joined(separator: "\n")
     }
 
     static func row(_ cells: [String]) -> String {

@@ -16,7 +16,7 @@ struct DSRDBench: AsyncParsableCommand {
             """)
 
     enum Phase: String, CaseIterable, ExpressibleByArgument {
-        case queue, access, export, erasure, notices
+        case queue, access, export, erasure, latency, notices
     }
 
     @Option(help: "Phases to run, comma-separated.", transform: Self.phases) var phases: [Phase] = Phase.allCases
@@ -31,15 +31,25 @@ struct DSRDBench: AsyncParsableCommand {
     @Option(help: "Erasure requests for distinct demo customers.") var erasureRequests = 100
     @Option(help: "Orders of the person whose export is timed against \\copy.") var orders = 10_000
     @Option(help: "Times that export is repeated (the median is reported).") var repetitions = 3
+    @Option(help: "Orders of each person whose access and erasure are timed end to end.") var latencyOrders = 1_000
+    @Option(help: "People timed end to end (the median and the worst are reported).") var latencyPeople = 5
     @Option(help: "Email notices sent to the SMTP sink.") var notices = 1_000
     @Option(help: "Workers for the notice run.") var noticeWorkers = 16
     @Flag(help: "A small run (about a minute) that checks every phase works; figures are not meaningful.") var quick = false
     @Option(help: "Also write the JSON report to this file.") var json: String?
+    @Option(help: "An earlier JSON report (--json) to compare this run's request figures with.") var baseline: String?
 
     mutating func run() async throws {
         if quick {
             jobs = 2_000; workers = [1, 8]; processes = [1, 2]; pgbenchSeconds = 3; pgbenchScale = 1; demoCustomers = 300
-            accessRequests = 10; erasureRequests = 5; orders = 500; repetitions = 1; notices = 20; noticeWorkers = 4
+            accessRequests = 10; erasureRequests = 5; orders = 500; repetitions = 1; latencyOrders = 100; latencyPeople = 1; notices = 20; noticeWorkers = 4
+        }
+        // Read the baseline first: a wrong path should fail now, not after a long run.
+        let earlier = try baseline.map { path in
+            guard let data = FileManager.default.contents(atPath: path),
+                let report = try? JSONSerialization.jsonObject(with: data) as? [String: Any], report["targets"] != nil
+            else { throw ValidationError("\(path) is not a dsrd-bench JSON report (write one with --json)") }
+            return report
         }
         let environment = try BenchEnvironment(repository: Self.repository())
         StopOnSignal.install { environment.stop() }
@@ -88,6 +98,10 @@ struct DSRDBench: AsyncParsableCommand {
             report.erasure.append(try await requests.run(kind: "erasure", customers: try await requests.customers(erasureRequests, excluding: &used)))
             report.erasure.append(try await person.runErasure())
         }
+        if phases.contains(.latency) {
+            progress("latency: \(latencyPeople) people with \(latencyOrders) orders each, access then erasure")
+            report.latency = try await LatencyBenchmark(environment: environment, orders: latencyOrders, people: latencyPeople).run()
+        }
         if phases.contains(.notices) {
             progress("notices: \(notices) emails, \(noticeWorkers) workers")
             report.notices = try await NoticeBenchmark(environment: environment).run(count: notices, workers: noticeWorkers)
@@ -95,6 +109,10 @@ struct DSRDBench: AsyncParsableCommand {
         report.evaluateTargets()
         print(report.table())
         print("")
+        if let earlier {
+            let comparison = report.comparison(with: earlier)
+            if !comparison.isEmpty { print(comparison + "\n") }
+        }
         let text = try report.json()
         print(text)
         if let json { try (text + "\n").write(toFile: json, atomically: true, encoding: .utf8) }

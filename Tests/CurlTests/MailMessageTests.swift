@@ -52,6 +52,14 @@ struct MailMessageTests {
         #expect(text.components(separatedBy: "\r\n").allSatisfy { $0.utf8.count <= 78 })
     }
 
+    @Test func everyLineEndingBecomesOneCRLFAndSingleDigitDatesArePadded() throws {
+        let part = MIMEEncoding.part(contentType: "text/plain; charset=UTF-8", body: "ก\nข\r\nค\r\r\nง")
+        let body = Data(base64Encoded: part[3], options: .ignoreUnknownCharacters) ?? Data()
+        #expect(String(decoding: body, as: UTF8.self) == "ก\r\nข\r\nค\r\r\nง")
+        // 2026-03-01 09:05:07 UTC, a Sunday.
+        #expect(MIMEEncoding.rfc5322Date(Date(timeIntervalSince1970: 1_772_355_907)) == "Sun, 01 Mar 2026 09:05:07 +0000")
+    }
+
     @Test func asciiDisplayNamesWithSpecialsAreQuoted() throws {
         #expect(try MailAddress("dpo@smarttec.example", name: "SmartTec (DPO)").header == "\"SmartTec (DPO)\"\r\n <dpo@smarttec.example>")
         #expect(try MailAddress("dpo@smarttec.example", name: "Say \"hi\"").header == "\"Say \\\"hi\\\"\"\r\n <dpo@smarttec.example>")

@@ -28,8 +28,11 @@ struct BenchmarkTests {
         #expect(((erasure.last?["rows"] as? Int) ?? 0) >= 2_500)
         let notices = try #require(json["notices"] as? [String: Any])
         #expect(notices["notices"] as? Int == 20 && notices["received"] as? Int == 20)
+        let latency = try #require(json["latency"] as? [String: Any])
+        #expect(latency["people"] as? Int == 1 && latency["rows"] as? Int == 501)  // 100 orders x 5 tables, the customer row
+        #expect((latency["access_median_seconds"] as? Double ?? 0) > 0 && (latency["erasure_median_seconds"] as? Double ?? 0) > 0)
         let targets = json["targets"] as? [[String: Any]] ?? []
-        #expect(targets.count == 3)
+        #expect(targets.count == 5)
         #expect(bench.output.contains("MET") || bench.output.contains("MISSED"))
 
         // The cluster and the sink were stopped and the work folder removed.

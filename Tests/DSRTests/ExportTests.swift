@@ -277,7 +277,7 @@ struct ExportTests {
         defer { try? FileManager.default.removeItem(at: directory) }
         let files = try await connector.export(identity, into: directory, formats: [.json, .csv])
         #expect(files.map(\.path) == ["helpdesk/tickets.json", "helpdesk/tickets.csv"])
-        let rows = try JSONSerialization.jsonObject(with: Data(contentsOf: directory.appendingPathComponent("helpdesk/tickets.json"))) as? [[String: Any]]
+        let rows = try JSONSerialization.jsonObject(with: Data(contentsOf: directory.appendingPathComponent(ExportedFile.stagedName("helpdesk/tickets.json")))) as? [[String: Any]]
         #expect(rows?.first?["subject"] as? String == "ฟิล์มลอก")
         #expect(rows?.first?["open"] as? Bool == true)
         #expect(rows?.first?["id"] as? Int == 7)

@@ -1,4 +1,4 @@
-import DSR
+@testable import DSR
 import Foundation
 import Postgres
 import TestSupport
@@ -257,5 +257,19 @@ struct NoticeTests {
         let report = try preview.report(includeRenderings: true)
         #expect(!report.contains("{{"))
         #expect(report.contains("25 ธันวาคม 2569"))
+    }
+
+    @Test func htmlPartEscapesAndKeepsParagraphsAndLineBreaks() {
+        let html = NoticeTemplates.html(from: "เรียน <คุณ> \"A&B\"\nบรรทัดสอง\n\n\nย่อหน้าใหม่", title: "T & \"q\"")
+        #expect(html == """
+            <!DOCTYPE html>
+            <html><head><meta charset="utf-8"><title>T &amp; &quot;q&quot;</title></head>
+            <body>
+            <p>เรียน &lt;คุณ&gt; &quot;A&amp;B&quot;<br>
+            บรรทัดสอง</p>
+            <p>ย่อหน้าใหม่</p>
+            </body></html>
+
+            """)
     }
 }

@@ -39,12 +39,12 @@ struct TableFileWriterTests {
                 return try writer.finish()
             }
             #expect(files.map(\.rows) == [2, 2])
-            let json = try Data(contentsOf: directory.appendingPathComponent("s/t.json"))
+            let json = try Data(contentsOf: directory.appendingPathComponent(ExportedFile.stagedName("s/t.json")))
             #expect(Digests.sha256Hex(json) == files[0].sha256)
             // Escaped, so the file is also valid JavaScript; control characters never raw.
             #expect(json.range(of: Data("\u{2028}".utf8)) == nil && json.range(of: Data("\u{2029}".utf8)) == nil)
             #expect(!json.contains(where: { $0 < 0x20 && $0 != UInt8(ascii: "\n") }))
-            return (json, try String(contentsOf: directory.appendingPathComponent("s/t.csv"), encoding: .utf8))
+            return (json, try String(contentsOf: directory.appendingPathComponent(ExportedFile.stagedName("s/t.csv")), encoding: .utf8))
         }
     }
 
@@ -91,7 +91,7 @@ struct TableFileWriterTests {
                 return try writer.finish()
             }
         }
-        let data = try Data(contentsOf: directory.appendingPathComponent("s/t.json"))
+        let data = try Data(contentsOf: directory.appendingPathComponent(ExportedFile.stagedName("s/t.json")))
         let text = String(decoding: data, as: UTF8.self)
         #expect(text.contains(#""name": "สมชาย""#), "\(text)")
         #expect(text.contains(#""flag": "🇹🇭""#), "\(text)")
@@ -125,8 +125,8 @@ struct TableFileWriterTests {
                 }
                 return try writer.finish()
             }
-            #expect(try Data(contentsOf: directory.appendingPathComponent("s/t.json")) == json)
-            #expect(try String(contentsOf: directory.appendingPathComponent("s/t.csv"), encoding: .utf8) == csv)
+            #expect(try Data(contentsOf: directory.appendingPathComponent(ExportedFile.stagedName("s/t.json"))) == json)
+            #expect(try String(contentsOf: directory.appendingPathComponent(ExportedFile.stagedName("s/t.csv")), encoding: .utf8) == csv)
         }
     }
 
@@ -135,7 +135,7 @@ struct TableFileWriterTests {
         defer { try? FileManager.default.removeItem(at: directory) }
         let writer = try TableFileWriter(directory: directory, store: "s", table: "t", formats: [.json, .csv])
         let files = try writer.finish()
-        #expect(try String(contentsOf: directory.appendingPathComponent("s/t.json"), encoding: .utf8) == "[]\n")
+        #expect(try String(contentsOf: directory.appendingPathComponent(ExportedFile.stagedName("s/t.json")), encoding: .utf8) == "[]\n")
         #expect(files.map(\.size) == [3, 0])
     }
 }

@@ -28,6 +28,13 @@ public struct ExportedFile: Codable, Sendable, Equatable {
     public var rows: Int
     public var store: String
     public var table: String
+
+    /// The file's name in its request's staging folder: its path in the bundle with `%` and
+    /// `/` escaped, so all of a request's files sit in one folder (creating a folder per
+    /// store cost more than writing the files).
+    public static func stagedName(_ path: String) -> String {
+        path.replacingOccurrences(of: "%", with: "%25").replacingOccurrences(of: "/", with: "%2F")
+    }
 }
 
 public struct ExportFormats: OptionSet, Sendable {

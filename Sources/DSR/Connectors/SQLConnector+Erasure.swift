@@ -130,9 +130,12 @@ extension SQLConnector {
         let keep = table.hold?.keepIf.map { "coalesce(t0.\(Self.quote($0)), false)" } ?? "false"
         let hold = table.hold.map { "t0.\(Self.quote($0.from)) > now() - make_interval(years => \($0.years))" } ?? "false"
         let children = mapping.tables.filter { $0.parent?.table == table.name }
-        let referenced = children.isEmpty ? "false" : children.map { child in
-            "EXISTS (SELECT 1 FROM \(Self.quote(child.name)) AS c WHERE c.\(Self.quote(child.parent!.column)) = t0.\(Self.quote(child.parent!.references)))"
-        }.joined(separator: " OR ")
+        // One EXISTS over all children, and OFFSET 0: both keep PostgreSQL from turning the
+        // test into a hashed subplan, which reads every child table whole (60 ms on the
+        // demo's 235,000 payments) instead of probing its index once per row to erase.
+        let referenced = children.isEmpty ? "false" : "EXISTS (" + children.map { child in
+            "SELECT 1 FROM \(Self.quote(child.name)) AS c WHERE c.\(Self.quote(child.parent!.column)) = t0.\(Self.quote(child.parent!.references))"
+        }.joined(separator: " UNION ALL ") + " OFFSET 0)"
         let fromColumn = table.hold.map { "t0.\(Self.quote($0.from))::timestamptz" } ?? "NULL::timestamptz"
         let heldIsUpdate = !table.columnStrategies.isEmpty
 

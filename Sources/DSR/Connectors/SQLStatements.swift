@@ -111,8 +111,13 @@ struct SQLStatements: Sendable {
         if let relation = table.parent, let parent = mapping.tables.first(where: { $0.name == relation.table }) {
             let parentAlias = "p\(depth)"
             let inner = condition(parent, alias: parentAlias, identity: identity, binder: &binder, depth: depth + 1)
+            // `= ANY(ARRAY(subquery))` rather than `IN (subquery)`: the parent keys are
+            // collected once and the child's index is probed with them. With `IN`, a
+            // person with many parent rows (a thousand orders) leads the planner to a hash
+            // join over a full (parallel) scan of the child table: 13 ms instead of 1.5 ms
+            // per table on the demo's 220,000 payments.
             clauses.append(
-                "\(alias).\(Self.quote(relation.column)) IN (SELECT \(parentAlias).\(Self.quote(relation.references)) FROM \(Self.quote(parent.name)) AS \(parentAlias) WHERE \(inner))")
+                "\(alias).\(Self.quote(relation.column)) = ANY(ARRAY(SELECT \(parentAlias).\(Self.quote(relation.references)) FROM \(Self.quote(parent.name)) AS \(parentAlias) WHERE \(inner)))")
         }
         return clauses.isEmpty ? "false" : "(" + clauses.joined(separator: " OR ") + ")"
     }

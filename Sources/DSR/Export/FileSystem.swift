@@ -49,6 +49,38 @@ enum FileSystem {
     }
 
     static func remove(_ path: String) { unlink(path) }
+
+    /// Removes the files in `folder` whose names start with `prefix` (not recursive).
+    static func removeFiles(in folder: String, prefix: String) {
+        for (name, _) in entries(of: folder) where name.hasPrefix(prefix) { unlink(folder + "/" + name) }
+    }
+
+    /// Removes `folder` and everything in it; a missing folder is fine. Best effort: what
+    /// cannot be removed stays for the export janitor.
+    static func removeFolder(_ folder: String) {
+        for (name, isFolder) in entries(of: folder) {
+            if isFolder { removeFolder(folder + "/" + name) } else { unlink(folder + "/" + name) }
+        }
+        rmdir(folder)
+    }
+
+    /// The names in `folder` (without `.` and `..`) and whether each is a folder.
+    static func entries(of folder: String) -> [(name: String, isFolder: Bool)] {
+        guard let stream = opendir(folder) else { return [] }
+        defer { closedir(stream) }
+        var entries: [(String, Bool)] = []
+        while let entry = readdir(stream) {
+            let name = withUnsafeBytes(of: entry.pointee.d_name) { String(decoding: $0.prefix { $0 != 0 }, as: UTF8.self) }
+            if name == "." || name == ".." { continue }
+            var isFolder = entry.pointee.d_type == UInt8(DT_DIR)
+            if entry.pointee.d_type == UInt8(DT_UNKNOWN) {
+                var status = stat()
+                isFolder = lstat(folder + "/" + name, &status) == 0 && (status.st_mode & S_IFMT) == S_IFDIR
+            }
+            entries.append((name, isFolder))
+        }
+        return entries
+    }
 }
 
 struct FileSystemError: Error, CustomStringConvertible {

@@ -59,11 +59,10 @@ final class TableFileWriter {
     init(directory: URL, store: String, table: String, formats: ExportFormats) throws {
         self.store = store
         self.table = table
-        try FileSystem.makeDirectory(directory.path + "/" + store)
         jsonPath = "\(store)/\(table).json"
         csvPath = "\(store)/\(table).csv"
-        json = try HashingFileWriter(path: directory.path + "/" + jsonPath)
-        csv = formats.contains(.csv) ? try HashingFileWriter(path: directory.path + "/" + csvPath) : nil
+        json = try HashingFileWriter(path: directory.path + "/" + ExportedFile.stagedName(jsonPath))
+        csv = formats.contains(.csv) ? try HashingFileWriter(path: directory.path + "/" + ExportedFile.stagedName(csvPath)) : nil
         json.buffer.append(UInt8(ascii: "["))
     }
 

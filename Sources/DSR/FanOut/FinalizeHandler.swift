@@ -64,7 +64,7 @@ public struct FinalizeHandler: JobHandler {
             result = try bundle.write(staging: staging, to: destination)
             Failpoints.hit("finalize.after_rename")
         }
-        try? FileManager.default.removeItem(at: staging)
+        FileSystem.removeFolder(staging.path)
         Failpoints.hit("finalize.after_staging_removed")
         context.logger.info("export assembled", metadata: ["dsr.rows": "\(result.rows)", "dsr.bytes": "\(result.size)"])
         let outcome = CompletionOutcome(

@@ -50,8 +50,8 @@ public struct StoreTaskHandler: JobHandler {
         try fanOut.prepareDirectories()
         let staging = fanOut.staging(for: request.id)
         // A re-run starts afresh: an earlier attempt's files go first.
-        if access(staging.path + "/" + store, F_OK) == 0 { try? FileManager.default.removeItem(at: staging.appendingPathComponent(store)) }
         try FileSystem.makeDirectory(staging.path)
+        FileSystem.removeFiles(in: staging.path, prefix: ExportedFile.stagedName(store + "/"))
         let files = try await connector.export(identity, into: staging, formats: formats)
         Failpoints.hit("store_task.after_export_files")
         let rows = files.filter { $0.path.hasSuffix(".json") }.reduce(0) { $0 + $1.rows }

@@ -81,15 +81,39 @@ public struct NoticeTemplates: Sendable {
     }
 
     static func html(from text: String, title: String) -> String {
-        func escape(_ value: String) -> String {
-            value.replacingOccurrences(of: "&", with: "&amp;").replacingOccurrences(of: "<", with: "&lt;")
-                .replacingOccurrences(of: ">", with: "&gt;").replacingOccurrences(of: "\"", with: "&quot;")
+        var out = Array("<!DOCTYPE html>\n<html><head><meta charset=\"utf-8\"><title>".utf8)
+        out.reserveCapacity(text.utf8.count * 2 + 200)
+        escapeHTML(title.utf8, into: &out)
+        out += Array("</title></head>\n<body>\n<p>".utf8)
+        // Paragraphs at blank lines, <br> at single line breaks, one pass over the bytes.
+        let lines = text.utf8.split(separator: 0x0A, omittingEmptySubsequences: false)
+        var index = 0
+        while index < lines.count {
+            escapeHTML(lines[index], into: &out)
+            index += 1
+            guard index < lines.count else { break }
+            if lines[index].isEmpty {
+                while index < lines.count && lines[index].isEmpty { index += 1 }
+                out += Array("</p>\n<p>".utf8)
+            } else {
+                out += Array("<br>\n".utf8)
+            }
         }
-        let paragraphs = text.components(separatedBy: "\n\n").map { paragraph in
-            "<p>" + paragraph.split(separator: "\n").map { escape(String($0)) }.joined(separator: "<br>\n") + "</p>"
+        out += Array("</p>\n</body></html>\n".utf8)
+        return String(decoding: out, as: UTF8.self)
+    }
+
+    /// `&`, `<`, `>` and `"` as entities.
+    static func escapeHTML<Bytes: Sequence<UInt8>>(_ bytes: Bytes, into out: inout [UInt8]) {
+        for byte in bytes {
+            switch byte {
+            case UInt8(ascii: "&"): out += [0x26, 0x61, 0x6D, 0x70, 0x3B]  // &amp;
+            case UInt8(ascii: "<"): out += [0x26, 0x6C, 0x74, 0x3B]  // &lt;
+            case UInt8(ascii: ">"): out += [0x26, 0x67, 0x74, 0x3B]  // &gt;
+            case UInt8(ascii: "\""): out += [0x26, 0x71, 0x75, 0x6F, 0x74, 0x3B]  // &quot;
+            default: out.append(byte)
+            }
         }
-        return "<!DOCTYPE html>\n<html><head><meta charset=\"utf-8\"><title>\(escape(title))</title></head>\n<body>\n"
-            + paragraphs.joined(separator: "\n") + "\n</body></html>\n"
     }
 }
 
