@@ -43,7 +43,8 @@ let package = Package(
                 .product(name: "Logging", package: "swift-log"),
             ]
         ),
-        // The daemon's core: configuration, migrations, requests, queue, life cycle.
+        // The daemon's library, folders in the order a request travels: Intake, Queue, Pipeline,
+        // Stores, Exports, Proofs, Notices, Scanners; Daemon and Configuration hold it together.
         .target(
             name: "DSR",
             dependencies: [
@@ -58,10 +59,17 @@ let package = Package(
             ],
             plugins: ["EmbedMigrations"]
         ),
+        // The bundled demo stores (customer, order, marketing): schemas, generated data.
+        .target(
+            name: "DSRDemo",
+            dependencies: ["DSR", "Postgres", .product(name: "Logging", package: "swift-log")],
+            plugins: ["EmbedMigrations"]
+        ),
         .executableTarget(
             name: "dsrd",
             dependencies: [
                 "DSR",
+                "DSRDemo",
                 "Postgres",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
@@ -100,10 +108,16 @@ let package = Package(
             name: "PostgresTests",
             dependencies: ["Postgres", "TestSupport"]
         ),
+        // Pure logic (life cycles, decisions): no PostgreSQL, no processes, seconds.
+        .testTarget(
+            name: "DSRUnitTests",
+            dependencies: ["DSR"]
+        ),
         .testTarget(
             name: "DSRTests",
             dependencies: [
                 "DSR",
+                "DSRDemo",
                 "Postgres",
                 "Curl",
                 "TestSupport",

@@ -1,14 +1,16 @@
 import Foundation
 import PackagePlugin
 
-/// Embeds SQL files into the DSR module so that a deployed binary carries exactly the schema
-/// it was built against: `Deploy/migrations/NNNN_name.sql` as `embeddedMigrations`, and the
-/// demo stores' schemas and seeds (`Deploy/stores/*.sql`) as `embeddedDemoSQL`.
+/// Embeds SQL files so that a deployed binary carries exactly the schema it was built
+/// against: `Deploy/migrations/NNNN_name.sql` as `embeddedMigrations` in the DSR module, and
+/// the demo stores' schemas and seeds (`Deploy/stores/*.sql`) as `embeddedDemoSQL` in DSRDemo.
 @main
 struct EmbedMigrations: BuildToolPlugin {
     func createBuildCommands(context: PluginContext, target: Target) throws -> [Command] {
         let deploy = context.package.directoryURL.appending(path: "Deploy")
-        return try [("migrations", "embeddedMigrations"), ("stores", "embeddedDemoSQL")].map { folder, variable in
+        // The daemon's library carries its schema; the demo target the demo stores.
+        let embeds = target.name == "DSRDemo" ? [("stores", "embeddedDemoSQL")] : [("migrations", "embeddedMigrations")]
+        return try embeds.map { folder, variable in
             let directory = deploy.appending(path: folder)
             let files = try FileManager.default
                 .contentsOfDirectory(at: directory, includingPropertiesForKeys: nil)

@@ -1,5 +1,6 @@
 import ArgumentParser
 import DSR
+import DSRDemo
 import Foundation
 import Logging
 

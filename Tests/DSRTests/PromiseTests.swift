@@ -212,7 +212,7 @@ struct PromiseTests {
             values.merge(NoticeVocabulary.companyValues(configuration.company, locale: locale)) { $1 }
             values.merge(extra) { $1 }
             values.merge(NoticeVocabulary.outcomeValues(values, locale: locale)) { $1 }
-            let notice = try templates.render(name, channel: channel, locale: locale, values: values)
+            let notice = try templates.render(name, channel: Channel(rawValue: channel)!, language: Language(code: locale), values: values)
             return (notice.subject ?? "") + "\n" + notice.text
         }
         let stopped: [String: Any] = ["changes": [[

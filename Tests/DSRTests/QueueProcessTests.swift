@@ -87,7 +87,8 @@ struct QueueProcessTests {
             let jobID = try await connection.query(
                 "INSERT INTO dsr.jobs (kind, payload, max_attempts) VALUES ('probe', '{\"fail\": \"store said no\"}', 3) RETURNING id"
             )[0].decode("id", as: Int64.self)
-            let daemon = try DaemonProcess(database.runArguments(["--set", "queue.retry_base_delay=1s", "--set", "queue.retry_max_delay=10s"]))
+            // 3 s: the first failure's backoff must outlast a poll on a loaded machine (an injected clock is the real fix).
+            let daemon = try DaemonProcess(database.runArguments(["--set", "queue.retry_base_delay=3s", "--set", "queue.retry_max_delay=12s"]))
             // After the first failure the job waits in the future, with the error recorded.
             #expect(try await eventually {
                 try await connection.count(

@@ -1,4 +1,5 @@
 import DSR
+import DSRDemo
 import Foundation
 import Logging
 import Postgres

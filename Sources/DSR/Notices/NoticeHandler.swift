@@ -59,8 +59,8 @@ public struct NoticeHandler: JobHandler {
         let id: Int64
         let requestID: UUID?
         let template: String
-        let audience: String
-        let channel: String
+        let audience: Audience
+        let channel: Channel
         let recipient: String
         let key: String
         let rendered: RenderedNotice
@@ -82,24 +82,21 @@ public struct NoticeHandler: JobHandler {
         do {
             if let refusal = try await deliver(notice) {
                 logger.error("notice refused permanently", metadata: ["dsr.error": "\(refusal)"])
-                return JobResult(effects: failureEffects(notice, reason: refusal))
+                return JobResult(effects: effects(of: NoticeLifecycle.afterSend(.refused, audience: notice.audience), notice, reason: refusal))
             }
         } catch {
             // A clean failure: the message was not accepted, so the next attempt is not in doubt.
+            let outcome = NoticeLifecycle.afterSend(.notAccepted, audience: notice.audience)
             _ = try? await pool.withConnection { connection in
                 try await connection.execute(
-                    "UPDATE dsr.outbox SET state = 'pending', last_error = $2 WHERE id = $1 AND state = 'sending'",
-                    [notice.id, String("\(error)".prefix(1000))])
+                    "UPDATE dsr.outbox SET state = $3, last_error = $2 WHERE id = $1 AND state = $4",
+                    [notice.id, String("\(error)".prefix(1000)), outcome.state.rawValue, NoticeState.sending.rawValue])
             }
             throw error
         }
         Failpoints.hit("notice.after_send")
-        logger.info("notice sent", metadata: ["dsr.template": "\(notice.template)", "dsr.channel": "\(notice.channel)"])
-        return JobResult(effects: [
-            SQLStatement(
-                "UPDATE dsr.outbox SET state = 'sent', sent_at = now(), last_error = NULL WHERE id = $1 AND state <> 'sent'",
-                [notice.id])
-        ])
+        logger.info("notice sent", metadata: ["dsr.template": "\(notice.template)", "dsr.channel": "\(notice.channel.rawValue)"])
+        return JobResult(effects: effects(of: NoticeLifecycle.afterSend(.delivered, audience: notice.audience), notice, reason: nil))
     }
 
     private func begin(_ id: Int64, on connection: isolated PostgresConnection) throws -> Start {
@@ -114,29 +111,28 @@ public struct NoticeHandler: JobHandler {
                FOR UPDATE OF o
             """, [id])
         guard let row = rows.first else { throw JobFailure.permanent("outbox row \(id) does not exist") }
-        let state = try row.decode("state", as: String.self)
-        let audience = try row.decode("audience", as: String.self)
+        let state = try Self.decode(row, "state", as: NoticeState.self)
+        let audience = try Self.decode(row, "audience", as: Audience.self)
+        let channel = try Self.decode(row, "channel", as: Channel.self)
         let requestID = try row.decode("request_id", as: UUID?.self)
-        switch state {
-        case "sent", "failed", "cancelled", "in_doubt":
+        switch NoticeLifecycle.start(state, audience: audience, resendInDoubt: settings.resendInDoubt) {
+        case .skip:
             return .skip
-        case "sending" where !settings.resendInDoubt:
+        case .markInDoubt(let tellDPO):
             let reason = "an earlier attempt may have been delivered before a crash; not resent (notices.resend_in_doubt = false)"
-            try connection.execute("UPDATE dsr.outbox SET state = 'in_doubt', last_error = $2 WHERE id = $1", [id, reason])
-            if audience == "subject" {
+            try connection.execute("UPDATE dsr.outbox SET state = $3, last_error = $2 WHERE id = $1", [id, reason, NoticeState.inDoubt.rawValue])
+            if tellDPO {
                 try connection.execute(
                     "SELECT dsr.notify_dpo($1, $2, 'dpo_delivery_failed', jsonb_build_object('template', $3::text, 'channel', $4::text, 'last_error', $5::text))",
-                    ["in-doubt:\(id)", requestID, try row.decode("template", as: String.self),
-                     try row.decode("channel", as: String.self), reason])
+                    ["in-doubt:\(id)", requestID, try row.decode("template", as: String.self), channel.rawValue, reason])
             }
             return .skip
-        default:
+        case .send:
             break
         }
         let template = try row.decode("template", as: String.self)
-        let channel = try row.decode("channel", as: String.self)
         var recipient = try row.decode("recipient", as: String?.self) ?? ""
-        if audience == "dpo" {
+        if audience == .dpo {
             guard !settings.dpoEmail.isEmpty else { throw NoticeError.channelNotConfigured("notices.dpo_email") }
             recipient = settings.dpoEmail
         }
@@ -146,16 +142,16 @@ public struct NoticeHandler: JobHandler {
                 subject: try row.decode("rendered_subject", as: String?.self), text: text,
                 html: try row.decode("rendered_html", as: String?.self))
         } else {
-            let locale = audience == "dpo" ? settings.dpoLocale : (try row.decode("locale", as: String?.self) ?? "th")
-            rendered = try templates.render(template, channel: channel, locale: locale, values: try values(for: row, locale: locale))
+            let language = audience == .dpo ? Language(code: settings.dpoLocale) : Language(code: try row.decode("locale", as: String?.self))
+            rendered = try templates.render(template, channel: channel, language: language, values: try values(for: row, locale: language.rawValue))
         }
         try connection.execute(
             """
             UPDATE dsr.outbox
-               SET state = 'sending', send_attempts = send_attempts + 1, send_started_at = now(),
+               SET state = $5, send_attempts = send_attempts + 1, send_started_at = now(),
                    rendered_subject = $2, rendered_text = $3, rendered_html = $4
              WHERE id = $1
-            """, [id, rendered.subject, rendered.text, rendered.html])
+            """, [id, rendered.subject, rendered.text, rendered.html, NoticeState.sending.rawValue])
         return .send(Notice(
             id: id, requestID: requestID, template: template, audience: audience, channel: channel,
             recipient: recipient, key: try row.decode("idempotency_key", as: String.self), rendered: rendered))
@@ -203,13 +199,13 @@ public struct NoticeHandler: JobHandler {
     /// a later attempt may succeed.
     private func deliver(_ notice: Notice) async throws -> String? {
         switch notice.channel {
-        case "sms":
+        case .sms:
             guard let sms else { throw NoticeError.channelNotConfigured("sms.url") }
             switch try await sms.send(to: notice.recipient, text: notice.rendered.text, idempotencyKey: notice.key) {
             case .sent: return nil
             case .refused(let reason): return reason
             }
-        default:
+        case .email:
             guard let smtp, let sender else { throw NoticeError.channelNotConfigured("email.smtp_url") }
             let recipient: MailAddress
             do {
@@ -230,15 +226,29 @@ public struct NoticeHandler: JobHandler {
         }
     }
 
-    private func failureEffects(_ notice: Notice, reason: String) -> [SQLStatement] {
+    /// The statements that record a send's outcome, committed with the job's completion.
+    private func effects(of outcome: NoticeLifecycle.Outcome, _ notice: Notice, reason: String?) -> [SQLStatement] {
         var effects = [
-            SQLStatement("UPDATE dsr.outbox SET state = 'failed', last_error = $2 WHERE id = $1", [notice.id, reason])
+            SQLStatement(
+                """
+                UPDATE dsr.outbox SET state = $2, last_error = $3, sent_at = CASE WHEN $2 = 'sent' THEN now() ELSE sent_at END
+                 WHERE id = $1 AND state <> $2
+                """,
+                [notice.id, outcome.state.rawValue, reason])
         ]
-        if notice.audience == "subject" {
+        if outcome.tellDPO {
             effects.append(SQLStatement(
                 "SELECT dsr.notify_dpo($1, $2, 'dpo_delivery_failed', jsonb_build_object('template', $3::text, 'channel', $4::text, 'last_error', $5::text))",
-                ["delivery-failed:\(notice.id)", notice.requestID, notice.template, notice.channel, reason]))
+                ["delivery-failed:\(notice.id)", notice.requestID, notice.template, notice.channel.rawValue, reason ?? ""]))
         }
         return effects
+    }
+
+    /// A text column decoded as one of dsrd's enums; an unknown value fails the job for good.
+    static func decode<Value: RawRepresentable>(_ row: PostgresRow, _ column: String, as: Value.Type) throws -> Value
+    where Value.RawValue == String {
+        let text = try row.decode(column, as: String.self)
+        guard let value = Value(rawValue: text) else { throw JobFailure.permanent("outbox \(column) \(text) is not known to this dsrd") }
+        return value
     }
 }

@@ -45,14 +45,13 @@ public struct NoticeTemplates: Sendable {
     }
 
     /// Renders one notice. `values` are the template variables.
-    public func render(_ name: String, channel: String, locale: String, values: [String: Any]) throws -> RenderedNotice {
-        let language = Self.locales.contains(locale) ? locale : "th"
-        let file = channel == "sms" ? "\(name).sms.mustache" : "\(name).mustache"
-        guard let template = templates["\(language)/\(file)"] else {
+    public func render(_ name: String, channel: Channel, language: Language, values: [String: Any]) throws -> RenderedNotice {
+        let file = channel == .sms ? "\(name).sms.mustache" : "\(name).mustache"
+        guard let template = templates["\(language.rawValue)/\(file)"] else {
             throw NoticeError.unknownTemplate(name)
         }
         let output = template.render(values)
-        if channel == "sms" {
+        if channel == .sms {
             return RenderedNotice(
                 subject: nil,
                 text: output.trimmingCharacters(in: .whitespacesAndNewlines).replacingOccurrences(of: "\n", with: " "),
@@ -60,7 +59,7 @@ public struct NoticeTemplates: Sendable {
         }
         var lines = output.components(separatedBy: "\n")
         guard let first = lines.first, first.hasPrefix("Subject:") else {
-            throw NoticeError.malformedTemplate("\(language)/\(file) must start with a Subject: line")
+            throw NoticeError.malformedTemplate("\(language.rawValue)/\(file) must start with a Subject: line")
         }
         let subject = first.dropFirst("Subject:".count).trimmingCharacters(in: .whitespaces)
         lines.removeFirst()

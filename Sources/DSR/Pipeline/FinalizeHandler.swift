@@ -26,8 +26,8 @@ public struct FinalizeHandler: JobHandler {
         guard let requestID = job.requestID else { throw JobFailure.permanent("finalize job \(job.id) has no request_id") }
         let request = try await fanOut.loadRequest(requestID)
         guard request.status.allowsWork else { return .none }  // ended, or on hold (resuming queues finalize again)
-        if request.kind == "erasure" { return try await finalizeErasure(request, context: context) }
-        if request.operation != "export" { return try await finalizeChange(request) }
+        if request.kind == .erasure { return try await finalizeErasure(request, context: context) }
+        if request.operation != .export { return try await finalizeChange(request) }
         return try await finalizeExport(request, context: context)
     }
 
@@ -52,7 +52,7 @@ public struct FinalizeHandler: JobHandler {
         let staging = fanOut.staging(for: request.id)
         let destination = fanOut.exportDirectory.appendingPathComponent(name)
         let bundle = ExportBundle(
-            requestID: request.id, kind: request.kind, locale: request.locale, stores: fanOut.connectors.map(\.mapping),
+            requestID: request.id, kind: request.kind, language: request.locale, stores: fanOut.connectors.map(\.mapping),
             files: files, timeZone: fanOut.timeZone, company: fanOut.company)
         let result: ExportBundle.Result
         if let assembled = bundle.existing(at: destination) {

@@ -102,7 +102,12 @@ public struct TableMapping: Sendable, Equatable {
     }
 
     /// What happens to this table's rows that are not on hold: delete, anonymise or keep.
-    public var rowStrategy: String { erasure["_row"] ?? (erasure.isEmpty ? "delete" : "anonymise") }
+    /// (The mapping's words were checked when it was loaded.)
+    public var rowStrategy: ErasureStrategy.Row {
+        erasure["_row"].flatMap(ErasureStrategy.Row.init(rawValue:)) ?? (erasure.isEmpty ? .delete : .anonymise)
+    }
     /// Column strategies applied to rows that are anonymised (held, or `_row = "anonymise"`).
-    public var columnStrategies: [String: String] { erasure.filter { $0.key != "_row" && $0.value != "keep" } }
+    public var columnStrategies: [String: ErasureStrategy.Column] {
+        erasure.compactMapValues(ErasureStrategy.Column.init(rawValue:)).filter { $0.value != .keep }
+    }
 }

@@ -28,11 +28,11 @@ public struct StoreTaskHandler: JobHandler {
         do {
             let result: JobResult
             switch request.operation {
-            case "export": result = try await export(request, store: store, identity: identity, connector: connector)
-            case "erase": result = try await erase(requestID: requestID, store: store, identity: identity, connector: connector)
-            default: result = try await change(request, store: store, identity: identity, connector: connector)
+            case .export: result = try await export(request, store: store, identity: identity, connector: connector)
+            case .erase: result = try await erase(requestID: requestID, store: store, identity: identity, connector: connector)
+            case .rectify, .restrict, .object: result = try await change(request, store: store, identity: identity, connector: connector)
             }
-            logger.info("store task done", metadata: ["dsr.operation": "\(request.operation)"])
+            logger.info("store task done", metadata: ["dsr.operation": "\(request.operation.rawValue)"])
             return result
         } catch {
             // The request shows as waiting for this store; from the third failure the DPO hears of it.
@@ -46,7 +46,7 @@ public struct StoreTaskHandler: JobHandler {
 
     /// Access and portability: the person's rows into the request's staging folder, afresh.
     func export(_ request: FanOut.RequestRow, store: String, identity: IdentitySet, connector: any Connector) async throws -> JobResult {
-        let formats: ExportFormats = request.kind == "portability" ? [.json, .csv] : [.json]
+        let formats: ExportFormats = request.kind == .portability ? [.json, .csv] : [.json]
         try fanOut.prepareDirectories()
         let staging = fanOut.staging(for: request.id)
         // A re-run starts afresh: an earlier attempt's files go first.

@@ -32,8 +32,8 @@ struct ExportBundle {
     }
 
     let requestID: UUID
-    let kind: String
-    let locale: String
+    let kind: RequestKind
+    let language: Language
     let stores: [StoreMapping]
     let files: [ExportedFile]
     let timeZone: TimeZone
@@ -83,8 +83,8 @@ struct ExportBundle {
         let summaryFile = ExportedFile(
             path: "summary.txt", sha256: Digests.sha256Hex(summaryBytes), size: summaryBytes.count, rows: 0, store: "", table: "")
         let manifest = Manifest(
-            format: kind == "portability" ? "dsrd-portability" : "dsrd-access", formatVersion: 1,
-            requestID: requestID.uuidString.lowercased(), kind: kind,
+            format: kind == .portability ? "dsrd-portability" : "dsrd-access", formatVersion: 1,
+            requestID: requestID.uuidString.lowercased(), kind: kind.rawValue,
             generatedAt: DateTexts.isoSeconds(now), dsrdVersion: DSRVersion.current,
             stores: stores.map { .init(name: $0.name, sources: $0.sources) }, files: files + [summaryFile])
         let manifestData = try Self.encoder.encode(manifest)
@@ -124,7 +124,8 @@ struct ExportBundle {
 
     /// What PDPA s.30 / GDPR Art. 15 require the person to be told, per store and table.
     func summary() -> String {
-        let english = locale == "en"
+        let english = language == .english
+        let locale = language.rawValue
         var lines: [String] = []
         let id = requestID.uuidString.lowercased()
         lines.append(english ? "Your personal data held by \(company.name(locale: locale))" : "ข้อมูลส่วนบุคคลของท่านที่ \(company.name(locale: locale)) เก็บรักษาไว้")

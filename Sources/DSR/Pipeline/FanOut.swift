@@ -84,8 +84,8 @@ public struct FanOut: Sendable {
     /// The request row's fields the handlers need.
     struct RequestRow: Sendable {
         let id: UUID
-        let kind: String
-        let locale: String
+        let kind: RequestKind
+        let locale: Language
         let status: RequestStatus
         /// Identifiers the request gave (or, after a verified resume, the ones the operator confirmed).
         let given: IdentitySet
@@ -97,22 +97,14 @@ public struct FanOut: Sendable {
         let verified: Bool
 
         /// The store task each kind of request runs.
-        var operation: String {
-            switch kind {
-            case "access", "portability": "export"
-            case "erasure": "erase"
-            case "rectification": "rectify"
-            case "restriction": "restrict"
-            default: "object"
-            }
-        }
+        var operation: StoreOperation { StoreOperation(for: kind) }
 
         /// The change a rectification, restriction, objection or withdrawal asks for, with
         /// corrected emails and phones normalised. Throws `RefusalReason` for invalid input.
         func change(rectifiable: Set<String>) throws -> StoreChange {
             let object = (try? JSONSerialization.jsonObject(with: Data(payload.utf8)) as? [String: Any]) ?? [:]
             switch kind {
-            case "rectification":
+            case .rectification:
                 let raw = object["changes"] as? [String: Any] ?? [:]
                 var changes: [String: String] = [:]
                 for (field, value) in raw {
@@ -134,9 +126,9 @@ public struct FanOut: Sendable {
                     }
                 }
                 return .rectify(changes)
-            case "restriction":
+            case .restriction:
                 return .restrict(lift: object["lift"] as? Bool ?? false)
-            default:
+            case .objection, .consentWithdrawal, .access, .portability, .erasure:
                 return .object(purposes: (object["purposes"] as? [String] ?? []).sorted())
             }
         }
@@ -148,7 +140,7 @@ public struct FanOut: Sendable {
         let english: String
         let thai: String
 
-        func text(locale: String) -> String { locale == "en" ? english : thai }
+        func text(locale: Language) -> String { locale.pick(thai: thai, english: english) }
 
         static func cannotCorrect(_ field: String, correctable: Set<String>) -> RefusalReason {
             let list = correctable.sorted().joined(separator: ", ")
@@ -222,11 +214,13 @@ public struct FanOut: Sendable {
         }
         let resolved = try row.decode("identities", as: String?.self).map { try JSONDecoder().decode(IdentitySet.self, from: Data($0.utf8)) }
         let status = try row.decode("status", as: String.self)
+        let kindCode = try row.decode("kind", as: String.self)
+        guard let kind = RequestKind(rawValue: kindCode) else { throw JobFailure.permanent("request \(id) has an unknown kind \(kindCode)") }
         guard let typedStatus = RequestStatus(rawValue: status) else {
             throw JobFailure.permanent("request \(id) has an unknown status \(status)")
         }
         return RequestRow(
-            id: id, kind: try row.decode("kind", as: String.self), locale: try row.decode("locale", as: String.self),
+            id: id, kind: kind, locale: Language(code: try row.decode("locale", as: String.self)),
             status: typedStatus, given: given, resolved: resolved,
             exportFile: try row.decode("export_file", as: String?.self), receivedAt: try row.decode("received_at", as: Date.self),
             payload: try row.decode("payload", as: String.self), verified: try row.decode("verified", as: Bool.self))

@@ -6,7 +6,6 @@ import TOMLKit
 /// identifiers, codes are known or labelled, strategies and holds are complete. What needs
 /// the store (tables, columns, types, indexes) is checked by `dsrd check`.
 public enum ConnectorCatalog {
-    static let strategies: Set = ["delete", "null", "hash", "mask", "keep"]
 
     /// Loads every `*.toml` in `directory`, sorted by file name. A `DSRD_STORE_<NAME>_URL`
     /// environment variable replaces a store's `url` (deployments and tests point the same
@@ -199,17 +198,19 @@ struct MappingValidator {
     func erasureStrategies(_ erasure: [String: String], at: String) throws -> [String: String] {
         for (column, strategy) in erasure {
             if column == "_row" {
-                guard ["delete", "anonymise", "keep"].contains(strategy) else {
+                guard ErasureStrategy.Row(rawValue: strategy) != nil else {
                     throw fail("\(at).erasure._row: unknown strategy \(strategy) (delete, anonymise, keep)")
                 }
                 continue
             }
             _ = try identifier(column, "\(at).erasure key")
-            guard ConnectorCatalog.strategies.contains(strategy), strategy != "delete" else {
+            guard ErasureStrategy.Column(rawValue: strategy) != nil else {
                 throw fail("\(at).erasure.\(column): unknown strategy \(strategy) (null, hash, mask, keep; delete rows with _row)")
             }
         }
-        if erasure["_row"] == "anonymise" && !erasure.contains(where: { $0.key != "_row" && $0.value != "keep" }) {
+        if erasure["_row"] == ErasureStrategy.Row.anonymise.rawValue
+            && !erasure.contains(where: { $0.key != "_row" && $0.value != ErasureStrategy.Column.keep.rawValue })
+        {
             throw fail("\(at).erasure: _row = \"anonymise\" needs at least one column to null, hash or mask")
         }
         return erasure

@@ -196,22 +196,22 @@ extension SQLConnector {
         }
         for (name, strategy) in table.columnStrategies.sorted(by: { $0.key < $1.key }) {
             guard let target = column(name, "erasure.\(name)") else { continue }
-            if strategy == "null" && target.notNull {
+            if strategy == .null && target.notNull {
                 error("erasure.\(name) = \"null\" on a NOT NULL column: use hash or mask, or _row = \"delete\"")
             }
-            if (strategy == "hash" || strategy == "mask") && !target.isText {
+            if (strategy == .hash || strategy == .mask) && !target.isText {
                 error("erasure.\(name) = \"\(strategy)\" needs a text column (a hash is 64 hex characters); \(name) is \(target.type)")
             }
-            if strategy == "hash" && target.isText, let limit = Int(target.type.drop { $0 != "(" }.dropFirst().prefix { $0 != ")" }), limit < 64 {
+            if strategy == .hash && target.isText, let limit = Int(target.type.drop { $0 != "(" }.dropFirst().prefix { $0 != ")" }), limit < 64 {
                 error("erasure.\(name) = \"hash\" needs room for 64 characters; \(name) is \(target.type)")
             }
             if let reference = referencedBy.first(where: { $0.0 == name }) {
                 error("erasure.\(name) = \"\(strategy)\" changes a value \(reference.1) points at: the foreign key would break; keep it and anonymise the other columns")
             }
         }
-        if table.rowStrategy != "delete" || table.hold != nil {
+        if table.rowStrategy != .delete || table.hold != nil {
             let linked = table.identity.filter { table.columnStrategies[$0.value] == nil }.map(\.value).sorted()
-            if !linked.isEmpty && table.rowStrategy == "anonymise" {
+            if !linked.isEmpty && table.rowStrategy == .anonymise {
                 warning("anonymised rows keep \(linked.joined(separator: ", ")), which still find the person: they are pseudonymised, not anonymous")
             }
         }

@@ -76,9 +76,9 @@ extension SQLConnector {
         let tests = table.columnStrategies.sorted { $0.key < $1.key }.map { column, strategy -> String in
             let reference = "\(alias).\(quote(column))"
             switch strategy {
-            case "hash": return "(\(reference) IS NULL OR \(reference)::text ~ '^[0-9a-f]{64}$')"
-            case "mask": return "(\(reference) IS NULL OR \(reference)::text LIKE '%***%')"
-            default: return "\(reference) IS NULL"
+            case .hash: return "(\(reference) IS NULL OR \(reference)::text ~ '^[0-9a-f]{64}$')"
+            case .mask: return "(\(reference) IS NULL OR \(reference)::text LIKE '%***%')"
+            case .null, .keep: return "\(reference) IS NULL"
             }
         }
         return tests.isEmpty ? "false" : tests.joined(separator: " AND ")
@@ -111,14 +111,14 @@ extension SQLConnector {
                     rule: "referenced by rows kept in other tables of this store", rows: byReference, until: nil, treatment: treatment))
             }
             var heldUnchanged = kept + (heldIsUpdate ? 0 : byHold + byReference)
-            if table.rowStrategy == "keep" && affected > 0 {
+            if table.rowStrategy == .keep && affected > 0 {
                 heldEntries.append(.init(rule: "kept by the store mapping", rows: affected, until: nil, treatment: "kept"))
                 heldUnchanged += affected
             }
             return StoreErasure.Table(
-                name: table.name, strategy: table.rowStrategy, columns: table.columnStrategies,
-                deleted: table.rowStrategy == "delete" ? affected : 0,
-                anonymised: table.rowStrategy == "anonymise" ? affected : 0,
+                name: table.name, strategy: table.rowStrategy.rawValue, columns: table.columnStrategies.mapValues(\.rawValue),
+                deleted: table.rowStrategy == .delete ? affected : 0,
+                anonymised: table.rowStrategy == .anonymise ? affected : 0,
                 heldAnonymised: heldIsUpdate ? byHold + byReference : 0, heldUnchanged: heldUnchanged, held: heldEntries)
         }
 
@@ -147,16 +147,16 @@ extension SQLConnector {
                 let reference = "t0.\(Self.quote(column))"
                 let value: String
                 switch strategy {
-                case "hash":
+                case .hash:
                     if inner == nil {
                         inner = binder.bind(pads.inner, as: "bytea")
                         outer = binder.bind(pads.outer, as: "bytea")
                     }
                     // Already a 64-hex-digit hash: leave it, so a re-run does not hash twice.
                     value = "CASE WHEN \(reference) IS NULL OR \(reference)::text ~ '^[0-9a-f]{64}$' THEN \(reference) ELSE encode(sha256(\(outer!) || sha256(\(inner!) || convert_to(\(reference)::text, 'UTF8'))), 'hex') END"
-                case "mask":
+                case .mask:
                     value = "CASE WHEN \(reference) IS NULL THEN NULL WHEN \(reference)::text LIKE '%@%' THEN left(\(reference)::text, 1) || '***@' || split_part(\(reference)::text, '@', 2) ELSE left(\(reference)::text, 1) || '***' END"
-                default:
+                case .null, .keep:
                     value = "NULL"
                 }
                 return "\(Self.quote(column)) = \(value)"
@@ -173,8 +173,8 @@ extension SQLConnector {
             let restFilter = "\(match) AND NOT (\(keep) OR (\(hold)) OR (\(referenced)))"
             let rest: String
             switch table.rowStrategy {
-            case "delete": rest = "DELETE FROM \(name) AS t0 WHERE \(restFilter) RETURNING 1"
-            case "anonymise" where heldIsUpdate: rest = "UPDATE \(name) AS t0 SET \(set) WHERE \(restFilter) RETURNING 1"
+            case .delete: rest = "DELETE FROM \(name) AS t0 WHERE \(restFilter) RETURNING 1"
+            case .anonymise where heldIsUpdate: rest = "UPDATE \(name) AS t0 SET \(set) WHERE \(restFilter) RETURNING 1"
             default: rest = "SELECT 1 FROM \(name) AS t0 WHERE \(restFilter)"
             }
             let kept = table.hold?.keepIf == nil ? "0::bigint" : "(SELECT count(*) FROM \(name) AS t0 WHERE \(match) AND \(keep))"

@@ -1,3 +1,4 @@
+import DSR
 import Foundation
 import Logging
 import Postgres

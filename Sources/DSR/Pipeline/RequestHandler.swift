@@ -25,10 +25,10 @@ public struct RequestHandler: JobHandler {
     public func handle(_ job: Job, context: JobContext) async throws -> JobResult {
         guard let requestID = job.requestID else { throw JobFailure.permanent("request job \(job.id) has no request_id") }
         let request = try await fanOut.loadRequest(requestID)
-        guard request.status.allowsWork else { return .none }  // on hold, refused or cancelled meanwhile
+        guard RequestLifecycle.allowsWork(request.status) else { return .none }  // on hold, refused or cancelled meanwhile
         let operation = request.operation
-        if operation == "erase" { _ = try fanOut.requireProofKeys() }
-        if !["export", "erase"].contains(operation) {
+        if operation == .erase { _ = try fanOut.requireProofKeys() }
+        if operation.isChange {
             do {
                 _ = try request.change(rectifiable: fanOut.rectifiableFields)
             } catch let refusal as FanOut.RefusalReason {
@@ -56,22 +56,30 @@ public struct RequestHandler: JobHandler {
             throw error
         }
 
-        if !request.verified, let hold = Self.hold(for: resolution, phoneOnly: phoneOnly) {
-            context.logger.notice("request held for identity verification", metadata: ["dsr.hold_reason": "\(hold.reason)"])
-            let detail = String(decoding: try JSONSerialization.data(withJSONObject: hold.detail, options: [.sortedKeys]), as: UTF8.self)
+        let resolved = RequestLifecycle.Resolved(matches: resolution.matches, phoneOnly: phoneOnly, conflicts: resolution.conflicts)
+        switch RequestLifecycle.plan(status: request.status, verified: request.verified, resolved: resolved) {
+        case .skip:
+            return .none
+        case .hold(let reason):
+            context.logger.notice("request held for identity verification", metadata: ["dsr.hold_reason": "\(reason.code)"])
+            var detail: [String: String] = [:]
+            if case .conflictingRecords(let conflicts) = reason { detail["conflicts"] = conflicts.joined(separator: ", ") }
+            let json = String(decoding: try JSONSerialization.data(withJSONObject: detail, options: [.sortedKeys]), as: UTF8.self)
             return JobResult(effects: [
-                SQLStatement("SELECT dsr.hold_for_verification($1, $2, NULL, $3::jsonb)", [requestID, hold.reason, detail])
+                SQLStatement("SELECT dsr.hold_for_verification($1, $2, NULL, $3::jsonb)", [requestID, reason.code, json])
             ])
+        case .plan:
+            break
         }
 
         let identity = resolution.identity
         let identities = String(decoding: try JSONEncoder().encode(identity), as: UTF8.self)
         // Only exports have a file; the name is chosen once, so a re-run overwrites, never duplicates.
-        let exportFile = operation == "export" ? (request.exportFile ?? Self.unguessableName()) : nil
+        let exportFile = operation == .export ? (request.exportFile ?? Self.unguessableName()) : nil
         let stores = fanOut.connectors.map(\.mapping.name)
         let effects = [
             SQLStatement(
-                "SELECT dsr.plan_request($1, $2::jsonb, $3::text[], $4, $5)", [requestID, identities, stores, operation, exportFile])
+                "SELECT dsr.plan_request($1, $2::jsonb, $3::text[], $4, $5)", [requestID, identities, stores, operation.rawValue, exportFile])
         ]
         context.logger.info("request planned", metadata: ["dsr.stores": "\(fanOut.connectors.count)"])
         return JobResult(effects: effects)
@@ -97,17 +105,6 @@ public struct RequestHandler: JobHandler {
             identity = next
         }
         return last
-    }
-
-    /// Why a resolution must not be acted on without a verified identity, if it must not:
-    /// a phone (the only identifier that matched) shared by several customers, or records
-    /// joined by an identifier that disagree on personal details.
-    static func hold(for resolution: Resolution, phoneOnly: Bool) -> (reason: String, detail: [String: String])? {
-        if phoneOnly && resolution.matches > 1 { return ("shared_phone", [:]) }
-        if !resolution.conflicts.isEmpty {
-            return ("conflicting_records", ["conflicts": Array(Set(resolution.conflicts)).sorted().joined(separator: ", ")])
-        }
-        return nil
     }
 
     func warnStoreUnreachable(requestID: UUID, store: String, reason: String) async throws {

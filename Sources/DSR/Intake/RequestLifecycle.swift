@@ -1,0 +1,87 @@
+/// A rights request's life cycle as a pure state machine: which moves between statuses
+/// exist, and what the planning step does with what identity resolution found. No database,
+/// no clock; the request jobs perform the decisions and the SQL functions make the moves.
+///
+/// ```
+///                 ┌──────────── awaiting_verification ◀───────────┐ (identity uncertain,
+///                 ▼ resume            │ resume                     │  or an operator asks)
+///  received ──plan──▶ in_progress ◀──┴──▶ waiting (a store down) ─┘
+///     │                 │  └──finalize──▶ completed
+///     └─────────────────┴──────────────▶ refused │ cancelled        (all three final)
+/// ```
+///
+/// `dsr.request_transitions` holds the same moves and a trigger on `dsr.requests` refuses any
+/// other, so no function, operator or bug can bring an ended request back; a test checks the
+/// two lists agree.
+public enum RequestLifecycle {
+    /// Every move a request can make (a status to itself is not a move).
+    public static let transitions: [RequestStatus: Set<RequestStatus>] = [
+        .received: [.inProgress, .waiting, .awaitingVerification, .completed, .refused, .cancelled],
+        .inProgress: [.waiting, .awaitingVerification, .completed, .refused, .cancelled],
+        .waiting: [.inProgress, .awaitingVerification, .completed, .refused, .cancelled],
+        .awaitingVerification: [.received, .inProgress, .refused, .cancelled],
+        .completed: [],
+        .refused: [],
+        .cancelled: [],
+    ]
+
+    public static func canMove(from: RequestStatus, to: RequestStatus) -> Bool {
+        from == to || transitions[from, default: []].contains(to)
+    }
+
+    /// Why a request is held until someone verifies the identity.
+    public enum HoldReason: Equatable, Sendable {
+        /// Only a phone matched, and several customers share it: a family's line is not
+        /// enough to tell which of them asked.
+        case sharedPhone
+        /// The identifiers join records that disagree on personal details.
+        case conflictingRecords([String])
+
+        /// `dsr.requests.hold_reason`.
+        public var code: String {
+            switch self {
+            case .sharedPhone: "shared_phone"
+            case .conflictingRecords: "conflicting_records"
+            }
+        }
+    }
+
+    /// What the planning step does.
+    public enum PlanDecision: Equatable, Sendable {
+        /// The request is on hold or has ended meanwhile: nothing to do.
+        case skip
+        /// Nothing may be done for anyone the request may not be about.
+        case hold(HoldReason)
+        /// Queue one task per store.
+        case plan
+    }
+
+    /// What identity resolution found, as far as the decision needs it.
+    public struct Resolved: Equatable, Sendable {
+        /// Records matched in the stores' authoritative tables.
+        public var matches: Int
+        /// Only a phone was given, or the strong identifiers given matched nobody.
+        public var phoneOnly: Bool
+        /// Pairs of records the identifiers join that disagree on personal details.
+        public var conflicts: [String]
+
+        public init(matches: Int, phoneOnly: Bool, conflicts: [String] = []) {
+            self.matches = matches
+            self.phoneOnly = phoneOnly
+            self.conflicts = conflicts
+        }
+    }
+
+    /// Whether a step (planning, a store task, finalize) may do work for a request in `status`.
+    public static func allowsWork(_ status: RequestStatus) -> Bool { status.allowsWork }
+
+    /// The planning decision. Once an operator has verified the identity (and resumed the
+    /// request) the identity checks are not repeated.
+    public static func plan(status: RequestStatus, verified: Bool, resolved: Resolved) -> PlanDecision {
+        guard allowsWork(status) else { return .skip }
+        if verified { return .plan }
+        if resolved.phoneOnly && resolved.matches > 1 { return .hold(.sharedPhone) }
+        if !resolved.conflicts.isEmpty { return .hold(.conflictingRecords(Array(Set(resolved.conflicts)).sorted())) }
+        return .plan
+    }
+}
