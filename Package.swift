@@ -129,3 +129,8 @@ let package = Package(
         ),
     ]
 )
+
+// Our own targets treat every compiler warning as an error (dependencies are left alone).
+for target in package.targets where target.type != .system && target.type != .plugin {
+    target.swiftSettings = (target.swiftSettings ?? []) + [.unsafeFlags(["-warnings-as-errors"])]
+}

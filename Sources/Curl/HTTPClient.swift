@@ -38,7 +38,8 @@ public struct HTTPClient: Sendable {
 
     public func send(_ request: HTTPRequest) async throws -> HTTPResponse {
         for header in request.headers where (header.name + header.value).contains(where: { $0 == "\r" || $0 == "\n" }) {
-            throw CurlError(code: Int(CURLE_BAD_FUNCTION_ARGUMENT.rawValue), message: "header \(header.name) contains a line break", responseCode: 0)
+            throw CurlError(
+                code: Int(CURLE_BAD_FUNCTION_ARGUMENT.rawValue), message: "header \(header.name) contains a line break", responseCode: 0)
         }
         return try await offCooperativePool { try Self.perform(request) }
     }

@@ -10,7 +10,9 @@ public struct MailAddress: Sendable, Equatable {
         let valid =
             address.utf8.count <= 254 && address.split(separator: "@", omittingEmptySubsequences: false).count == 2
             && !address.hasPrefix("@") && !address.hasSuffix("@")
-            && !address.unicodeScalars.contains { $0.properties.generalCategory == .control || $0 == " " || $0 == "<" || $0 == ">" || $0 == "," || $0 == "\"" }
+            && !address.unicodeScalars.contains {
+                $0.properties.generalCategory == .control || $0 == " " || $0 == "<" || $0 == ">" || $0 == "," || $0 == "\""
+            }
         guard valid else { throw MailError.invalidAddress }
         self.address = address
         self.name = name
@@ -23,7 +25,8 @@ public struct MailAddress: Sendable, Equatable {
         if printableASCII && !name.contains("=?") {
             // Specials such as "(" would otherwise start a comment: quote the name.
             let specials = CharacterSet(charactersIn: "()<>[]:;@\\,.\"")
-            phrase = name.rangeOfCharacter(from: specials) == nil
+            phrase =
+                name.rangeOfCharacter(from: specials) == nil
                 ? name
                 : "\"" + name.replacingOccurrences(of: "\\", with: "\\\\").replacingOccurrences(of: "\"", with: "\\\"") + "\""
         } else {
@@ -57,8 +60,10 @@ public struct MailMessage: Sendable {
     public var messageID: String
     public var date: Date
 
-    public init(from: MailAddress, to: [MailAddress], subject: String, text: String, html: String? = nil,
-                messageID: String, date: Date = Date()) {
+    public init(
+        from: MailAddress, to: [MailAddress], subject: String, text: String, html: String? = nil,
+        messageID: String, date: Date = Date()
+    ) {
         self.from = from
         self.to = to
         self.subject = subject

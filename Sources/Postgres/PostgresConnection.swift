@@ -70,7 +70,8 @@ public actor PostgresConnection {
         // statement planned for its actual values (PostgreSQL switches to a generic plan after
         // five runs when it looks no dearer, and for a batch passed as an array that plan can
         // be a sequential scan of the whole queue or store table).
-        try runScript("""
+        try runScript(
+            """
             SET TimeZone = 'UTC'; SET DateStyle = 'ISO, MDY'; SET bytea_output = 'hex'; SET IntervalStyle = 'postgres';
             SET plan_cache_mode = 'force_custom_plan'
             """)
@@ -300,6 +301,6 @@ public actor PostgresConnection {
 /// valid only during the call.
 func withCStringArray<R>(_ strings: [String?], _ body: ([UnsafePointer<CChar>?]) -> R) -> R {
     let pointers = strings.map { $0.flatMap { strdup($0) } }
-    defer { pointers.forEach { free($0) } }
+    defer { for pointer in pointers { free(pointer) } }
     return body(pointers.map { $0.map { UnsafePointer($0) } })
 }

@@ -64,9 +64,15 @@ enum PostgresTimestamp {
             }
             if index < bytes.count {
                 let sign: Int64
-                if expect(43) { sign = 1 } else if expect(45) { sign = -1 } else if expect(90) {
+                if expect(43) {
+                    sign = 1
+                } else if expect(45) {
+                    sign = -1
+                } else if expect(90) {
                     sign = 0
-                } else { return nil }
+                } else {
+                    return nil
+                }
                 if sign != 0 {
                     guard let offsetHours = number(2) else { return nil }
                     var offset = offsetHours * 3600

@@ -18,7 +18,7 @@ final class BenchEnvironment: @unchecked Sendable {
         let template = FileManager.default.temporaryDirectory.appendingPathComponent("dsrd-bench.XXXXXX").path
         var buffer = Array(template.utf8CString)
         guard mkdtemp(&buffer) != nil else { throw BenchError("cannot create a work folder under \(template)") }
-        work = URL(fileURLWithPath: String(cString: buffer))
+        work = URL(fileURLWithPath: String(decoding: buffer.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self))
         exports = work.appendingPathComponent("exports")
         // The server runs as `postgres` when we are root; it must reach its folder.
         chmod(work.path, 0o755)
@@ -105,7 +105,7 @@ final class BenchEnvironment: @unchecked Sendable {
         _ count: Int = 1, _ arguments: [String], _ body: ([DaemonProcess]) async throws -> Result
     ) async throws -> (result: Result, peak: Double) {
         let daemons = try (0..<count).map { _ in try DaemonProcess(["run"] + arguments) }
-        defer { daemons.forEach { $0.signal(SIGKILL) } }
+        defer { for daemon in daemons { daemon.signal(SIGKILL) } }
         let result = try await body(daemons)
         let peak = daemons.map(\.peakResidentMebibytes).max() ?? 0
         for daemon in daemons { daemon.signal(SIGTERM) }
@@ -130,7 +130,9 @@ final class BenchEnvironment: @unchecked Sendable {
         try process.run()
         sink = process
         for _ in 0..<200 where !FileManager.default.fileExists(atPath: portFile.path) { usleep(50_000) }
-        guard let text = try? String(contentsOf: portFile, encoding: .utf8), let port = Int(text.trimmingCharacters(in: .whitespacesAndNewlines)) else {
+        guard let text = try? String(contentsOf: portFile, encoding: .utf8),
+            let port = Int(text.trimmingCharacters(in: .whitespacesAndNewlines))
+        else {
             throw BenchError("the SMTP sink did not start (python3-aiosmtpd installed? Deploy/scripts/install-deps)")
         }
         smtpPort = port

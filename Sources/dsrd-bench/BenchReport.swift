@@ -108,27 +108,35 @@ struct BenchReport: Codable {
         targets = []
         if let ceiling, let best = queue.max(by: { $0.jobsPerSecond < $1.jobsPerSecond }) {
             let ratio = best.jobsPerSecond / ceiling.pgbenchTPS
-            targets.append(Target(
-                name: "queue no-op jobs/s at best setting (\(best.processes)x\(best.workers)) / pgbench -N TPS",
-                measured: ratio.rounded(to: 2), target: ">= 4", met: ratio >= 4))
+            targets.append(
+                Target(
+                    name: "queue no-op jobs/s at best setting (\(best.processes)x\(best.workers)) / pgbench -N TPS",
+                    measured: ratio.rounded(to: 2), target: ">= 4", met: ratio >= 4))
         }
         if let export {
-            targets.append(Target(
-                name: "access export rows/s / psql \\copy rows/s", measured: export.ratioToCopy.rounded(to: 2), target: ">= 0.8",
-                met: export.ratioToCopy >= 0.8))
+            targets.append(
+                Target(
+                    name: "access export rows/s / psql \\copy rows/s", measured: export.ratioToCopy.rounded(to: 2), target: ">= 0.8",
+                    met: export.ratioToCopy >= 0.8))
         }
         if let latency {
-            targets.append(Target(
-                name: "access of a person with \(latency.orders) orders, median ms", measured: (latency.accessMedianSeconds * 1000).rounded(to: 1),
-                target: "<= 60", met: latency.accessMedianSeconds <= 0.060))
-            targets.append(Target(
-                name: "erasure of a person with \(latency.orders) orders, median ms", measured: (latency.erasureMedianSeconds * 1000).rounded(to: 1),
-                target: "<= 150", met: latency.erasureMedianSeconds <= 0.150))
+            targets.append(
+                Target(
+                    name: "access of a person with \(latency.orders) orders, median ms",
+                    measured: (latency.accessMedianSeconds * 1000).rounded(to: 1),
+                    target: "<= 60", met: latency.accessMedianSeconds <= 0.060))
+            targets.append(
+                Target(
+                    name: "erasure of a person with \(latency.orders) orders, median ms",
+                    measured: (latency.erasureMedianSeconds * 1000).rounded(to: 1),
+                    target: "<= 150", met: latency.erasureMedianSeconds <= 0.150))
         }
-        let peak = (queue.map(\.peakRSSMebibytes) + fanOut.map(\.peakRSSMebibytes) + erasure.map(\.peakRSSMebibytes)
+        let peak =
+            (queue.map(\.peakRSSMebibytes) + fanOut.map(\.peakRSSMebibytes) + erasure.map(\.peakRSSMebibytes)
             + [export?.peakRSSMebibytes, notices?.peakRSSMebibytes].compactMap { $0 }).max()
         if let peak {
-            targets.append(Target(name: "daemon peak RSS in any phase (MiB)", measured: peak.rounded(to: 1), target: "< 64", met: peak < 64))
+            targets.append(
+                Target(name: "daemon peak RSS in any phase (MiB)", measured: peak.rounded(to: 1), target: "< 64", met: peak < 64))
         }
     }
 
@@ -141,19 +149,23 @@ struct BenchReport: Codable {
 
     func table() -> String {
         var lines: [String] = []
-        lines.append("dsrd-bench \(startedAt): \(machine.cpus) CPUs, \(machine.memoryMiB) MiB, \(machine.postgres), \(machine.swiftBuild) build")
+        lines.append(
+            "dsrd-bench \(startedAt): \(machine.cpus) CPUs, \(machine.memoryMiB) MiB, \(machine.postgres), \(machine.swiftBuild) build")
         if let ceiling {
             lines.append("")
-            lines.append("ceiling: pgbench -N, \(ceiling.pgbenchClients) clients, scale \(ceiling.pgbenchScale), \(ceiling.pgbenchSeconds) s: \(Self.number(ceiling.pgbenchTPS)) TPS (same cluster, synchronous_commit=on)")
+            lines.append(
+                "ceiling: pgbench -N, \(ceiling.pgbenchClients) clients, scale \(ceiling.pgbenchScale), \(ceiling.pgbenchSeconds) s: \(Self.number(ceiling.pgbenchTPS)) TPS (same cluster, synchronous_commit=on)"
+            )
         }
         if !queue.isEmpty {
             lines.append("")
             lines.append(Self.row(["queue", "processes", "workers", "jobs", "seconds", "jobs/s", "x pgbench", "peak MiB"]))
             for run in queue {
-                lines.append(Self.row([
-                    "no-op", "\(run.processes)", "\(run.workers)", "\(run.jobs)", Self.number(run.seconds, 2),
-                    Self.number(run.jobsPerSecond), Self.number(run.ratioToPgbench, 2), Self.number(run.peakRSSMebibytes, 1),
-                ]))
+                lines.append(
+                    Self.row([
+                        "no-op", "\(run.processes)", "\(run.workers)", "\(run.jobs)", Self.number(run.seconds, 2),
+                        Self.number(run.jobsPerSecond), Self.number(run.ratioToPgbench, 2), Self.number(run.peakRSSMebibytes, 1),
+                    ]))
             }
         }
         let requests = fanOut + erasure
@@ -161,29 +173,44 @@ struct BenchReport: Codable {
             lines.append("")
             lines.append(Self.row(["requests", "requests", "completed", "seconds", "requests/s", "rows", "rows/s", "peak MiB"]))
             for run in requests {
-                lines.append(Self.row([
-                    run.kind, "\(run.requests)", "\(run.completed)", Self.number(run.seconds, 2), Self.number(run.requestsPerSecond, 1),
-                    "\(run.rows)", Self.number(run.rowsPerSecond), Self.number(run.peakRSSMebibytes, 1),
-                ]))
+                lines.append(
+                    Self.row([
+                        run.kind, "\(run.requests)", "\(run.completed)", Self.number(run.seconds, 2), Self.number(run.requestsPerSecond, 1),
+                        "\(run.rows)", Self.number(run.rowsPerSecond), Self.number(run.peakRSSMebibytes, 1),
+                    ]))
             }
         }
         if let export {
             lines.append("")
             lines.append("export of one person with \(export.orders) orders (median of \(export.repetitions)):")
-            lines.append("  dsrd:   \(export.rows) rows, \(Self.number(Double(export.bytes) / 1_048_576, 1)) MiB of JSON (\(Self.number(Double(export.zipBytes) / 1_048_576, 2)) MiB zipped) in \(Self.number(export.seconds, 3)) s = \(Self.number(export.rowsPerSecond)) rows/s, \(Self.number(export.megabytesPerSecond, 1)) MiB/s; peak \(Self.number(export.peakRSSMebibytes, 1)) MiB")
-            lines.append("          steps: identity and plan \(Self.number(export.requestSeconds, 3)) s, order store task \(Self.number(export.orderStoreSeconds, 3)) s, ZIP assembly \(Self.number(export.finalizeSeconds, 3)) s")
-            lines.append("  \\copy:  \(export.copyRows) rows in \(Self.number(export.copySeconds, 3)) s = \(Self.number(export.copyRowsPerSecond)) rows/s")
-            lines.append("  ratio:  \(Self.number(export.ratioToCopy, 2)) of \\copy's row rate end to end; the order store's task alone \(Self.number(export.orderStoreRatioToCopy, 2))")
+            lines.append(
+                "  dsrd:   \(export.rows) rows, \(Self.number(Double(export.bytes) / 1_048_576, 1)) MiB of JSON (\(Self.number(Double(export.zipBytes) / 1_048_576, 2)) MiB zipped) in \(Self.number(export.seconds, 3)) s = \(Self.number(export.rowsPerSecond)) rows/s, \(Self.number(export.megabytesPerSecond, 1)) MiB/s; peak \(Self.number(export.peakRSSMebibytes, 1)) MiB"
+            )
+            lines.append(
+                "          steps: identity and plan \(Self.number(export.requestSeconds, 3)) s, order store task \(Self.number(export.orderStoreSeconds, 3)) s, ZIP assembly \(Self.number(export.finalizeSeconds, 3)) s"
+            )
+            lines.append(
+                "  \\copy:  \(export.copyRows) rows in \(Self.number(export.copySeconds, 3)) s = \(Self.number(export.copyRowsPerSecond)) rows/s"
+            )
+            lines.append(
+                "  ratio:  \(Self.number(export.ratioToCopy, 2)) of \\copy's row rate end to end; the order store's task alone \(Self.number(export.orderStoreRatioToCopy, 2))"
+            )
         }
         if let latency {
             lines.append("")
             lines.append("one person with \(latency.orders) orders (\(latency.rows) rows), end to end, \(latency.people) people:")
-            lines.append("  access:  median \(Self.number(latency.accessMedianSeconds * 1000, 1)) ms, worst \(Self.number(latency.accessMaxSeconds * 1000, 1)) ms")
-            lines.append("  erasure: median \(Self.number(latency.erasureMedianSeconds * 1000, 1)) ms, worst \(Self.number(latency.erasureMaxSeconds * 1000, 1)) ms")
+            lines.append(
+                "  access:  median \(Self.number(latency.accessMedianSeconds * 1000, 1)) ms, worst \(Self.number(latency.accessMaxSeconds * 1000, 1)) ms"
+            )
+            lines.append(
+                "  erasure: median \(Self.number(latency.erasureMedianSeconds * 1000, 1)) ms, worst \(Self.number(latency.erasureMaxSeconds * 1000, 1)) ms"
+            )
         }
         if let notices {
             lines.append("")
-            lines.append("notices: \(notices.notices) emails to the SMTP sink with \(notices.workers) workers in \(Self.number(notices.seconds, 2)) s = \(Self.number(notices.noticesPerSecond, 1))/s (\(notices.received) received); peak \(Self.number(notices.peakRSSMebibytes, 1)) MiB")
+            lines.append(
+                "notices: \(notices.notices) emails to the SMTP sink with \(notices.workers) workers in \(Self.number(notices.seconds, 2)) s = \(Self.number(notices.noticesPerSecond, 1))/s (\(notices.received) received); peak \(Self.number(notices.peakRSSMebibytes, 1)) MiB"
+            )
         }
         if !targets.isEmpty {
             lines.append("")
@@ -198,22 +225,30 @@ struct BenchReport: Codable {
     /// the same machine), so a change is measured before and after in the same conditions.
     func comparison(with baseline: [String: Any]) -> String {
         func figure(_ section: String, kind: String? = nil, _ key: String) -> Double? {
-            let value: Any? = if let kind {
-                (baseline[section] as? [[String: Any]])?.first { $0["kind"] as? String == kind }?[key]
-            } else {
-                (baseline[section] as? [String: Any])?[key]
-            }
+            let value: Any? =
+                if let kind {
+                    (baseline[section] as? [[String: Any]])?.first { $0["kind"] as? String == kind }?[key]
+                } else {
+                    (baseline[section] as? [String: Any])?[key]
+                }
             return (value as? NSNumber)?.doubleValue
         }
         var lines = ["against the baseline report (\(baseline["started_at"] as? String ?? "undated")):"]
         func add(_ name: String, _ now: Double?, _ before: Double?, higherIsBetter: Bool = true) {
             guard let now, let before, before > 0, now > 0 else { return }
             let factor = higherIsBetter ? now / before : before / now
-            lines.append("  \(name.padding(toLength: 34, withPad: " ", startingAt: 0)) \(Self.number(before, 2)) -> \(Self.number(now, 2))  (\(Self.number(factor, 2))x)")
+            lines.append(
+                "  \(name.padding(toLength: 34, withPad: " ", startingAt: 0)) \(Self.number(before, 2)) -> \(Self.number(now, 2))  (\(Self.number(factor, 2))x)"
+            )
         }
-        add("access requests/s", fanOut.first { $0.kind == "access" }?.requestsPerSecond, figure("fan_out", kind: "access", "requests_per_second"))
-        add("erasure requests/s", erasure.first { $0.kind == "erasure" }?.requestsPerSecond, figure("erasure", kind: "erasure", "requests_per_second"))
-        add("erasure of the big person, s", erasure.first { $0.kind == "erasure, 1 big" }?.seconds,
+        add(
+            "access requests/s", fanOut.first { $0.kind == "access" }?.requestsPerSecond,
+            figure("fan_out", kind: "access", "requests_per_second"))
+        add(
+            "erasure requests/s", erasure.first { $0.kind == "erasure" }?.requestsPerSecond,
+            figure("erasure", kind: "erasure", "requests_per_second"))
+        add(
+            "erasure of the big person, s", erasure.first { $0.kind == "erasure, 1 big" }?.seconds,
             figure("erasure", kind: "erasure, 1 big", "seconds"), higherIsBetter: false)
         add("export, s", export?.seconds, figure("export", "seconds"), higherIsBetter: false)
         add("export rows/s / \\copy rows/s", export?.ratioToCopy, figure("export", "ratio_to_copy"))
@@ -222,7 +257,8 @@ struct BenchReport: Codable {
 
     static func row(_ cells: [String]) -> String {
         cells.enumerated().map { index, cell in
-            index == 0 ? cell.padding(toLength: 16, withPad: " ", startingAt: 0) : String(repeating: " ", count: max(0, 11 - cell.count)) + cell
+            index == 0
+                ? cell.padding(toLength: 16, withPad: " ", startingAt: 0) : String(repeating: " ", count: max(0, 11 - cell.count)) + cell
         }.joined()
     }
 

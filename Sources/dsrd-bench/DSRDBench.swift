@@ -41,8 +41,20 @@ struct DSRDBench: AsyncParsableCommand {
 
     mutating func run() async throws {
         if quick {
-            jobs = 2_000; workers = [1, 8]; processes = [1, 2]; pgbenchSeconds = 3; pgbenchScale = 1; demoCustomers = 300
-            accessRequests = 10; erasureRequests = 5; orders = 500; repetitions = 1; latencyOrders = 100; latencyPeople = 1; notices = 20; noticeWorkers = 4
+            jobs = 2_000
+            workers = [1, 8]
+            processes = [1, 2]
+            pgbenchSeconds = 3
+            pgbenchScale = 1
+            demoCustomers = 300
+            accessRequests = 10
+            erasureRequests = 5
+            orders = 500
+            repetitions = 1
+            latencyOrders = 100
+            latencyPeople = 1
+            notices = 20
+            noticeWorkers = 4
         }
         // Read the baseline first: a wrong path should fail now, not after a long run.
         let earlier = try baseline.map { path in
@@ -56,12 +68,14 @@ struct DSRDBench: AsyncParsableCommand {
         defer { environment.stop() }
         var report = BenchReport(
             startedAt: ISO8601DateFormatter().string(from: Date()),
-            machine: .init(cpus: ProcessInfo.processInfo.activeProcessorCount,
-                           memoryMiB: Int(ProcessInfo.processInfo.physicalMemory / 1_048_576), postgres: "", swiftBuild: Self.build))
+            machine: .init(
+                cpus: ProcessInfo.processInfo.activeProcessorCount,
+                memoryMiB: Int(ProcessInfo.processInfo.physicalMemory / 1_048_576), postgres: "", swiftBuild: Self.build))
         progress("starting PostgreSQL, the demo stores (\(demoCustomers) customers) and the SMTP sink in \(environment.work.path)")
         try await environment.start(demoCustomers: demoCustomers)
         let admin = try await environment.connect()
-        report.machine.postgres = "PostgreSQL " + (try await admin.query("SHOW server_version")[0].decode("server_version", as: String.self))
+        report.machine.postgres =
+            "PostgreSQL " + (try await admin.query("SHOW server_version")[0].decode("server_version", as: String.self))
         await admin.close()
 
         if phases.contains(.queue) {
@@ -80,7 +94,8 @@ struct DSRDBench: AsyncParsableCommand {
         var used = Set<String>()
         if phases.contains(.access) {
             progress("access: \(accessRequests) requests for demo customers")
-            report.fanOut.append(try await requests.run(kind: "access", customers: try await requests.customers(accessRequests, excluding: &used)))
+            report.fanOut.append(
+                try await requests.run(kind: "access", customers: try await requests.customers(accessRequests, excluding: &used)))
         }
         let person = ExportBenchmark(environment: environment, orders: orders)
         if phases.contains(.export) || phases.contains(.erasure) {
@@ -95,7 +110,8 @@ struct DSRDBench: AsyncParsableCommand {
         }
         if phases.contains(.erasure) {
             progress("erasure: \(erasureRequests) demo customers, then the person with \(orders) orders")
-            report.erasure.append(try await requests.run(kind: "erasure", customers: try await requests.customers(erasureRequests, excluding: &used)))
+            report.erasure.append(
+                try await requests.run(kind: "erasure", customers: try await requests.customers(erasureRequests, excluding: &used)))
             report.erasure.append(try await person.runErasure())
         }
         if phases.contains(.latency) {
@@ -134,7 +150,8 @@ struct DSRDBench: AsyncParsableCommand {
     static func repository() throws -> URL {
         let current = URL(fileURLWithPath: FileManager.default.currentDirectoryPath)
         let built = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
-        for candidate in [current, built] where FileManager.default.fileExists(atPath: candidate.appendingPathComponent("Deploy/scripts/pg-cluster").path) {
+        for candidate in [current, built]
+        where FileManager.default.fileExists(atPath: candidate.appendingPathComponent("Deploy/scripts/pg-cluster").path) {
             return candidate
         }
         throw ValidationError("run dsrd-bench from the dsrd checkout (Deploy/scripts/pg-cluster not found)")
@@ -142,7 +159,9 @@ struct DSRDBench: AsyncParsableCommand {
 
     static func integers(_ text: String) throws -> [Int] {
         let values = text.split(separator: ",").map { Int($0.trimmingCharacters(in: .whitespaces)) }
-        guard !values.isEmpty, values.allSatisfy({ ($0 ?? 0) > 0 }) else { throw ValidationError("expected positive integers separated by commas: \(text)") }
+        guard !values.isEmpty, values.allSatisfy({ ($0 ?? 0) > 0 }) else {
+            throw ValidationError("expected positive integers separated by commas: \(text)")
+        }
         return values.compactMap { $0 }
     }
 

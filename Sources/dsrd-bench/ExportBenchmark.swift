@@ -19,7 +19,8 @@ struct ExportBenchmark {
             [customerID, "\(customerID.lowercased())@example.com"])
         await customers.close()
         let store = try await environment.connect("dsr_order")
-        try await store.execute("""
+        try await store.execute(
+            """
             WITH o AS (INSERT INTO orders (customer_id, ordered_at, status, shipping_address, total)
                        SELECT $1, now() - g * interval '1 hour', 'delivered', 'บางแค กรุงเทพฯ 10160', 1500.50
                          FROM generate_series(1, $2) g RETURNING id, ordered_at, total),
@@ -73,12 +74,14 @@ struct ExportBenchmark {
     }
 
     static func isCompleted(_ id: UUID, on connection: PostgresConnection) async throws -> Bool {
-        try await connection.query("SELECT status FROM dsr.requests WHERE id = $1", [id])[0].decode("status", as: String.self) == "completed"
+        try await connection.query("SELECT status FROM dsr.requests WHERE id = $1", [id])[0].decode("status", as: String.self)
+            == "completed"
     }
 
     /// The request's timeline from its jobs (database clock) and its sizes.
     func timing(of id: UUID, on connection: PostgresConnection) async throws -> Timing {
-        let row = try await connection.query("""
+        let row = try await connection.query(
+            """
             SELECT extract(epoch FROM (SELECT max(finished_at) FROM dsr.jobs WHERE request_id = $1 AND kind = 'finalize')
                                     - (SELECT min(attempted_at) FROM dsr.jobs WHERE request_id = $1 AND kind = 'request'))::float8 AS seconds,
                    (SELECT extract(epoch FROM finished_at - attempted_at)::float8 FROM dsr.jobs
@@ -107,8 +110,11 @@ struct ExportBenchmark {
         // The same shape as dsrd's statements (parent keys collected once, the child's index
         // probed with them), so the ceiling is the best plan, not a hash join over a table.
         let orders = "SELECT id FROM orders WHERE customer_id = '\(customerID)'"
-        let statements = ["SELECT * FROM orders WHERE customer_id = '\(customerID)' ORDER BY id"]
-            + ["order_items", "payments", "invoices", "shipments"].map { "SELECT * FROM \($0) WHERE order_id = ANY(ARRAY(\(orders))) ORDER BY id" }
+        let statements =
+            ["SELECT * FROM orders WHERE customer_id = '\(customerID)' ORDER BY id"]
+            + ["order_items", "payments", "invoices", "shipments"].map {
+                "SELECT * FROM \($0) WHERE order_id = ANY(ARRAY(\(orders))) ORDER BY id"
+            }
         let script = (["\\timing on"] + statements.map { "\\copy (\($0)) TO '/dev/null'" }).joined(separator: "\n")
         let file = environment.work.appendingPathComponent("copy.sql")
         try script.write(to: file, atomically: true, encoding: .utf8)
@@ -141,7 +147,8 @@ struct ExportBenchmark {
             seconds: median.seconds.rounded(to: 3), rowsPerSecond: rate.rounded(),
             megabytesPerSecond: (Double(median.bytes) / 1_048_576 / median.seconds).rounded(to: 1),
             requestSeconds: middle(timings.map(\.requestSeconds)).rounded(to: 3), orderStoreSeconds: orderStore.rounded(to: 3),
-            finalizeSeconds: middle(timings.map(\.finalizeSeconds)).rounded(to: 3), copyRows: copy.rows, copySeconds: copy.seconds.rounded(to: 3),
+            finalizeSeconds: middle(timings.map(\.finalizeSeconds)).rounded(to: 3), copyRows: copy.rows,
+            copySeconds: copy.seconds.rounded(to: 3),
             copyRowsPerSecond: copyRate.rounded(), ratioToCopy: (rate / copyRate).rounded(to: 2),
             orderStoreRatioToCopy: (copy.seconds / orderStore).rounded(to: 2),
             peakRSSMebibytes: (timings.map(\.peak).max() ?? 0).rounded(to: 1))

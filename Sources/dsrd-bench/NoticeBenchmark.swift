@@ -17,8 +17,10 @@ struct NoticeBenchmark {
         ).map { try $0.decode("id", as: UUID.self) }
         try await connection.execute("DELETE FROM dsr.jobs WHERE request_id = ANY($1::uuid[]) OR state <> 'completed'", [ids])
         try await connection.execute("DELETE FROM dsr.outbox WHERE request_id = ANY($1::uuid[])", [ids])
-        try await connection.execute("SELECT dsr.complete_request(id, '{\"rows_exported\": 1}') FROM dsr.requests WHERE id = ANY($1::uuid[])", [ids])
-        try await connection.execute("""
+        try await connection.execute(
+            "SELECT dsr.complete_request(id, '{\"rows_exported\": 1}') FROM dsr.requests WHERE id = ANY($1::uuid[])", [ids])
+        try await connection.execute(
+            """
             DELETE FROM dsr.jobs WHERE state <> 'completed' AND (kind <> 'notice'
                 OR payload->>'outbox_id' IN (SELECT id::text FROM dsr.outbox WHERE audience = 'dpo' AND state <> 'sent'))
             """)
@@ -32,7 +34,8 @@ struct NoticeBenchmark {
                 )[0].decode("n", as: Int.self) == 0
             },
             timeout: .seconds(600))
-        let row = try await connection.query("""
+        let row = try await connection.query(
+            """
             SELECT count(*) AS n, extract(epoch FROM max(o.sent_at) - min(j.attempted_at))::float8 AS seconds
               FROM dsr.outbox o JOIN dsr.jobs j ON (j.payload->>'outbox_id')::bigint = o.id
              WHERE o.request_id = ANY($1::uuid[])

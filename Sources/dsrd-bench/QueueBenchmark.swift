@@ -25,10 +25,16 @@ struct QueueBenchmark {
         try await connection.execute("INSERT INTO dsr.jobs (kind) SELECT 'probe' FROM generate_series(1, $1)", [jobs])
         try await connection.execute("VACUUM ANALYZE dsr.jobs")
         let peak = try await environment.withDaemons(
-            processes, ["--workers", "\(workers)", "--set", "queue.batch_size=\(batchSize)", "--set", "log.level=warning"] + environment.configArguments,
-            until: { try await connection.query("SELECT count(*) AS n FROM dsr.jobs WHERE state <> 'completed'")[0].decode("n", as: Int.self) == 0 },
+            processes,
+            ["--workers", "\(workers)", "--set", "queue.batch_size=\(batchSize)", "--set", "log.level=warning"]
+                + environment.configArguments,
+            until: {
+                try await connection.query("SELECT count(*) AS n FROM dsr.jobs WHERE state <> 'completed'")[0].decode("n", as: Int.self)
+                    == 0
+            },
             timeout: .seconds(max(120, jobs / 200)))
-        let row = try await connection.query("""
+        let row = try await connection.query(
+            """
             SELECT count(*) AS jobs, extract(epoch FROM max(finished_at) - min(attempted_at))::float8 AS seconds
               FROM dsr.jobs WHERE state = 'completed'
             """)[0]

@@ -34,7 +34,8 @@ struct RequestBenchmark {
                 )[0].decode("n", as: Int.self) == 0
             },
             timeout: .seconds(600))
-        let row = try await connection.query("""
+        let row = try await connection.query(
+            """
             SELECT count(*) FILTER (WHERE r.status = 'completed') AS completed,
                    extract(epoch FROM max(r.completed_at) - (SELECT min(j.attempted_at) FROM dsr.jobs j WHERE j.request_id = ANY($1::uuid[])))::float8 AS seconds,
                    coalesce(sum(coalesce((r.result->>'rows_exported')::bigint, 0) + coalesce((r.result->>'rows_erased')::bigint, 0) + coalesce((r.result->>'rows_held')::bigint, 0)), 0)::int8 AS rows

@@ -33,7 +33,8 @@ struct Check: AsyncParsableCommand {
             var failed = false
             for mapping in stores {
                 guard mapping.kind == .postgres else {
-                    print("store \(mapping.name)\n  ok    \(mapping.kind.rawValue) store: its mapping loads; its tables are the service's\n")
+                    print(
+                        "store \(mapping.name)\n  ok    \(mapping.kind.rawValue) store: its mapping loads; its tables are the service's\n")
                     continue
                 }
                 let report: StoreCheckReport

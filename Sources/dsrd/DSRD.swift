@@ -16,6 +16,9 @@ struct DSRD: AsyncParsableCommand {
             Config/dsrd.toml documents every key.
             """,
         version: DSRVersion.current,
-        subcommands: [Run.self, Migrate.self, Submit.self, Status.self, ShowConfig.self, Templates.self, Demo.self, Check.self, Indexes.self, Keygen.self, VerifyProof.self]
+        subcommands: [
+            Run.self, Migrate.self, Submit.self, Status.self, ShowConfig.self, Templates.self, Demo.self, Check.self, Indexes.self,
+            Keygen.self, VerifyProof.self,
+        ]
     )
 }

@@ -63,8 +63,9 @@ struct VerifyProof: AsyncParsableCommand {
                 verdict.valid = verdict.reasons.isEmpty
             }
             if verdict.valid {
-                print("VALID: deletion proof for request \(verdict.requestID ?? "?"), signed by this key, audit entry #\(verdict.seq ?? 0)"
-                    + (checkDatabase ? " present and chain intact" : " consistent"))
+                print(
+                    "VALID: deletion proof for request \(verdict.requestID ?? "?"), signed by this key, audit entry #\(verdict.seq ?? 0)"
+                        + (checkDatabase ? " present and chain intact" : " consistent"))
                 valid = true
             } else {
                 print("INVALID:")

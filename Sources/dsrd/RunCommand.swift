@@ -34,7 +34,8 @@ struct Run: AsyncParsableCommand {
             let missing = configuration.company.missingKeys
             guard missing.isEmpty else {
                 throw Failure(
-                    message: "configuration: \(missing.joined(separator: ", ")) not set: every notice tells the person who answers and how to reach them (see [company] in Config/dsrd.toml)",
+                    message:
+                        "configuration: \(missing.joined(separator: ", ")) not set: every notice tells the person who answers and how to reach them (see [company] in Config/dsrd.toml)",
                     exitCode: .configuration)
             }
             LoggingSetup.bootstrap(level: configuration.log.level)
@@ -75,8 +76,8 @@ struct Run: AsyncParsableCommand {
                     version: DSRVersion.current),
                 conninfo: conninfo,
                 handlers: [
-                    "request": RequestHandler(fanOut: fanOut), "store_task": StoreTaskHandler(fanOut: fanOut),
-                    "finalize": FinalizeHandler(fanOut: fanOut), "notice": notices, "probe": ProbeHandler(),
+                    .request: RequestHandler(fanOut: fanOut), .storeTask: StoreTaskHandler(fanOut: fanOut),
+                    .finalize: FinalizeHandler(fanOut: fanOut), .notice: notices, .probe: ProbeHandler(),
                 ],
                 readiness: readiness,
                 logger: logger)

@@ -1,6 +1,7 @@
-@testable import Curl
 import Foundation
 import Testing
+
+@testable import Curl
 
 /// Decodes RFC 2047 `=?UTF-8?B?...?=` words (folded with CRLF + space) for assertions.
 func decodeEncodedWords(_ value: String) -> String {

@@ -1,8 +1,9 @@
-@testable import DSR
 import Foundation
 import Postgres
 import TestSupport
 import Testing
+
+@testable import DSR
 
 /// A store schema nobody at dsrd wrote (`Tests/Fixtures/shop`): integer keys, a composite
 /// key, a leaf table without dates anonymised in place, a marketing table keyed by email,
@@ -37,8 +38,10 @@ struct ShopFixture: Sendable {
 
     /// `dsrd run` / `check` / `indexes` arguments for this store and the passport kind.
     func arguments(_ command: [String], database: TestDatabase, extra: [String] = []) -> [String] {
-        command + ["--config", ConfigurationTests.exampleFile, "--database-url", database.conninfo,
-                   "--set", "connectors.directory=\(Self.connectors)", "--set", "identifiers.extra_kinds=passport"] + extra
+        command + [
+            "--config", ConfigurationTests.exampleFile, "--database-url", database.conninfo,
+            "--set", "connectors.directory=\(Self.connectors)", "--set", "identifiers.extra_kinds=passport",
+        ] + extra
     }
 }
 
@@ -56,13 +59,17 @@ struct AnySchemaTests {
             try await ShopFixture.with(customers: 20_000) { shop in
                 let before = try await DaemonProcess.run(shop.arguments(["check"], database: database), environment: shop.environment)
                 #expect(before.status == 1, "\(before.output)")
-                for lookup in ["customers: email lookup on email has no index", "customers: passport lookup on passport has no index",
-                               "orders: customer_id lookup on customer_id has no index"] {
+                for lookup in [
+                    "customers: email lookup on email has no index", "customers: passport lookup on passport has no index",
+                    "orders: customer_id lookup on customer_id has no index",
+                ] {
                     #expect(before.output.contains(lookup), "\(lookup)\n\(before.output)")
                 }
                 // The primary key serves the integer id, and the composite key's leading column the parent link.
                 #expect(before.output.contains("ok    customers: customer_id lookup on id, served by customers_pkey"), "\(before.output)")
-                #expect(before.output.contains("ok    order_items: parent orders.id through order_id, served by order_items_pkey"), "\(before.output)")
+                #expect(
+                    before.output.contains("ok    order_items: parent orders.id through order_id, served by order_items_pkey"),
+                    "\(before.output)")
                 #expect(before.output.contains("SCAN  identity resolution in customers reads all of customers"), "\(before.output)")
 
                 let indexes = try await DaemonProcess.run(shop.arguments(["indexes"], database: database), environment: shop.environment)
@@ -74,19 +81,26 @@ struct AnySchemaTests {
                 try await store.execute("ANALYZE")
                 let after = try await DaemonProcess.run(shop.arguments(["check"], database: database), environment: shop.environment)
                 #expect(after.status == 0, "\(after.output)")
-                #expect(after.output.contains("0 error(s)") && after.output.contains("0 missing index(es), 0 sequential scan(s)"), "\(after.output)")
+                #expect(
+                    after.output.contains("0 error(s)") && after.output.contains("0 missing index(es), 0 sequential scan(s)"),
+                    "\(after.output)")
                 let again = try await DaemonProcess.run(shop.arguments(["indexes"], database: database), environment: shop.environment)
                 #expect(!again.output.contains("CREATE INDEX"), "nothing is proposed twice:\n\(again.output)")
 
                 let exports = try temporaryDirectory()
                 defer { try? FileManager.default.removeItem(at: exports) }
                 let daemon = try DaemonProcess(
-                    shop.arguments(["run"], database: database, extra: fastQueue + [
-                        "--set", "exports.directory=\(exports.path)", "--set", "proofs.signing_key_file=\(keys.privateKey)",
-                    ]),
+                    shop.arguments(
+                        ["run"], database: database,
+                        extra: fastQueue + [
+                            "--set", "exports.directory=\(exports.path)", "--set", "proofs.signing_key_file=\(keys.privateKey)",
+                        ]),
                     environment: shop.environment)
                 // Requests may name a passport once the daemon published the configured kinds.
-                #expect(try await eventually { try await connection.count("SELECT count(*) FROM dsr.identifier_kinds WHERE kind = 'passport'") == 1 })
+                #expect(
+                    try await eventually {
+                        try await connection.count("SELECT count(*) FROM dsr.identifier_kinds WHERE kind = 'passport'") == 1
+                    })
                 func submit(_ kind: String, _ subject: String, _ options: String = "{}") async throws -> [String: Any] {
                     let id = try await connection.query(
                         "SELECT dsr.submit($1, $2::jsonb, $3::jsonb) AS id", [kind, subject, options])[0].decode("id", as: UUID.self)
@@ -115,18 +129,23 @@ struct AnySchemaTests {
                 let portability = try await submit("portability", #"{"customer_id": "3"}"#)
                 let portable = try OpenedBundle(path: portability["export_path"] as? String ?? "")
                 #expect(try portable.data("shop/order_items.json") == (try bundle.data("shop/order_items.json")))
-                #expect(String(decoding: try portable.data("shop/order_items.csv"), as: UTF8.self).hasPrefix("order_id,sku,quantity,price,gift_note\r\n"))
+                #expect(
+                    String(decoding: try portable.data("shop/order_items.csv"), as: UTF8.self).hasPrefix(
+                        "order_id,sku,quantity,price,gift_note\r\n"))
 
                 // Rectification of a date and a name, each in its column's own type.
-                _ = try await submit("rectification", #"{"email": "shopper3@example.com"}"#,
-                                     #"{"changes": {"birth_date": "1990-05-01", "full_name": "สมชาย ใหม่"}}"#)
+                _ = try await submit(
+                    "rectification", #"{"email": "shopper3@example.com"}"#,
+                    #"{"changes": {"birth_date": "1990-05-01", "full_name": "สมชาย ใหม่"}}"#)
                 let corrected = try await store.query("SELECT birth_date::text AS d, full_name FROM customers WHERE id = 3")[0]
                 #expect(try corrected.decode("d", as: String.self) == "1990-05-01")
                 #expect(try corrected.decode("full_name", as: String.self) == "สมชาย ใหม่")
 
                 // A marketing objection stops the newsletter keyed by email.
                 _ = try await submit("objection", #"{"email": "shopper3@example.com"}"#, #"{"purposes": ["marketing"]}"#)
-                #expect(try await store.count("SELECT count(*) FROM newsletter WHERE lower(email) = 'shopper3@example.com' AND unsubscribed_on IS NOT NULL") == 1)
+                #expect(
+                    try await store.count(
+                        "SELECT count(*) FROM newsletter WHERE lower(email) = 'shopper3@example.com' AND unsubscribed_on IS NOT NULL") == 1)
 
                 // Erasure: the customer anonymised in place (orders point at it), orders kept by
                 // the hold or because their items are kept, items anonymised, the newsletter deleted.
@@ -141,13 +160,20 @@ struct AnySchemaTests {
                 #expect(try left.decode("full_name", as: String.self) == "ส***")
                 #expect(try left.decode("email", as: String.self).range(of: "^[0-9a-f]{64}$", options: .regularExpression) != nil)
                 #expect(try left.decode("phone", as: String?.self) == nil && left.decode("passport", as: String?.self) == nil)
-                #expect(try await store.count("SELECT count(*) FROM order_items i JOIN orders o ON o.id = i.order_id WHERE o.customer_id = 3 AND i.gift_note IS NOT NULL") == 0)
+                #expect(
+                    try await store.count(
+                        "SELECT count(*) FROM order_items i JOIN orders o ON o.id = i.order_id WHERE o.customer_id = 3 AND i.gift_note IS NOT NULL"
+                    ) == 0)
                 #expect(try await store.count("SELECT count(*) FROM orders WHERE customer_id = 3 AND delivery IS NOT NULL") == 0)
                 #expect(try await store.count("SELECT count(*) FROM newsletter WHERE lower(email) = 'shopper3@example.com'") == 0)
-                #expect(try await store.count("SELECT count(*) FROM customers WHERE id = 4 AND full_name = 'Shopper 4' AND phone IS NOT NULL") == 1)
+                #expect(
+                    try await store.count("SELECT count(*) FROM customers WHERE id = 4 AND full_name = 'Shopper 4' AND phone IS NOT NULL")
+                        == 1)
                 let verified = try await DaemonProcess.run(
-                    ["verify-proof", erasure["proof_path"] as? String ?? "", "--public-key", keys.publicKey, "--check-database",
-                     "--database-url", database.conninfo])
+                    [
+                        "verify-proof", erasure["proof_path"] as? String ?? "", "--public-key", keys.publicKey, "--check-database",
+                        "--database-url", database.conninfo,
+                    ])
                 #expect(verified.status == 0 && verified.output.hasPrefix("VALID"), "\(verified.output)")
                 await store.close()
                 daemon.signal(SIGTERM)
@@ -188,7 +214,10 @@ struct AnySchemaTests {
     }
 
     @Test(arguments: [
-        ("name = \"x\"\nsources = [\"carrier_pigeon\"]\n[[tables]]\nname = \"t\"\nidentity = { email = \"e\" }\n", "sources: unknown code carrier_pigeon"),
+        (
+            "name = \"x\"\nsources = [\"carrier_pigeon\"]\n[[tables]]\nname = \"t\"\nidentity = { email = \"e\" }\n",
+            "sources: unknown code carrier_pigeon"
+        ),
         ("name = \"x\"\n[[tables]]\nname = \"t\"\nidentity = { passport = \"p\" }\n", "identifiers.extra_kinds"),
         ("name = \"x\"\n[[tables]]\nname = \"t\"\nkey = 5\nidentity = { email = \"e\" }\n", "tables[1].key"),
         ("name = \"x\"\n[[tables]]\nname = \"t\"\nidentity = { email = \"e\" }\npurposes = [\"fraud\"]\n", "purposes: unknown code fraud"),
@@ -213,7 +242,8 @@ struct AnySchemaTests {
             key = ["a", "b"]
             identity = { passport = "p", email = "e" }
             """
-        let mapping = try ConnectorCatalog.parse(toml, source: "ok.toml", identifierKinds: IdentityKind.builtIn + [IdentityKind(rawValue: "passport")])
+        let mapping = try ConnectorCatalog.parse(
+            toml, source: "ok.toml", identifierKinds: IdentityKind.builtIn + [IdentityKind(rawValue: "passport")])
         #expect(mapping.tables[0].key == ["a", "b"])
         #expect(mapping.tables[0].identity[IdentityKind(rawValue: "passport")] == "p")
         #expect(mapping.label("kiosk", locale: "th") == "ตู้บริการ" && mapping.label("signup", locale: "en") == "sign-up")
@@ -231,11 +261,14 @@ struct AnySchemaTests {
             }
             let fanOut = FanOut(
                 pool: ConnectionPool(conninfo: "", maximum: 1), connectors: [], exportDirectory: FileManager.default.temporaryDirectory,
-                timeZone: .current, proofKeys: nil, company: .init(), identifiers: .init(nationalIDFormat: "document", extraKinds: "passport, tax_id"))
+                timeZone: .current, proofKeys: nil, company: .init(),
+                identifiers: .init(nationalIDFormat: "document", extraKinds: "passport, tax_id"))
             try await fanOut.publishSubmissionRules(on: connection)
             let id = try await connection.query(
-                "SELECT dsr.submit('access', '{\"national_id\": \"ab-123 456\", \"passport\": \"gb 000 0003\"}') AS id")[0].decode("id", as: UUID.self)
-            let subject = try await connection.query("SELECT subject::text AS s FROM dsr.requests WHERE id = $1", [id])[0].decode("s", as: String.self)
+                "SELECT dsr.submit('access', '{\"national_id\": \"ab-123 456\", \"passport\": \"gb 000 0003\"}') AS id")[0].decode(
+                    "id", as: UUID.self)
+            let subject = try await connection.query("SELECT subject::text AS s FROM dsr.requests WHERE id = $1", [id])[0].decode(
+                "s", as: String.self)
             #expect(subject.contains("\"national_id\": \"AB123456\"") && subject.contains("\"passport\": \"GB0000003\""), "\(subject)")
             do {
                 _ = try await connection.query("SELECT dsr.submit('access', '{\"tax_id\": \"#!\"}')")
@@ -243,8 +276,9 @@ struct AnySchemaTests {
             } catch let error as PostgresError {
                 #expect(error.message == "subject tax_id is not a valid document number")
             }
-            #expect(try await connection.query("SELECT string_agg(kind, ',' ORDER BY kind) AS k FROM dsr.identifier_kinds")[0]
-                .decode("k", as: String.self) == "customer_id,email,national_id,passport,phone,tax_id")
+            #expect(
+                try await connection.query("SELECT string_agg(kind, ',' ORDER BY kind) AS k FROM dsr.identifier_kinds")[0]
+                    .decode("k", as: String.self) == "customer_id,email,national_id,passport,phone,tax_id")
         }
     }
 }

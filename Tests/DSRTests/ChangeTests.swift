@@ -32,11 +32,16 @@ struct ChangeTests {
                     "SELECT dsr.submit('rectification', '{\"customer_id\": \"T-1\"}', '{\"changes\": {\"email\": \" Somchai.New@Example.co.th \"}}') AS id",
                     connection, daemon: daemon)
                 #expect(status == "completed")
-                #expect(try await customer.query("SELECT email FROM customers WHERE id = 'T-1'")[0].decode("email", as: String.self) == "somchai.new@example.co.th")
+                #expect(
+                    try await customer.query("SELECT email FROM customers WHERE id = 'T-1'")[0].decode("email", as: String.self)
+                        == "somchai.new@example.co.th")
                 #expect(try await marketing.count("SELECT count(*) FROM subscriptions WHERE email = 'somchai.new@example.co.th'") == 1)
                 #expect(try await marketing.count("SELECT count(*) FROM subscriptions WHERE email = 'mali.test@example.co.th'") == 1)
-                #expect(try await customer.query("SELECT email FROM customers WHERE id = 'T-2'")[0].decode("email", as: String.self) == "mali.test@example.co.th")
-                let result = try await connection.query("SELECT result::text AS r FROM dsr.requests WHERE id = $1", [rectified])[0].decode("r", as: String.self)
+                #expect(
+                    try await customer.query("SELECT email FROM customers WHERE id = 'T-2'")[0].decode("email", as: String.self)
+                        == "mali.test@example.co.th")
+                let result = try await connection.query("SELECT result::text AS r FROM dsr.requests WHERE id = $1", [rectified])[0].decode(
+                    "r", as: String.self)
                 #expect(result.contains("before_digests") && result.contains("after_digest"))
                 #expect(!result.lowercased().contains("somchai"))
 
@@ -46,31 +51,45 @@ struct ChangeTests {
                 let before = try await connection.count("SELECT count(*) FROM dsr.requests")
                 await #expect(throws: PostgresError.self) {
                     try await connection.query(
-                        "SELECT dsr.submit('rectification', '{\"customer_id\": \"T-1\"}', '{\"changes\": {\"favourite_colour\": \"blue\"}}')")
+                        "SELECT dsr.submit('rectification', '{\"customer_id\": \"T-1\"}', '{\"changes\": {\"favourite_colour\": \"blue\"}}')"
+                    )
                 }
                 #expect(try await connection.count("SELECT count(*) FROM dsr.requests") == before)
 
                 // Restriction, then lifting it.
-                _ = try await submitAndWait("SELECT dsr.submit('restriction', '{\"customer_id\": \"T-1\"}') AS id", connection, daemon: daemon)
-                #expect(try await customer.query("SELECT restricted FROM customers WHERE id = 'T-1'")[0].decode("restricted", as: Bool.self))
-                #expect(try await customer.query("SELECT restricted FROM customers WHERE id = 'T-2'")[0].decode("restricted", as: Bool.self) == false)
+                _ = try await submitAndWait(
+                    "SELECT dsr.submit('restriction', '{\"customer_id\": \"T-1\"}') AS id", connection, daemon: daemon)
+                #expect(
+                    try await customer.query("SELECT restricted FROM customers WHERE id = 'T-1'")[0].decode("restricted", as: Bool.self))
+                #expect(
+                    try await customer.query("SELECT restricted FROM customers WHERE id = 'T-2'")[0].decode("restricted", as: Bool.self)
+                        == false)
                 // Lifting it, from the command line.
                 let lift = try await DaemonProcess.run(
                     ["submit", "restriction", "--lift", "--customer-id", "T-1", "--database-url", database.conninfo])
                 let liftID = try #require(UUID(uuidString: lift.output.trimmingCharacters(in: .whitespacesAndNewlines)), "\(lift.output)")
-                #expect(try await eventually {
-                    try await connection.count("SELECT count(*) FROM dsr.requests WHERE id = $1 AND status = 'completed'", [liftID]) == 1
-                })
-                #expect(try await connection.count("SELECT count(*) FROM dsr.requests WHERE id = $1 AND payload->>'lift' = 'true'", [liftID]) == 1)
-                #expect(try await customer.query("SELECT restricted FROM customers WHERE id = 'T-1'")[0].decode("restricted", as: Bool.self) == false)
+                #expect(
+                    try await eventually {
+                        try await connection.count("SELECT count(*) FROM dsr.requests WHERE id = $1 AND status = 'completed'", [liftID])
+                            == 1
+                    })
+                #expect(
+                    try await connection.count("SELECT count(*) FROM dsr.requests WHERE id = $1 AND payload->>'lift' = 'true'", [liftID])
+                        == 1)
+                #expect(
+                    try await customer.query("SELECT restricted FROM customers WHERE id = 'T-1'")[0].decode("restricted", as: Bool.self)
+                        == false)
 
                 // Objection: marketing selections no longer find the person; the relative still gets mail.
                 // The campaign's selection, narrowed to the two test people among the generated ones.
-                let audience = "SELECT email FROM subscriptions WHERE unsubscribed_at IS NULL AND email IN ('somchai.new@example.co.th', 'mali.test@example.co.th') ORDER BY 1"
+                let audience =
+                    "SELECT email FROM subscriptions WHERE unsubscribed_at IS NULL AND email IN ('somchai.new@example.co.th', 'mali.test@example.co.th') ORDER BY 1"
                 #expect(try await marketing.query(audience).count == 2)
-                _ = try await submitAndWait("SELECT dsr.submit('objection', '{\"customer_id\": \"T-1\"}') AS id", connection, daemon: daemon)
+                _ = try await submitAndWait(
+                    "SELECT dsr.submit('objection', '{\"customer_id\": \"T-1\"}') AS id", connection, daemon: daemon)
                 #expect(try await marketing.query(audience).map { try $0.decode("email", as: String.self) } == ["mali.test@example.co.th"])
-                #expect(try await marketing.count("SELECT count(*) FROM consents WHERE customer_id = 'T-1' AND withdrawn_at IS NOT NULL") == 1)
+                #expect(
+                    try await marketing.count("SELECT count(*) FROM consents WHERE customer_id = 'T-1' AND withdrawn_at IS NOT NULL") == 1)
                 #expect(try await marketing.count("SELECT count(*) FROM consents WHERE customer_id = 'T-2' AND withdrawn_at IS NULL") == 1)
 
                 daemon.signal(SIGTERM)
@@ -92,11 +111,14 @@ struct ChangeTests {
                     connection, daemon: daemon)
                 #expect(status == "completed")
                 let consents = try await marketing.query(
-                    "SELECT purpose, withdrawn_at IS NOT NULL AS withdrawn FROM consents WHERE customer_id = 'T-1' ORDER BY purpose")
-                    .map { "\(try $0.decode("purpose", as: String.self))=\(try $0.decode("withdrawn", as: Bool.self))" }
+                    "SELECT purpose, withdrawn_at IS NOT NULL AS withdrawn FROM consents WHERE customer_id = 'T-1' ORDER BY purpose"
+                )
+                .map { "\(try $0.decode("purpose", as: String.self))=\(try $0.decode("withdrawn", as: Bool.self))" }
                 #expect(consents == ["analytics=true", "marketing=false"])
-                #expect(try await marketing.count(
-                    "SELECT count(*) FROM subscriptions WHERE lower(email) = 'somchai.test@example.co.th' AND unsubscribed_at IS NULL") == 1)
+                #expect(
+                    try await marketing.count(
+                        "SELECT count(*) FROM subscriptions WHERE lower(email) = 'somchai.test@example.co.th' AND unsubscribed_at IS NULL")
+                        == 1)
                 daemon.signal(SIGTERM)
                 _ = try await daemon.waitForExit(timeout: .seconds(30))
             }
@@ -148,17 +170,21 @@ struct ChangeTests {
                     "SELECT dsr.submit('objection', '{\"customer_id\": \"T-1\", \"email\": \"somchai.test@example.co.th\"}', '{\"purposes\": [\"marketing\"]}') AS id",
                     connection, daemon: daemon)
                 #expect(status == "completed")
-                #expect(try await marketing.count(
-                    "SELECT count(*) FROM subscriptions WHERE lower(email) = 'somchai.test@example.co.th' AND unsubscribed_at IS NULL") == 0)
+                #expect(
+                    try await marketing.count(
+                        "SELECT count(*) FROM subscriptions WHERE lower(email) = 'somchai.test@example.co.th' AND unsubscribed_at IS NULL")
+                        == 0)
                 #expect(try await marketing.count("SELECT count(*) FROM ad_audiences WHERE email = 'somchai.test@example.co.th'") == 0)
                 let consents = try await marketing.query(
-                    "SELECT purpose, withdrawn_at IS NOT NULL AS withdrawn FROM consents WHERE customer_id = 'T-1' ORDER BY purpose")
-                    .map { "\(try $0.decode("purpose", as: String.self))=\(try $0.decode("withdrawn", as: Bool.self))" }
+                    "SELECT purpose, withdrawn_at IS NOT NULL AS withdrawn FROM consents WHERE customer_id = 'T-1' ORDER BY purpose"
+                )
+                .map { "\(try $0.decode("purpose", as: String.self))=\(try $0.decode("withdrawn", as: Bool.self))" }
                 #expect(consents == ["analytics=false", "marketing=true"])
                 // The relative is untouched.
                 #expect(try await marketing.count("SELECT count(*) FROM ad_audiences WHERE email = 'mali.test@example.co.th'") == 1)
-                #expect(try await marketing.count(
-                    "SELECT count(*) FROM subscriptions WHERE email = 'mali.test@example.co.th' AND unsubscribed_at IS NULL") == 1)
+                #expect(
+                    try await marketing.count(
+                        "SELECT count(*) FROM subscriptions WHERE email = 'mali.test@example.co.th' AND unsubscribed_at IS NULL") == 1)
                 // What the person is told: each table stopped, from the recorded outcome.
                 let stopped = try await connection.query(
                     """

@@ -1,6 +1,7 @@
-@testable import DSR
 import Foundation
 import Testing
+
+@testable import DSR
 
 @Suite("Configuration")
 struct ConfigurationTests {
@@ -101,7 +102,10 @@ struct ConfigurationTests {
     @Test func retryDelaysGrowAndAreCapped() {
         let policy = RetryPolicy(baseDelay: .seconds(10), maxDelay: .seconds(300))
         let ceilings = (1...8).map { policy.delay(afterAttempt: $0, jitter: 1) }
-        #expect(ceilings == [.seconds(10), .seconds(20), .seconds(40), .seconds(80), .seconds(160), .seconds(300), .seconds(300), .seconds(300)])
+        #expect(
+            ceilings == [
+                .seconds(10), .seconds(20), .seconds(40), .seconds(80), .seconds(160), .seconds(300), .seconds(300), .seconds(300),
+            ])
         #expect(policy.delay(afterAttempt: 3, jitter: 0) == .seconds(20))
         #expect(policy.delay(afterAttempt: 1000, jitter: 0.5) == .seconds(225))
     }

@@ -1,8 +1,9 @@
-@testable import DSR
 import Foundation
 import Postgres
 import TestSupport
 import Testing
+
+@testable import DSR
 
 /// `DSRD_SOAK=1` turns the fast fault tests into a longer soak (more requests, more kills).
 let soak = ProcessInfo.processInfo.environment["DSRD_SOAK"] == "1"
@@ -47,16 +48,19 @@ struct CrashAndOutageTests {
                 for (kind, group) in [("access", readers), ("erasure", erased)] {
                     for person in group {
                         let id = try await connection.query(
-                            "SELECT dsr.submit($1, jsonb_build_object('customer_id', $2::text), '{\"locale\": \"en\"}') AS id", [kind, person]
+                            "SELECT dsr.submit($1, jsonb_build_object('customer_id', $2::text), '{\"locale\": \"en\"}') AS id",
+                            [kind, person]
                         )[0].decode("id", as: UUID.self)
                         requests.append((id, kind))
                     }
                 }
                 let arguments = database.erasureArguments(
                     exports, key: keys.privateKey,
-                    extra: ["--set", "queue.workers=4", "--set", "queue.lease_duration=1s", "--set", "queue.heartbeat_interval=200ms",
-                            "--set", "email.smtp_url=smtp://127.0.0.1:\(sink.port)", "--set", "email.require_tls=false",
-                            "--set", "email.from_address=privacy@smarttec.example", "--set", "notices.dpo_email=dpo@smarttec.example"])
+                    extra: [
+                        "--set", "queue.workers=4", "--set", "queue.lease_duration=1s", "--set", "queue.heartbeat_interval=200ms",
+                        "--set", "email.smtp_url=smtp://127.0.0.1:\(sink.port)", "--set", "email.require_tls=false",
+                        "--set", "email.from_address=privacy@smarttec.example", "--set", "notices.dpo_email=dpo@smarttec.example",
+                    ])
                 // Each daemon is killed at a random moment while it holds work: once it has a
                 // job running, after a further 0-150 ms.
                 var schedule: [Int] = []
@@ -66,7 +70,8 @@ struct CrashAndOutageTests {
                     var finished = false
                     _ = try await eventually(timeout: .seconds(20), every: .milliseconds(5)) {
                         finished = try await connection.count("SELECT count(*) FROM dsr.requests WHERE status <> 'completed'") == 0
-                        let holding = try await connection.count("""
+                        let holding = try await connection.count(
+                            """
                             SELECT count(*) FROM dsr.jobs j JOIN dsr.workers w ON j.locked_by LIKE w.id || '%'
                              WHERE j.state = 'running' AND w.pid = $1 AND w.stopped_at IS NULL
                             """, [pid])
@@ -114,9 +119,11 @@ struct CrashAndOutageTests {
                     var digests: [[String: String]] = []
                     for person in readers {
                         let id = try await referenceConnection.query(
-                            "SELECT dsr.submit('access', jsonb_build_object('customer_id', $1::text), '{\"locale\": \"en\"}') AS id", [person]
+                            "SELECT dsr.submit('access', jsonb_build_object('customer_id', $1::text), '{\"locale\": \"en\"}') AS id",
+                            [person]
                         )[0].decode("id", as: UUID.self)
-                        let run = try await runUntilCompleted(id, referenceDatabase.exportArguments(exports), environment: stores.environment, on: referenceConnection)
+                        let run = try await runUntilCompleted(
+                            id, referenceDatabase.exportArguments(exports), environment: stores.environment, on: referenceConnection)
                         #expect(run.completed, "\(run.output)")
                         digests.append(try await Self.tableDigests(referenceConnection, id))
                     }
@@ -127,16 +134,24 @@ struct CrashAndOutageTests {
 
                 // Erasures: one proof and one audit entry each, all verifying; the people are gone.
                 for request in requests where request.kind == "erasure" {
-                    #expect(try await connection.count("SELECT count(*) FROM dsr.proofs WHERE request_id = $1", [request.id]) == 1, "\(context)")
-                    #expect(try await connection.count("SELECT count(*) FROM dsr.audit_log WHERE request_id = $1", [request.id]) == 1, "\(context)")
+                    #expect(
+                        try await connection.count("SELECT count(*) FROM dsr.proofs WHERE request_id = $1", [request.id]) == 1, "\(context)"
+                    )
+                    #expect(
+                        try await connection.count("SELECT count(*) FROM dsr.audit_log WHERE request_id = $1", [request.id]) == 1,
+                        "\(context)")
                     let proof = try await connection.query(
-                        "SELECT result->>'proof_path' AS path FROM dsr.requests WHERE id = $1", [request.id])[0].decode("path", as: String.self)
+                        "SELECT result->>'proof_path' AS path FROM dsr.requests WHERE id = $1", [request.id])[0].decode(
+                            "path", as: String.self)
                     let verified = try await DaemonProcess.run(
                         ["verify-proof", proof, "--public-key", keys.publicKey, "--check-database", "--database-url", database.conninfo])
                     #expect(verified.status == 0 && verified.output.hasPrefix("VALID"), "\(context): \(verified.output)")
                 }
-                #expect(try await customerStore.count("SELECT count(*) FROM customers WHERE id = ANY($1::text[])", [erased]) == 0, "\(context)")
-                #expect(try await customerStore.count("SELECT count(*) FROM customers WHERE id = ANY($1::text[])", [readers]) == perKind, "\(context)")
+                #expect(
+                    try await customerStore.count("SELECT count(*) FROM customers WHERE id = ANY($1::text[])", [erased]) == 0, "\(context)")
+                #expect(
+                    try await customerStore.count("SELECT count(*) FROM customers WHERE id = ANY($1::text[])", [readers]) == perKind,
+                    "\(context)")
                 await customerStore.close()
 
                 // Notices: a resend after a crash repeats the identical message, never a different one.
@@ -186,10 +201,12 @@ struct CrashAndOutageTests {
                         "SELECT dsr.submit($1, jsonb_build_object('customer_id', $2::text)) AS id", [boundary.kind, people[index]]
                     )[0].decode("id", as: UUID.self)
                     requests.append((id, boundary.kind, people[index]))
-                    let daemon = try DaemonProcess(arguments, environment: stores.environment.merging(["DSRD_FAILPOINT": boundary.failpoint]) { $1 })
+                    let daemon = try DaemonProcess(
+                        arguments, environment: stores.environment.merging(["DSRD_FAILPOINT": boundary.failpoint]) { $1 })
                     let exited = try await daemon.waitForExit(timeout: .seconds(60))
-                    #expect(exited != nil && daemon.process.terminationReason == .uncaughtSignal,
-                            "\(boundary.failpoint) was never reached: \(daemon.output.suffix(2000))")
+                    #expect(
+                        exited != nil && daemon.process.terminationReason == .uncaughtSignal,
+                        "\(boundary.failpoint) was never reached: \(daemon.output.suffix(2000))")
                 }
                 let survivor = try DaemonProcess(arguments, environment: stores.environment)
                 let finished = try await eventually(timeout: .seconds(120)) {
@@ -214,7 +231,8 @@ struct CrashAndOutageTests {
                     }
                     #expect(try bundle.rows("customer/customers.json").map { $0["id"] as? String } == [request.person])
                 }
-                let leftovers = (try FileManager.default.contentsOfDirectory(atPath: exports.appendingPathComponent(".staging").path))
+                let leftovers =
+                    (try FileManager.default.contentsOfDirectory(atPath: exports.appendingPathComponent(".staging").path))
                     + (try FileManager.default.contentsOfDirectory(atPath: exports.path)).filter { $0.hasSuffix(".partial") }
                 #expect(leftovers.isEmpty, "\(leftovers)")
 
@@ -224,8 +242,10 @@ struct CrashAndOutageTests {
                     let result = try await completedResult(connection, request.id)
                     #expect(result["export_file"] == nil)
                     let verified = try await DaemonProcess.run(
-                        ["verify-proof", result["proof_path"] as? String ?? "", "--public-key", keys.publicKey, "--check-database",
-                         "--database-url", database.conninfo])
+                        [
+                            "verify-proof", result["proof_path"] as? String ?? "", "--public-key", keys.publicKey, "--check-database",
+                            "--database-url", database.conninfo,
+                        ])
                     #expect(verified.status == 0 && verified.output.hasPrefix("VALID"), "\(verified.output)")
                     #expect(try await customerStore.count("SELECT count(*) FROM customers WHERE id = $1", [request.person]) == 0)
                 }
@@ -266,22 +286,28 @@ struct CrashAndOutageTests {
             try await connection.cancelRequestJobs()
             let notices = try await connection.count("SELECT count(*) FROM dsr.outbox")
             #expect(notices == 2 * people)
-            let daemon = try DaemonProcess(database.noticeArguments(smtpPort: sink.port, extra: [
-                "--set", "sms.url=\(gateway.url)/messages", "--set", "notices.dpo_email=",
-            ]))
+            let daemon = try DaemonProcess(
+                database.noticeArguments(
+                    smtpPort: sink.port,
+                    extra: [
+                        "--set", "sms.url=\(gateway.url)/messages", "--set", "notices.dpo_email=",
+                    ]))
             // The outage is seen: every notice has failed at least twice, with the reason kept.
-            #expect(try await eventually {
-                try await connection.count("SELECT count(*) FROM dsr.outbox WHERE send_attempts >= 2 AND last_error IS NOT NULL") == notices
-            }, "\(daemon.output)")
+            #expect(
+                try await eventually {
+                    try await connection.count("SELECT count(*) FROM dsr.outbox WHERE send_attempts >= 2 AND last_error IS NOT NULL")
+                        == notices
+                }, "\(daemon.output)")
             #expect(try await connection.count("SELECT count(*) FROM dsr.outbox WHERE state = 'sent'") == 0)
             #expect(try await connection.count("SELECT count(*) FROM dsr.jobs WHERE kind = 'notice' AND state = 'dead'") == 0)
             #expect(try await connection.count("SELECT count(*) FROM dsr.outbox WHERE last_error ILIKE '%connect%'") == notices)
 
             try await sink.restart()
             try await gateway.restart()
-            #expect(try await eventually {
-                try await connection.count("SELECT count(*) FROM dsr.outbox WHERE state = 'sent'") == notices
-            }, "\(daemon.output)")
+            #expect(
+                try await eventually {
+                    try await connection.count("SELECT count(*) FROM dsr.outbox WHERE state = 'sent'") == notices
+                }, "\(daemon.output)")
             daemon.signal(SIGTERM)
             #expect(try await daemon.waitForExit(timeout: .seconds(30)) == 0)
 

@@ -10,8 +10,10 @@ struct StoreSnapshot: Equatable, Sendable {
     var checksums: [String: String] = [:]
 
     /// Columns filled from the clock, which differ between two fixtures made moments apart.
-    static let clockColumns = ["created_at", "ordered_at", "paid_at", "issued_at", "shipped_at", "uploaded_at", "at",
-                               "subscribed_at", "unsubscribed_at", "given_at", "withdrawn_at", "added_at", "date_of_birth"]
+    static let clockColumns = [
+        "created_at", "ordered_at", "paid_at", "issued_at", "shipped_at", "uploaded_at", "at",
+        "subscribed_at", "unsubscribed_at", "given_at", "withdrawn_at", "added_at", "date_of_birth",
+    ]
 
     /// md5 of every row (less its clock columns) of each table except `excluded` ids, in key order.
     static func take(_ connection: PostgresConnection, tables: [String], excluded: [String: [Int64]] = [:]) async throws -> StoreSnapshot {
@@ -64,7 +66,9 @@ struct ErasureTests {
                 let (old, disputed) = try await addOldAndDisputedOrders(stores)
                 let order = try await PostgresConnection.connect(stores.url("order"))
                 var mine: [String: [Int64]] = [:]
-                mine["orders"] = try await order.query("SELECT id FROM orders WHERE customer_id = 'T-1'").map { try $0.decode("id", as: Int64.self) }
+                mine["orders"] = try await order.query("SELECT id FROM orders WHERE customer_id = 'T-1'").map {
+                    try $0.decode("id", as: Int64.self)
+                }
                 for table in Self.orderTables.dropFirst() {
                     mine[table] = try await order.query("SELECT id FROM \(table) WHERE order_id = ANY($1::bigint[])", [mine["orders"]!])
                         .map { try $0.decode("id", as: Int64.self) }
@@ -77,7 +81,8 @@ struct ErasureTests {
                 defer { try? FileManager.default.removeItem(at: exports) }
                 let id = try await connection.query(
                     "SELECT dsr.submit('erasure', '{\"email\": \"somchai.test@example.co.th\"}') AS id")[0].decode("id", as: UUID.self)
-                let run = try await runUntilCompleted(id, database.erasureArguments(exports, key: keys.privateKey), environment: stores.environment, on: connection)
+                let run = try await runUntilCompleted(
+                    id, database.erasureArguments(exports, key: keys.privateKey), environment: stores.environment, on: connection)
                 #expect(run.completed, "\(run.output)")
 
                 // Customer store: T-1 gone, everyone else there.
@@ -88,14 +93,16 @@ struct ErasureTests {
                 #expect(try await order.count("SELECT count(*) FROM orders WHERE id = ANY($1::bigint[])", [old]) == 0)
                 #expect(try await order.count("SELECT count(*) FROM invoices WHERE order_id = ANY($1::bigint[])", [old]) == 0)
                 #expect(try await order.count("SELECT count(*) FROM orders WHERE customer_id = 'T-1'") == 0)
-                let kept = try await order.query("SELECT customer_id, shipping_address FROM orders WHERE id = ANY($1::bigint[])", [mine["orders"]!])
+                let kept = try await order.query(
+                    "SELECT customer_id, shipping_address FROM orders WHERE id = ANY($1::bigint[])", [mine["orders"]!])
                 #expect(kept.count == 4)
                 for row in kept {
                     #expect(try row.decode("customer_id", as: String.self).range(of: "^[0-9a-f]{64}$", options: .regularExpression) != nil)
                     #expect(try row.decode("shipping_address", as: String?.self) == nil)
                 }
                 let invoices = try await order.query(
-                    "SELECT order_id, buyer_name, dispute_open FROM invoices WHERE id = ANY($1::bigint[]) ORDER BY order_id", [mine["invoices"]!])
+                    "SELECT order_id, buyer_name, dispute_open FROM invoices WHERE id = ANY($1::bigint[]) ORDER BY order_id",
+                    [mine["invoices"]!])
                 #expect(invoices.count == 4)
                 for row in invoices {
                     let name = try row.decode("buyer_name", as: String.self)
@@ -105,20 +112,24 @@ struct ErasureTests {
                         #expect(name.range(of: "^[0-9a-f]{64}$", options: .regularExpression) != nil)
                     }
                 }
-                #expect(try await order.count("SELECT count(*) FROM payments WHERE id = ANY($1::bigint[]) AND card_last4 IS NOT NULL", [mine["payments"]!]) == 0)
+                #expect(
+                    try await order.count(
+                        "SELECT count(*) FROM payments WHERE id = ANY($1::bigint[]) AND card_last4 IS NOT NULL", [mine["payments"]!]) == 0)
                 #expect(try await order.count("SELECT count(*) FROM order_items WHERE id = ANY($1::bigint[])", [mine["order_items"]!]) == 0)
                 #expect(try await order.count("SELECT count(*) FROM shipments WHERE id = ANY($1::bigint[])", [mine["shipments"]!]) == 0)
                 // Everyone else's rows, byte for byte.
                 #expect(try await StoreSnapshot.take(order, tables: Self.orderTables, excluded: mine) == before)
                 // Marketing: T-1 gone, T-2 kept, the suppression list knows T-1.
                 let marketing = try await PostgresConnection.connect(stores.url("marketing"))
-                #expect(try await marketing.count("SELECT count(*) FROM subscriptions WHERE lower(email) = 'somchai.test@example.co.th'") == 0)
+                #expect(
+                    try await marketing.count("SELECT count(*) FROM subscriptions WHERE lower(email) = 'somchai.test@example.co.th'") == 0)
                 #expect(try await marketing.count("SELECT count(*) FROM subscriptions WHERE email = 'mali.test@example.co.th'") == 1)
                 #expect(try await marketing.count("SELECT count(*) FROM consents WHERE customer_id = 'T-2'") == 1)
                 let proofKeys = try ProofKeys.load(privateKeyFile: keys.privateKey)
-                #expect(try await marketing.count(
-                    "SELECT count(*) FROM suppressions WHERE identifier_hash = $1 AND kind = 'email'",
-                    [proofKeys.identifierHash("somchai.test@example.co.th")]) == 1)
+                #expect(
+                    try await marketing.count(
+                        "SELECT count(*) FROM suppressions WHERE identifier_hash = $1 AND kind = 'email'",
+                        [proofKeys.identifierHash("somchai.test@example.co.th")]) == 1)
 
                 // The proof: valid, no personal data, holds stated with rule and expiry.
                 let proofPath = exports.appendingPathComponent("proofs/\(id.uuidString.lowercased()).json").path
@@ -126,21 +137,27 @@ struct ErasureTests {
                 let text = String(decoding: proof, as: UTF8.self)
                 // Hex digests hold only 0-9a-f: the values with letters, dashes or + cannot occur in them by chance, and a
                 // run of 10+ given digits occurs with negligible probability (an earlier "081" did, once).
-                for personal in ["somchai", "T-1", "081-234-5678", "+66812345678", "0812345678", "สมชาย", "1101700207030"] { #expect(!text.contains(personal), "\(personal)") }
+                for personal in ["somchai", "T-1", "081-234-5678", "+66812345678", "0812345678", "สมชาย", "1101700207030"] {
+                    #expect(!text.contains(personal), "\(personal)")
+                }
                 #expect(text.contains("Accounting Act") && text.contains("open dispute"))
                 let verified = try await DaemonProcess.run(
                     ["verify-proof", proofPath, "--public-key", keys.publicKey, "--check-database", "--database-url", database.conninfo])
                 #expect(verified.status == 0, "\(verified.output)")
                 #expect(verified.output.hasPrefix("VALID"))
-                let payload = try JSONSerialization.jsonObject(
-                    with: Data(((try JSONSerialization.jsonObject(with: proof) as? [String: Any])?["payload"] as? String ?? "").utf8)) as? [String: Any]
+                let payload =
+                    try JSONSerialization.jsonObject(
+                        with: Data(((try JSONSerialization.jsonObject(with: proof) as? [String: Any])?["payload"] as? String ?? "").utf8))
+                    as? [String: Any]
                 let storesInProof = payload?["stores"] as? [[String: Any]] ?? []
                 #expect(storesInProof.count == 3)
                 for store in storesInProof {
                     let discovery = store["post_erasure_discovery"] as? [String: Int] ?? [:]
                     #expect(discovery.values.allSatisfy { $0 == 0 }, "\(store["name"] ?? "")")
                 }
-                #expect(try await connection.count("SELECT count(*) FROM dsr.outbox WHERE request_id = $1 AND template = 'dpo_completion'", [id]) == 1)
+                #expect(
+                    try await connection.count(
+                        "SELECT count(*) FROM dsr.outbox WHERE request_id = $1 AND template = 'dpo_completion'", [id]) == 1)
 
                 // One byte changed in the proof: invalid.
                 var tampered = proof
@@ -200,14 +217,18 @@ struct ErasureTests {
                         #expect(try await connection.count("SELECT count(*) FROM dsr.request_tasks WHERE state = 'done'") == 0)
                         #expect(try await connection.count("SELECT count(*) FROM dsr.request_tasks WHERE plan IS NOT NULL") >= 1)
                     }
-                    let run = try await runUntilCompleted(id, database.erasureArguments(exports, key: keys.privateKey), environment: stores.environment, on: connection)
+                    let run = try await runUntilCompleted(
+                        id, database.erasureArguments(exports, key: keys.privateKey), environment: stores.environment, on: connection)
                     #expect(run.completed, "\(run.output)")
                     var state: [String: StoreSnapshot] = [:]
-                    for (store, tables) in [("customer", ["customers", "identity_documents", "activity_log"]), ("order", Self.orderTables),
-                                            ("marketing", ["subscriptions", "consents", "campaign_events", "ad_audiences"])] {
+                    for (store, tables) in [
+                        ("customer", ["customers", "identity_documents", "activity_log"]), ("order", Self.orderTables),
+                        ("marketing", ["subscriptions", "consents", "campaign_events", "ad_audiences"]),
+                    ] {
                         state[store] = try await StoreSnapshot.take(try await PostgresConnection.connect(stores.url(store)), tables: tables)
                     }
-                    let proof = try await connection.query("SELECT proof FROM dsr.proofs WHERE request_id = $1", [id])[0].decode("proof", as: String.self)
+                    let proof = try await connection.query("SELECT proof FROM dsr.proofs WHERE request_id = $1", [id])[0].decode(
+                        "proof", as: String.self)
                     return try (proof: comparable(Data(proof.utf8)), state: state)
                 }
             }
@@ -230,21 +251,26 @@ struct MinorTests {
                 let exports = try temporaryDirectory()
                 defer { try? FileManager.default.removeItem(at: exports) }
                 let customer = try await PostgresConnection.connect(stores.url("customer"))
-                #expect(try await customer.count(
-                    "SELECT count(*) FROM customers WHERE date_of_birth > current_date - interval '20 years' AND NOT guardian_consent") == 2)
+                #expect(
+                    try await customer.count(
+                        "SELECT count(*) FROM customers WHERE date_of_birth > current_date - interval '20 years' AND NOT guardian_consent")
+                        == 2)
                 let daemon = try DaemonProcess(
-                    database.erasureArguments(exports, key: keys.privateKey, extra: ["--set", "minors.enabled=true", "--set", "minors.scan_interval=1s"]),
+                    database.erasureArguments(
+                        exports, key: keys.privateKey, extra: ["--set", "minors.enabled=true", "--set", "minors.scan_interval=1s"]),
                     environment: stores.environment)
-                #expect(try await eventually {
-                    try await connection.count("SELECT count(*) FROM dsr.requests WHERE kind = 'erasure' AND status = 'completed'") == 2
-                }, "\(daemon.output)")
+                #expect(
+                    try await eventually {
+                        try await connection.count("SELECT count(*) FROM dsr.requests WHERE kind = 'erasure' AND status = 'completed'") == 2
+                    }, "\(daemon.output)")
                 try await Task.sleep(for: .seconds(2))  // more scans: still one request per minor
                 daemon.signal(SIGTERM)
                 #expect(try await daemon.waitForExit(timeout: .seconds(30)) == 0)
                 let keysUsed = try await connection.query("SELECT idempotency_key FROM dsr.requests ORDER BY 1")
                     .map { try $0.decode("idempotency_key", as: String.self) }
                 #expect(keysUsed == ["minor:customer:C0000033", "minor:customer:C0000099"])
-                #expect(try await connection.count("SELECT count(*) FROM dsr.requests WHERE payload->>'evidence' LIKE 'dsrd minor scan%'") == 2)
+                #expect(
+                    try await connection.count("SELECT count(*) FROM dsr.requests WHERE payload->>'evidence' LIKE 'dsrd minor scan%'") == 2)
                 #expect(try await customer.count("SELECT count(*) FROM customers WHERE id IN ('C0000033', 'C0000099')") == 0)
                 #expect(try await customer.count("SELECT count(*) FROM customers WHERE id = 'C0000066'") == 1)
                 #expect(try await connection.count("SELECT count(*) FROM dsr.proofs") == 2)
@@ -260,7 +286,8 @@ struct MinorTests {
                                   '{"evidence": "birth certificate copy, ticket 4711"}') AS id
                 """)[0].decode("id", as: UUID.self)
             let row = try await connection.query(
-                "SELECT subject->'guardian'->>'relation' AS relation, payload->>'evidence' AS evidence FROM dsr.requests WHERE id = $1", [id])[0]
+                "SELECT subject->'guardian'->>'relation' AS relation, payload->>'evidence' AS evidence FROM dsr.requests WHERE id = $1",
+                [id])[0]
             #expect(try row.decode("relation", as: String.self) == "mother")
             #expect(try row.decode("evidence", as: String.self) == "birth certificate copy, ticket 4711")
         }

@@ -1,9 +1,10 @@
 import Crypto
-@testable import DSR
 import Foundation
 import Postgres
 import TestSupport
 import Testing
+
+@testable import DSR
 
 extension TestDatabase {
     func exportArguments(_ directory: URL, extra: [String] = []) -> [String] {
@@ -31,8 +32,10 @@ struct CompletedExport {
 
 /// Submits a request with `submitSQL` (which returns its id as `id`), runs `dsrd run` on the
 /// fixture's stores until the request completes, stops the daemon, and opens the bundle.
-func runExport(_ submitSQL: String, database: TestDatabase, connection: PostgresConnection, stores: StoreFixture,
-               exports: URL) async throws -> CompletedExport {
+func runExport(
+    _ submitSQL: String, database: TestDatabase, connection: PostgresConnection, stores: StoreFixture,
+    exports: URL
+) async throws -> CompletedExport {
     let id = try await connection.query(submitSQL)[0].decode("id", as: UUID.self)
     let run = try await runUntilCompleted(id, database.exportArguments(exports), environment: stores.environment, on: connection)
     guard run.completed, run.status == 0 else { throw CocoaError(.featureUnsupported, userInfo: [NSLocalizedDescriptionKey: run.output]) }
@@ -63,11 +66,18 @@ struct ExportTests {
                 #expect(customer["first_name"] as? String == "สมชาย")
                 // Readable by the person: Thai is written as UTF-8, not as \u escapes.
                 let customersJSON = String(decoding: try bundle.data("customer/customers.json"), as: UTF8.self)
-                #expect(customersJSON.contains("\"first_name\": \"สมชาย\"") || customersJSON.contains("\"first_name\":\"สมชาย\""), "\(customersJSON.prefix(400))")
+                #expect(
+                    customersJSON.contains("\"first_name\": \"สมชาย\"") || customersJSON.contains("\"first_name\":\"สมชาย\""),
+                    "\(customersJSON.prefix(400))")
                 #expect(!customersJSON.contains("\\u0e"))
-                #expect(String(decoding: try bundle.data("summary.txt"), as: UTF8.self).hasPrefix("ข้อมูลส่วนบุคคลของท่านที่ บริษัท สมาร์ทเทค เอ็นเตอร์ไพรส์ จำกัด"))
+                #expect(
+                    String(decoding: try bundle.data("summary.txt"), as: UTF8.self).hasPrefix(
+                        "ข้อมูลส่วนบุคคลของท่านที่ บริษัท สมาร์ทเทค เอ็นเตอร์ไพรส์ จำกัด"))
                 #expect(customer["guardian_consent"] as? Bool == false)
-                #expect(try bundle.rows("customer/identity_documents.json").map { $0["scan"] as? String } == [Data([0xde, 0xad, 0xbe, 0xef]).base64EncodedString()])
+                #expect(
+                    try bundle.rows("customer/identity_documents.json").map { $0["scan"] as? String } == [
+                        Data([0xde, 0xad, 0xbe, 0xef]).base64EncodedString()
+                    ])
                 #expect(try bundle.rows("customer/activity_log.json").count == 1)
                 let orders = try bundle.rows("order/orders.json")
                 #expect(orders.count == 3 && orders.allSatisfy { $0["customer_id"] as? String == "T-1" })
@@ -96,8 +106,12 @@ struct ExportTests {
                 let summary = String(decoding: try bundle.data("summary.txt"), as: UTF8.self)
                 #expect(summary.contains("วัตถุประสงค์") && summary.contains("ระยะเวลาเก็บรักษา") && summary.contains("แหล่งที่มาของข้อมูล"))
                 #expect(summary.contains("พ.ร.บ.การบัญชี"))
-                #expect(try await connection.count("SELECT count(*) FROM dsr.request_tasks WHERE request_id = $1 AND state = 'done'", [id]) == 3)
-                #expect(try await connection.count("SELECT count(*) FROM dsr.outbox WHERE request_id = $1 AND template = 'completed'", [id]) == 1)
+                #expect(
+                    try await connection.count("SELECT count(*) FROM dsr.request_tasks WHERE request_id = $1 AND state = 'done'", [id]) == 3
+                )
+                #expect(
+                    try await connection.count("SELECT count(*) FROM dsr.outbox WHERE request_id = $1 AND template = 'completed'", [id])
+                        == 1)
                 #expect(!export.daemonOutput.contains("somchai"))
             }
         }
@@ -110,7 +124,8 @@ struct ExportTests {
                 defer { try? FileManager.default.removeItem(at: exports) }
                 let bundle = try await runExport(
                     "SELECT dsr.submit('portability', '{\"customer_id\": \"T-1\"}', '{\"locale\": \"en\"}') AS id",
-                    database: database, connection: connection, stores: stores, exports: exports).bundle
+                    database: database, connection: connection, stores: stores, exports: exports
+                ).bundle
                 let csv = String(decoding: try bundle.data("customer/customers.csv"), as: UTF8.self)
                 let lines = csv.components(separatedBy: "\r\n").filter { !$0.isEmpty }
                 #expect(lines.count == 2)
@@ -149,11 +164,14 @@ struct ExportTests {
                 let id = try await connection.query(
                     "SELECT dsr.submit('access', '{\"email\": \"somchai.test@example.co.th\"}') AS id")[0].decode("id", as: UUID.self)
                 let daemon = try DaemonProcess(database.exportArguments(exports), environment: stores.environment)
-                #expect(try await eventually {
-                    try await connection.count(
-                        "SELECT count(*) FROM dsr.request_tasks WHERE request_id = $1 AND store = 'marketing' AND state = 'waiting' AND failures >= 3", [id]) == 1
-                }, "\(daemon.output)")
-                let waiting = try await connection.query("SELECT status, current_step, tasks FROM dsr.request_status WHERE id = $1", [id])[0]
+                #expect(
+                    try await eventually {
+                        try await connection.count(
+                            "SELECT count(*) FROM dsr.request_tasks WHERE request_id = $1 AND store = 'marketing' AND state = 'waiting' AND failures >= 3",
+                            [id]) == 1
+                    }, "\(daemon.output)")
+                let waiting = try await connection.query("SELECT status, current_step, tasks FROM dsr.request_status WHERE id = $1", [id])[
+                    0]
                 #expect(try waiting.decode("status", as: String.self) == "waiting")
                 #expect(try waiting.decode("current_step", as: String.self).hasPrefix("waiting for store marketing"))
                 #expect(try waiting.decode("tasks", as: String.self) == "customer:done marketing:waiting order:done")
@@ -165,7 +183,8 @@ struct ExportTests {
                 _ = try await daemon.waitForExit(timeout: .seconds(30))
                 #expect(try await connection.count("SELECT count(*) FROM dsr.jobs WHERE request_id = $1 AND state = 'dead'", [id]) == 0)
                 try await stores.createAtomically("marketing", customers: 20)
-                let restarted = try await runUntilCompleted(id, database.exportArguments(exports), environment: stores.environment, on: connection)
+                let restarted = try await runUntilCompleted(
+                    id, database.exportArguments(exports), environment: stores.environment, on: connection)
                 #expect(restarted.completed, "\(restarted.output)")
                 let bundle = try OpenedBundle(path: try #require(try await completedResult(connection, id)["export_path"] as? String))
                 #expect(try bundle.rows("marketing/consents.json").count == 1)
@@ -210,9 +229,11 @@ struct ExportTests {
             let exports = try temporaryDirectory()
             let noStores = try temporaryDirectory()
             defer { for folder in [exports, noStores] { try? FileManager.default.removeItem(at: folder) } }
-            let ended = try await connection.query("SELECT dsr.submit('access', '{\"email\": \"a@example.co.th\"}') AS id")[0].decode("id", as: UUID.self)
+            let ended = try await connection.query("SELECT dsr.submit('access', '{\"email\": \"a@example.co.th\"}') AS id")[0].decode(
+                "id", as: UUID.self)
             try await connection.execute("SELECT dsr.refuse_request($1, 'duplicate')", [ended])
-            let open = try await connection.query("SELECT dsr.submit('access', '{\"email\": \"b@example.co.th\"}') AS id")[0].decode("id", as: UUID.self)
+            let open = try await connection.query("SELECT dsr.submit('access', '{\"email\": \"b@example.co.th\"}') AS id")[0].decode(
+                "id", as: UUID.self)
             try await connection.execute("SELECT dsr.ask_identity_verification($1)", [open])
             try await connection.execute(
                 "UPDATE dsr.requests SET result = jsonb_build_object('export_file', $2::text) WHERE id = $1", [open, "0123abcd.zip"])
@@ -243,9 +264,10 @@ struct ExportTests {
                 let id = try await connection.query(
                     "SELECT dsr.submit('access', '{\"customer_id\": \"T-1\"}') AS id")[0].decode("id", as: UUID.self)
                 let daemon = try DaemonProcess(database.exportArguments(exports), environment: stores.environment)
-                #expect(try await eventually(timeout: .seconds(120)) {
-                    try await connection.count("SELECT count(*) FROM dsr.requests WHERE id = $1 AND status = 'completed'", [id]) == 1
-                }, "\(daemon.output)")
+                #expect(
+                    try await eventually(timeout: .seconds(120)) {
+                        try await connection.count("SELECT count(*) FROM dsr.requests WHERE id = $1 AND status = 'completed'", [id]) == 1
+                    }, "\(daemon.output)")
                 let peak = daemon.peakResidentMebibytes
                 print("dsrd peak RSS exporting 5,003 orders (25,015 order-store rows): \(Int(peak)) MiB")
                 #expect(peak > 0 && peak < 200)
@@ -259,7 +281,8 @@ struct ExportTests {
 
     @Test func httpStoreIsExportedThroughItsRESTEndpoint() async throws {
         let stub = try await ScriptedServer.httpStub(
-            statuses: [200], body: #"{"tables": {"tickets": [{"id": 7, "subject": "ฟิล์มลอก", "open": true, "meta": {"channel": "line"}}], "other": []}}"#)
+            statuses: [200],
+            body: #"{"tables": {"tickets": [{"id": 7, "subject": "ฟิล์มลอก", "open": true, "meta": {"channel": "line"}}], "other": []}}"#)
         let mapping = try ConnectorCatalog.parse(
             """
             name = "helpdesk"
@@ -277,7 +300,10 @@ struct ExportTests {
         defer { try? FileManager.default.removeItem(at: directory) }
         let files = try await connector.export(identity, into: directory, formats: [.json, .csv])
         #expect(files.map(\.path) == ["helpdesk/tickets.json", "helpdesk/tickets.csv"])
-        let rows = try JSONSerialization.jsonObject(with: Data(contentsOf: directory.appendingPathComponent(ExportedFile.stagedName("helpdesk/tickets.json")))) as? [[String: Any]]
+        let rows =
+            try JSONSerialization.jsonObject(
+                with: Data(contentsOf: directory.appendingPathComponent(ExportedFile.stagedName("helpdesk/tickets.json"))))
+            as? [[String: Any]]
         #expect(rows?.first?["subject"] as? String == "ฟิล์มลอก")
         #expect(rows?.first?["open"] as? Bool == true)
         #expect(rows?.first?["id"] as? Int == 7)
@@ -307,8 +333,10 @@ struct IdentityTests {
                 try await connection.execute("SET enable_seqscan = off")
                 for table in mapping.tables {
                     var binder = SQLStatements.Binder()
-                    let sql = "EXPLAIN SELECT t0.* FROM \"\(table.name)\" AS t0 WHERE \(statements.condition(table, alias: "t0", identity: identity, binder: &binder))"
-                    let plan = try await connection.query(sql, binder.parameters).map { try $0.decode(at: 0, as: String.self) }.joined(separator: "\n")
+                    let sql =
+                        "EXPLAIN SELECT t0.* FROM \"\(table.name)\" AS t0 WHERE \(statements.condition(table, alias: "t0", identity: identity, binder: &binder))"
+                    let plan = try await connection.query(sql, binder.parameters).map { try $0.decode(at: 0, as: String.self) }.joined(
+                        separator: "\n")
                     #expect(!plan.contains("Seq Scan"), "\(mapping.name).\(table.name):\n\(plan)")
                 }
                 #expect(try await connector.lookupIndexes().filter { !$0.isServed }.map(\.createIndex) == [])
@@ -327,8 +355,14 @@ struct IdentityTests {
         ("name = \"x\"\n[[tables]]\nname = \"t\"\n", "needs an identity column or a parent"),
         ("name = \"x\"\n[[tables]]\nname = \"t; drop\"\nidentity = { email = \"e\" }\n", "lower-case SQL identifier"),
         ("name = \"x\"\n[[tables]]\nname = \"t\"\nidentity = { fax = \"f\" }\n", "unknown identifier fax"),
-        ("name = \"x\"\n[[tables]]\nname = \"t\"\nidentity = { email = \"e\" }\ncategories = { e = \"secret\" }\n", "unknown category secret"),
-        ("name = \"x\"\n[[tables]]\nname = \"t\"\nparent = { table = \"later\", column = \"a\", references = \"id\" }\n", "must be declared before it"),
+        (
+            "name = \"x\"\n[[tables]]\nname = \"t\"\nidentity = { email = \"e\" }\ncategories = { e = \"secret\" }\n",
+            "unknown category secret"
+        ),
+        (
+            "name = \"x\"\n[[tables]]\nname = \"t\"\nparent = { table = \"later\", column = \"a\", references = \"id\" }\n",
+            "must be declared before it"
+        ),
         ("name = \"x\"\ncolour = \"red\"\n[[tables]]\nname = \"t\"\nidentity = { email = \"e\" }\n", "unknown key colour"),
         ("name = \"x\"\n", "at least one [[tables]]"),
     ])

@@ -54,14 +54,16 @@ struct FaultTests {
         try await Migrator(logger: Logger(label: "test")).migrate(connection)
         try await connection.execute(
             "INSERT INTO dsr.jobs (kind, payload) SELECT 'probe', '{\"record\": true, \"sleep_ms\": 5}' FROM generate_series(1, 3000)")
-        let daemon = try DaemonProcess(["run", "--config", ConfigurationTests.exampleFile, "--database-url", cluster.conninfo]
-            + fastQueue + ["--set", "queue.workers=8"])
+        let daemon = try DaemonProcess(
+            ["run", "--config", ConfigurationTests.exampleFile, "--database-url", cluster.conninfo]
+                + fastQueue + ["--set", "queue.workers=8"])
         #expect(try await eventually { try await connection.count("SELECT count(*) FROM dsr.probe_results") >= 300 }, "\(daemon.output)")
         try await cluster.restart()
         let survivor = try await PostgresConnection.connect(cluster.conninfo)
-        #expect(try await eventually(timeout: .seconds(120)) {
-            try await survivor.count("SELECT count(*) FROM dsr.jobs WHERE state <> 'completed'") == 0
-        }, "\(daemon.output)")
+        #expect(
+            try await eventually(timeout: .seconds(120)) {
+                try await survivor.count("SELECT count(*) FROM dsr.jobs WHERE state <> 'completed'") == 0
+            }, "\(daemon.output)")
         #expect(daemon.isRunning)
         // The restart really cut the daemon's connections, and it reconnected.
         #expect(daemon.output.contains("database operation failed"))
@@ -103,9 +105,15 @@ struct FaultTests {
             let huge = String(repeating: "a", count: 10_000_000) + "@example.com"
             let attempts: [(String, [any PostgresEncodable], String)] = [
                 ("SELECT dsr.submit('access', jsonb_build_object('email', $1::text))", [huge], "22023"),
-                ("SELECT dsr.submit('access', jsonb_build_object('email', convert_from($1::bytea, 'UTF8')))", [Data([0x61, 0xff, 0x40, 0x62])], "22021"),
+                (
+                    "SELECT dsr.submit('access', jsonb_build_object('email', convert_from($1::bytea, 'UTF8')))",
+                    [Data([0x61, 0xff, 0x40, 0x62])], "22021"
+                ),
                 ("SELECT dsr.submit('access', $1::jsonb)", [#"{"email": "a\u0000@example.com"}"#], "22P05"),
-                ("SELECT dsr.submit('access', $1::jsonb, $2::jsonb)", [#"{"email": "a@example.com"}"#, #"{"locale": "th'; --"}"#], "22023"),
+                (
+                    "SELECT dsr.submit('access', $1::jsonb, $2::jsonb)", [#"{"email": "a@example.com"}"#, #"{"locale": "th'; --"}"#],
+                    "22023"
+                ),
             ]
             for (sql, parameters, state) in attempts {
                 do {
@@ -122,9 +130,13 @@ struct FaultTests {
 
             // The command line: clear refusal (65), no crash, nothing written.
             let long = String(repeating: "x", count: 100_000)
-            for arguments in [["--email", "a@b.c\r\nBcc: x@y.z"], ["--customer-id", long], ["--phone", "\u{1b}[2J"], ["--email", "admin\u{202E}moc.elpmaxe@example.com"]] {
+            for arguments in [
+                ["--email", "a@b.c\r\nBcc: x@y.z"], ["--customer-id", long], ["--phone", "\u{1b}[2J"],
+                ["--email", "admin\u{202E}moc.elpmaxe@example.com"],
+            ] {
                 let result = try await DaemonProcess.run(["submit", "access", "--database-url", database.conninfo] + arguments)
-                #expect(result.status == 65 || result.status == 70, "\(arguments.first ?? ""): \(result.status) \(result.output.prefix(200))")
+                #expect(
+                    result.status == 65 || result.status == 70, "\(arguments.first ?? ""): \(result.status) \(result.output.prefix(200))")
                 #expect(result.output.hasPrefix("dsrd: "), "\(result.output.prefix(200))")
             }
             #expect(try await connection.count("SELECT count(*) FROM dsr.requests") == 0)

@@ -5,17 +5,18 @@ import Postgres
 import TestSupport
 
 /// Settings that make the daemon react in test time: short polls, leases and backoff.
-let fastQueue = [
-    "--set", "queue.poll_interval=200ms",
-    "--set", "queue.lease_duration=3s",
-    "--set", "queue.heartbeat_interval=500ms",
-    "--set", "queue.rescue_interval=300ms",
-    "--set", "queue.retry_base_delay=100ms",
-    "--set", "queue.retry_max_delay=1s",
-    "--set", "log.level=notice",
-    // Tests that want the minor scan turn it on; elsewhere it would erase generated minors.
-    "--set", "minors.enabled=false",
-] + SeedCompany.arguments
+let fastQueue =
+    [
+        "--set", "queue.poll_interval=200ms",
+        "--set", "queue.lease_duration=3s",
+        "--set", "queue.heartbeat_interval=500ms",
+        "--set", "queue.rescue_interval=300ms",
+        "--set", "queue.retry_base_delay=100ms",
+        "--set", "queue.retry_max_delay=1s",
+        "--set", "log.level=notice",
+        // Tests that want the minor scan turn it on; elsewhere it would erase generated minors.
+        "--set", "minors.enabled=false",
+    ] + SeedCompany.arguments
 
 extension TestDatabase {
     /// A fresh database with the dsr schema applied.

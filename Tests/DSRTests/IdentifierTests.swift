@@ -1,8 +1,9 @@
-@testable import DSR
 import Foundation
 import Postgres
 import TestSupport
 import Testing
+
+@testable import DSR
 
 /// Identifier normalisation: the SQL functions (migrations 0002 and 0007), their Swift twins
 /// (`IdentifierNormalizer`, `Punycode`) and the store-side lookup expressions must give the
@@ -14,20 +15,57 @@ struct IdentifierTests {
     /// RFC's text, which uses upper-case digits in (I) and keeps basic characters' case).
     /// Cross-checked with Python's `encodings.punycode`.
     static let rfcSamples: [(String, String, String)] = [
-        ("\u{0644}\u{064A}\u{0647}\u{0645}\u{0627}\u{0628}\u{062A}\u{0643}\u{0644}\u{0645}\u{0648}\u{0634}\u{0639}\u{0631}\u{0628}\u{064A}\u{061F}", "egbpdaj6bu4bxfgehfvwxn", "egbpdaj6bu4bxfgehfvwxn"),
-        ("\u{4ED6}\u{4EEC}\u{4E3A}\u{4EC0}\u{4E48}\u{4E0D}\u{8BF4}\u{4E2D}\u{6587}", "ihqwcrb4cv8a8dqg056pqjye", "ihqwcrb4cv8a8dqg056pqjye"),
-        ("\u{4ED6}\u{5011}\u{7232}\u{4EC0}\u{9EBD}\u{4E0D}\u{8AAA}\u{4E2D}\u{6587}", "ihqwctvzc91f659drss3x8bo0yb", "ihqwctvzc91f659drss3x8bo0yb"),
+        (
+            "\u{0644}\u{064A}\u{0647}\u{0645}\u{0627}\u{0628}\u{062A}\u{0643}\u{0644}\u{0645}\u{0648}\u{0634}\u{0639}\u{0631}\u{0628}\u{064A}\u{061F}",
+            "egbpdaj6bu4bxfgehfvwxn", "egbpdaj6bu4bxfgehfvwxn"
+        ),
+        (
+            "\u{4ED6}\u{4EEC}\u{4E3A}\u{4EC0}\u{4E48}\u{4E0D}\u{8BF4}\u{4E2D}\u{6587}", "ihqwcrb4cv8a8dqg056pqjye",
+            "ihqwcrb4cv8a8dqg056pqjye"
+        ),
+        (
+            "\u{4ED6}\u{5011}\u{7232}\u{4EC0}\u{9EBD}\u{4E0D}\u{8AAA}\u{4E2D}\u{6587}", "ihqwctvzc91f659drss3x8bo0yb",
+            "ihqwctvzc91f659drss3x8bo0yb"
+        ),
         ("Pro\u{010D}prost\u{011B}nemluv\u{00ED}\u{010D}esky", "Proprostnemluvesky-uyb24dma41a", "Proprostnemluvesky-uyb24dma41a"),
-        ("\u{05DC}\u{05DE}\u{05D4}\u{05D4}\u{05DD}\u{05E4}\u{05E9}\u{05D5}\u{05D8}\u{05DC}\u{05D0}\u{05DE}\u{05D3}\u{05D1}\u{05E8}\u{05D9}\u{05DD}\u{05E2}\u{05D1}\u{05E8}\u{05D9}\u{05EA}", "4dbcagdahymbxekheh6e0a7fei0b", "4dbcagdahymbxekheh6e0a7fei0b"),
-        ("\u{092F}\u{0939}\u{0932}\u{094B}\u{0917}\u{0939}\u{093F}\u{0928}\u{094D}\u{0926}\u{0940}\u{0915}\u{094D}\u{092F}\u{094B}\u{0902}\u{0928}\u{0939}\u{0940}\u{0902}\u{092C}\u{094B}\u{0932}\u{0938}\u{0915}\u{0924}\u{0947}\u{0939}\u{0948}\u{0902}", "i1baa7eci9glrd9b2ae1bj0hfcgg6iyaf8o0a1dig0cd", "i1baa7eci9glrd9b2ae1bj0hfcgg6iyaf8o0a1dig0cd"),
-        ("\u{306A}\u{305C}\u{307F}\u{3093}\u{306A}\u{65E5}\u{672C}\u{8A9E}\u{3092}\u{8A71}\u{3057}\u{3066}\u{304F}\u{308C}\u{306A}\u{3044}\u{306E}\u{304B}", "n8jok5ay5dzabd5bym9f0cm5685rrjetr6pdxa", "n8jok5ay5dzabd5bym9f0cm5685rrjetr6pdxa"),
-        ("\u{C138}\u{ACC4}\u{C758}\u{BAA8}\u{B4E0}\u{C0AC}\u{B78C}\u{B4E4}\u{C774}\u{D55C}\u{AD6D}\u{C5B4}\u{B97C}\u{C774}\u{D574}\u{D55C}\u{B2E4}\u{BA74}\u{C5BC}\u{B9C8}\u{B098}\u{C88B}\u{C744}\u{AE4C}", "989aomsvi5e83db1d2a355cv1e0vak1dwrv93d5xbh15a0dt30a5jpsd879ccm6fea98c", "989aomsvi5e83db1d2a355cv1e0vak1dwrv93d5xbh15a0dt30a5jpsd879ccm6fea98c"),
-        ("\u{043F}\u{043E}\u{0447}\u{0435}\u{043C}\u{0443}\u{0436}\u{0435}\u{043E}\u{043D}\u{0438}\u{043D}\u{0435}\u{0433}\u{043E}\u{0432}\u{043E}\u{0440}\u{044F}\u{0442}\u{043F}\u{043E}\u{0440}\u{0443}\u{0441}\u{0441}\u{043A}\u{0438}", "b1abfaaepdrnnbgefbadotcwatmq2g4l", "b1abfaaepdrnnbgefbaDotcwatmq2g4l"),
-        ("Porqu\u{00E9}nopuedensimplementehablarenEspa\u{00F1}ol", "PorqunopuedensimplementehablarenEspaol-fmd56a", "PorqunopuedensimplementehablarenEspaol-fmd56a"),
-        ("T\u{1EA1}isaoh\u{1ECD}kh\u{00F4}ngth\u{1EC3}ch\u{1EC9}n\u{00F3}iti\u{1EBF}ngVi\u{1EC7}t", "TisaohkhngthchnitingVit-kjcr8268qyxafd2f1b9g", "TisaohkhngthchnitingVit-kjcr8268qyxafd2f1b9g"),
+        (
+            "\u{05DC}\u{05DE}\u{05D4}\u{05D4}\u{05DD}\u{05E4}\u{05E9}\u{05D5}\u{05D8}\u{05DC}\u{05D0}\u{05DE}\u{05D3}\u{05D1}\u{05E8}\u{05D9}\u{05DD}\u{05E2}\u{05D1}\u{05E8}\u{05D9}\u{05EA}",
+            "4dbcagdahymbxekheh6e0a7fei0b", "4dbcagdahymbxekheh6e0a7fei0b"
+        ),
+        (
+            "\u{092F}\u{0939}\u{0932}\u{094B}\u{0917}\u{0939}\u{093F}\u{0928}\u{094D}\u{0926}\u{0940}\u{0915}\u{094D}\u{092F}\u{094B}\u{0902}\u{0928}\u{0939}\u{0940}\u{0902}\u{092C}\u{094B}\u{0932}\u{0938}\u{0915}\u{0924}\u{0947}\u{0939}\u{0948}\u{0902}",
+            "i1baa7eci9glrd9b2ae1bj0hfcgg6iyaf8o0a1dig0cd", "i1baa7eci9glrd9b2ae1bj0hfcgg6iyaf8o0a1dig0cd"
+        ),
+        (
+            "\u{306A}\u{305C}\u{307F}\u{3093}\u{306A}\u{65E5}\u{672C}\u{8A9E}\u{3092}\u{8A71}\u{3057}\u{3066}\u{304F}\u{308C}\u{306A}\u{3044}\u{306E}\u{304B}",
+            "n8jok5ay5dzabd5bym9f0cm5685rrjetr6pdxa", "n8jok5ay5dzabd5bym9f0cm5685rrjetr6pdxa"
+        ),
+        (
+            "\u{C138}\u{ACC4}\u{C758}\u{BAA8}\u{B4E0}\u{C0AC}\u{B78C}\u{B4E4}\u{C774}\u{D55C}\u{AD6D}\u{C5B4}\u{B97C}\u{C774}\u{D574}\u{D55C}\u{B2E4}\u{BA74}\u{C5BC}\u{B9C8}\u{B098}\u{C88B}\u{C744}\u{AE4C}",
+            "989aomsvi5e83db1d2a355cv1e0vak1dwrv93d5xbh15a0dt30a5jpsd879ccm6fea98c",
+            "989aomsvi5e83db1d2a355cv1e0vak1dwrv93d5xbh15a0dt30a5jpsd879ccm6fea98c"
+        ),
+        (
+            "\u{043F}\u{043E}\u{0447}\u{0435}\u{043C}\u{0443}\u{0436}\u{0435}\u{043E}\u{043D}\u{0438}\u{043D}\u{0435}\u{0433}\u{043E}\u{0432}\u{043E}\u{0440}\u{044F}\u{0442}\u{043F}\u{043E}\u{0440}\u{0443}\u{0441}\u{0441}\u{043A}\u{0438}",
+            "b1abfaaepdrnnbgefbadotcwatmq2g4l", "b1abfaaepdrnnbgefbaDotcwatmq2g4l"
+        ),
+        (
+            "Porqu\u{00E9}nopuedensimplementehablarenEspa\u{00F1}ol", "PorqunopuedensimplementehablarenEspaol-fmd56a",
+            "PorqunopuedensimplementehablarenEspaol-fmd56a"
+        ),
+        (
+            "T\u{1EA1}isaoh\u{1ECD}kh\u{00F4}ngth\u{1EC3}ch\u{1EC9}n\u{00F3}iti\u{1EBF}ngVi\u{1EC7}t",
+            "TisaohkhngthchnitingVit-kjcr8268qyxafd2f1b9g", "TisaohkhngthchnitingVit-kjcr8268qyxafd2f1b9g"
+        ),
         ("3\u{5E74}B\u{7D44}\u{91D1}\u{516B}\u{5148}\u{751F}", "3B-ww4c5e180e575a65lsy2b", "3B-ww4c5e180e575a65lsy2b"),
-        ("\u{5B89}\u{5BA4}\u{5948}\u{7F8E}\u{6075}-with-SUPER-MONKEYS", "-with-SUPER-MONKEYS-pc58ag80a8qai00g7n9n", "-with-SUPER-MONKEYS-pc58ag80a8qai00g7n9n"),
-        ("Hello-Another-Way-\u{305D}\u{308C}\u{305E}\u{308C}\u{306E}\u{5834}\u{6240}", "Hello-Another-Way--fc4qua05auwb3674vfr0b", "Hello-Another-Way--fc4qua05auwb3674vfr0b"),
+        (
+            "\u{5B89}\u{5BA4}\u{5948}\u{7F8E}\u{6075}-with-SUPER-MONKEYS", "-with-SUPER-MONKEYS-pc58ag80a8qai00g7n9n",
+            "-with-SUPER-MONKEYS-pc58ag80a8qai00g7n9n"
+        ),
+        (
+            "Hello-Another-Way-\u{305D}\u{308C}\u{305E}\u{308C}\u{306E}\u{5834}\u{6240}", "Hello-Another-Way--fc4qua05auwb3674vfr0b",
+            "Hello-Another-Way--fc4qua05auwb3674vfr0b"
+        ),
         ("\u{3072}\u{3068}\u{3064}\u{5C4B}\u{6839}\u{306E}\u{4E0B}2", "2-u9tlzr9756bt3uc0v", "2-u9tlzr9756bt3uc0v"),
         ("Maji\u{3067}Koi\u{3059}\u{308B}5\u{79D2}\u{524D}", "MajiKoi5-783gue6qz075azm5e", "MajiKoi5-783gue6qz075azm5e"),
         ("\u{30D1}\u{30D5}\u{30A3}\u{30FC}de\u{30EB}\u{30F3}\u{30D0}", "de-jg4avhby1noc0d", "de-jg4avhby1noc0d"),
@@ -144,7 +182,8 @@ struct IdentifierTests {
                 #expect(IdentifierNormalizer.phone(raw) == sql, "\(raw.debugDescription)")
                 // The store side matches on its own, indexable expression: it must agree too.
                 let store = try await connection.query(
-                    "SELECT \(SQLStatements.phoneExpression("v.raw")) AS p FROM (SELECT $1::text AS raw) AS v", [raw])[0].decode("p", as: String?.self)
+                    "SELECT \(SQLStatements.phoneExpression("v.raw")) AS p FROM (SELECT $1::text AS raw) AS v", [raw])[0].decode(
+                        "p", as: String?.self)
                 #expect(store == sql, "\(raw.debugDescription)")
             }
             for raw in Self.emails {
@@ -181,8 +220,10 @@ struct IdentifierTests {
     /// Greek, Cyrillic, Thai, general punctuation and spaces, fullwidth forms), in the local
     /// part and in a domain label: refusals, case mapping, NFC and Punycode must agree.
     @Test func swiftAndSQLAgreeOnEveryCharacterOfCommonBlocks() async throws {
-        let ranges: [ClosedRange<UInt32>] = [0x01...0x052F, 0x0E00...0x0E7F, 0x1680...0x1680, 0x180E...0x180E, 0x1E00...0x1EFF,
-                                             0x2000...0x206F, 0x3000...0x3003, 0xFE00...0xFE0F, 0xFEFF...0xFEFF, 0xFF00...0xFF65]
+        let ranges: [ClosedRange<UInt32>] = [
+            0x01...0x052F, 0x0E00...0x0E7F, 0x1680...0x1680, 0x180E...0x180E, 0x1E00...0x1EFF,
+            0x2000...0x206F, 0x3000...0x3003, 0xFE00...0xFE0F, 0xFEFF...0xFEFF, 0xFF00...0xFF65,
+        ]
         let characters = ranges.flatMap { $0 }.compactMap(Unicode.Scalar.init).map { String(Character($0)) }
         let inputs = characters.flatMap { ["a\($0)b@example.com", "a@x\($0)y.com", "\($0)@example.com"] }
         try await TestDatabase.migrated { _, connection in
@@ -238,9 +279,11 @@ struct IdentifierTests {
 
     @Test func asciiAndUnicodeDomainsAreOneAddress() async throws {
         try await TestDatabase.migrated { _, connection in
-            for (ascii, unicode) in [("user@xn--72c9ao5c.com", "user@หพนง.com"),
-                                     ("somchai@xn--72c1a1bt4awk9o.xn--o3cw4h", "somchai@ตัวอย่าง.ไทย"),
-                                     ("info@xn--42c1ba2bk4b5c8fse.com", "info@สมาร์ทเทค.com")] {
+            for (ascii, unicode) in [
+                ("user@xn--72c9ao5c.com", "user@หพนง.com"),
+                ("somchai@xn--72c1a1bt4awk9o.xn--o3cw4h", "somchai@ตัวอย่าง.ไทย"),
+                ("info@xn--42c1ba2bk4b5c8fse.com", "info@สมาร์ทเทค.com"),
+            ] {
                 #expect(try await Self.sql(connection, "dsr.normalize_email", unicode) == ascii)
                 #expect(try await Self.sql(connection, "dsr.normalize_email", ascii) == ascii)
                 #expect(try await Self.sql(connection, "dsr.normalize_email", ascii.uppercased()) == ascii)
@@ -300,7 +343,9 @@ struct IdentifierTests {
         try await TestDatabase.migrated { _, connection in
             for raw in Self.nationalIDs {
                 let store = try await connection.query(
-                    "SELECT \(SQLStatements.lookupExpression(.nationalID, column: "v.raw")) AS n FROM (SELECT $1::text AS raw) AS v", [raw])[0]
+                    "SELECT \(SQLStatements.lookupExpression(.nationalID, column: "v.raw")) AS n FROM (SELECT $1::text AS raw) AS v", [raw])[
+                        0
+                    ]
                     .decode("n", as: String.self)
                 var identity = IdentitySet()
                 identity.add(raw, as: .nationalID)
@@ -370,8 +415,10 @@ struct IdentifierTests {
                  ORDER BY 1
                 """
             ).map { try $0.decode("name", as: String.self) }
-            for name in ["normalize_digits", "normalize_phone", "normalize_national_id", "normalize_email", "email_domain_unicode",
-                         "is_mobile_phone", "punycode_encode", "punycode_decode"] {
+            for name in [
+                "normalize_digits", "normalize_phone", "normalize_national_id", "normalize_email", "email_domain_unicode",
+                "is_mobile_phone", "punycode_encode", "punycode_decode",
+            ] {
                 #expect(immutable.contains(name), "\(name)")
             }
         }

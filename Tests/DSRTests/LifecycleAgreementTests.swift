@@ -82,7 +82,8 @@ struct LifecycleAgreementTests {
             await #expect(throws: PostgresError.self) {
                 try await connection.execute("UPDATE dsr.requests SET status = 'in_progress' WHERE id = $1", [id])
             }
-            let status = try await connection.query("SELECT status FROM dsr.requests WHERE id = $1", [id])[0].decode("status", as: String.self)
+            let status = try await connection.query("SELECT status FROM dsr.requests WHERE id = $1", [id])[0].decode(
+                "status", as: String.self)
             #expect(status == "refused")
         }
     }

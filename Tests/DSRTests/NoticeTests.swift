@@ -1,8 +1,9 @@
-@testable import DSR
 import Foundation
 import Postgres
 import TestSupport
 import Testing
+
+@testable import DSR
 
 /// Decodes RFC 2047 `=?UTF-8?B?...?=` words (folded with CRLF + space).
 func decodeHeader(_ value: String) -> String {
@@ -27,7 +28,9 @@ func header(_ name: String, in message: String) -> String? {
 
 /// The decoded text/plain part of a message built by dsrd (base64 body).
 func plainText(of message: String) -> String {
-    guard let part = message.components(separatedBy: "Content-Type: text/plain; charset=UTF-8\r\nContent-Transfer-Encoding: base64\r\n\r\n").last,
+    guard
+        let part = message.components(separatedBy: "Content-Type: text/plain; charset=UTF-8\r\nContent-Transfer-Encoding: base64\r\n\r\n")
+            .last,
         let encoded = part.components(separatedBy: "\r\n--").first
     else { return "" }
     return String(decoding: Data(base64Encoded: encoded.replacingOccurrences(of: "\r\n", with: "")) ?? Data(), as: UTF8.self)
@@ -35,10 +38,11 @@ func plainText(of message: String) -> String {
 
 extension TestDatabase {
     func noticeArguments(smtpPort: Int, extra: [String] = []) -> [String] {
-        runArguments([
-            "--set", "email.smtp_url=smtp://127.0.0.1:\(smtpPort)", "--set", "email.require_tls=false",
-            "--set", "email.from_address=privacy@smarttec.example", "--set", "notices.dpo_email=dpo@smarttec.example",
-        ] + extra)
+        runArguments(
+            [
+                "--set", "email.smtp_url=smtp://127.0.0.1:\(smtpPort)", "--set", "email.require_tls=false",
+                "--set", "email.from_address=privacy@smarttec.example", "--set", "notices.dpo_email=dpo@smarttec.example",
+            ] + extra)
     }
 }
 
@@ -68,11 +72,16 @@ struct NoticeTests {
             #expect(try await daemon.waitForExit(timeout: .seconds(30)) == 0)
 
             let messages = try sink.messages()
-            let completed = try #require(messages.first { decodeHeader(header("Subject", in: $0) ?? "").hasPrefix("คำขอใช้สิทธิ์ของท่านดำเนินการเสร็จแล้ว") })
-            #expect(decodeHeader(header("Subject", in: completed) ?? "") == "คำขอใช้สิทธิ์ของท่านดำเนินการเสร็จแล้ว (เลขที่ \(id.uuidString.lowercased().prefix(8)))")
+            let completed = try #require(
+                messages.first { decodeHeader(header("Subject", in: $0) ?? "").hasPrefix("คำขอใช้สิทธิ์ของท่านดำเนินการเสร็จแล้ว") })
+            #expect(
+                decodeHeader(header("Subject", in: completed) ?? "")
+                    == "คำขอใช้สิทธิ์ของท่านดำเนินการเสร็จแล้ว (เลขที่ \(id.uuidString.lowercased().prefix(8)))")
             #expect(header("To", in: completed) == "<somchai@example.co.th>")
             #expect(decodeHeader(header("From", in: completed) ?? "").contains("<privacy@smarttec.example>"))
-            #expect(completed.contains("Content-Type: text/plain; charset=UTF-8") && completed.contains("Content-Type: text/html; charset=UTF-8"))
+            #expect(
+                completed.contains("Content-Type: text/plain; charset=UTF-8")
+                    && completed.contains("Content-Type: text/html; charset=UTF-8"))
             let body = plainText(of: completed)
             #expect(body.contains(id.uuidString.lowercased()))
             #expect(body.contains("เพื่อความปลอดภัย เราไม่ส่งข้อมูลทางอีเมล"))
@@ -91,8 +100,9 @@ struct NoticeTests {
             _ = try await connection.query("SELECT dsr.submit('erasure', '{\"email\": \"somchai@example.co.th\"}')")
             try await connection.cancelRequestJobs()
             let settings = ["--set", "notices.resend_in_doubt=\(resendInDoubt)", "--set", "notices.dpo_email="]
-            let crashing = try DaemonProcess(database.noticeArguments(smtpPort: sink.port, extra: settings),
-                                             environment: ["DSRD_FAILPOINT": "notice.after_send"])
+            let crashing = try DaemonProcess(
+                database.noticeArguments(smtpPort: sink.port, extra: settings),
+                environment: ["DSRD_FAILPOINT": "notice.after_send"])
             #expect(try await crashing.waitForExit(timeout: .seconds(60)) != nil)
             #expect(crashing.process.terminationReason == .uncaughtSignal)
             #expect(try sink.messages().count == 1)
@@ -100,9 +110,11 @@ struct NoticeTests {
 
             let survivor = try DaemonProcess(database.noticeArguments(smtpPort: sink.port, extra: settings))
             let finalState = resendInDoubt ? "sent" : "in_doubt"
-            #expect(try await eventually {
-                try await connection.count("SELECT count(*) FROM dsr.outbox WHERE template = 'received' AND state = $1", [finalState]) == 1
-            }, "\(survivor.output)")
+            #expect(
+                try await eventually {
+                    try await connection.count("SELECT count(*) FROM dsr.outbox WHERE template = 'received' AND state = $1", [finalState])
+                        == 1
+                }, "\(survivor.output)")
             survivor.signal(SIGTERM)
             #expect(try await survivor.waitForExit(timeout: .seconds(30)) == 0)
 
@@ -129,21 +141,26 @@ struct NoticeTests {
             _ = try await connection.query(
                 "SELECT dsr.submit('access', '{\"phone\": \"081-234-5678\"}', '{\"channels\": [\"sms\"]}')")
             try await connection.cancelRequestJobs()
-            let daemon = try DaemonProcess(database.runArguments([
-                "--set", "sms.url=\(gateway.url)/2010-04-01/Messages",
-                "--set", "sms.username=AC123", "--set", "sms.password_file=\(secret.path)",
-            ]))
-            #expect(try await eventually { try await connection.count("SELECT count(*) FROM dsr.outbox WHERE state = 'sent'") == 1 },
-                    "\(daemon.output)")
+            let daemon = try DaemonProcess(
+                database.runArguments([
+                    "--set", "sms.url=\(gateway.url)/2010-04-01/Messages",
+                    "--set", "sms.username=AC123", "--set", "sms.password_file=\(secret.path)",
+                ]))
+            #expect(
+                try await eventually { try await connection.count("SELECT count(*) FROM dsr.outbox WHERE state = 'sent'") == 1 },
+                "\(daemon.output)")
             daemon.signal(SIGTERM)
             #expect(try await daemon.waitForExit(timeout: .seconds(30)) == 0)
             let requests = try gateway.requests()
             try #require(requests.count == 2)
             #expect(requests[0].body == requests[1].body)
-            let form = Dictionary(uniqueKeysWithValues: requests[1].body.split(separator: "&").map { pair -> (String, String) in
-                let parts = pair.split(separator: "=", maxSplits: 1).map { String($0).replacingOccurrences(of: "+", with: " ").removingPercentEncoding ?? "" }
-                return (parts[0], parts.count > 1 ? parts[1] : "")
-            })
+            let form = Dictionary(
+                uniqueKeysWithValues: requests[1].body.split(separator: "&").map { pair -> (String, String) in
+                    let parts = pair.split(separator: "=", maxSplits: 1).map {
+                        String($0).replacingOccurrences(of: "+", with: " ").removingPercentEncoding ?? ""
+                    }
+                    return (parts[0], parts.count > 1 ? parts[1] : "")
+                })
             #expect(form["To"] == "+66812345678")
             #expect(form["From"] == "SmartTec")
             #expect(form["Body"]?.hasPrefix("SmartTec: ได้รับคำขอ") == true)
@@ -159,12 +176,14 @@ struct NoticeTests {
             _ = try await connection.query(
                 "SELECT dsr.submit('objection', '{\"phone\": \"+66812345678\"}', '{\"channels\": [\"sms\"]}')")
             try await connection.cancelRequestJobs()
-            let daemon = try DaemonProcess(database.runArguments([
-                "--set", "sms.url=\(gateway.url)/send", "--set", "sms.format=json",
-            ]))
-            #expect(try await eventually {
-                try await connection.count("SELECT count(*) FROM dsr.outbox WHERE template = 'dpo_delivery_failed'") == 1
-            }, "\(daemon.output)")
+            let daemon = try DaemonProcess(
+                database.runArguments([
+                    "--set", "sms.url=\(gateway.url)/send", "--set", "sms.format=json",
+                ]))
+            #expect(
+                try await eventually {
+                    try await connection.count("SELECT count(*) FROM dsr.outbox WHERE template = 'dpo_delivery_failed'") == 1
+                }, "\(daemon.output)")
             daemon.signal(SIGTERM)
             #expect(try await daemon.waitForExit(timeout: .seconds(30)) == 0)
             #expect(try gateway.requests().count == 1)
@@ -184,9 +203,11 @@ struct NoticeTests {
             try await connection.cancelRequestJobs()
             let daemon = try DaemonProcess(
                 database.noticeArguments(smtpPort: sink.port, extra: ["--set", "email.require_tls=true"]))
-            #expect(try await eventually {
-                try await connection.count("SELECT count(*) FROM dsr.outbox WHERE state = 'pending' AND send_attempts >= 1 AND last_error IS NOT NULL") == 1
-            }, "\(daemon.output)")
+            #expect(
+                try await eventually {
+                    try await connection.count(
+                        "SELECT count(*) FROM dsr.outbox WHERE state = 'pending' AND send_attempts >= 1 AND last_error IS NOT NULL") == 1
+                }, "\(daemon.output)")
             daemon.signal(SIGTERM)
             #expect(try await daemon.waitForExit(timeout: .seconds(30)) == 0)
             #expect(try sink.messages().isEmpty)
@@ -235,14 +256,16 @@ struct NoticeTests {
             let subjectNotices = try await connection.query(
                 "SELECT template || '/' || channel AS n FROM dsr.outbox WHERE audience = 'subject' ORDER BY id"
             ).map { try $0.decode("n", as: String.self) }
-            #expect(subjectNotices == ["received/email", "received/sms", "more_time/email", "more_time/sms", "refused/email", "refused/sms"])
+            #expect(
+                subjectNotices == ["received/email", "received/sms", "more_time/email", "more_time/sms", "refused/email", "refused/sms"])
             #expect(try await connection.count("SELECT count(*) FROM dsr.jobs WHERE kind = 'request' AND state = 'cancelled'") == 1)
             let probe = try await connection.query(
                 "INSERT INTO dsr.jobs (kind, max_attempts) VALUES ('probe', 1) RETURNING id")[0].decode("id", as: Int64.self)
             try await connection.execute(
                 "UPDATE dsr.jobs SET state = 'dead', finished_at = now(), last_error = 'boom' WHERE id = $1", [probe])
-            #expect(try await connection.count(
-                "SELECT count(*) FROM dsr.outbox WHERE template = 'dpo_dead_job' AND variables->>'last_error' = 'boom'") == 1)
+            #expect(
+                try await connection.count(
+                    "SELECT count(*) FROM dsr.outbox WHERE template = 'dpo_dead_job' AND variables->>'last_error' = 'boom'") == 1)
         }
     }
 
@@ -261,15 +284,16 @@ struct NoticeTests {
 
     @Test func htmlPartEscapesAndKeepsParagraphsAndLineBreaks() {
         let html = NoticeTemplates.html(from: "เรียน <คุณ> \"A&B\"\nบรรทัดสอง\n\n\nย่อหน้าใหม่", title: "T & \"q\"")
-        #expect(html == """
-            <!DOCTYPE html>
-            <html><head><meta charset="utf-8"><title>T &amp; &quot;q&quot;</title></head>
-            <body>
-            <p>เรียน &lt;คุณ&gt; &quot;A&amp;B&quot;<br>
-            บรรทัดสอง</p>
-            <p>ย่อหน้าใหม่</p>
-            </body></html>
+        #expect(
+            html == """
+                <!DOCTYPE html>
+                <html><head><meta charset="utf-8"><title>T &amp; &quot;q&quot;</title></head>
+                <body>
+                <p>เรียน &lt;คุณ&gt; &quot;A&amp;B&quot;<br>
+                บรรทัดสอง</p>
+                <p>ย่อหน้าใหม่</p>
+                </body></html>
 
-            """)
+                """)
     }
 }

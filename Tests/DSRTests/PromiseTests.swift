@@ -1,9 +1,10 @@
-@testable import DSR
 import Foundation
 import Logging
 import Postgres
 import TestSupport
 import Testing
+
+@testable import DSR
 
 /// Regressions from an operator's acceptance run: promises to the person that dsrd made but
 /// did not keep. Each test failed on the code before its fix.
@@ -15,14 +16,19 @@ struct PromiseTests {
         try await TestDatabase.migrated { _, connection in
             let submit = "SELECT dsr.submit($1, $2::jsonb, $3::jsonb) AS id"
             let first = try await connection.query(
-                submit, ["access", #"{"email": "somchai@example.co.th"}"#, #"{"idempotency_key": "ticket-1"}"#])[0].decode("id", as: UUID.self)
+                submit, ["access", #"{"email": "somchai@example.co.th"}"#, #"{"idempotency_key": "ticket-1"}"#])[0].decode(
+                    "id", as: UUID.self)
             // The same request again, even written differently: the same id.
             let again = try await connection.query(
-                submit, ["access", #"{"email": " Somchai@Example.CO.TH "}"#, #"{"idempotency_key": "ticket-1"}"#])[0].decode("id", as: UUID.self)
+                submit, ["access", #"{"email": " Somchai@Example.CO.TH "}"#, #"{"idempotency_key": "ticket-1"}"#])[0].decode(
+                    "id", as: UUID.self)
             #expect(again == first)
             let refusals: [(String, String, String, String)] = [
                 ("access", #"{"email": "mali@example.co.th"}"#, #"{"idempotency_key": "ticket-1"}"#, "another person"),
-                ("access", #"{"email": "somchai@example.co.th", "phone": "0812345678"}"#, #"{"idempotency_key": "ticket-1"}"#, "another person"),
+                (
+                    "access", #"{"email": "somchai@example.co.th", "phone": "0812345678"}"#, #"{"idempotency_key": "ticket-1"}"#,
+                    "another person"
+                ),
                 ("erasure", #"{"email": "somchai@example.co.th"}"#, #"{"idempotency_key": "ticket-1"}"#, "another kind"),
             ]
             for (kind, subject, options, message) in refusals {
@@ -35,10 +41,12 @@ struct PromiseTests {
                 }
             }
             _ = try await connection.query(
-                submit, ["objection", #"{"email": "somchai@example.co.th"}"#, #"{"idempotency_key": "ticket-2", "purposes": ["marketing"]}"#])
+                submit,
+                ["objection", #"{"email": "somchai@example.co.th"}"#, #"{"idempotency_key": "ticket-2", "purposes": ["marketing"]}"#])
             do {
                 _ = try await connection.query(
-                    submit, ["objection", #"{"email": "somchai@example.co.th"}"#, #"{"idempotency_key": "ticket-2", "purposes": ["analytics"]}"#])
+                    submit,
+                    ["objection", #"{"email": "somchai@example.co.th"}"#, #"{"idempotency_key": "ticket-2", "purposes": ["analytics"]}"#])
                 Issue.record("accepted a different objection under a used key")
             } catch let error as PostgresError {
                 #expect(error.message.contains("different request"), "\(error.message)")
@@ -57,10 +65,17 @@ struct PromiseTests {
                 #expect(error.message.contains("mobile number"), "\(error.message)")
             }
             // Without channels, a landline gives none; a mobile number gives SMS.
-            let landline = try await connection.query("SELECT dsr.submit('access', '{\"phone\": \"02-444-3044\"}') AS id")[0].decode("id", as: UUID.self)
-            let mobile = try await connection.query("SELECT dsr.submit('access', '{\"phone\": \"081-234-5678\"}') AS id")[0].decode("id", as: UUID.self)
-            #expect(try await connection.query("SELECT channels FROM dsr.requests WHERE id = $1", [landline])[0].decode("channels", as: [String].self).isEmpty)
-            #expect(try await connection.query("SELECT channels FROM dsr.requests WHERE id = $1", [mobile])[0].decode("channels", as: [String].self) == ["sms"])
+            let landline = try await connection.query("SELECT dsr.submit('access', '{\"phone\": \"02-444-3044\"}') AS id")[0].decode(
+                "id", as: UUID.self)
+            let mobile = try await connection.query("SELECT dsr.submit('access', '{\"phone\": \"081-234-5678\"}') AS id")[0].decode(
+                "id", as: UUID.self)
+            #expect(
+                try await connection.query("SELECT channels FROM dsr.requests WHERE id = $1", [landline])[0].decode(
+                    "channels", as: [String].self
+                ).isEmpty)
+            #expect(
+                try await connection.query("SELECT channels FROM dsr.requests WHERE id = $1", [mobile])[0].decode(
+                    "channels", as: [String].self) == ["sms"])
         }
     }
 
@@ -71,8 +86,9 @@ struct PromiseTests {
                 pool: ConnectionPool(conninfo: "", maximum: 1), connectors: mappings.map { SQLConnector(mapping: $0) },
                 exportDirectory: FileManager.default.temporaryDirectory, timeZone: .current, proofKeys: nil, company: .init())
             try await fanOut.publishSubmissionRules(on: connection)
-            #expect(try await connection.query("SELECT stores FROM dsr.correctable_fields WHERE field = 'email'")[0]
-                .decode("stores", as: [String].self) == ["customer", "marketing"])
+            #expect(
+                try await connection.query("SELECT stores FROM dsr.correctable_fields WHERE field = 'email'")[0]
+                    .decode("stores", as: [String].self) == ["customer", "marketing"])
             let cases: [(String, String)] = [
                 (#"{"changes": {"shoe_size": "42"}}"#, "no store can correct"),
                 (#"{"changes": {"adress": "99/1 Sukhumvit"}}"#, "no store can correct"),
@@ -94,7 +110,8 @@ struct PromiseTests {
             }
             #expect(try await connection.count("SELECT count(*) FROM dsr.requests") == 0)
             _ = try await connection.query(
-                "SELECT dsr.submit('rectification', '{\"email\": \"somchai@example.co.th\"}', '{\"changes\": {\"address\": \"99/1 ถนนสุขุมวิท\"}}')")
+                "SELECT dsr.submit('rectification', '{\"email\": \"somchai@example.co.th\"}', '{\"changes\": {\"address\": \"99/1 ถนนสุขุมวิท\"}}')"
+            )
         }
     }
 
@@ -119,8 +136,10 @@ struct PromiseTests {
         try await TestDatabase.migrated { _, connection in
             let id = try await connection.query(
                 "SELECT dsr.submit('access', '{\"phone\": \"081-234-5678\"}') AS id")[0].decode("id", as: UUID.self)
-            for (extra, message) in [("-5 days", "positive interval"), ("0", "positive interval"), ("10 years", "positive interval"),
-                                     ("31 days", "at most 60 days")] {
+            for (extra, message) in [
+                ("-5 days", "positive interval"), ("0", "positive interval"), ("10 years", "positive interval"),
+                ("31 days", "at most 60 days"),
+            ] {
                 do {
                     _ = try await connection.query("SELECT dsr.extend_deadline($1, $2::interval, 'archive')", [id, extra])
                     Issue.record("extension by \(extra) accepted")
@@ -131,9 +150,13 @@ struct PromiseTests {
                 }
             }
             #expect(try await connection.count("SELECT count(*) FROM dsr.outbox WHERE template = 'more_time'") == 0)
-            #expect(try await connection.count("SELECT count(*) FROM dsr.requests WHERE id = $1 AND due_at = received_at + interval '30 days'", [id]) == 1)
+            #expect(
+                try await connection.count(
+                    "SELECT count(*) FROM dsr.requests WHERE id = $1 AND due_at = received_at + interval '30 days'", [id]) == 1)
             _ = try await connection.query("SELECT dsr.extend_deadline($1, interval '30 days', 'records are in the paper archive')", [id])
-            #expect(try await connection.count("SELECT count(*) FROM dsr.requests WHERE id = $1 AND due_at = received_at + interval '60 days'", [id]) == 1)
+            #expect(
+                try await connection.count(
+                    "SELECT count(*) FROM dsr.requests WHERE id = $1 AND due_at = received_at + interval '60 days'", [id]) == 1)
             #expect(try await connection.count("SELECT count(*) FROM dsr.outbox WHERE template = 'more_time'") == 1)
         }
     }
@@ -172,9 +195,10 @@ struct PromiseTests {
                     }
                 }
             }
-            let declared = Set(try await connection.query(
-                "SELECT c.conrelid::regclass::text || '.' || c.conname AS name FROM pg_constraint c WHERE c.contype = 'c' AND c.conrelid IN ('dsr.requests'::regclass, 'dsr.outbox'::regclass)"
-            ).map { try $0.decode("name", as: String.self).replacingOccurrences(of: "dsr.", with: "") })
+            let declared = Set(
+                try await connection.query(
+                    "SELECT c.conrelid::regclass::text || '.' || c.conname AS name FROM pg_constraint c WHERE c.contype = 'c' AND c.conrelid IN ('dsr.requests'::regclass, 'dsr.outbox'::regclass)"
+                ).map { try $0.decode("name", as: String.self).replacingOccurrences(of: "dsr.", with: "") })
             #expect(broken == declared, "not covered: \(declared.subtracting(broken).sorted())")
             if let cluster = ProcessInfo.processInfo.environment["DSRD_TEST_CLUSTER"] {
                 let log = (try? String(contentsOfFile: cluster + "/server.log", encoding: .utf8)) ?? ""
@@ -206,7 +230,9 @@ struct PromiseTests {
             try ConfigurationKey.all.first { $0.name == key }!.apply(&configuration, .string(value))
         }
         let templates = try NoticeTemplates(directory: configuration.resolvedPath(configuration.notices.templatesDirectory))
-        func render(_ name: String, _ channel: String, _ locale: String, _ extra: [String: Any], kind: String = "objection", lift: Bool = false) throws -> String {
+        func render(
+            _ name: String, _ channel: String, _ locale: String, _ extra: [String: Any], kind: String = "objection", lift: Bool = false
+        ) throws -> String {
             var values: [String: Any] = ["request_id": "6f48d8e7-d553-4ce3-acdf-3cc442ca4846", "short_id": "6f48d8e7"]
             values.merge(NoticeVocabulary.kindValues(kind, lift: lift, locale: locale)) { $1 }
             values.merge(NoticeVocabulary.companyValues(configuration.company, locale: locale)) { $1 }
@@ -215,23 +241,35 @@ struct PromiseTests {
             let notice = try templates.render(name, channel: Channel(rawValue: channel)!, language: Language(code: locale), values: values)
             return (notice.subject ?? "") + "\n" + notice.text
         }
-        let stopped: [String: Any] = ["changes": [[
-            "store": "marketing",
-            "tables": [["name": "subscriptions", "action": "withdrawn", "rows": 2], ["name": "ad_audiences", "action": "deleted", "rows": 1],
-                       ["name": "consents", "action": "withdrawn", "rows": 0]],
-        ] as [String: Any]]]
+        let stopped: [String: Any] = [
+            "changes": [
+                [
+                    "store": "marketing",
+                    "tables": [
+                        ["name": "subscriptions", "action": "withdrawn", "rows": 2],
+                        ["name": "ad_audiences", "action": "deleted", "rows": 1],
+                        ["name": "consents", "action": "withdrawn", "rows": 0],
+                    ],
+                ] as [String: Any]
+            ]
+        ]
         let thai = try render("completed", "email", "th", stopped)
-        #expect(thai.contains("- marketing / subscriptions: หยุดใช้แล้ว (2 รายการ)") && thai.contains("- marketing / ad_audiences: ลบแล้ว (1 รายการ)"))
+        #expect(
+            thai.contains("- marketing / subscriptions: หยุดใช้แล้ว (2 รายการ)")
+                && thai.contains("- marketing / ad_audiences: ลบแล้ว (1 รายการ)"))
         #expect(!thai.contains("consents"))
         let english = try render("completed", "email", "en", stopped)
         #expect(english.contains("- marketing / subscriptions: stopped (2 records)"))
         let nothing = try render("completed", "email", "en", ["changes": [[String: Any]]()])
         #expect(nothing.contains("We found no processing of your data still going on"))
-        #expect(try render("received", "email", "en", [:], kind: "restriction", lift: true).contains("lifting the restriction of processing"))
+        #expect(
+            try render("received", "email", "en", [:], kind: "restriction", lift: true).contains("lifting the restriction of processing"))
         #expect(try render("received", "email", "th", [:], kind: "restriction", lift: true).contains("ยกเลิกการระงับ"))
         let sms = try render("refused", "sms", "th", ["reason": "ไม่สามารถยืนยันตัวตนของท่านได้"], kind: "access")
         #expect(sms.contains("ไม่สามารถยืนยันตัวตนของท่านได้") && !sms.contains("อีเมล"))
-        #expect(try render("refused", "sms", "en", ["reason": "your identity could not be verified."], kind: "access").contains("Reason: your identity could not be verified."))
+        #expect(
+            try render("refused", "sms", "en", ["reason": "your identity could not be verified."], kind: "access").contains(
+                "Reason: your identity could not be verified."))
         let erasure = try render("completed", "email", "en", ["rows_held": 0], kind: "erasure")
         #expect(!erasure.contains("the law requires us to keep"))
         #expect(try render("completed", "email", "en", ["rows_held": 3], kind: "erasure").contains("The exception is 3 records"))

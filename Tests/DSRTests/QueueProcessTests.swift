@@ -13,20 +13,25 @@ struct QueueProcessTests {
             let noStores = try temporaryDirectory()
             defer { try? FileManager.default.removeItem(at: noStores) }
             // A poll interval far beyond the test's patience: only NOTIFY can wake the worker.
-            let daemon = try DaemonProcess(database.runArguments([
-                "--set", "queue.poll_interval=10m", "--set", "connectors.directory=\(noStores.path)",
-            ]))
+            let daemon = try DaemonProcess(
+                database.runArguments([
+                    "--set", "queue.poll_interval=10m", "--set", "connectors.directory=\(noStores.path)",
+                ]))
             #expect(try await eventually { try await connection.count("SELECT count(*) FROM dsr.workers") == 1 })
             try await Task.sleep(for: .milliseconds(300))
             let id = try await connection.query("SELECT dsr.submit('restriction', '{\"email\": \"a@example.com\"}') AS id")[0]
                 .decode("id", as: UUID.self)
-            #expect(try await eventually(timeout: .seconds(30)) {
-                try await connection.count("SELECT count(*) FROM dsr.requests WHERE id = $1 AND status = 'completed'", [id]) == 1
-            }, "\(daemon.output)")
+            #expect(
+                try await eventually(timeout: .seconds(30)) {
+                    try await connection.count("SELECT count(*) FROM dsr.requests WHERE id = $1 AND status = 'completed'", [id]) == 1
+                }, "\(daemon.output)")
             let steps = try await connection.query("SELECT step FROM dsr.request_events WHERE request_id = $1 ORDER BY id", [id])
                 .map { try $0.decode("step", as: String.self) }
             #expect(steps == ["received", "planned", "completed"])
-            #expect(try await connection.count("SELECT count(*) FROM dsr.jobs WHERE request_id = $1 AND kind IN ('request', 'finalize') AND state = 'completed' AND attempt = 1", [id]) == 2)
+            #expect(
+                try await connection.count(
+                    "SELECT count(*) FROM dsr.jobs WHERE request_id = $1 AND kind IN ('request', 'finalize') AND state = 'completed' AND attempt = 1",
+                    [id]) == 2)
             daemon.signal(SIGTERM)
             #expect(try await daemon.waitForExit(timeout: .seconds(30)) == 0)
             #expect(!daemon.output.contains("a@example.com"))
@@ -71,9 +76,10 @@ struct QueueProcessTests {
             // Make the rescued attempt quick, as if the work were nearly done.
             try await connection.execute("UPDATE dsr.jobs SET payload = '{\"record\": true}'")
             let rescuer = try DaemonProcess(database.runArguments())
-            #expect(try await eventually(timeout: .seconds(60)) {
-                try await connection.count("SELECT count(*) FROM dsr.jobs WHERE state = 'completed'") == 3
-            }, "\(rescuer.output)")
+            #expect(
+                try await eventually(timeout: .seconds(60)) {
+                    try await connection.count("SELECT count(*) FROM dsr.jobs WHERE state = 'completed'") == 3
+                }, "\(rescuer.output)")
             rescuer.signal(SIGTERM)
             #expect(try await rescuer.waitForExit(timeout: .seconds(30)) == 0)
             #expect(try await connection.count("SELECT count(*) FROM dsr.probe_results") == 3)
@@ -88,16 +94,19 @@ struct QueueProcessTests {
                 "INSERT INTO dsr.jobs (kind, payload, max_attempts) VALUES ('probe', '{\"fail\": \"store said no\"}', 3) RETURNING id"
             )[0].decode("id", as: Int64.self)
             // 3 s: the first failure's backoff must outlast a poll on a loaded machine (an injected clock is the real fix).
-            let daemon = try DaemonProcess(database.runArguments(["--set", "queue.retry_base_delay=3s", "--set", "queue.retry_max_delay=12s"]))
+            let daemon = try DaemonProcess(
+                database.runArguments(["--set", "queue.retry_base_delay=3s", "--set", "queue.retry_max_delay=12s"]))
             // After the first failure the job waits in the future, with the error recorded.
-            #expect(try await eventually {
-                try await connection.count(
-                    "SELECT count(*) FROM dsr.jobs WHERE id = $1 AND attempt = 1 AND state = 'available' AND run_at > attempted_at + interval '400 ms' AND last_error = 'store said no'",
-                    [jobID]) == 1
-            })
-            #expect(try await eventually(timeout: .seconds(60)) {
-                try await connection.count("SELECT count(*) FROM dsr.jobs WHERE id = $1 AND state = 'dead'", [jobID]) == 1
-            })
+            #expect(
+                try await eventually {
+                    try await connection.count(
+                        "SELECT count(*) FROM dsr.jobs WHERE id = $1 AND attempt = 1 AND state = 'available' AND run_at > attempted_at + interval '400 ms' AND last_error = 'store said no'",
+                        [jobID]) == 1
+                })
+            #expect(
+                try await eventually(timeout: .seconds(60)) {
+                    try await connection.count("SELECT count(*) FROM dsr.jobs WHERE id = $1 AND state = 'dead'", [jobID]) == 1
+                })
             let job = try await connection.query("SELECT attempt, last_error, finished_at FROM dsr.jobs WHERE id = $1", [jobID])[0]
             #expect(try job.decode("attempt", as: Int.self) == 3)
             #expect(try job.decode("last_error", as: String.self) == "store said no")
@@ -107,9 +116,10 @@ struct QueueProcessTests {
             // An operator retries it from psql; it now succeeds.
             try await connection.execute("UPDATE dsr.jobs SET payload = '{\"record\": true}' WHERE id = $1", [jobID])
             try await connection.execute("SELECT dsr.retry_job($1)", [jobID])
-            #expect(try await eventually {
-                try await connection.count("SELECT count(*) FROM dsr.jobs WHERE id = $1 AND state = 'completed'", [jobID]) == 1
-            })
+            #expect(
+                try await eventually {
+                    try await connection.count("SELECT count(*) FROM dsr.jobs WHERE id = $1 AND state = 'completed'", [jobID]) == 1
+                })
             #expect(try await connection.count("SELECT max_attempts FROM dsr.jobs WHERE id = $1", [jobID]) == 4)
             await #expect(throws: PostgresError.self) { try await connection.execute("SELECT dsr.retry_job($1)", [jobID]) }
             daemon.signal(SIGTERM)
@@ -129,17 +139,21 @@ struct QueueProcessTests {
                 .decode("id", as: Int64.self)
             try await connection.execute("SELECT dsr.cancel_job($1, 'duplicate')", [cancelled])
             let daemon = try DaemonProcess(database.runArguments())
-            #expect(try await eventually {
-                try await connection.count("SELECT count(*) FROM dsr.jobs WHERE id = ANY($1::bigint[]) AND state = 'dead'", [[permanent, unknown]]) == 2
-            })
+            #expect(
+                try await eventually {
+                    try await connection.count(
+                        "SELECT count(*) FROM dsr.jobs WHERE id = ANY($1::bigint[]) AND state = 'dead'", [[permanent, unknown]]) == 2
+                })
             #expect(try await connection.count("SELECT attempt FROM dsr.jobs WHERE id = $1", [permanent]) == 1)
-            #expect(try await connection.query("SELECT last_error FROM dsr.jobs WHERE id = $1", [unknown])[0]
-                .decode("last_error", as: String.self) == "no handler for job kind no_such_kind")
+            #expect(
+                try await connection.query("SELECT last_error FROM dsr.jobs WHERE id = $1", [unknown])[0]
+                    .decode("last_error", as: String.self) == "no handler for job kind no_such_kind")
             try await connection.execute("UPDATE dsr.jobs SET run_at = now() WHERE id = $1", [cancelled])
             try await Task.sleep(for: .seconds(1))
             #expect(try await connection.count("SELECT count(*) FROM dsr.probe_results") == 0)
-            #expect(try await connection.query("SELECT state FROM dsr.jobs WHERE id = $1", [cancelled])[0]
-                .decode("state", as: String.self) == "cancelled")
+            #expect(
+                try await connection.query("SELECT state FROM dsr.jobs WHERE id = $1", [cancelled])[0]
+                    .decode("state", as: String.self) == "cancelled")
             daemon.signal(SIGTERM)
             #expect(try await daemon.waitForExit(timeout: .seconds(30)) == 0)
         }
@@ -161,8 +175,9 @@ struct QueueProcessTests {
             #expect(try await connection.count("SELECT count(*) FROM dsr.jobs WHERE state = 'completed'") == 2)
             #expect(try await connection.count("SELECT count(*) FROM dsr.probe_results") == 2)
             // The long job went back to the queue at once, its attempt not counted.
-            #expect(try await connection.count(
-                "SELECT count(*) FROM dsr.jobs WHERE priority = 1 AND state = 'available' AND attempt = 0 AND locked_by IS NULL") == 1)
+            #expect(
+                try await connection.count(
+                    "SELECT count(*) FROM dsr.jobs WHERE priority = 1 AND state = 'available' AND attempt = 0 AND locked_by IS NULL") == 1)
             #expect(try await connection.count("SELECT count(*) FROM dsr.workers WHERE stopped_at IS NOT NULL") == 1)
         }
     }

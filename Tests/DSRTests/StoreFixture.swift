@@ -22,7 +22,9 @@ struct StoreFixture: Sendable {
 
     static func make(customers: Int = 300, creating stores: Set<String> = ["customer", "order", "marketing"]) async throws -> StoreFixture {
         let suffix = UUID().uuidString.replacingOccurrences(of: "-", with: "").prefix(10).lowercased()
-        let fixture = StoreFixture(names: ["customer": "t_customer_\(suffix)", "order": "t_order_\(suffix)", "marketing": "t_marketing_\(suffix)"])
+        let fixture = StoreFixture(names: [
+            "customer": "t_customer_\(suffix)", "order": "t_order_\(suffix)", "marketing": "t_marketing_\(suffix)",
+        ])
         try await fixture.create(stores, customers: customers)
         return fixture
     }
@@ -45,9 +47,11 @@ struct StoreFixture: Sendable {
                        ('T-2', 'มาลี', 'ทดสอบ', '1992-03-04', 'TH', NULL, '33/1 ซอยหมู่บ้านเศรษฐกิจ 40 บางแค', '+66 81 234 5678', 'mali.test@example.co.th', 'google')
                 """)
             try await customer.execute(
-                "INSERT INTO identity_documents (customer_id, kind, scan) VALUES ('T-1', 'national_id_card', '\\xdeadbeef'::bytea), ('T-2', 'passport', '\\x00'::bytea)")
+                "INSERT INTO identity_documents (customer_id, kind, scan) VALUES ('T-1', 'national_id_card', '\\xdeadbeef'::bytea), ('T-2', 'passport', '\\x00'::bytea)"
+            )
             try await customer.execute(
-                "INSERT INTO activity_log (customer_id, ip_address, cookie_id, event) VALUES ('T-1', '127.0.0.1', 'ck-1', 'login'), ('T-2', '127.0.0.2', 'ck-2', 'login')")
+                "INSERT INTO activity_log (customer_id, ip_address, cookie_id, event) VALUES ('T-1', '127.0.0.1', 'ck-1', 'login'), ('T-2', '127.0.0.2', 'ck-2', 'login')"
+            )
             await customer.close()
         }
         if stores.contains("order") {
@@ -68,9 +72,11 @@ struct StoreFixture: Sendable {
                    ('mali.test@example.co.th', '081-234-5678', 'sms', 'signup', now())
             """)
         try await marketing.execute(
-            "INSERT INTO consents (customer_id, email, purpose, given_at) VALUES ('T-1', NULL, 'marketing', now()), ('T-2', NULL, 'marketing', now())")
+            "INSERT INTO consents (customer_id, email, purpose, given_at) VALUES ('T-1', NULL, 'marketing', now()), ('T-2', NULL, 'marketing', now())"
+        )
         try await marketing.execute(
-            "INSERT INTO campaign_events (email, campaign, event, pixel_id, at) VALUES ('somchai.test@EXAMPLE.co.th', 'promo-1', 'open', 'px-1', now()), ('mali.test@example.co.th', 'promo-1', 'click', 'px-2', now())")
+            "INSERT INTO campaign_events (email, campaign, event, pixel_id, at) VALUES ('somchai.test@EXAMPLE.co.th', 'promo-1', 'open', 'px-1', now()), ('mali.test@example.co.th', 'promo-1', 'click', 'px-2', now())"
+        )
         await marketing.close()
     }
 
@@ -102,8 +108,10 @@ struct StoreFixture: Sendable {
         for name in names.values { _ = try? await admin.execute("DROP DATABASE IF EXISTS \(name) WITH (FORCE)") }
     }
 
-    static func with<T: Sendable>(customers: Int = 300, creating stores: Set<String> = ["customer", "order", "marketing"],
-                                  _ body: (StoreFixture) async throws -> T) async throws -> T {
+    static func with<T: Sendable>(
+        customers: Int = 300, creating stores: Set<String> = ["customer", "order", "marketing"],
+        _ body: (StoreFixture) async throws -> T
+    ) async throws -> T {
         let fixture = try await make(customers: customers, creating: stores)
         do {
             let value = try await body(fixture)

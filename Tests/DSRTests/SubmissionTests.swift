@@ -22,9 +22,13 @@ struct SubmissionTests {
             #expect(try row.decode("locale", as: String.self) == "en")
             #expect(try row.decode("channels", as: [String].self) == ["email"])
             #expect(try row.decode("thirty", as: Bool.self))
-            #expect(try await connection.count("SELECT count(*) FROM dsr.jobs WHERE request_id = $1 AND kind = 'request' AND state = 'available'", [id]) == 1)
+            #expect(
+                try await connection.count(
+                    "SELECT count(*) FROM dsr.jobs WHERE request_id = $1 AND kind = 'request' AND state = 'available'", [id]) == 1)
             // The acknowledgement is queued in the same transaction.
-            #expect(try await connection.count("SELECT count(*) FROM dsr.outbox WHERE request_id = $1 AND template = 'received' AND channel = 'email'", [id]) == 1)
+            #expect(
+                try await connection.count(
+                    "SELECT count(*) FROM dsr.outbox WHERE request_id = $1 AND template = 'received' AND channel = 'email'", [id]) == 1)
             // Transactional enqueue: rolled back with the caller's transaction.
             _ = try? await connection.transaction { connection in
                 try connection.query("SELECT dsr.submit('erasure', '{\"customer_id\": \"C-1\"}')")
@@ -93,8 +97,10 @@ struct SubmissionTests {
     @Test func commandLineSubmitPrintsIdOrRefusesWithExitStatus65() async throws {
         try await TestDatabase.migrated { database, connection in
             let ok = try await DaemonProcess.run(
-                ["submit", "rectification", "--database-url", database.conninfo, "--phone", "+66 81 234 5678",
-                 "--change", "address=99/1 ถนนสุขุมวิท", "--channel", "sms", "--locale", "en"])
+                [
+                    "submit", "rectification", "--database-url", database.conninfo, "--phone", "+66 81 234 5678",
+                    "--change", "address=99/1 ถนนสุขุมวิท", "--channel", "sms", "--locale", "en",
+                ])
             #expect(ok.status == 0, "\(ok.output)")
             let id = try #require(UUID(uuidString: ok.output.trimmingCharacters(in: .whitespacesAndNewlines)))
             let payload = try await connection.query("SELECT payload->'changes'->>'address' AS a FROM dsr.requests WHERE id = $1", [id])

@@ -4,7 +4,7 @@ import TestSupport
 import Testing
 
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #endif
 
 @Suite("systemd notification protocol")
@@ -48,7 +48,8 @@ struct SystemdNotifyTests {
         #expect(notifier.notify("READY=1"))
         #expect(socket.receive() == "READY=1")
         #expect(SystemdNotifier(environment: [:]).notify("READY=1") == false)
-        #expect(SystemdNotifier(environment: ["NOTIFY_SOCKET": socket.path, "WATCHDOG_USEC": "5", "WATCHDOG_PID": "1"]).watchdogInterval == nil)
+        #expect(
+            SystemdNotifier(environment: ["NOTIFY_SOCKET": socket.path, "WATCHDOG_USEC": "5", "WATCHDOG_PID": "1"]).watchdogInterval == nil)
     }
 
     @Test func daemonSendsReadyWatchdogAndStopping() async throws {

@@ -1,8 +1,9 @@
-@testable import DSR
 import Foundation
 import Postgres
 import TestSupport
 import Testing
+
+@testable import DSR
 
 /// The byte-level JSON/CSV encoder against values a real PostgreSQL sends, through both
 /// streaming paths (cursor inside a transaction, single-row mode outside one).
@@ -33,7 +34,8 @@ struct TableFileWriterTests {
                 let writer = try TableFileWriter(directory: directory, store: "s", table: "t", formats: [.json, .csv])
                 for _ in 0..<2 {
                     try connection.stream(query, [hostileText], fetchSize: 1) { row in
-                        try writer.write(columns: row.columns, kinds: row.columnTypes.map(TableFileWriter.FieldKind.init(postgresType:)), row: row)
+                        try writer.write(
+                            columns: row.columns, kinds: row.columnTypes.map(TableFileWriter.FieldKind.init(postgresType:)), row: row)
                     }
                 }
                 return try writer.finish()
@@ -70,7 +72,11 @@ struct TableFileWriterTests {
         let lines = csv.components(separatedBy: "\r\n")
         #expect(lines.first == "note,count,amount,nan,minus_infinity,yes,no,nothing,doc,scan,at,local_at,day")
         let quoted = "\"" + Self.hostileText.replacingOccurrences(of: "\"", with: "\"\"") + "\""
-        #expect(csv.contains(quoted + ",42,-1.50,NaN,-Infinity,true,false,,\"{\"\"a\"\": [1, \"\"x\\\"\"y\"\"]}\",3q2+7w==,2026-11-25T11:40:06.5Z,2026-11-25T11:40:06,2026-11-25\r\n"))
+        #expect(
+            csv.contains(
+                quoted
+                    + ",42,-1.50,NaN,-Infinity,true,false,,\"{\"\"a\"\": [1, \"\"x\\\"\"y\"\"]}\",3q2+7w==,2026-11-25T11:40:06.5Z,2026-11-25T11:40:06,2026-11-25\r\n"
+            ))
     }
 
     /// A `json` column keeps the text an application wrote, and many (Python's json.dumps)
@@ -78,7 +84,8 @@ struct TableFileWriterTests {
     /// Escapes that must stay (quotes, backslashes, control characters, U+2028) stay; the
     /// document still parses to the same value.
     @Test func thaiEscapedInAJSONColumnIsWrittenReadably() async throws {
-        let stored = #"{"name": "\u0e2a\u0e21\u0e0a\u0e32\u0e22", "flag": "\ud83c\uddf9\ud83c\udded", "kept": "a\\u0041 \" \u0007 \u2028 \u0041"}"#
+        let stored =
+            #"{"name": "\u0e2a\u0e21\u0e0a\u0e32\u0e22", "flag": "\ud83c\uddf9\ud83c\udded", "kept": "a\\u0041 \" \u0007 \u2028 \u0041"}"#
         let directory = try temporaryDirectory()
         defer { try? FileManager.default.removeItem(at: directory) }
         try await TestDatabase.with { database in
@@ -86,7 +93,8 @@ struct TableFileWriterTests {
             _ = try await connection.transactionIf(false) { connection in
                 let writer = try TableFileWriter(directory: directory, store: "s", table: "t", formats: [.json])
                 try connection.stream("SELECT $1::json AS doc", [stored]) { row in
-                    try writer.write(columns: row.columns, kinds: row.columnTypes.map(TableFileWriter.FieldKind.init(postgresType:)), row: row)
+                    try writer.write(
+                        columns: row.columns, kinds: row.columnTypes.map(TableFileWriter.FieldKind.init(postgresType:)), row: row)
                 }
                 return try writer.finish()
             }
@@ -110,8 +118,9 @@ struct TableFileWriterTests {
             try await connection.execute("SET TIME ZONE 'UTC'")
             let directory = try temporaryDirectory()
             defer { try? FileManager.default.removeItem(at: directory) }
-            try await connection.execute("CREATE TABLE probe AS \(Self.query.replacingOccurrences(of: "$1::text", with: "current_setting('dsrd.t_p1')::text"))"
-                .replacingOccurrences(of: "current_setting('dsrd.t_p1')", with: "'placeholder'"))
+            try await connection.execute(
+                "CREATE TABLE probe AS \(Self.query.replacingOccurrences(of: "$1::text", with: "current_setting('dsrd.t_p1')::text"))"
+                    .replacingOccurrences(of: "current_setting('dsrd.t_p1')", with: "'placeholder'"))
             try await connection.execute("UPDATE probe SET note = $1", [Self.hostileText])
             let columns = try await connection.query("SELECT * FROM probe LIMIT 0").columns
             let kinds = try await connection.query("SELECT * FROM probe").columnTypes.map(TableFileWriter.FieldKind.init(postgresType:))
@@ -120,7 +129,9 @@ struct TableFileWriterTests {
                 let scratch = CopyScratch()
                 for _ in 0..<2 {
                     try connection.copyOut("COPY (SELECT * FROM probe) TO STDOUT") { line in
-                        try writer.write(columns: columns, kinds: kinds, row: CopyRowFields(row: CopyTextRow(line, expecting: columns.count), scratch: scratch))
+                        try writer.write(
+                            columns: columns, kinds: kinds,
+                            row: CopyRowFields(row: CopyTextRow(line, expecting: columns.count), scratch: scratch))
                     }
                 }
                 return try writer.finish()

@@ -28,24 +28,32 @@ struct VerificationHoldTests {
                 let other = try await connection.query(
                     "SELECT dsr.submit('access', '{\"customer_id\": \"T-2\"}') AS id")[0].decode("id", as: UUID.self)
                 let daemon = try DaemonProcess(database.exportArguments(exports), environment: stores.environment)
-                #expect(try await eventually {
-                    try await connection.count("SELECT count(*) FROM dsr.requests WHERE id = $1 AND status = 'completed'", [other]) == 1
-                }, "\(daemon.output)")
+                #expect(
+                    try await eventually {
+                        try await connection.count("SELECT count(*) FROM dsr.requests WHERE id = $1 AND status = 'completed'", [other]) == 1
+                    }, "\(daemon.output)")
                 #expect(try await status(connection, held) == ("awaiting_verification", "operator"))
                 #expect(try await connection.count("SELECT count(*) FROM dsr.request_tasks WHERE request_id = $1", [held]) == 0)
-                #expect(try await connection.count("SELECT count(*) FROM dsr.outbox WHERE request_id = $1 AND template = 'completed'", [held]) == 0)
-                #expect(try await connection.count("SELECT count(*) FROM dsr.outbox WHERE request_id = $1 AND template = 'identity_needed'", [held]) == 1)
+                #expect(
+                    try await connection.count("SELECT count(*) FROM dsr.outbox WHERE request_id = $1 AND template = 'completed'", [held])
+                        == 0)
+                #expect(
+                    try await connection.count(
+                        "SELECT count(*) FROM dsr.outbox WHERE request_id = $1 AND template = 'identity_needed'", [held]) == 1)
                 // Retrying its cancelled job is not the way out; resuming is.
                 do {
                     try await connection.execute("SELECT dsr.resume_request($1, NULL, 'ID card checked')", [other])
                     Issue.record("a completed request was resumed")
                 } catch let error as PostgresError { #expect(error.sqlState == "55000") }
                 try await connection.execute("SELECT dsr.resume_request($1, NULL, 'ID card checked at the counter')", [held])
-                #expect(try await eventually {
-                    try await connection.count("SELECT count(*) FROM dsr.requests WHERE id = $1 AND status = 'completed'", [held]) == 1
-                }, "\(daemon.output)")
-                #expect(try await connection.count(
-                    "SELECT count(*) FROM dsr.requests WHERE id = $1 AND verified_at IS NOT NULL AND verified_by = current_user", [held]) == 1)
+                #expect(
+                    try await eventually {
+                        try await connection.count("SELECT count(*) FROM dsr.requests WHERE id = $1 AND status = 'completed'", [held]) == 1
+                    }, "\(daemon.output)")
+                #expect(
+                    try await connection.count(
+                        "SELECT count(*) FROM dsr.requests WHERE id = $1 AND verified_at IS NOT NULL AND verified_by = current_user", [held]
+                    ) == 1)
                 daemon.signal(SIGTERM)
                 #expect(try await daemon.waitForExit(timeout: .seconds(30)) == 0)
             }
@@ -66,19 +74,25 @@ struct VerificationHoldTests {
                 let daemon = try DaemonProcess(database.exportArguments(exports), environment: stores.environment)
                 #expect(try await eventually { try await status(connection, id).status == "awaiting_verification" }, "\(daemon.output)")
                 #expect(try await status(connection, id).hold == "shared_phone")
-                #expect(try await connection.count("SELECT count(*) FROM dsr.outbox WHERE request_id = $1 AND template = 'dpo_identity_hold'", [id]) == 1)
-                #expect(try await connection.count(
-                    "SELECT count(*) FROM dsr.outbox WHERE request_id = $1 AND template = 'identity_needed' AND variables->>'several_accounts' = 'true'", [id]) == 1)
+                #expect(
+                    try await connection.count(
+                        "SELECT count(*) FROM dsr.outbox WHERE request_id = $1 AND template = 'dpo_identity_hold'", [id]) == 1)
+                #expect(
+                    try await connection.count(
+                        "SELECT count(*) FROM dsr.outbox WHERE request_id = $1 AND template = 'identity_needed' AND variables->>'several_accounts' = 'true'",
+                        [id]) == 1)
                 do {
                     try await connection.execute("SELECT dsr.resume_request($1)", [id])
                     Issue.record("a shared-phone hold was resumed without saying who asked")
                 } catch let error as PostgresError {
                     #expect(error.sqlState == "22023" && error.hint?.contains("customer_id") == true)
                 }
-                try await connection.execute("SELECT dsr.resume_request($1, '{\"customer_id\": \"T-1\"}', 'called back on the number on file')", [id])
-                #expect(try await eventually {
-                    try await connection.count("SELECT count(*) FROM dsr.requests WHERE id = $1 AND status = 'completed'", [id]) == 1
-                }, "\(daemon.output)")
+                try await connection.execute(
+                    "SELECT dsr.resume_request($1, '{\"customer_id\": \"T-1\"}', 'called back on the number on file')", [id])
+                #expect(
+                    try await eventually {
+                        try await connection.count("SELECT count(*) FROM dsr.requests WHERE id = $1 AND status = 'completed'", [id]) == 1
+                    }, "\(daemon.output)")
                 let bundle = try OpenedBundle(path: try await completedResult(connection, id)["export_path"] as? String ?? "")
                 #expect(try bundle.rows("customer/customers.json").map { $0["id"] as? String } == ["T-1"])
                 daemon.signal(SIGTERM)
@@ -119,9 +133,10 @@ struct VerificationHoldTests {
                 try await store.execute("UPDATE customers SET email = 'john.other@example.co.uk' WHERE id = 'T-4'")
                 await store.close()
                 try await connection.execute("SELECT dsr.resume_request($1, NULL, 'T-4 had a mistyped email; corrected')", [id])
-                #expect(try await eventually {
-                    try await connection.count("SELECT count(*) FROM dsr.requests WHERE id = $1 AND status = 'completed'", [id]) == 1
-                }, "\(daemon.output)")
+                #expect(
+                    try await eventually {
+                        try await connection.count("SELECT count(*) FROM dsr.requests WHERE id = $1 AND status = 'completed'", [id]) == 1
+                    }, "\(daemon.output)")
                 let bundle = try OpenedBundle(path: try await completedResult(connection, id)["export_path"] as? String ?? "")
                 #expect(try bundle.rows("customer/customers.json").map { $0["id"] as? String } == ["T-3"])
                 daemon.signal(SIGTERM)

@@ -24,7 +24,8 @@ public final class DaemonProcess: @unchecked Sendable {
         logFile = FileManager.default.temporaryDirectory.appendingPathComponent("dsrd-test-\(UUID().uuidString).log")
         _ = FileManager.default.createFile(atPath: logFile.path, contents: nil)
         let output = try FileHandle(forWritingTo: logFile)
-        process.executableURL = executable == "dsrd" ? Self.binary : Self.binary.deletingLastPathComponent().appendingPathComponent(executable)
+        process.executableURL =
+            executable == "dsrd" ? Self.binary : Self.binary.deletingLastPathComponent().appendingPathComponent(executable)
         process.arguments = arguments
         process.environment = ProcessInfo.processInfo.environment.merging(environment) { $1 }
         process.standardOutput = output

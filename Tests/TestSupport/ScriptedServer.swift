@@ -28,7 +28,8 @@ public final class ScriptedServer: @unchecked Sendable {
         process = Process()
         // Debian's interpreter, which has python3-aiosmtpd (not a pyenv one on PATH).
         process.executableURL = URL(fileURLWithPath: "/usr/bin/python3")
-        process.arguments = [Self.serversDirectory.appendingPathComponent(script).path]
+        process.arguments =
+            [Self.serversDirectory.appendingPathComponent(script).path]
             + arguments + ["--port-file", portFile.path, "--port", "\(requested)"]
         try process.run()
         port = 0
@@ -65,8 +66,10 @@ public final class ScriptedServer: @unchecked Sendable {
     /// The HTTP stub answering with `statuses` in turn (the last repeats).
     public static func httpStub(statuses: [Int], body: String = #"{"status": "ok"}"#) async throws -> ScriptedServer {
         try await ScriptedServer(script: "http_stub.py") { directory in
-            ["--log", directory.appendingPathComponent("requests.jsonl").path,
-             "--statuses", statuses.map(String.init).joined(separator: ","), "--body", body]
+            [
+                "--log", directory.appendingPathComponent("requests.jsonl").path,
+                "--statuses", statuses.map(String.init).joined(separator: ","), "--body", body,
+            ]
         }
     }
 

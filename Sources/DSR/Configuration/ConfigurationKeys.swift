@@ -19,66 +19,83 @@ struct ConfigurationKey: Sendable {
         "DSRD_" + name.uppercased().replacingOccurrences(of: ".", with: "_")
     }
 
-    static func string(_ name: String, _ path: WritableKeyPath<DSRConfiguration, String> & Sendable,
-                       allowed: [String]? = nil) -> ConfigurationKey {
-        ConfigurationKey(name: name, apply: { configuration, value in
-            guard case .string(let text) = value else { throw ConfigurationError("\(name) must be a string") }
-            if let allowed, !allowed.contains(text) {
-                throw ConfigurationError("\(name) must be one of \(allowed.joined(separator: ", "))")
-            }
-            configuration[keyPath: path] = text
-        }, render: { configuration in
-            let text = configuration[keyPath: path]
-            return "\"" + (name.hasPrefix("database.url") ? Redaction.conninfo(text) : text)
-                .replacingOccurrences(of: "\\", with: "\\\\").replacingOccurrences(of: "\"", with: "\\\"") + "\""
-        })
+    static func string(
+        _ name: String, _ path: WritableKeyPath<DSRConfiguration, String> & Sendable,
+        allowed: [String]? = nil
+    ) -> ConfigurationKey {
+        ConfigurationKey(
+            name: name,
+            apply: { configuration, value in
+                guard case .string(let text) = value else { throw ConfigurationError("\(name) must be a string") }
+                if let allowed, !allowed.contains(text) {
+                    throw ConfigurationError("\(name) must be one of \(allowed.joined(separator: ", "))")
+                }
+                configuration[keyPath: path] = text
+            },
+            render: { configuration in
+                let text = configuration[keyPath: path]
+                return "\""
+                    + (name.hasPrefix("database.url") ? Redaction.conninfo(text) : text)
+                    .replacingOccurrences(of: "\\", with: "\\\\").replacingOccurrences(of: "\"", with: "\\\"") + "\""
+            })
     }
 
-    static func integer(_ name: String, _ path: WritableKeyPath<DSRConfiguration, Int> & Sendable,
-                        range: ClosedRange<Int>) -> ConfigurationKey {
-        ConfigurationKey(name: name, apply: { configuration, value in
-            let number: Int?
-            switch value {
-            case .integer(let integer): number = integer
-            case .string(let text): number = Int(text.trimmingCharacters(in: .whitespaces))
-            default: number = nil
-            }
-            guard let number, range.contains(number) else {
-                throw ConfigurationError("\(name) must be an integer from \(range.lowerBound) to \(range.upperBound)")
-            }
-            configuration[keyPath: path] = number
-        }, render: { String($0[keyPath: path]) })
+    static func integer(
+        _ name: String, _ path: WritableKeyPath<DSRConfiguration, Int> & Sendable,
+        range: ClosedRange<Int>
+    ) -> ConfigurationKey {
+        ConfigurationKey(
+            name: name,
+            apply: { configuration, value in
+                let number: Int?
+                switch value {
+                case .integer(let integer): number = integer
+                case .string(let text): number = Int(text.trimmingCharacters(in: .whitespaces))
+                default: number = nil
+                }
+                guard let number, range.contains(number) else {
+                    throw ConfigurationError("\(name) must be an integer from \(range.lowerBound) to \(range.upperBound)")
+                }
+                configuration[keyPath: path] = number
+            }, render: { String($0[keyPath: path]) })
     }
 
     static func bool(_ name: String, _ path: WritableKeyPath<DSRConfiguration, Bool> & Sendable) -> ConfigurationKey {
-        ConfigurationKey(name: name, apply: { configuration, value in
-            switch value {
-            case .bool(let flag): configuration[keyPath: path] = flag
-            case .string(let text) where ["true", "1", "yes", "on"].contains(text.lowercased()):
-                configuration[keyPath: path] = true
-            case .string(let text) where ["false", "0", "no", "off"].contains(text.lowercased()):
-                configuration[keyPath: path] = false
-            default: throw ConfigurationError("\(name) must be true or false")
-            }
-        }, render: { String($0[keyPath: path]) })
+        ConfigurationKey(
+            name: name,
+            apply: { configuration, value in
+                switch value {
+                case .bool(let flag): configuration[keyPath: path] = flag
+                case .string(let text) where ["true", "1", "yes", "on"].contains(text.lowercased()):
+                    configuration[keyPath: path] = true
+                case .string(let text) where ["false", "0", "no", "off"].contains(text.lowercased()):
+                    configuration[keyPath: path] = false
+                default: throw ConfigurationError("\(name) must be true or false")
+                }
+            }, render: { String($0[keyPath: path]) })
     }
 
-    static func duration(_ name: String, _ path: WritableKeyPath<DSRConfiguration, Duration> & Sendable,
-                         minimum: Duration) -> ConfigurationKey {
-        ConfigurationKey(name: name, apply: { configuration, value in
-            let parsed: Duration?
-            switch value {
-            case .integer(let seconds): parsed = .seconds(seconds)
-            case .double(let seconds): parsed = seconds.isFinite ? .milliseconds(Int64((seconds * 1000).rounded())) : nil
-            case .string(let text): parsed = DurationText.parse(text)
-            case .bool: parsed = nil
-            }
-            guard let parsed, parsed >= minimum else {
-                throw ConfigurationError(
-                    "\(name) must be a duration of at least \(DurationText.format(minimum)), like \"500ms\", \"30s\", \"5m\", \"6h\" or \"30d\"")
-            }
-            configuration[keyPath: path] = parsed
-        }, render: { "\"" + DurationText.format($0[keyPath: path]) + "\"" })
+    static func duration(
+        _ name: String, _ path: WritableKeyPath<DSRConfiguration, Duration> & Sendable,
+        minimum: Duration
+    ) -> ConfigurationKey {
+        ConfigurationKey(
+            name: name,
+            apply: { configuration, value in
+                let parsed: Duration?
+                switch value {
+                case .integer(let seconds): parsed = .seconds(seconds)
+                case .double(let seconds): parsed = seconds.isFinite ? .milliseconds(Int64((seconds * 1000).rounded())) : nil
+                case .string(let text): parsed = DurationText.parse(text)
+                case .bool: parsed = nil
+                }
+                guard let parsed, parsed >= minimum else {
+                    throw ConfigurationError(
+                        "\(name) must be a duration of at least \(DurationText.format(minimum)), like \"500ms\", \"30s\", \"5m\", \"6h\" or \"30d\""
+                    )
+                }
+                configuration[keyPath: path] = parsed
+            }, render: { "\"" + DurationText.format($0[keyPath: path]) + "\"" })
     }
 
     /// Every key dsrd reads. `Config/dsrd.toml` documents each; a test checks it lists them all.
@@ -97,8 +114,9 @@ struct ConfigurationKey: Sendable {
         .duration("daemon.shutdown_grace", \.daemon.shutdownGrace, minimum: .zero),
         .bool("daemon.migrate_on_start", \.daemon.migrateOnStart),
         .string("daemon.instance_name", \.daemon.instanceName),
-        .string("log.level", \.log.level,
-                allowed: ["trace", "debug", "info", "notice", "warning", "error", "critical"]),
+        .string(
+            "log.level", \.log.level,
+            allowed: ["trace", "debug", "info", "notice", "warning", "error", "critical"]),
         .string("company.name_th", \.company.nameTH),
         .string("company.name_en", \.company.nameEN),
         .string("company.short_name", \.company.shortName),

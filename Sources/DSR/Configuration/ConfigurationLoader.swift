@@ -74,8 +74,10 @@ public struct ConfigurationLoader: Sendable {
         }
     }
 
-    private func apply(_ key: ConfigurationKey, _ value: ConfigurationValue, source: String,
-                       to configuration: inout DSRConfiguration) throws {
+    private func apply(
+        _ key: ConfigurationKey, _ value: ConfigurationValue, source: String,
+        to configuration: inout DSRConfiguration
+    ) throws {
         do {
             try key.apply(&configuration, value)
         } catch let error as ConfigurationError {

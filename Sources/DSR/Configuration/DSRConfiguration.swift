@@ -168,7 +168,8 @@ public struct DSRConfiguration: Sendable, Equatable {
                     !["name", "guardian", "given"].contains(name), !kinds.contains(IdentityKind(rawValue: name))
                 else {
                     throw ConfigurationError(
-                        "identifiers.extra_kinds: \(name) must be a new lower-case name (not email, phone, customer_id, national_id, name or guardian)")
+                        "identifiers.extra_kinds: \(name) must be a new lower-case name (not email, phone, customer_id, national_id, name or guardian)"
+                    )
                 }
                 kinds.append(IdentityKind(rawValue: name))
             }

@@ -16,12 +16,15 @@ public struct StatusReport: Sendable {
                    coalesce(oldest_ready_age::text, '-') AS oldest_ready_age, live_processes
               FROM dsr.queue_health
             """)[0]
-        var queue = TextTable(headers: ["ready", "scheduled", "running", "expired leases", "completed", "dead",
-                                        "cancelled", "oldest ready", "live processes"])
-        queue.rows.append(try [
-            "ready", "scheduled", "running", "expired_leases", "completed", "dead", "cancelled",
-        ].map { String(try health.decode($0, as: Int64.self)) }
-            + [try health.decode("oldest_ready_age", as: String.self), String(try health.decode("live_processes", as: Int64.self))])
+        var queue = TextTable(headers: [
+            "ready", "scheduled", "running", "expired leases", "completed", "dead",
+            "cancelled", "oldest ready", "live processes",
+        ])
+        queue.rows.append(
+            try [
+                "ready", "scheduled", "running", "expired_leases", "completed", "dead", "cancelled",
+            ].map { String(try health.decode($0, as: Int64.self)) }
+                + [try health.decode("oldest_ready_age", as: String.self), String(try health.decode("live_processes", as: Int64.self))])
         sections.append("Queue (dsr.queue_health)\n" + queue.render())
 
         let open = try await connection.query(
@@ -45,8 +48,9 @@ public struct StatusReport: Sendable {
                 error.isEmpty ? step : "error: " + String(error.prefix(80)),
             ])
         }
-        sections.append("Open requests (dsr.request_status), most urgent first\n"
-            + (requests.rows.isEmpty ? "none" : requests.render()))
+        sections.append(
+            "Open requests (dsr.request_status), most urgent first\n"
+                + (requests.rows.isEmpty ? "none" : requests.render()))
 
         let overdue = try await connection.query(
             "SELECT id::text, kind, status, overdue_by::text FROM dsr.overdue LIMIT $1", [limit])

@@ -1,7 +1,7 @@
 import Foundation
 
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #endif
 
 /// `sd_notify(3)` without libsystemd: one datagram per message to `$NOTIFY_SOCKET`
@@ -29,9 +29,9 @@ public struct SystemdNotifier: Sendable {
     public func notify(_ state: String) -> Bool {
         guard let socketPath else { return false }
         #if os(Linux)
-        let descriptor = socket(AF_UNIX, Int32(SOCK_DGRAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
+            let descriptor = socket(AF_UNIX, Int32(SOCK_DGRAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
         #else
-        let descriptor = socket(AF_UNIX, SOCK_DGRAM, 0)
+            let descriptor = socket(AF_UNIX, SOCK_DGRAM, 0)
         #endif
         guard descriptor >= 0 else { return false }
         defer { close(descriptor) }

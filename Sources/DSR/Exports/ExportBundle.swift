@@ -63,7 +63,8 @@ struct ExportBundle {
         decoder.keyDecodingStrategy = .convertFromSnakeCase
         guard let manifest = try? decoder.decode(Manifest.self, from: manifestData),
             manifest.requestID == requestID.uuidString.lowercased(),
-            manifest.files.filter({ $0.path != "summary.txt" }).sorted(by: { $0.path < $1.path }) == files.sorted(by: { $0.path < $1.path }),
+            manifest.files.filter({ $0.path != "summary.txt" }).sorted(by: { $0.path < $1.path })
+                == files.sorted(by: { $0.path < $1.path }),
             let sha256 = try? Digests.sha256Hex(file: destination), let size = FileSystem.size(destination.path)
         else { return nil }
         return Result(
@@ -128,22 +129,27 @@ struct ExportBundle {
         let locale = language.rawValue
         var lines: [String] = []
         let id = requestID.uuidString.lowercased()
-        lines.append(english ? "Your personal data held by \(company.name(locale: locale))" : "ข้อมูลส่วนบุคคลของท่านที่ \(company.name(locale: locale)) เก็บรักษาไว้")
+        lines.append(
+            english
+                ? "Your personal data held by \(company.name(locale: locale))"
+                : "ข้อมูลส่วนบุคคลของท่านที่ \(company.name(locale: locale)) เก็บรักษาไว้")
         lines.append((english ? "Request: " : "เลขที่คำขอ: ") + id)
         lines.append((english ? "Prepared: " : "จัดทำเมื่อ: ") + NoticeVocabulary.date(Date(), locale: locale, timeZone: timeZone))
         lines.append("")
         let total = files.filter { $0.path.hasSuffix(".json") }.reduce(0) { $0 + $1.rows }
         if total == 0 {
-            lines.append(english
-                ? "We searched every system listed below and hold no personal data about you."
-                : "เราได้ตรวจสอบทุกระบบตามรายการด้านล่างแล้ว และไม่พบข้อมูลส่วนบุคคลของท่าน")
+            lines.append(
+                english
+                    ? "We searched every system listed below and hold no personal data about you."
+                    : "เราได้ตรวจสอบทุกระบบตามรายการด้านล่างแล้ว และไม่พบข้อมูลส่วนบุคคลของท่าน")
             lines.append("")
         }
         for store in stores {
             lines.append((english ? "System: " : "ระบบ: ") + store.name)
             if !store.sources.isEmpty {
-                lines.append((english ? "  Where the data came from: " : "  แหล่งที่มาของข้อมูล: ")
-                    + store.sources.map { store.label($0, locale: locale) }.joined(separator: ", "))
+                lines.append(
+                    (english ? "  Where the data came from: " : "  แหล่งที่มาของข้อมูล: ")
+                        + store.sources.map { store.label($0, locale: locale) }.joined(separator: ", "))
             }
             for table in store.tables {
                 let rows = files.first { $0.store == store.name && $0.table == table.name && $0.path.hasSuffix(".json") }?.rows ?? 0
@@ -151,13 +157,19 @@ struct ExportBundle {
                 guard rows > 0 else { continue }
                 let categories = Array(Set(table.categories.values)).sorted()
                 if !categories.isEmpty {
-                    lines.append((english ? "    Categories: " : "    ประเภทข้อมูล: ") + categories.map { PrivacyVocabulary.label($0, locale: locale) }.joined(separator: "; "))
+                    lines.append(
+                        (english ? "    Categories: " : "    ประเภทข้อมูล: ")
+                            + categories.map { PrivacyVocabulary.label($0, locale: locale) }.joined(separator: "; "))
                 }
                 if !table.purposes.isEmpty {
-                    lines.append((english ? "    Purposes: " : "    วัตถุประสงค์: ") + table.purposes.map { store.label($0, locale: locale) }.joined(separator: "; "))
+                    lines.append(
+                        (english ? "    Purposes: " : "    วัตถุประสงค์: ")
+                            + table.purposes.map { store.label($0, locale: locale) }.joined(separator: "; "))
                 }
                 if !table.recipients.isEmpty {
-                    lines.append((english ? "    Disclosed to: " : "    ผู้รับข้อมูล: ") + table.recipients.map { store.label($0, locale: locale) }.joined(separator: "; "))
+                    lines.append(
+                        (english ? "    Disclosed to: " : "    ผู้รับข้อมูล: ")
+                            + table.recipients.map { store.label($0, locale: locale) }.joined(separator: "; "))
                 }
                 if let retention = table.retention[locale] ?? table.retention["en"] {
                     lines.append((english ? "    Kept: " : "    ระยะเวลาเก็บรักษา: ") + retention)
@@ -165,9 +177,11 @@ struct ExportBundle {
             }
             lines.append("")
         }
-        lines.append(english
-            ? "manifest.json lists every file with its SHA-256 digest and size. You may ask us to correct, erase or restrict this data, object to its use, withdraw consent, or complain to \(company.regulatorEN) (\(company.regulatorURL)). Contact: \(company.contactEmail), \(company.contactPhone)."
-            : "manifest.json แสดงรายการไฟล์ทั้งหมดพร้อมค่า SHA-256 และขนาดไฟล์ ท่านมีสิทธิ์ขอแก้ไข ลบ หรือระงับการใช้ข้อมูล คัดค้าน ถอนความยินยอม หรือร้องเรียนต่อ\(company.regulatorTH) (\(company.regulatorURL)) ติดต่อเรา: \(company.contactEmail) โทร \(company.contactPhone)")
+        lines.append(
+            english
+                ? "manifest.json lists every file with its SHA-256 digest and size. You may ask us to correct, erase or restrict this data, object to its use, withdraw consent, or complain to \(company.regulatorEN) (\(company.regulatorURL)). Contact: \(company.contactEmail), \(company.contactPhone)."
+                : "manifest.json แสดงรายการไฟล์ทั้งหมดพร้อมค่า SHA-256 และขนาดไฟล์ ท่านมีสิทธิ์ขอแก้ไข ลบ หรือระงับการใช้ข้อมูล คัดค้าน ถอนความยินยอม หรือร้องเรียนต่อ\(company.regulatorTH) (\(company.regulatorURL)) ติดต่อเรา: \(company.contactEmail) โทร \(company.contactPhone)"
+        )
         return lines.joined(separator: "\n") + "\n"
     }
 }

@@ -266,7 +266,9 @@ final class TableFileWriter {
     /// Appends `bytes` as one CSV field (RFC 4180): quoted, with quotes doubled, only when it
     /// holds a comma, quote or line break.
     static func appendCSVField(_ bytes: UnsafeRawBufferPointer, to out: inout [UInt8]) {
-        let special: (UInt8) -> Bool = { $0 == UInt8(ascii: ",") || $0 == UInt8(ascii: "\"") || $0 == UInt8(ascii: "\n") || $0 == UInt8(ascii: "\r") }
+        let special: (UInt8) -> Bool = {
+            $0 == UInt8(ascii: ",") || $0 == UInt8(ascii: "\"") || $0 == UInt8(ascii: "\n") || $0 == UInt8(ascii: "\r")
+        }
         guard bytes.contains(where: special) else {
             out.append(contentsOf: bytes)
             return

@@ -34,7 +34,8 @@ public struct RequestSubmission: Sendable {
 
     /// Submits the request and returns its id (an existing id for a reused idempotency key).
     public func submit(on connection: PostgresConnection) async throws -> UUID {
-        let rows = lift
+        let rows =
+            lift
             ? try await connection.query(
                 "SELECT dsr.submit_lift_restriction($1::jsonb, $2::jsonb) AS id", [try Self.json(subject), try optionsJSON()])
             : try await connection.query(

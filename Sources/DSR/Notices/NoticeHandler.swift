@@ -41,8 +41,10 @@ public struct NoticeHandler: JobHandler {
     let sender: MailAddress?
     let sms: SMSGateway?
 
-    public init(pool: ConnectionPool, templates: NoticeTemplates, settings: Settings, smtp: SMTPClient?,
-                sender: MailAddress?, sms: SMSGateway?) {
+    public init(
+        pool: ConnectionPool, templates: NoticeTemplates, settings: Settings, smtp: SMTPClient?,
+        sender: MailAddress?, sms: SMSGateway?
+    ) {
         self.pool = pool
         self.templates = templates
         self.settings = settings
@@ -82,7 +84,8 @@ public struct NoticeHandler: JobHandler {
         do {
             if let refusal = try await deliver(notice) {
                 logger.error("notice refused permanently", metadata: ["dsr.error": "\(refusal)"])
-                return JobResult(effects: effects(of: NoticeLifecycle.afterSend(.refused, audience: notice.audience), notice, reason: refusal))
+                return JobResult(
+                    effects: effects(of: NoticeLifecycle.afterSend(.refused, audience: notice.audience), notice, reason: refusal))
             }
         } catch {
             // A clean failure: the message was not accepted, so the next attempt is not in doubt.
@@ -120,7 +123,8 @@ public struct NoticeHandler: JobHandler {
             return .skip
         case .markInDoubt(let tellDPO):
             let reason = "an earlier attempt may have been delivered before a crash; not resent (notices.resend_in_doubt = false)"
-            try connection.execute("UPDATE dsr.outbox SET state = $3, last_error = $2 WHERE id = $1", [id, reason, NoticeState.inDoubt.rawValue])
+            try connection.execute(
+                "UPDATE dsr.outbox SET state = $3, last_error = $2 WHERE id = $1", [id, reason, NoticeState.inDoubt.rawValue])
             if tellDPO {
                 try connection.execute(
                     "SELECT dsr.notify_dpo($1, $2, 'dpo_delivery_failed', jsonb_build_object('template', $3::text, 'channel', $4::text, 'last_error', $5::text))",
@@ -142,8 +146,10 @@ public struct NoticeHandler: JobHandler {
                 subject: try row.decode("rendered_subject", as: String?.self), text: text,
                 html: try row.decode("rendered_html", as: String?.self))
         } else {
-            let language = audience == .dpo ? Language(code: settings.dpoLocale) : Language(code: try row.decode("locale", as: String?.self))
-            rendered = try templates.render(template, channel: channel, language: language, values: try values(for: row, locale: language.rawValue))
+            let language =
+                audience == .dpo ? Language(code: settings.dpoLocale) : Language(code: try row.decode("locale", as: String?.self))
+            rendered = try templates.render(
+                template, channel: channel, language: language, values: try values(for: row, locale: language.rawValue))
         }
         try connection.execute(
             """
@@ -152,9 +158,10 @@ public struct NoticeHandler: JobHandler {
                    rendered_subject = $2, rendered_text = $3, rendered_html = $4
              WHERE id = $1
             """, [id, rendered.subject, rendered.text, rendered.html, NoticeState.sending.rawValue])
-        return .send(Notice(
-            id: id, requestID: requestID, template: template, audience: audience, channel: channel,
-            recipient: recipient, key: try row.decode("idempotency_key", as: String.self), rendered: rendered))
+        return .send(
+            Notice(
+                id: id, requestID: requestID, template: template, audience: audience, channel: channel,
+                recipient: recipient, key: try row.decode("idempotency_key", as: String.self), rendered: rendered))
     }
 
     /// Template variables: the outbox row's own, plus the request's id, kind and dates, and
@@ -237,9 +244,10 @@ public struct NoticeHandler: JobHandler {
                 [notice.id, outcome.state.rawValue, reason])
         ]
         if outcome.tellDPO {
-            effects.append(SQLStatement(
-                "SELECT dsr.notify_dpo($1, $2, 'dpo_delivery_failed', jsonb_build_object('template', $3::text, 'channel', $4::text, 'last_error', $5::text))",
-                ["delivery-failed:\(notice.id)", notice.requestID, notice.template, notice.channel.rawValue, reason ?? ""]))
+            effects.append(
+                SQLStatement(
+                    "SELECT dsr.notify_dpo($1, $2, 'dpo_delivery_failed', jsonb_build_object('template', $3::text, 'channel', $4::text, 'last_error', $5::text))",
+                    ["delivery-failed:\(notice.id)", notice.requestID, notice.template, notice.channel.rawValue, reason ?? ""]))
         }
         return effects
     }

@@ -1,7 +1,10 @@
 /// How many SMS parts a text needs. Any character outside the GSM 03.38 alphabet (Thai,
 /// for one) forces UCS-2: 70 characters in one part, 67 per part when split.
 public enum SMSSegments {
-    public enum Encoding: String, Sendable { case gsm7 = "GSM-7", ucs2 = "UCS-2" }
+    public enum Encoding: String, Sendable {
+        case gsm7 = "GSM-7"
+        case ucs2 = "UCS-2"
+    }
 
     private static let gsmBasic = Set(
         "@£$¥èéùìòÇ\nØø\rÅåΔ_ΦΓΛΩΠΨΣΘΞÆæßÉ !\"#¤%&'()*+,-./0123456789:;<=>?¡ABCDEFGHIJKLMNOPQRSTUVWXYZÄÖÑÜ§¿abcdefghijklmnopqrstuvwxyzäöñüà"

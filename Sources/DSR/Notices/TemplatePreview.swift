@@ -54,10 +54,14 @@ public struct TemplatePreview: Sendable {
             let longestKind = RequestKind.allCases.map(\.rawValue)
                 .max { NoticeVocabulary.kindLabel($0, locale: locale).count < NoticeVocabulary.kindLabel($1, locale: locale).count }!
             for name in NoticeTemplates.subjectNotices {
-                let text = try templates.render(name, channel: .sms, language: Language(code: locale), values: sampleValues(kind: longestKind, locale: locale)).text
+                let text = try templates.render(
+                    name, channel: .sms, language: Language(code: locale), values: sampleValues(kind: longestKind, locale: locale)
+                ).text
                 let count = SMSSegments.count(text)
-                measures.append(SMSMeasure(locale: locale, template: name, characters: count.units,
-                                           encoding: count.encoding.rawValue, segments: count.segments))
+                measures.append(
+                    SMSMeasure(
+                        locale: locale, template: name, characters: count.units,
+                        encoding: count.encoding.rawValue, segments: count.segments))
             }
         }
         return measures
@@ -68,7 +72,8 @@ public struct TemplatePreview: Sendable {
         if includeRenderings {
             for locale in NoticeTemplates.locales {
                 for name in NoticeTemplates.subjectNotices + NoticeTemplates.dpoNotices {
-                    let notice = try templates.render(name, channel: .email, language: Language(code: locale), values: sampleValues(kind: "access", locale: locale))
+                    let notice = try templates.render(
+                        name, channel: .email, language: Language(code: locale), values: sampleValues(kind: "access", locale: locale))
                     out.append("== \(locale)/\(name) (email)\nSubject: \(notice.subject ?? "")\n\n\(notice.text)")
                 }
             }

@@ -208,14 +208,19 @@ public struct FanOut: Sendable {
         guard let row = rows.first else { throw JobFailure.permanent("request \(id) does not exist") }
         // The identifiers the request gave: every subject field that is a known kind.
         var given = IdentitySet()
-        let subject = (try? JSONSerialization.jsonObject(with: Data(try row.decode("subject", as: String.self).utf8))) as? [String: Any] ?? [:]
+        let subject =
+            (try? JSONSerialization.jsonObject(with: Data(try row.decode("subject", as: String.self).utf8))) as? [String: Any] ?? [:]
         for kind in (try? identifiers.kinds()) ?? IdentityKind.builtIn {
             if let value = subject[kind.rawValue] as? String { given.add(value, as: kind) }
         }
-        let resolved = try row.decode("identities", as: String?.self).map { try JSONDecoder().decode(IdentitySet.self, from: Data($0.utf8)) }
+        let resolved = try row.decode("identities", as: String?.self).map {
+            try JSONDecoder().decode(IdentitySet.self, from: Data($0.utf8))
+        }
         let status = try row.decode("status", as: String.self)
         let kindCode = try row.decode("kind", as: String.self)
-        guard let kind = RequestKind(rawValue: kindCode) else { throw JobFailure.permanent("request \(id) has an unknown kind \(kindCode)") }
+        guard let kind = RequestKind(rawValue: kindCode) else {
+            throw JobFailure.permanent("request \(id) has an unknown kind \(kindCode)")
+        }
         guard let typedStatus = RequestStatus(rawValue: status) else {
             throw JobFailure.permanent("request \(id) has an unknown status \(status)")
         }

@@ -21,17 +21,19 @@ extension FinalizeHandler {
             else { throw JobFailure.permanent("store task \(try row.decode("store", as: String.self)) has no recorded outcome") }
             let plan = try JSONDecoder().decode(StoreErasure.self, from: Data(planText.utf8))
             let outcome = try JSONDecoder().decode(StoreTaskHandler.ErasureOutcome.self, from: Data(outcomeText.utf8))
-            stores.append(.init(
-                name: plan.store, erasedAt: Self.iso(try row.decode("finished_at", as: Date.self)), tables: plan.tables,
-                suppressionEntries: plan.suppressionEntries, postErasureDiscovery: outcome.discovery,
-                postErasureNotAnonymised: outcome.notAnonymised))
+            stores.append(
+                .init(
+                    name: plan.store, erasedAt: Self.iso(try row.decode("finished_at", as: Date.self)), tables: plan.tables,
+                    suppressionEntries: plan.suppressionEntries, postErasureDiscovery: outcome.discovery,
+                    postErasureNotAnonymised: outcome.notAnonymised))
         }
         let identity = request.resolved ?? request.given
         let payload = DeletionProofPayload(
             requestID: request.id.uuidString.lowercased(), dsrdVersion: DSRVersion.current, receivedAt: Self.iso(request.receivedAt),
-            subject: Dictionary(uniqueKeysWithValues: identity.kinds.map { kind in
-                (kind.rawValue, identity[kind].sorted().map(keys.identifierHash))
-            }),
+            subject: Dictionary(
+                uniqueKeysWithValues: identity.kinds.map { kind in
+                    (kind.rawValue, identity[kind].sorted().map(keys.identifierHash))
+                }),
             stores: stores)
         var file = try DeletionProofFile.sign(payload, with: keys)
         let digest = file.payloadSHA256

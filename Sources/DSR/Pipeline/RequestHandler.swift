@@ -33,7 +33,9 @@ public struct RequestHandler: JobHandler {
                 _ = try request.change(rectifiable: fanOut.rectifiableFields)
             } catch let refusal as FanOut.RefusalReason {
                 context.logger.notice("request refused: invalid change")
-                return JobResult(effects: [SQLStatement("SELECT dsr.refuse_request($1, $2)", [requestID, refusal.text(locale: request.locale)])])
+                return JobResult(effects: [
+                    SQLStatement("SELECT dsr.refuse_request($1, $2)", [requestID, refusal.text(locale: request.locale)])
+                ])
             }
         }
 
@@ -79,7 +81,8 @@ public struct RequestHandler: JobHandler {
         let stores = fanOut.connectors.map(\.mapping.name)
         let effects = [
             SQLStatement(
-                "SELECT dsr.plan_request($1, $2::jsonb, $3::text[], $4, $5)", [requestID, identities, stores, operation.rawValue, exportFile])
+                "SELECT dsr.plan_request($1, $2::jsonb, $3::text[], $4, $5)",
+                [requestID, identities, stores, operation.rawValue, exportFile])
         ]
         context.logger.info("request planned", metadata: ["dsr.stores": "\(fanOut.connectors.count)"])
         return JobResult(effects: effects)

@@ -42,18 +42,25 @@ extension StoreTaskHandler {
             if left.notAnonymised > table.heldUnchanged {
                 throw ConnectorError.invalidResponse(
                     store: store,
-                    reason: "after erasure \(left.notAnonymised) rows of \(table.name) still hold the person's data, \(table.heldUnchanged) of them kept unchanged by a rule")
+                    reason:
+                        "after erasure \(left.notAnonymised) rows of \(table.name) still hold the person's data, \(table.heldUnchanged) of them kept unchanged by a rule"
+                )
             }
             if left.matching > table.anonymised + table.kept {
                 throw ConnectorError.invalidResponse(
                     store: store,
-                    reason: "after erasure \(left.matching) rows of \(table.name) still match the person, \(table.anonymised + table.kept) of them anonymised or kept")
+                    reason:
+                        "after erasure \(left.matching) rows of \(table.name) still match the person, \(table.anonymised + table.kept) of them anonymised or kept"
+                )
             }
         }
         Failpoints.hit("erase.after_discovery")
         let rows = plan.tables.reduce(0) { $0 + $1.erased }
-        let outcome = String(decoding: try Self.encoder.encode(ErasureOutcome(
-            rows: rows, discovery: remainder.mapValues(\.matching), notAnonymised: remainder.mapValues(\.notAnonymised))), as: UTF8.self)
+        let outcome = String(
+            decoding: try Self.encoder.encode(
+                ErasureOutcome(
+                    rows: rows, discovery: remainder.mapValues(\.matching), notAnonymised: remainder.mapValues(\.notAnonymised))),
+            as: UTF8.self)
         return JobResult(effects: [SQLStatement("SELECT dsr.finish_task($1, $2, $3::jsonb)", [requestID, store, outcome])])
     }
 

@@ -12,16 +12,24 @@ public enum AuditChain {
         let rows = try await connection.query(
             "SELECT request_id::text AS request_id, proof_sha256, prev_hash, entry_hash FROM dsr.audit_log WHERE seq = $1", [seq])
         if let row = rows.first {
-            if try row.decode("request_id", as: String.self) != requestID { problems.append("audit entry #\(seq) belongs to another request") }
-            if try row.decode("proof_sha256", as: String.self) != file.payloadSHA256 { problems.append("audit entry #\(seq) records a different proof digest") }
-            if try row.decode("entry_hash", as: String.self) != audit.entryHash || row.decode("prev_hash", as: String.self) != audit.prevHash {
+            if try row.decode("request_id", as: String.self) != requestID {
+                problems.append("audit entry #\(seq) belongs to another request")
+            }
+            if try row.decode("proof_sha256", as: String.self) != file.payloadSHA256 {
+                problems.append("audit entry #\(seq) records a different proof digest")
+            }
+            if try row.decode("entry_hash", as: String.self) != audit.entryHash
+                || row.decode("prev_hash", as: String.self) != audit.prevHash
+            {
                 problems.append("audit entry #\(seq) in the database differs from the one in the proof")
             }
         } else {
             problems.append("audit entry #\(seq) is missing from dsr.audit_log")
         }
         for row in try await connection.query("SELECT seq, problem FROM dsr.verify_audit_chain() WHERE NOT ok AND seq <= $1", [seq]) {
-            problems.append("audit chain broken at entry #\(try row.decode("seq", as: Int64.self)): \(try row.decode("problem", as: String?.self) ?? "")")
+            problems.append(
+                "audit chain broken at entry #\(try row.decode("seq", as: Int64.self)): \(try row.decode("problem", as: String?.self) ?? "")"
+            )
         }
         return problems
     }

@@ -60,9 +60,11 @@ public struct StoreErasure: Codable, Sendable, Equatable {
             anonymised = try container.decode(Int.self, forKey: .anonymised)
             held = try container.decode([Held].self, forKey: .held)
             // Plans recorded before these counts existed: derive them from the held entries.
-            heldAnonymised = try container.decodeIfPresent(Int.self, forKey: .heldAnonymised)
+            heldAnonymised =
+                try container.decodeIfPresent(Int.self, forKey: .heldAnonymised)
                 ?? held.filter { $0.treatment == "anonymised" }.reduce(0) { $0 + $1.rows }
-            heldUnchanged = try container.decodeIfPresent(Int.self, forKey: .heldUnchanged)
+            heldUnchanged =
+                try container.decodeIfPresent(Int.self, forKey: .heldUnchanged)
                 ?? held.filter { $0.treatment != "anonymised" }.reduce(0) { $0 + $1.rows }
         }
 

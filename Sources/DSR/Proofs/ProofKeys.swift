@@ -72,13 +72,15 @@ public struct ProofKeys: Sendable {
             throw ConfigurationError("\(path) exists; move it away first (a proof key is never overwritten)")
         }
         let key = Curve25519.Signing.PrivateKey()
-        guard FileManager.default.createFile(
-            atPath: privatePath, contents: Data((key.rawRepresentation.base64EncodedString() + "\n").utf8),
-            attributes: [.posixPermissions: 0o600])
+        guard
+            FileManager.default.createFile(
+                atPath: privatePath, contents: Data((key.rawRepresentation.base64EncodedString() + "\n").utf8),
+                attributes: [.posixPermissions: 0o600])
         else { throw ConfigurationError("cannot write \(privatePath)") }
-        guard FileManager.default.createFile(
-            atPath: publicPath, contents: Data((key.publicKey.rawRepresentation.base64EncodedString() + "\n").utf8),
-            attributes: [.posixPermissions: 0o644])
+        guard
+            FileManager.default.createFile(
+                atPath: publicPath, contents: Data((key.publicKey.rawRepresentation.base64EncodedString() + "\n").utf8),
+                attributes: [.posixPermissions: 0o644])
         else { throw ConfigurationError("cannot write \(publicPath)") }
         return (privatePath, publicPath, keyID(of: key.publicKey))
     }

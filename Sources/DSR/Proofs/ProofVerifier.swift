@@ -33,7 +33,8 @@ public enum ProofVerifier {
         let decoded = try? JSONDecoder().decode(DeletionProofPayload.self, from: payload)
         if decoded == nil { reasons.append("the payload is not a deletion proof payload") }
         if let audit = file.audit, let requestID = decoded?.requestID {
-            let expected = DeletionProofFile.entryHash(prev: audit.prevHash, seq: audit.seq, requestID: requestID, proofSHA256: file.payloadSHA256)
+            let expected = DeletionProofFile.entryHash(
+                prev: audit.prevHash, seq: audit.seq, requestID: requestID, proofSHA256: file.payloadSHA256)
             if expected != audit.entryHash { reasons.append("audit entry #\(audit.seq) does not match the proof digest and previous hash") }
         } else {
             reasons.append("the proof carries no audit-log entry")

@@ -31,7 +31,7 @@ public final class WorkerPool: Service, Sendable {
 
     private let options: Options
     private let conninfo: String
-    private let handlers: [String: any JobHandler]
+    private let handlers: [JobKind: any JobHandler]
     private let logger: Logger
     private let retryPolicy: RetryPolicy
     private let leases = LeaseBook()
@@ -42,7 +42,7 @@ public final class WorkerPool: Service, Sendable {
     private let readiness: Readiness
 
     public init(
-        options: Options, conninfo: String, handlers: [String: any JobHandler], readiness: Readiness = Readiness(),
+        options: Options, conninfo: String, handlers: [JobKind: any JobHandler], readiness: Readiness = Readiness(),
         logger: Logger
     ) {
         self.options = options
@@ -152,7 +152,7 @@ public final class WorkerPool: Service, Sendable {
         var logger = self.logger
         logger[metadataKey: "dsr.job_id"] = "\(job.id)"
         if let requestID = job.requestID { logger[metadataKey: "dsr.request_id"] = "\(requestID)" }
-        guard let handler = handlers[job.kind] else {
+        guard let handler = JobKind(rawValue: job.kind).flatMap({ handlers[$0] }) else {
             logger.error("no handler for job kind", metadata: ["dsr.job_kind": "\(job.kind)"])
             return .failed(reason: "no handler for job kind \(job.kind)", retryAfter: nil)
         }

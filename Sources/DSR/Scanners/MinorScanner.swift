@@ -26,10 +26,12 @@ public struct MinorScanner: PeriodicWork {
                 let existed = try await connection.query("SELECT 1 FROM dsr.requests WHERE idempotency_key = $1", [key]).count == 1
                 if existed { continue }
                 let subject = String(decoding: try JSONSerialization.data(withJSONObject: ["customer_id": customerID]), as: UTF8.self)
-                let options = String(decoding: try JSONSerialization.data(withJSONObject: [
-                    "idempotency_key": key,
-                    "evidence": "dsrd minor scan: younger than the age of majority, no guardian consent on record",
-                ], options: [.sortedKeys]), as: UTF8.self)
+                let options = String(
+                    decoding: try JSONSerialization.data(
+                        withJSONObject: [
+                            "idempotency_key": key,
+                            "evidence": "dsrd minor scan: younger than the age of majority, no guardian consent on record",
+                        ], options: [.sortedKeys]), as: UTF8.self)
                 try await connection.execute("SELECT dsr.submit('erasure', $1::jsonb, $2::jsonb)", [subject, options])
                 queued += 1
             }

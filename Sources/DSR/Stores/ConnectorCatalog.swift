@@ -34,7 +34,8 @@ public enum ConnectorCatalog {
         return stores
     }
 
-    public static func parse(_ text: String, source: String, identifierKinds: [IdentityKind] = IdentityKind.builtIn) throws -> StoreMapping {
+    public static func parse(_ text: String, source: String, identifierKinds: [IdentityKind] = IdentityKind.builtIn) throws -> StoreMapping
+    {
         let file: MappingFile
         do {
             file = try TOMLDecoder(strictDecoding: true).decode(MappingFile.self, from: text)
@@ -122,11 +123,13 @@ struct MappingValidator {
     func known(_ codes: [String], _ vocabulary: Set<String>, labels: [String: [String: String]], _ what: String) throws {
         for code in codes where !vocabulary.contains(code) && labels[code] == nil {
             throw fail(
-                "\(what): unknown code \(code); known codes are \(vocabulary.sorted().joined(separator: ", ")), or give it words in [labels] (\(code) = { th = \"...\", en = \"...\" })")
+                "\(what): unknown code \(code); known codes are \(vocabulary.sorted().joined(separator: ", ")), or give it words in [labels] (\(code) = { th = \"...\", en = \"...\" })"
+            )
         }
     }
 
-    func table(_ entry: MappingFile.Table, declaredBefore tables: [TableMapping], labels: [String: [String: String]]) throws -> TableMapping {
+    func table(_ entry: MappingFile.Table, declaredBefore tables: [TableMapping], labels: [String: [String: String]]) throws -> TableMapping
+    {
         let tableName = try identifier(entry.name, "tables.name")
         let at = "table \(tableName)"
         var identity: [IdentityKind: String] = [:]
@@ -134,7 +137,8 @@ struct MappingValidator {
             let kind = IdentityKind(rawValue: kindName)
             guard identifierKinds.contains(kind) else {
                 throw fail(
-                    "\(at).identity: unknown identifier \(kindName) (\(identifierKinds.map(\.rawValue).joined(separator: ", ")); more kinds go in identifiers.extra_kinds)")
+                    "\(at).identity: unknown identifier \(kindName) (\(identifierKinds.map(\.rawValue).joined(separator: ", ")); more kinds go in identifiers.extra_kinds)"
+                )
             }
             identity[kind] = try identifier(column, "\(at).identity.\(kindName)")
         }
@@ -155,7 +159,9 @@ struct MappingValidator {
         for (column, category) in categories {
             _ = try identifier(column, "\(at).categories key")
             guard PrivacyVocabulary.categories.contains(category) else {
-                throw fail("\(at).categories.\(column): unknown category \(category) (\(PrivacyVocabulary.categories.sorted().joined(separator: ", ")))")
+                throw fail(
+                    "\(at).categories.\(column): unknown category \(category) (\(PrivacyVocabulary.categories.sorted().joined(separator: ", ")))"
+                )
             }
         }
         let erasure = try erasureStrategies(entry.erasure ?? [:], at: at)
@@ -164,7 +170,8 @@ struct MappingValidator {
         try known(entry.recipients ?? [], PrivacyVocabulary.recipients, labels: labels, "\(at).recipients")
         if purposes == ["marketing"] && entry.onObjection == nil {
             throw fail(
-                "\(at): its only purpose is marketing, so an objection to direct marketing (PDPA s.32, which allows no refusal) must stop it: set on_objection (\"delete\" or a timestamp column)")
+                "\(at): its only purpose is marketing, so an objection to direct marketing (PDPA s.32, which allows no refusal) must stop it: set on_objection (\"delete\" or a timestamp column)"
+            )
         }
         var minorCheck: TableMapping.MinorCheck?
         if let check = entry.minorCheck {

@@ -62,7 +62,8 @@ public struct HTTPConnector: Connector {
         if !token.isEmpty { headers.append(("Authorization", "Bearer \(token)")) }
         let response: HTTPResponse
         do {
-            response = try await client.send(HTTPRequest(method: "POST", url: mapping.url + mapping.exportPath, headers: headers, body: body))
+            response = try await client.send(
+                HTTPRequest(method: "POST", url: mapping.url + mapping.exportPath, headers: headers, body: body))
         } catch let error as CurlError {
             throw ConnectorError.unreachable(store: mapping.name, reason: error.description)
         }

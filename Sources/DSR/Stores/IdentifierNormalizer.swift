@@ -11,8 +11,9 @@ public enum IdentifierNormalizer {
     /// Characters refused in emails besides spaces and controls: invisible and
     /// direction-changing ones could disguise an address in a notice; no-break spaces are
     /// spaces (as in SQL, where they are listed because `[:space:]` leaves them out).
-    static let invisible: Set<UInt32> = Set([0xA0, 0xAD, 0x61C, 0x2007, 0x202F, 0xFEFF] + Array(0x200B...0x200F) + Array(0x202A...0x202E)
-        + Array(0x2060...0x2064) + Array(0x2066...0x2069))
+    static let invisible: Set<UInt32> = Set(
+        [0xA0, 0xAD, 0x61C, 0x2007, 0x202F, 0xFEFF] + Array(0x200B...0x200F) + Array(0x202A...0x202E)
+            + Array(0x2060...0x2064) + Array(0x2066...0x2069))
 
     /// Thai digits (๐-๙) and fullwidth digits (０-９) as ASCII 0-9; everything else unchanged.
     public static func digits(_ raw: String) -> String {
@@ -79,7 +80,8 @@ public enum IdentifierNormalizer {
     /// start with `+`.
     public static func phone(_ raw: String) -> String? {
         guard raw.unicodeScalars.count <= 40 else { return nil }
-        let p = Substring(String(String.UnicodeScalarView(Self.digits(raw).unicodeScalars.filter { !" \t().-".unicodeScalars.contains($0) })))
+        let p = Substring(
+            String(String.UnicodeScalarView(Self.digits(raw).unicodeScalars.filter { !" \t().-".unicodeScalars.contains($0) })))
         func allDigits(_ text: Substring) -> Bool { text.unicodeScalars.allSatisfy { ("0"..."9").contains($0) } }
         func thai(_ rest: Substring) -> String? {
             // rest: national number, optionally with the trunk 0.
@@ -94,7 +96,9 @@ public enum IdentifierNormalizer {
             guard (8...9).contains(national.unicodeScalars.count), allDigits(national), national.first != "0" else { return nil }
             return "+66" + national
         }
-        if p.hasPrefix("+"), (7...15).contains(p.unicodeScalars.count - 1), allDigits(p.dropFirst()), !p.hasPrefix("+0") { return String(p) }
+        if p.hasPrefix("+"), (7...15).contains(p.unicodeScalars.count - 1), allDigits(p.dropFirst()), !p.hasPrefix("+0") {
+            return String(p)
+        }
         return nil
     }
 

@@ -19,7 +19,9 @@ enum Punycode {
         let basic = output.count
         var handled = basic
         if basic > 0 { output.append("-") }
-        var n = initialN, delta = 0, bias = initialBias
+        var n = initialN
+        var delta = 0
+        var bias = initialBias
         while handled < input.count {
             let m = input.filter { $0 >= n }.min()!
             guard (m - n) <= (maxValue - delta) / (handled + 1) else { return nil }
@@ -64,7 +66,9 @@ enum Punycode {
             output.append(scalar)
         }
         var position = delimiter > 0 ? delimiter + 1 : 0
-        var n = initialN, i = 0, bias = initialBias
+        var n = initialN
+        var i = 0
+        var bias = initialBias
         while position < input.count {
             let old = i
             var w = 1

@@ -23,14 +23,18 @@ extension SQLConnector {
                 var tables: [StoreUpdate.Table] = []
                 for statement in prepared {
                     if statement.action == "rectified" {
-                        let digests = try connection.query(statement.sql, statement.parameters).map { try $0.decode("before_digest", as: String.self) }
-                        tables.append(.init(
-                            name: statement.table, action: statement.action, column: statement.column, rows: digests.count,
-                            beforeDigests: Array(Set(digests)).sorted(), afterDigest: statement.afterDigest))
+                        let digests = try connection.query(statement.sql, statement.parameters).map {
+                            try $0.decode("before_digest", as: String.self)
+                        }
+                        tables.append(
+                            .init(
+                                name: statement.table, action: statement.action, column: statement.column, rows: digests.count,
+                                beforeDigests: Array(Set(digests)).sorted(), afterDigest: statement.afterDigest))
                     } else {
-                        tables.append(.init(
-                            name: statement.table, action: statement.action, column: statement.column,
-                            rows: try connection.execute(statement.sql, statement.parameters)))
+                        tables.append(
+                            .init(
+                                name: statement.table, action: statement.action, column: statement.column,
+                                rows: try connection.execute(statement.sql, statement.parameters)))
                     }
                 }
                 return StoreUpdate(store: store, tables: tables)
@@ -59,9 +63,10 @@ extension SQLConnector {
                             RETURNING encode(sha256(convert_to(coalesce(old.before, ''), 'UTF8')), 'hex') AS before_digest
                             """
                     }
-                    prepared.append(.init(
-                        table: table.name, action: "rectified", column: column, sql: sql, parameters: parameters,
-                        afterDigest: Digests.sha256Hex(Data(value.utf8))))
+                    prepared.append(
+                        .init(
+                            table: table.name, action: "rectified", column: column, sql: sql, parameters: parameters,
+                            afterDigest: Digests.sha256Hex(Data(value.utf8))))
                 }
             case .restrict(let lift):
                 guard let flag = table.restrictFlag.map(Self.quote) else { continue }
@@ -69,8 +74,10 @@ extension SQLConnector {
                     let wanted = binder.bind(!lift, as: "boolean")
                     return "UPDATE \(name) AS t0 SET \(flag) = \(wanted) WHERE \(match) AND \(flag) IS DISTINCT FROM \(wanted)"
                 }
-                prepared.append(.init(
-                    table: table.name, action: lift ? "unrestricted" : "restricted", column: table.restrictFlag, sql: sql, parameters: parameters))
+                prepared.append(
+                    .init(
+                        table: table.name, action: lift ? "unrestricted" : "restricted", column: table.restrictFlag, sql: sql,
+                        parameters: parameters))
             case .object(let purposes):
                 guard let target = table.onObjection, table.coversObjection(to: purposes) else { continue }
                 let (sql, parameters) = statements.statement(table, identity: identity) { match, binder in
@@ -82,9 +89,10 @@ extension SQLConnector {
                         ? "DELETE FROM \(name) AS t0 WHERE \(filter)"
                         : "UPDATE \(name) AS t0 SET \(Self.quote(target)) = now() WHERE \(filter) AND t0.\(Self.quote(target)) IS NULL"
                 }
-                prepared.append(.init(
-                    table: table.name, action: target == "delete" ? "deleted" : "withdrawn", column: target == "delete" ? nil : target,
-                    sql: sql, parameters: parameters))
+                prepared.append(
+                    .init(
+                        table: table.name, action: target == "delete" ? "deleted" : "withdrawn", column: target == "delete" ? nil : target,
+                        sql: sql, parameters: parameters))
             }
         }
         return prepared

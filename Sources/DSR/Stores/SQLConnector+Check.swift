@@ -49,7 +49,9 @@ extension SQLConnector {
             let name = Self.quote(table.name)
             for (kind, column) in table.identity.sorted(by: { $0.key < $1.key }) {
                 var binder = SQLStatements.Binder()
-                guard let arm = statements.lookup(kind, column: column, in: table, alias: "t0", identity: identity, binder: &binder) else { continue }
+                guard let arm = statements.lookup(kind, column: column, in: table, alias: "t0", identity: identity, binder: &binder) else {
+                    continue
+                }
                 let indexed: String
                 switch kind.format {
                 case .exact:
@@ -66,11 +68,16 @@ extension SQLConnector {
             if let relation = table.parent {
                 let lookup = LookupIndex(
                     table: table.name, lookup: "parent \(relation.table).\(relation.references) through \(relation.column)", servedBy: nil,
-                    createIndex: "CREATE INDEX IF NOT EXISTS \(Self.indexName(table.name, relation.column, relation.column)) ON \(name) (\(Self.quote(relation.column)));")
+                    createIndex:
+                        "CREATE INDEX IF NOT EXISTS \(Self.indexName(table.name, relation.column, relation.column)) ON \(name) (\(Self.quote(relation.column)));"
+                )
                 // The parent's keys arrive at run time: the planner cannot fold them away.
-                probes.append((lookup,
-                    "SELECT 1 FROM \(name) AS t0 WHERE t0.\(Self.quote(relation.column)) = ANY(ARRAY(SELECT p.\(Self.quote(relation.references)) FROM \(Self.quote(relation.table)) AS p LIMIT 0))",
-                    []))
+                probes.append(
+                    (
+                        lookup,
+                        "SELECT 1 FROM \(name) AS t0 WHERE t0.\(Self.quote(relation.column)) = ANY(ARRAY(SELECT p.\(Self.quote(relation.references)) FROM \(Self.quote(relation.table)) AS p LIMIT 0))",
+                        []
+                    ))
             }
         }
         let checked = probes

@@ -19,9 +19,11 @@ extension SQLConnector {
     ) async throws -> StoreErasure {
         let statements = try await statements()
         let plans = mapping.tables.reversed().map { erasurePlan(for: $0, identity: identity, keys: keys, statements: statements) }
-        let entries = mapping.suppressionTable.isEmpty ? [] :
-            identity.emails.sorted().map { (keys.identifierHash($0), "email") }
-            + identity.phones.sorted().map { (keys.identifierHash($0), "phone") }
+        let entries =
+            mapping.suppressionTable.isEmpty
+            ? []
+            : identity.emails.sorted().map { (keys.identifierHash($0), "email") }
+                + identity.phones.sorted().map { (keys.identifierHash($0), "phone") }
         let suppression = (hashes: entries.map(\.0), kinds: entries.map(\.1))
         let table = mapping.suppressionTable
         let store = mapping.name
@@ -50,7 +52,8 @@ extension SQLConnector {
         var binder = SQLStatements.Binder()
         let parts = mapping.tables.map { table in
             let match = statements.condition(table, alias: "t0", identity: identity, binder: &binder)
-            return "SELECT \(binder.bind(table.name, as: "text")) AS name, count(*) AS matching, count(*) FILTER (WHERE NOT (\(Self.anonymisedForm(table, alias: "t0")))) AS not_anonymised FROM \(Self.quote(table.name)) AS t0 WHERE \(match)"
+            return
+                "SELECT \(binder.bind(table.name, as: "text")) AS name, count(*) AS matching, count(*) FILTER (WHERE NOT (\(Self.anonymisedForm(table, alias: "t0")))) AS not_anonymised FROM \(Self.quote(table.name)) AS t0 WHERE \(match)"
         }
         let sql = parts.joined(separator: " UNION ALL ")
         let parameters = binder.parameters
@@ -63,7 +66,9 @@ extension SQLConnector {
         return remainders
     }
 
-    func remainderStatement(_ table: TableMapping, identity: IdentitySet, statements: SQLStatements) -> (sql: String, parameters: [any PostgresEncodable]) {
+    func remainderStatement(_ table: TableMapping, identity: IdentitySet, statements: SQLStatements) -> (
+        sql: String, parameters: [any PostgresEncodable]
+    ) {
         statements.statement(table, identity: identity) { match, _ in
             "SELECT count(*) AS matching, count(*) FILTER (WHERE NOT (\(Self.anonymisedForm(table, alias: "t0")))) AS not_anonymised FROM \(Self.quote(table.name)) AS t0 WHERE \(match)"
         }
@@ -107,8 +112,9 @@ extension SQLConnector {
                 heldEntries.append(.init(rule: hold.rule, rows: byHold, until: until.map(Self.isoDate), treatment: treatment))
             }
             if byReference > 0 {
-                heldEntries.append(.init(
-                    rule: "referenced by rows kept in other tables of this store", rows: byReference, until: nil, treatment: treatment))
+                heldEntries.append(
+                    .init(
+                        rule: "referenced by rows kept in other tables of this store", rows: byReference, until: nil, treatment: treatment))
             }
             var heldUnchanged = kept + (heldIsUpdate ? 0 : byHold + byReference)
             if table.rowStrategy == .keep && affected > 0 {
@@ -133,9 +139,13 @@ extension SQLConnector {
         // One EXISTS over all children, and OFFSET 0: both keep PostgreSQL from turning the
         // test into a hashed subplan, which reads every child table whole (60 ms on the
         // demo's 235,000 payments) instead of probing its index once per row to erase.
-        let referenced = children.isEmpty ? "false" : "EXISTS (" + children.map { child in
-            "SELECT 1 FROM \(Self.quote(child.name)) AS c WHERE c.\(Self.quote(child.parent!.column)) = t0.\(Self.quote(child.parent!.references))"
-        }.joined(separator: " UNION ALL ") + " OFFSET 0)"
+        let referenced =
+            children.isEmpty
+            ? "false"
+            : "EXISTS ("
+                + children.map { child in
+                    "SELECT 1 FROM \(Self.quote(child.name)) AS c WHERE c.\(Self.quote(child.parent!.column)) = t0.\(Self.quote(child.parent!.references))"
+                }.joined(separator: " UNION ALL ") + " OFFSET 0)"
         let fromColumn = table.hold.map { "t0.\(Self.quote($0.from))::timestamptz" } ?? "NULL::timestamptz"
         let heldIsUpdate = !table.columnStrategies.isEmpty
 
@@ -153,9 +163,11 @@ extension SQLConnector {
                         outer = binder.bind(pads.outer, as: "bytea")
                     }
                     // Already a 64-hex-digit hash: leave it, so a re-run does not hash twice.
-                    value = "CASE WHEN \(reference) IS NULL OR \(reference)::text ~ '^[0-9a-f]{64}$' THEN \(reference) ELSE encode(sha256(\(outer!) || sha256(\(inner!) || convert_to(\(reference)::text, 'UTF8'))), 'hex') END"
+                    value =
+                        "CASE WHEN \(reference) IS NULL OR \(reference)::text ~ '^[0-9a-f]{64}$' THEN \(reference) ELSE encode(sha256(\(outer!) || sha256(\(inner!) || convert_to(\(reference)::text, 'UTF8'))), 'hex') END"
                 case .mask:
-                    value = "CASE WHEN \(reference) IS NULL THEN NULL WHEN \(reference)::text LIKE '%@%' THEN left(\(reference)::text, 1) || '***@' || split_part(\(reference)::text, '@', 2) ELSE left(\(reference)::text, 1) || '***' END"
+                    value =
+                        "CASE WHEN \(reference) IS NULL THEN NULL WHEN \(reference)::text LIKE '%@%' THEN left(\(reference)::text, 1) || '***@' || split_part(\(reference)::text, '@', 2) ELSE left(\(reference)::text, 1) || '***' END"
                 case .null, .keep:
                     value = "NULL"
                 }
@@ -167,7 +179,8 @@ extension SQLConnector {
             let set = heldIsUpdate ? assignments(&binder) : ""
             let heldFilter = "\(match) AND NOT \(keep) AND ((\(hold)) OR (\(referenced)))"
             let heldReturns = "(\(hold)) AS by_hold, \(fromColumn) AS from_at"
-            let held = heldIsUpdate
+            let held =
+                heldIsUpdate
                 ? "UPDATE \(name) AS t0 SET \(set) WHERE \(heldFilter) RETURNING \(heldReturns)"
                 : "SELECT \(heldReturns) FROM \(name) AS t0 WHERE \(heldFilter)"
             let restFilter = "\(match) AND NOT (\(keep) OR (\(hold)) OR (\(referenced)))"

@@ -60,9 +60,14 @@ public struct SQLConnector: Connector {
     static func personalColumns(_ table: TableMapping) -> [String] { table.categories.filter { $0.value == "personal" }.keys.sorted() }
 
     /// The person's rows of an authoritative table: each row's id, identifiers and personal details.
-    func resolveStatement(_ table: TableMapping, identity: IdentitySet, statements: SQLStatements) -> (sql: String, parameters: [any PostgresEncodable]) {
-        let select = (["t0.ctid::text AS dsr_row"]
-            + table.identity.sorted { $0.key < $1.key }.map { "t0.\(Self.quote($0.value))::text AS \(Self.quote("dsr_" + $0.key.rawValue))" }
+    func resolveStatement(_ table: TableMapping, identity: IdentitySet, statements: SQLStatements) -> (
+        sql: String, parameters: [any PostgresEncodable]
+    ) {
+        let select =
+            (["t0.ctid::text AS dsr_row"]
+            + table.identity.sorted { $0.key < $1.key }.map {
+                "t0.\(Self.quote($0.value))::text AS \(Self.quote("dsr_" + $0.key.rawValue))"
+            }
             + Self.personalColumns(table).enumerated().map { "lower(btrim(t0.\(Self.quote($0.element))::text)) AS dsr_p\($0.offset)" })
             .joined(separator: ", ")
         return statements.statement(table, identity: identity) { match, _ in
@@ -70,11 +75,17 @@ public struct SQLConnector: Connector {
         }
     }
 
-    func countStatement(_ table: TableMapping, identity: IdentitySet, statements: SQLStatements) -> (sql: String, parameters: [any PostgresEncodable]) {
-        statements.statement(table, identity: identity) { match, _ in "SELECT count(*) AS n FROM \(Self.quote(table.name)) AS t0 WHERE \(match)" }
+    func countStatement(_ table: TableMapping, identity: IdentitySet, statements: SQLStatements) -> (
+        sql: String, parameters: [any PostgresEncodable]
+    ) {
+        statements.statement(table, identity: identity) { match, _ in
+            "SELECT count(*) AS n FROM \(Self.quote(table.name)) AS t0 WHERE \(match)"
+        }
     }
 
-    func exportStatement(_ table: TableMapping, identity: IdentitySet, statements: SQLStatements) -> (sql: String, parameters: [any PostgresEncodable]) {
+    func exportStatement(_ table: TableMapping, identity: IdentitySet, statements: SQLStatements) -> (
+        sql: String, parameters: [any PostgresEncodable]
+    ) {
         statements.statement(table, identity: identity) { match, _ in
             "SELECT t0.* FROM \(Self.quote(table.name)) AS t0 WHERE \(match)\(statements.orderBy(table, alias: "t0"))"
         }
@@ -110,12 +121,17 @@ public struct SQLConnector: Connector {
             let match = generator.condition(table, alias: "t0", identity: identity, binder: &binder)
             names += binder.settingNames
             values += binder.parameters
-            tables.append((
-                table.name, "COPY (SELECT t0.* FROM \(Self.quote(table.name)) AS t0 WHERE \(match)\(generator.orderBy(table, alias: "t0"))) TO STDOUT",
-                columns.map(\.name), columns.map { TableFileWriter.FieldKind(postgresType: $0.typeOID) }))
+            tables.append(
+                (
+                    table.name,
+                    "COPY (SELECT t0.* FROM \(Self.quote(table.name)) AS t0 WHERE \(match)\(generator.orderBy(table, alias: "t0"))) TO STDOUT",
+                    columns.map(\.name), columns.map { TableFileWriter.FieldKind(postgresType: $0.typeOID) }
+                ))
         }
         // set_config(name, value, true) for each: the values stay bound parameters.
-        let settings = names.isEmpty ? nil : "SELECT " + names.indices.map { "set_config($\(2 * $0 + 1), $\(2 * $0 + 2), true)" }.joined(separator: ", ")
+        let settings =
+            names.isEmpty
+            ? nil : "SELECT " + names.indices.map { "set_config($\(2 * $0 + 1), $\(2 * $0 + 2), true)" }.joined(separator: ", ")
         var settingParameters: [any PostgresEncodable] = []
         for (name, value) in zip(names, values) { settingParameters += [name, value.postgresText ?? ""] }
         let parameters = settingParameters
@@ -131,7 +147,9 @@ public struct SQLConnector: Connector {
                     try connection.copyOut(table.sql) { line in
                         let row = CopyTextRow(line, expecting: table.columns.count)
                         // A column added since the catalog was read: read it again, try again.
-                        guard row.fields.count == table.columns.count else { throw PostgresError(kind: .server, sqlState: "42P10", message: "\(table.name) has changed shape") }
+                        guard row.fields.count == table.columns.count else {
+                            throw PostgresError(kind: .server, sqlState: "42P10", message: "\(table.name) has changed shape")
+                        }
                         try writer.write(columns: table.columns, kinds: table.kinds, row: CopyRowFields(row: row, scratch: scratch))
                     }
                     files += try writer.finish()

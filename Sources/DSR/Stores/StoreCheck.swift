@@ -4,7 +4,10 @@ import Postgres
 /// `dsrd check` for one store: the mapping held against the live store's catalog, every
 /// lookup's index, and the plan of every statement dsrd generates for it.
 public struct StoreCheckReport: Sendable {
-    public enum Severity: String, Sendable { case error = "ERROR", warning = "WARN" }
+    public enum Severity: String, Sendable {
+        case error = "ERROR"
+        case warning = "WARN"
+    }
 
     public struct Finding: Sendable, Equatable {
         public var severity: Severity
@@ -34,21 +37,27 @@ public struct StoreCheckReport: Sendable {
     public func render() -> String {
         var lines = ["store \(store)"]
         for finding in findings {
-            lines.append("  \(finding.severity.rawValue.padding(toLength: 5, withPad: " ", startingAt: 0)) \(finding.table.map { "table \($0): " } ?? "")\(finding.message)")
+            lines.append(
+                "  \(finding.severity.rawValue.padding(toLength: 5, withPad: " ", startingAt: 0)) \(finding.table.map { "table \($0): " } ?? "")\(finding.message)"
+            )
         }
         for lookup in lookups {
-            lines.append(lookup.isServed
-                ? "  ok    \(lookup.table): \(lookup.lookup), served by \(lookup.servedBy ?? "")"
-                : "  INDEX \(lookup.table): \(lookup.lookup) has no index:\n          \(lookup.statement(concurrently: true))")
+            lines.append(
+                lookup.isServed
+                    ? "  ok    \(lookup.table): \(lookup.lookup), served by \(lookup.servedBy ?? "")"
+                    : "  INDEX \(lookup.table): \(lookup.lookup) has no index:\n          \(lookup.statement(concurrently: true))")
         }
         for scan in scans {
             lines.append("  SCAN  \(scan.statement) reads all of \(scan.table) (about \(scan.estimatedRows) rows) for every request")
             let fixes = lookups.filter { $0.table == scan.table && !$0.isServed }.map(\.indexName)
-            lines.append(fixes.isEmpty
-                ? "          (every lookup has an index: the planner prefers reading the table; compare the estimate with the real size)"
-                : "          fix: the missing index(es) above, \(fixes.joined(separator: ", "))")
+            lines.append(
+                fixes.isEmpty
+                    ? "          (every lookup has an index: the planner prefers reading the table; compare the estimate with the real size)"
+                    : "          fix: the missing index(es) above, \(fixes.joined(separator: ", "))")
         }
-        lines.append("  \(errors) error(s), \(warnings) warning(s), \(lookups.filter { !$0.isServed }.count) missing index(es), \(scans.count) sequential scan(s) over tables above \(threshold) rows")
+        lines.append(
+            "  \(errors) error(s), \(warnings) warning(s), \(lookups.filter { !$0.isServed }.count) missing index(es), \(scans.count) sequential scan(s) over tables above \(threshold) rows"
+        )
         return lines.joined(separator: "\n")
     }
 }
@@ -157,7 +166,8 @@ extension SQLConnector {
         if let flag = table.restrictFlag, let flagColumn = column(flag, "restrict_flag"), !flagColumn.isBoolean {
             error("restrict_flag \(flag) is \(flagColumn.type), not boolean")
         }
-        if let target = table.onObjection, target != "delete", let targetColumn = column(target, "on_objection"), !targetColumn.isDateOrTime {
+        if let target = table.onObjection, target != "delete", let targetColumn = column(target, "on_objection"), !targetColumn.isDateOrTime
+        {
             error("on_objection \(target) is \(targetColumn.type): it must be a date or timestamp column, or \"delete\"")
         }
         if let purpose = table.purposeColumn { _ = column(purpose, "purpose_column") }
@@ -182,18 +192,22 @@ extension SQLConnector {
             if let parent = schema.tables[relation.table], parent.column(relation.references) == nil {
                 error("parent.references: table \(relation.table) has no column \(relation.references)")
             } else if !entry.foreignKeys.contains(where: { $0.columns == [relation.column] && $0.referencedTable == relation.table }) {
-                warning("no foreign key from \(relation.column) to \(relation.table).\(relation.references): rows whose parent is gone are never found")
+                warning(
+                    "no foreign key from \(relation.column) to \(relation.table).\(relation.references): rows whose parent is gone are never found"
+                )
             }
         }
         // Erasure strategies that cannot work on this table as it is.
-        let referencedBy = mapping.tables.compactMap { child -> (String, String)? in
-            guard let relation = child.parent, relation.table == table.name else { return nil }
-            return (relation.references, "\(child.name).\(relation.column)")
-        } + schema.tables.values.flatMap { other in
-            other.foreignKeys.filter { $0.referencedTable == table.name }.flatMap { key in
-                zip(key.referencedColumns, key.columns).map { ($0.0, "\(other.name).\($0.1)") }
+        let referencedBy =
+            mapping.tables.compactMap { child -> (String, String)? in
+                guard let relation = child.parent, relation.table == table.name else { return nil }
+                return (relation.references, "\(child.name).\(relation.column)")
             }
-        }
+            + schema.tables.values.flatMap { other in
+                other.foreignKeys.filter { $0.referencedTable == table.name }.flatMap { key in
+                    zip(key.referencedColumns, key.columns).map { ($0.0, "\(other.name).\($0.1)") }
+                }
+            }
         for (name, strategy) in table.columnStrategies.sorted(by: { $0.key < $1.key }) {
             guard let target = column(name, "erasure.\(name)") else { continue }
             if strategy == .null && target.notNull {
@@ -202,17 +216,23 @@ extension SQLConnector {
             if (strategy == .hash || strategy == .mask) && !target.isText {
                 error("erasure.\(name) = \"\(strategy)\" needs a text column (a hash is 64 hex characters); \(name) is \(target.type)")
             }
-            if strategy == .hash && target.isText, let limit = Int(target.type.drop { $0 != "(" }.dropFirst().prefix { $0 != ")" }), limit < 64 {
+            if strategy == .hash && target.isText, let limit = Int(target.type.drop { $0 != "(" }.dropFirst().prefix { $0 != ")" }),
+                limit < 64
+            {
                 error("erasure.\(name) = \"hash\" needs room for 64 characters; \(name) is \(target.type)")
             }
             if let reference = referencedBy.first(where: { $0.0 == name }) {
-                error("erasure.\(name) = \"\(strategy)\" changes a value \(reference.1) points at: the foreign key would break; keep it and anonymise the other columns")
+                error(
+                    "erasure.\(name) = \"\(strategy)\" changes a value \(reference.1) points at: the foreign key would break; keep it and anonymise the other columns"
+                )
             }
         }
         if table.rowStrategy != .delete || table.hold != nil {
             let linked = table.identity.filter { table.columnStrategies[$0.value] == nil }.map(\.value).sorted()
             if !linked.isEmpty && table.rowStrategy == .anonymise {
-                warning("anonymised rows keep \(linked.joined(separator: ", ")), which still find the person: they are pseudonymised, not anonymous")
+                warning(
+                    "anonymised rows keep \(linked.joined(separator: ", ")), which still find the person: they are pseudonymised, not anonymous"
+                )
             }
         }
         if table.key.isEmpty && entry.primaryKey.isEmpty {

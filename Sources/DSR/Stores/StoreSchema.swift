@@ -83,7 +83,8 @@ public struct StoreSchema: Sendable {
         {
             let name = try row.decode("name", as: String.self)
             tables[name] = Table(
-                name: name, columns: [], primaryKey: [], indexes: [], foreignKeys: [], estimatedRows: try row.decode("rows", as: Int64.self))
+                name: name, columns: [], primaryKey: [], indexes: [], foreignKeys: [], estimatedRows: try row.decode("rows", as: Int64.self)
+            )
         }
         for row in try connection.query(
             """
@@ -93,9 +94,10 @@ public struct StoreSchema: Sendable {
              WHERE a.attnum > 0 AND NOT a.attisdropped ORDER BY m.name, a.attnum
             """, [names])
         {
-            tables[try row.decode("name", as: String.self)]?.columns.append(Column(
-                name: try row.decode("attname", as: String.self), type: try row.decode("type", as: String.self),
-                typeOID: UInt32(try row.decode("oid", as: Int64.self)), notNull: try row.decode("attnotnull", as: Bool.self)))
+            tables[try row.decode("name", as: String.self)]?.columns.append(
+                Column(
+                    name: try row.decode("attname", as: String.self), type: try row.decode("type", as: String.self),
+                    typeOID: UInt32(try row.decode("oid", as: Int64.self)), notNull: try row.decode("attnotnull", as: Bool.self)))
         }
         for row in try connection.query(
             """
@@ -124,9 +126,10 @@ public struct StoreSchema: Sendable {
              ORDER BY 1, 2
             """, [names])
         {
-            tables[try row.decode("name", as: String.self)]?.foreignKeys.append(ForeignKey(
-                columns: try row.decode("columns", as: [String].self), referencedTable: try row.decode("referenced", as: String.self),
-                referencedColumns: try row.decode("referenced_columns", as: [String].self)))
+            tables[try row.decode("name", as: String.self)]?.foreignKeys.append(
+                ForeignKey(
+                    columns: try row.decode("columns", as: [String].self), referencedTable: try row.decode("referenced", as: String.self),
+                    referencedColumns: try row.decode("referenced_columns", as: [String].self)))
         }
         return StoreSchema(tables: tables)
     }
