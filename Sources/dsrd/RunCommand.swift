@@ -2,6 +2,7 @@ import ArgumentParser
 import DSR
 import Foundation
 import Logging
+import Postgres
 import ServiceLifecycle
 
 struct Run: AsyncParsableCommand {
@@ -31,81 +32,18 @@ struct Run: AsyncParsableCommand {
                 }
                 configuration.queue.workers = workers
             }
-            let missing = configuration.company.missingKeys
-            guard missing.isEmpty else {
-                throw Failure(
-                    message:
-                        "configuration: \(missing.joined(separator: ", ")) not set: every notice tells the person who answers and how to reach them (see [company] in Config/dsrd.toml)",
-                    exitCode: .configuration)
-            }
             LoggingSetup.bootstrap(level: configuration.log.level)
             let logger = Logger(label: "dsrd")
-
-            let connection = try await options.connect(configuration)
-            let migrator = Migrator(logger: logger)
-            if configuration.daemon.migrateOnStart {
-                try await migrator.migrate(connection)
-            } else {
-                let status = try await migrator.status(connection)
-                guard status.pending.isEmpty else {
-                    throw Failure(
-                        message: "the database schema is behind this dsrd (\(status.pending.count) pending); run `dsrd migrate`",
-                        exitCode: .configuration)
-                }
-            }
-
-            let conninfo = try configuration.databaseConninfo()
-            let handlerPool = ConnectionPool(conninfo: conninfo, maximum: configuration.queue.workers)
-            let notices: NoticeHandler
-            let fanOut: FanOut
             do {
-                notices = try NoticeHandler.make(configuration: configuration, pool: handlerPool)
-                fanOut = try FanOut.make(configuration: configuration, pool: handlerPool)
-                try fanOut.prepareDirectories()
+                let daemon = try DSRDaemon(configuration: configuration, clock: ContinuousClock(), logger: logger)
+                try await ServiceGroup(services: [daemon], gracefulShutdownSignals: [.sigterm, .sigint], logger: logger).run()
             } catch let error as ConfigurationError {
                 throw Failure(message: "configuration: \(error)", exitCode: .configuration)
+            } catch let error as DSRDaemon<ContinuousClock>.StartError {
+                throw Failure(message: "configuration: \(error)", exitCode: .configuration)
+            } catch let error as PostgresError where error.kind == .connection {
+                throw Failure(message: "cannot connect to the database: \(error)", exitCode: .unavailable)
             }
-            try await fanOut.publishSubmissionRules(on: connection)
-            await connection.close()
-            let readiness = Readiness()
-            let pool = WorkerPool(
-                options: WorkerPool.Options(
-                    queue: configuration.queue,
-                    shutdownGrace: configuration.daemon.shutdownGrace,
-                    workerID: WorkerIdentity.make(instanceName: configuration.daemon.instanceName),
-                    version: DSRVersion.current),
-                conninfo: conninfo,
-                handlers: [
-                    .request: RequestHandler(fanOut: fanOut), .storeTask: StoreTaskHandler(fanOut: fanOut),
-                    .finalize: FinalizeHandler(fanOut: fanOut), .notice: notices, .probe: ProbeHandler(),
-                ],
-                readiness: readiness,
-                logger: logger)
-            let minors = MinorScanner(fanOut: fanOut)
-            var services: [any Service] = [
-                pool,
-                PeriodicService(
-                    DeadlineScanner(warnings: try configuration.deadlineWarningPeriods()),
-                    every: configuration.notices.deadlineScanInterval, conninfo: conninfo, logger: logger),
-                PeriodicService(
-                    ExportJanitor(exportDirectory: fanOut.exportDirectory), every: configuration.exports.cleanupInterval,
-                    conninfo: conninfo, logger: logger),
-            ]
-            if configuration.minors.enabled && minors.hasWork && fanOut.proofKeys != nil {
-                services.append(PeriodicService(minors, every: configuration.minors.scanInterval, conninfo: conninfo, logger: logger))
-            }
-            services.append(SystemdService(readiness: readiness, logger: logger))
-            let group = ServiceGroup(services: services, gracefulShutdownSignals: [.sigterm, .sigint], logger: logger)
-            try await group.run()
         }
-    }
-}
-
-enum WorkerIdentity {
-    /// `name:pid:random`, unique per process even when a pid is reused after a restart.
-    static func make(instanceName: String) -> String {
-        let name = instanceName.isEmpty ? ProcessInfo.processInfo.hostName : instanceName
-        let suffix = UUID().uuidString.prefix(6).lowercased()
-        return "\(name):\(ProcessInfo.processInfo.processIdentifier):\(suffix)"
     }
 }

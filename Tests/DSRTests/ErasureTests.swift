@@ -255,17 +255,20 @@ struct MinorTests {
                     try await customer.count(
                         "SELECT count(*) FROM customers WHERE date_of_birth > current_date - interval '20 years' AND NOT guardian_consent")
                         == 2)
-                let daemon = try DaemonProcess(
-                    database.erasureArguments(
-                        exports, key: keys.privateKey, extra: ["--set", "minors.enabled=true", "--set", "minors.scan_interval=1s"]),
-                    environment: stores.environment)
-                #expect(
-                    try await eventually {
+                let settings = [
+                    "exports.directory=\(exports.path)", "proofs.signing_key_file=\(keys.privateKey)", "minors.enabled=true",
+                    "minors.scan_interval=1h",
+                ]
+                try await InProcessDaemon.run(database: database, overrides: settings, environment: stores.environment) { daemon in
+                    try await daemon.until("both minors' erasures completed") {
                         try await connection.count("SELECT count(*) FROM dsr.requests WHERE kind = 'erasure' AND status = 'completed'") == 2
-                    }, "\(daemon.output)")
-                try await Task.sleep(for: .seconds(2))  // more scans: still one request per minor
-                daemon.signal(SIGTERM)
-                #expect(try await daemon.waitForExit(timeout: .seconds(30)) == 0)
+                    }
+                    // Two more scans, an hour apart: still one request per minor.
+                    for _ in 0..<2 {
+                        await daemon.clock.advance(by: .seconds(3600))
+                        try await daemon.next("another minor scan") { $0 == .periodicWorkDone("minor scan") }
+                    }
+                }
                 let keysUsed = try await connection.query("SELECT idempotency_key FROM dsr.requests ORDER BY 1")
                     .map { try $0.decode("idempotency_key", as: String.self) }
                 #expect(keysUsed == ["minor:customer:C0000033", "minor:customer:C0000099"])

@@ -18,7 +18,12 @@ struct QueueProcessTests {
                     "--set", "queue.poll_interval=10m", "--set", "connectors.directory=\(noStores.path)",
                 ]))
             #expect(try await eventually { try await connection.count("SELECT count(*) FROM dsr.workers") == 1 })
-            try await Task.sleep(for: .milliseconds(300))
+            // Its LISTEN is in place (the listening connection's last statement), so the submit below wakes it.
+            #expect(
+                try await eventually {
+                    try await connection.count(
+                        "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() AND query ILIKE 'LISTEN%'") == 1
+                })
             let id = try await connection.query("SELECT dsr.submit('restriction', '{\"email\": \"a@example.com\"}') AS id")[0]
                 .decode("id", as: UUID.self)
             #expect(
@@ -93,37 +98,39 @@ struct QueueProcessTests {
             let jobID = try await connection.query(
                 "INSERT INTO dsr.jobs (kind, payload, max_attempts) VALUES ('probe', '{\"fail\": \"store said no\"}', 3) RETURNING id"
             )[0].decode("id", as: Int64.self)
-            // 3 s: the first failure's backoff must outlast a poll on a loaded machine (an injected clock is the real fix).
-            let daemon = try DaemonProcess(
-                database.runArguments(["--set", "queue.retry_base_delay=3s", "--set", "queue.retry_max_delay=12s"]))
-            // After the first failure the job waits in the future, with the error recorded.
-            #expect(
-                try await eventually {
+            // In-process on a test clock: the backoff is an hour, and time passes when the test
+            // moves the job's run_at (the database's clock) and the pool's clock.
+            try await InProcessDaemon.run(database: database, overrides: ["queue.retry_base_delay=1h", "queue.retry_max_delay=4h"]) {
+                daemon in
+                try await daemon.recorded(jobID)
+                // After the first failure the job waits in the future (at least half the base
+                // delay, with jitter), with the error recorded; a poll does not take it.
+                #expect(
                     try await connection.count(
-                        "SELECT count(*) FROM dsr.jobs WHERE id = $1 AND attempt = 1 AND state = 'available' AND run_at > attempted_at + interval '400 ms' AND last_error = 'store said no'",
-                        [jobID]) == 1
-                })
-            #expect(
-                try await eventually(timeout: .seconds(60)) {
-                    try await connection.count("SELECT count(*) FROM dsr.jobs WHERE id = $1 AND state = 'dead'", [jobID]) == 1
-                })
-            let job = try await connection.query("SELECT attempt, last_error, finished_at FROM dsr.jobs WHERE id = $1", [jobID])[0]
-            #expect(try job.decode("attempt", as: Int.self) == 3)
-            #expect(try job.decode("last_error", as: String.self) == "store said no")
-            #expect(try job.decode("finished_at", as: Date?.self) != nil)
-            #expect(try await connection.count("SELECT dead FROM dsr.queue_health") == 1)
+                        "SELECT count(*) FROM dsr.jobs WHERE id = $1 AND attempt = 1 AND state = 'available' AND run_at > attempted_at + interval '30 minutes' AND last_error = 'store said no'",
+                        [jobID]) == 1)
+                #expect(try await daemon.poll().isEmpty)
+                for _ in 2...3 {
+                    try await connection.execute("UPDATE dsr.jobs SET run_at = now() WHERE id = $1", [jobID])
+                    try await daemon.pollUntilClaimed(jobID)
+                    try await daemon.recorded(jobID)
+                }
+                #expect(try await connection.count("SELECT count(*) FROM dsr.jobs WHERE id = $1 AND state = 'dead'", [jobID]) == 1)
+                let job = try await connection.query("SELECT attempt, last_error, finished_at FROM dsr.jobs WHERE id = $1", [jobID])[0]
+                #expect(try job.decode("attempt", as: Int.self) == 3)
+                #expect(try job.decode("last_error", as: String.self) == "store said no")
+                #expect(try job.decode("finished_at", as: Date?.self) != nil)
+                #expect(try await connection.count("SELECT dead FROM dsr.queue_health") == 1)
 
-            // An operator retries it from psql; it now succeeds.
-            try await connection.execute("UPDATE dsr.jobs SET payload = '{\"record\": true}' WHERE id = $1", [jobID])
-            try await connection.execute("SELECT dsr.retry_job($1)", [jobID])
-            #expect(
-                try await eventually {
-                    try await connection.count("SELECT count(*) FROM dsr.jobs WHERE id = $1 AND state = 'completed'", [jobID]) == 1
-                })
-            #expect(try await connection.count("SELECT max_attempts FROM dsr.jobs WHERE id = $1", [jobID]) == 4)
-            await #expect(throws: PostgresError.self) { try await connection.execute("SELECT dsr.retry_job($1)", [jobID]) }
-            daemon.signal(SIGTERM)
-            #expect(try await daemon.waitForExit(timeout: .seconds(30)) == 0)
+                // An operator retries it from psql; it now succeeds.
+                try await connection.execute("UPDATE dsr.jobs SET payload = '{\"record\": true}' WHERE id = $1", [jobID])
+                try await connection.execute("SELECT dsr.retry_job($1)", [jobID])
+                try await daemon.pollUntilClaimed(jobID)
+                try await daemon.recorded(jobID)
+                #expect(try await connection.count("SELECT count(*) FROM dsr.jobs WHERE id = $1 AND state = 'completed'", [jobID]) == 1)
+                #expect(try await connection.count("SELECT max_attempts FROM dsr.jobs WHERE id = $1", [jobID]) == 4)
+                await #expect(throws: PostgresError.self) { try await connection.execute("SELECT dsr.retry_job($1)", [jobID]) }
+            }
         }
     }
 
@@ -138,24 +145,23 @@ struct QueueProcessTests {
             let unknown = try await connection.query("INSERT INTO dsr.jobs (kind) VALUES ('no_such_kind') RETURNING id")[0]
                 .decode("id", as: Int64.self)
             try await connection.execute("SELECT dsr.cancel_job($1, 'duplicate')", [cancelled])
-            let daemon = try DaemonProcess(database.runArguments())
-            #expect(
-                try await eventually {
+            try await InProcessDaemon.run(database: database) { daemon in
+                try await daemon.recorded(permanent, unknown)
+                #expect(
                     try await connection.count(
-                        "SELECT count(*) FROM dsr.jobs WHERE id = ANY($1::bigint[]) AND state = 'dead'", [[permanent, unknown]]) == 2
-                })
-            #expect(try await connection.count("SELECT attempt FROM dsr.jobs WHERE id = $1", [permanent]) == 1)
-            #expect(
-                try await connection.query("SELECT last_error FROM dsr.jobs WHERE id = $1", [unknown])[0]
-                    .decode("last_error", as: String.self) == "no handler for job kind no_such_kind")
-            try await connection.execute("UPDATE dsr.jobs SET run_at = now() WHERE id = $1", [cancelled])
-            try await Task.sleep(for: .seconds(1))
-            #expect(try await connection.count("SELECT count(*) FROM dsr.probe_results") == 0)
-            #expect(
-                try await connection.query("SELECT state FROM dsr.jobs WHERE id = $1", [cancelled])[0]
-                    .decode("state", as: String.self) == "cancelled")
-            daemon.signal(SIGTERM)
-            #expect(try await daemon.waitForExit(timeout: .seconds(30)) == 0)
+                        "SELECT count(*) FROM dsr.jobs WHERE id = ANY($1::bigint[]) AND state = 'dead'", [[permanent, unknown]]) == 2)
+                #expect(try await connection.count("SELECT attempt FROM dsr.jobs WHERE id = $1", [permanent]) == 1)
+                #expect(
+                    try await connection.query("SELECT last_error FROM dsr.jobs WHERE id = $1", [unknown])[0]
+                        .decode("last_error", as: String.self) == "no handler for job kind no_such_kind")
+                // The cancelled job falls due; the next look at the queue leaves it alone.
+                try await connection.execute("UPDATE dsr.jobs SET run_at = now() WHERE id = $1", [cancelled])
+                #expect(try await !daemon.poll().contains(cancelled))
+                #expect(try await connection.count("SELECT count(*) FROM dsr.probe_results") == 0)
+                #expect(
+                    try await connection.query("SELECT state FROM dsr.jobs WHERE id = $1", [cancelled])[0]
+                        .decode("state", as: String.self) == "cancelled")
+            }
         }
     }
 

@@ -31,6 +31,9 @@ public struct ConfigurationLoader: Sendable {
             }
             try apply(toml: text, source: file, to: &configuration)
         }
+        for (name, url) in environment where name.hasPrefix("DSRD_STORE_") && name.hasSuffix("_URL") {
+            configuration.connectors.urlOverrides[name] = url
+        }
         for key in ConfigurationKey.all {
             if let value = environment[key.environmentName] {
                 try apply(key, .string(value), source: key.environmentName, to: &configuration)

@@ -181,6 +181,10 @@ public struct DSRConfiguration: Sendable, Equatable {
         /// Folder of store mappings (`*.toml`), relative to the config file's folder.
         /// Default "connectors" (so Config/dsrd.toml uses Config/connectors).
         public var directory: String = "connectors"
+        /// Store URLs from `DSRD_STORE_<NAME>_URL` environment variables, which replace a
+        /// mapping's `url` (deployments and tests point the same mapping at other
+        /// databases). Read by the loader from its environment; not a file key.
+        public var urlOverrides: [String: String] = [:]
     }
 
     public struct Exports: Sendable, Equatable {
@@ -268,7 +272,8 @@ public struct DSRConfiguration: Sendable, Equatable {
 
     /// The store mappings in `connectors.directory`, with the identifier kinds configured.
     public func storeMappings() throws -> [StoreMapping] {
-        try ConnectorCatalog.load(directory: resolvedPath(connectors.directory), identifierKinds: try identifiers.kinds())
+        try ConnectorCatalog.load(
+            directory: resolvedPath(connectors.directory), environment: connectors.urlOverrides, identifierKinds: try identifiers.kinds())
     }
 
     /// The connection string to use, reading `database.url_file` if set.

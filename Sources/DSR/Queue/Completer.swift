@@ -17,11 +17,13 @@ final class Completer: Sendable {
     private let leases: LeaseBook
     private let conninfo: String
     private let logger: Logger
+    private let events: DaemonEvents
     private let maxBatch = 1000
 
-    init(conninfo: String, leases: LeaseBook, logger: Logger) {
+    init(conninfo: String, leases: LeaseBook, events: DaemonEvents = .none, logger: Logger) {
         self.conninfo = conninfo
         self.leases = leases
+        self.events = events
         self.logger = logger
     }
 
@@ -66,6 +68,7 @@ final class Completer: Sendable {
                     let connection = try await link.connection()
                     try await record(remaining, on: connection)
                     link.succeeded()
+                    events.emit(.recorded(remaining.map(\.job.id)))
                     remaining = []
                 } catch {
                     if abandoned.load(ordering: .sequentiallyConsistent) { return }

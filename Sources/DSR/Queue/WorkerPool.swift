@@ -14,7 +14,11 @@ import Synchronization
 ///   `queue.poll_interval` in case a notification is lost.
 /// - On graceful shutdown it stops claiming, lets running jobs finish within
 ///   `daemon.shutdown_grace`, then cancels the rest and releases them to the queue.
-public final class WorkerPool: Service, Sendable {
+///
+/// Time comes from `clock`: the poll interval, the heartbeat and rescue rounds and the
+/// shutdown grace. Tests pass a test clock and advance it; `dsrd run` a `ContinuousClock`.
+/// (The watchdog's half-second ticks stay on real time: systemd counts real time.)
+public final class WorkerPool<C: Clock>: Service, Sendable where C.Duration == Duration {
     public struct Options: Sendable {
         public var queue: DSRConfiguration.Queue
         public var shutdownGrace: Duration
@@ -40,11 +44,15 @@ public final class WorkerPool: Service, Sendable {
     private let running = Atomic<Int>(0)
     private let stopping = Atomic<Bool>(false)
     private let readiness: Readiness
+    private let clock: C
+    private let events: DaemonEvents
 
     public init(
         options: Options, conninfo: String, handlers: [JobKind: any JobHandler], readiness: Readiness = Readiness(),
-        logger: Logger
+        clock: C, events: DaemonEvents = .none, logger: Logger
     ) {
+        self.clock = clock
+        self.events = events
         self.options = options
         self.conninfo = conninfo
         self.handlers = handlers
@@ -60,15 +68,17 @@ public final class WorkerPool: Service, Sendable {
             first, id: options.workerID, host: ProcessInfo.processInfo.hostName,
             pid: ProcessInfo.processInfo.processIdentifier, version: options.version, workers: options.queue.workers)
         readiness.markReady()
+        events.emit(.ready)
         logger.info(
             "worker pool started",
             metadata: ["dsr.worker": "\(options.workerID)", "dsr.workers": "\(options.queue.workers)"])
 
-        let completer = Completer(conninfo: conninfo, leases: leases, logger: logger)
+        let completer = Completer(conninfo: conninfo, leases: leases, events: events, logger: logger)
         await withTaskGroup(of: Void.self) { background in
             background.addTask { await completer.run() }
             background.addTask { await self.listen() }
             background.addTask { await self.heartbeat() }
+            background.addTask { await self.pollTicks() }
 
             await withGracefulShutdownHandler {
                 await self.fetchAndRun(link: &claimLink, completer: completer)
@@ -95,9 +105,8 @@ public final class WorkerPool: Service, Sendable {
     private func fetchAndRun(link: inout DatabaseLink, completer: Completer) async {
         await withDiscardingTaskGroup { handlersGroup in
             // Waits are sliced so the loop ticks the watchdog at least twice a second.
-            let slice = min(options.queue.pollInterval, .milliseconds(500))
+            let slice = Duration.milliseconds(500)
             var queueDrained = false
-            var lastClaim = ContinuousClock.now
             while !stopping.load(ordering: .sequentiallyConsistent) {
                 readiness.tick()
                 let free = options.queue.workers - running.load(ordering: .sequentiallyConsistent)
@@ -106,11 +115,10 @@ public final class WorkerPool: Service, Sendable {
                     continue
                 }
                 if queueDrained {
-                    let rung = await workAvailable.wait(timeout: slice)
-                    guard rung || ContinuousClock.now - lastClaim >= options.queue.pollInterval else { continue }
+                    // Rung by NOTIFY, a rescue, or the poll interval passing (``pollTicks()``).
+                    guard await workAvailable.wait(timeout: slice) else { continue }
                     queueDrained = false
                 }
-                lastClaim = ContinuousClock.now
                 let wanted = min(free, options.queue.batchSize)
                 let jobs: [Job]
                 do {
@@ -123,6 +131,7 @@ public final class WorkerPool: Service, Sendable {
                     continue
                 }
                 queueDrained = jobs.count < wanted
+                events.emit(.claimed(jobs.map(\.id)))
                 leases.add(jobs)
                 running.add(jobs.count, ordering: .sequentiallyConsistent)
                 for job in jobs {
@@ -192,6 +201,7 @@ public final class WorkerPool: Service, Sendable {
                 if !listening {
                     try await connection.listen("dsr_jobs")
                     listening = true
+                    events.emit(.listening)
                     // Anything queued while we were not listening is found by this claim.
                     workAvailable.ring()
                 }
@@ -206,25 +216,40 @@ public final class WorkerPool: Service, Sendable {
         await link.close()
     }
 
+    /// Rings the fetch loop every `queue.poll_interval`, in case a notification was lost. The
+    /// ticks keep to a schedule fixed at start (a late tick does not move the next one), so
+    /// advancing a test clock by one interval always makes exactly one tick.
+    private func pollTicks() async {
+        var next = clock.now.advanced(by: options.queue.pollInterval)
+        while !Task.isCancelled {
+            do {
+                try await clock.sleep(until: next, tolerance: nil)
+            } catch {
+                return
+            }
+            next = next.advanced(by: options.queue.pollInterval)
+            workAvailable.ring()
+        }
+    }
+
     /// Renews leases and this process's liveness; rescues other processes' expired leases.
     private func heartbeat() async {
         var link = DatabaseLink(conninfo: conninfo, logger: logger)
-        let clock = ContinuousClock()
-        var lastRescue = clock.now - options.queue.rescueInterval
+        var lastRescue = clock.now.advanced(by: .zero - options.queue.rescueInterval)
         var lastRenewal = clock.now
         while !Task.isCancelled {
             let tick = min(options.queue.heartbeatInterval, options.queue.rescueInterval)
-            try? await Task.sleep(for: tick)
+            try? await clock.sleep(for: tick)
             if Task.isCancelled { break }
             do {
                 let connection = try await link.connection()
-                if clock.now - lastRenewal >= options.queue.heartbeatInterval {
+                if lastRenewal.duration(to: clock.now) >= options.queue.heartbeatInterval {
                     _ = try await QueueStore.extendLeases(
                         connection, ids: leases.ids, workerID: options.workerID, lease: options.queue.leaseDuration)
                     try await QueueStore.touchWorker(connection, id: options.workerID)
                     lastRenewal = clock.now
                 }
-                if clock.now - lastRescue >= options.queue.rescueInterval {
+                if lastRescue.duration(to: clock.now) >= options.queue.rescueInterval {
                     let rescued = try await QueueStore.rescueExpired(connection)
                     lastRescue = clock.now
                     if rescued > 0 {
@@ -240,10 +265,12 @@ public final class WorkerPool: Service, Sendable {
         await link.close()
     }
 
+    /// Whether `condition` became true before `timeout` passed on the pool's clock (it is
+    /// checked every 20 ms of real time).
     private func waitUntil(timeout: Duration, _ condition: @Sendable () -> Bool) async -> Bool {
-        let deadline = ContinuousClock.now + timeout
+        let deadline = clock.now.advanced(by: timeout)
         while !condition() {
-            if ContinuousClock.now >= deadline { return false }
+            if clock.now >= deadline { return false }
             try? await Task.sleep(for: .milliseconds(20))
         }
         return true

@@ -13,22 +13,35 @@ public protocol PeriodicWork: Sendable {
 /// Runs one `PeriodicWork` every `interval`, first at start, on a connection of its own that
 /// is re-established after it breaks (so a PostgreSQL restart never leaves a scanner on a
 /// dead connection). Stops on graceful shutdown.
-public struct PeriodicService: Service {
+/// The interval is measured on `clock` (tests advance a test clock).
+public struct PeriodicService<C: Clock>: Service where C.Duration == Duration {
     let work: any PeriodicWork
     let interval: Duration
     let conninfo: String
+    let clock: C
+    let events: DaemonEvents
     let logger: Logger
 
-    public init(_ work: any PeriodicWork, every interval: Duration, conninfo: String, logger: Logger) {
+    public init(
+        _ work: any PeriodicWork, every interval: Duration, conninfo: String, clock: C, events: DaemonEvents = .none, logger: Logger
+    ) {
         self.work = work
         self.interval = interval
         self.conninfo = conninfo
+        self.clock = clock
+        self.events = events
         self.logger = logger
     }
 
+    /// Rounds keep to a schedule fixed at start: one every `interval`, missed ones skipped
+    /// (a round that overran starts the next on the schedule, not at once); a failed round
+    /// is tried again after the connection's backoff. The next round's
+    /// time is fixed before the round is reported, so a test that advances its clock by one
+    /// interval after the report always gets exactly one more round.
     public func run() async throws {
         await cancelWhenGracefulShutdown {
             var link = DatabaseLink(conninfo: conninfo, logger: logger)
+            var next = clock.now
             while !Task.isCancelled {
                 do {
                     try await work.run(on: try await link.connection(), logger: logger)
@@ -37,10 +50,14 @@ public struct PeriodicService: Service {
                     break
                 } catch {
                     logger.warning("periodic work failed", metadata: ["dsr.work": "\(work.name)", "dsr.error": "\(error)"])
-                    await link.failed(error)  // drops a broken connection, backs off
+                    events.emit(.periodicWorkDone(work.name))
+                    await link.failed(error)  // drops a broken connection, backs off, then tries again
                     continue
                 }
-                try? await Task.sleep(for: interval)
+                let now = clock.now
+                repeat { next = next.advanced(by: interval) } while next <= now
+                events.emit(.periodicWorkDone(work.name))
+                try? await clock.sleep(until: next, tolerance: nil)
             }
             await link.close()
         }

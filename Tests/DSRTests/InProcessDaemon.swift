@@ -1,0 +1,168 @@
+import Clocks
+import DSR
+import Foundation
+import Logging
+import ServiceLifecycle
+import ServiceLifecycleTestKit
+import Synchronization
+import TestSupport
+import Testing
+
+/// dsrd's daemon run inside the test process on a test clock: the test waits for the
+/// daemon's events and advances time itself, so nothing depends on how fast the machine is.
+/// (Tests that need SIGKILL, SIGTERM or systemd's socket still start `dsrd` processes.)
+struct InProcessDaemon: Sendable {
+    let clock: TestClock<Duration>
+    let events: EventLog
+
+    /// The daemon as `dsrd run` would build it from Config/dsrd.toml and `overrides`
+    /// (`key=value`, as after `--set`), run until `body` returns, then shut down gracefully.
+    static func run<T: Sendable>(
+        database: TestDatabase, overrides: [String] = [], environment: [String: String] = [:],
+        _ body: @Sendable (InProcessDaemon) async throws -> T
+    ) async throws -> T {
+        // The same settings as the process tests (`fastQueue` is `--set key=value` pairs).
+        let settings = ["database.url=\(database.conninfo)"] + stride(from: 1, to: fastQueue.count, by: 2).map { fastQueue[$0] }
+        let configuration = try ConfigurationLoader(environment: environment).load(
+            file: ConfigurationTests.exampleFile, overrides: settings + overrides)
+        let harness = InProcessDaemon(clock: TestClock(), events: EventLog())
+        let daemon = try DSRDaemon(
+            configuration: configuration, clock: harness.clock, events: DaemonEvents { harness.events.append($0) },
+            logger: Logger(label: "dsrd.test"))
+        return try await testGracefulShutdown { trigger in
+            try await withThrowingTaskGroup(of: T?.self) { group in
+                group.addTask {
+                    try await daemon.run()
+                    return nil
+                }
+                let result = try await body(harness)
+                trigger.triggerGracefulShutdown()
+                for try await _ in group {}
+                return result
+            }
+        }
+    }
+
+    /// Waits for the next event (after those already waited for) that `matches`. Fails the
+    /// test, instead of hanging, when none comes within `limit` of real time: a bound on a
+    /// broken test, not a timing assertion.
+    @discardableResult
+    func next(_ what: String, limit: Duration = .seconds(60), matches: @escaping @Sendable (DaemonEvent) -> Bool) async throws
+        -> DaemonEvent
+    {
+        try await events.next(what, limit: limit, matches: matches)
+    }
+
+    /// Advances the test clock by `queue.poll_interval` of the test settings, so the pool
+    /// looks for due jobs as it does when a notification was lost, and returns what the
+    /// next claim took.
+    @discardableResult
+    func poll() async throws -> [Int64] {
+        await clock.advance(by: .milliseconds(200))
+        let event = try await next("a claim after the poll interval") { if case .claimed = $0 { true } else { false } }
+        guard case .claimed(let ids) = event else { return [] }
+        return ids
+    }
+
+    /// Polls until a claim takes job `id` (a claim already under way when the clock moved
+    /// may come first and take nothing).
+    func pollUntilClaimed(_ id: Int64) async throws {
+        for _ in 0..<20 where try await poll().contains(id) { return }
+        Issue.record("job \(id) was not claimed in 20 polls; the daemon reported: \(events.all)")
+    }
+
+    /// Waits until `condition` (read from the database) holds, checking it at start and after
+    /// every commit of finished jobs.
+    func until(_ what: String, _ condition: @escaping @Sendable () async throws -> Bool) async throws {
+        while try await !condition() {
+            try await next(what) { if case .recorded = $0 { true } else { false } }
+        }
+    }
+
+    /// Waits until the completer has committed an attempt of each job in `ids` (counting
+    /// only commits after the events already waited for).
+    func recorded(_ ids: Int64...) async throws {
+        var remaining = Set(ids)
+        while !remaining.isEmpty {
+            let missing = remaining
+            let event = try await next("jobs \(missing.sorted()) recorded") {
+                if case .recorded(let recorded) = $0 { !missing.isDisjoint(with: recorded) } else { false }
+            }
+            if case .recorded(let recorded) = event { remaining.subtract(recorded) }
+        }
+    }
+}
+
+/// Everything the daemon reported, in order, with a cursor for the test's waits.
+final class EventLog: Sendable {
+    private struct State {
+        var events: [DaemonEvent] = []
+        var cursor = 0
+        var waiter: CheckedContinuation<Void, Never>?
+    }
+
+    private let state = Mutex(State())
+
+    func append(_ event: DaemonEvent) {
+        let waiter = state.withLock { state in
+            state.events.append(event)
+            defer { state.waiter = nil }
+            return state.waiter
+        }
+        waiter?.resume()
+    }
+
+    var all: [DaemonEvent] { state.withLock { $0.events } }
+
+    func next(_ what: String, limit: Duration, matches: @escaping @Sendable (DaemonEvent) -> Bool) async throws -> DaemonEvent {
+        try await withThrowingTaskGroup(of: DaemonEvent?.self) { group in
+            group.addTask {
+                while true {
+                    let found = self.state.withLock { state -> DaemonEvent? in
+                        while state.cursor < state.events.count {
+                            let event = state.events[state.cursor]
+                            state.cursor += 1
+                            if matches(event) { return event }
+                        }
+                        return nil
+                    }
+                    if let found { return found }
+                    if Task.isCancelled { return nil }
+                    await self.arrival()
+                }
+            }
+            group.addTask {
+                try? await Task.sleep(for: limit)
+                return nil
+            }
+            let first = try await group.next() ?? nil
+            group.cancelAll()
+            self.wakeWaiter()
+            guard let first else {
+                Issue.record("no \(what) within \(limit); the daemon reported: \(self.all)")
+                throw CancellationError()
+            }
+            return first
+        }
+    }
+
+    /// Returns at the next event (or at once when one arrived meanwhile is unread).
+    private func arrival() async {
+        await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in
+            let ready = state.withLock { state -> Bool in
+                if state.cursor < state.events.count { return true }
+                state.waiter = continuation
+                return false
+            }
+            if ready { continuation.resume() }
+        }
+    }
+
+    private func wakeWaiter() {
+        let waiter = state.withLock { state in
+            defer { state.waiter = nil }
+            return state.waiter
+        }
+        waiter?.resume()
+    }
+}
