@@ -265,7 +265,7 @@ struct MinorTests {
                     }
                     // Two more scans, an hour apart: still one request per minor.
                     for _ in 0..<2 {
-                        await daemon.clock.advance(by: .seconds(3600))
+                        daemon.clock.advance(by: .seconds(3600))
                         try await daemon.next("another minor scan") { $0 == .periodicWorkDone("minor scan") }
                     }
                 }

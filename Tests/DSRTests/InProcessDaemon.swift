@@ -1,4 +1,3 @@
-import Clocks
 import DSR
 import Foundation
 import Logging
@@ -12,7 +11,7 @@ import Testing
 /// daemon's events and advances time itself, so nothing depends on how fast the machine is.
 /// (Tests that need SIGKILL, SIGTERM or systemd's socket still start `dsrd` processes.)
 struct InProcessDaemon: Sendable {
-    let clock: TestClock<Duration>
+    let clock: ManualClock
     let events: EventLog
 
     /// The daemon as `dsrd run` would build it from Config/dsrd.toml and `overrides`
@@ -25,7 +24,7 @@ struct InProcessDaemon: Sendable {
         let settings = ["database.url=\(database.conninfo)"] + stride(from: 1, to: fastQueue.count, by: 2).map { fastQueue[$0] }
         let configuration = try ConfigurationLoader(environment: environment).load(
             file: ConfigurationTests.exampleFile, overrides: settings + overrides)
-        let harness = InProcessDaemon(clock: TestClock(), events: EventLog())
+        let harness = InProcessDaemon(clock: ManualClock(), events: EventLog())
         let daemon = try DSRDaemon(
             configuration: configuration, clock: harness.clock, events: DaemonEvents { harness.events.append($0) },
             logger: Logger(label: "dsrd.test"))
@@ -35,8 +34,19 @@ struct InProcessDaemon: Sendable {
                     try await daemon.run()
                     return nil
                 }
+                // Time starts when the pool is ready (its schedules count from then).
+                try await harness.next("the worker pool ready") { $0 == .ready }
                 let result = try await body(harness)
                 trigger.triggerGracefulShutdown()
+                // The shutdown's waits (the grace period, the completer's drain) run on the test
+                // clock: keep it moving until the daemon has stopped.
+                let pump = Task {
+                    while !Task.isCancelled {
+                        harness.clock.advance(by: .milliseconds(500))
+                        try? await Task.sleep(for: .milliseconds(5))
+                    }
+                }
+                defer { pump.cancel() }
                 for try await _ in group {}
                 return result
             }
@@ -58,7 +68,7 @@ struct InProcessDaemon: Sendable {
     /// next claim took.
     @discardableResult
     func poll() async throws -> [Int64] {
-        await clock.advance(by: .milliseconds(200))
+        clock.advance(by: .milliseconds(200))
         let event = try await next("a claim after the poll interval") { if case .claimed = $0 { true } else { false } }
         guard case .claimed(let ids) = event else { return [] }
         return ids

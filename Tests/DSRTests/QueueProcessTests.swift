@@ -93,6 +93,50 @@ struct QueueProcessTests {
         }
     }
 
+    @Test func expiredLeaseIsRescuedByTheNextRoundAndRunAgain() async throws {
+        try await TestDatabase.migrated { database, connection in
+            // A job a vanished worker held: running, its lease over.
+            let jobID = try await connection.query(
+                """
+                INSERT INTO dsr.jobs (kind, payload, state, attempt, locked_by, locked_until, attempted_at)
+                VALUES ('probe', '{"record": true}', 'running', 1, 'gone:1:abcdef', now() - interval '1 minute', now() - interval '5 minutes')
+                RETURNING id
+                """)[0].decode("id", as: Int64.self)
+            try await InProcessDaemon.run(database: database) { daemon in
+                // No rescue round before its interval has passed on the pool's clock.
+                #expect(try await connection.count("SELECT count(*) FROM dsr.jobs WHERE id = $1 AND state = 'running'", [jobID]) == 1)
+                daemon.clock.advance(by: .milliseconds(300))  // queue.rescue_interval in the test settings
+                try await daemon.next("a rescue round") { $0 == .rescued(1) }
+                try await daemon.recorded(jobID)
+            }
+            #expect(
+                try await connection.count(
+                    "SELECT count(*) FROM dsr.jobs WHERE id = $1 AND state = 'completed' AND attempt = 2 AND last_error LIKE 'lease expired%'",
+                    [jobID]) == 1)
+            #expect(try await connection.count("SELECT count(*) FROM dsr.probe_results WHERE job_id = $1", [jobID]) == 1)
+        }
+    }
+
+    @Test func runningJobsLeaseIsRenewedByEachHeartbeat() async throws {
+        try await TestDatabase.migrated { database, connection in
+            let jobID = try await connection.query(
+                "INSERT INTO dsr.jobs (kind, payload) VALUES ('probe', '{\"sleep_ms\": 600000}') RETURNING id")[0].decode(
+                    "id", as: Int64.self)
+            try await InProcessDaemon.run(database: database, overrides: ["daemon.shutdown_grace=1s"]) { daemon in
+                try await daemon.next("the job claimed") { $0 == .claimed([jobID]) }
+                // Pull the lease close to its end; a heartbeat (500 ms on the pool's clock) pushes it out again.
+                try await connection.execute("UPDATE dsr.jobs SET locked_until = now() + interval '100 ms' WHERE id = $1", [jobID])
+                daemon.clock.advance(by: .milliseconds(500))
+                try await daemon.next("a heartbeat") { $0 == .leasesRenewed(1) }
+                #expect(
+                    try await connection.count(
+                        "SELECT count(*) FROM dsr.jobs WHERE id = $1 AND locked_until > now() + interval '2 seconds'", [jobID]) == 1)
+            }
+            // Shut down with the job still running: after the grace period it went back to the queue.
+            #expect(try await connection.count("SELECT count(*) FROM dsr.jobs WHERE id = $1 AND state = 'available'", [jobID]) == 1)
+        }
+    }
+
     @Test func failingJobIsRetriedWithBackoffThenDeadAndVisible() async throws {
         try await TestDatabase.migrated { database, connection in
             let jobID = try await connection.query(

@@ -10,6 +10,10 @@ public enum DaemonEvent: Sendable, Equatable {
     case claimed([Int64])
     /// Finished attempts committed by the completer (completed, failed or released).
     case recorded([Int64])
+    /// A rescue round: how many jobs whose lease had expired went back to the queue.
+    case rescued(Int)
+    /// A heartbeat: how many of this process's leases were renewed.
+    case leasesRenewed(Int)
     /// A periodic work round finished (`deadline scan`, `minor scan`, `export clean-up`),
     /// whether it succeeded or not.
     case periodicWorkDone(String)

@@ -67,6 +67,9 @@ public final class WorkerPool<C: Clock>: Service, Sendable where C.Duration == D
         try await QueueStore.registerWorker(
             first, id: options.workerID, host: ProcessInfo.processInfo.hostName,
             pid: ProcessInfo.processInfo.processIdentifier, version: options.version, workers: options.queue.workers)
+        // Every schedule (poll ticks, heartbeats, rescues) counts from here, fixed before
+        // `.ready` is reported: a test clock advanced after it always crosses their deadlines.
+        let origin = clock.now
         readiness.markReady()
         events.emit(.ready)
         logger.info(
@@ -77,8 +80,8 @@ public final class WorkerPool<C: Clock>: Service, Sendable where C.Duration == D
         await withTaskGroup(of: Void.self) { background in
             background.addTask { await completer.run() }
             background.addTask { await self.listen() }
-            background.addTask { await self.heartbeat() }
-            background.addTask { await self.pollTicks() }
+            background.addTask { await self.heartbeat(from: origin) }
+            background.addTask { await self.pollTicks(from: origin) }
 
             await withGracefulShutdownHandler {
                 await self.fetchAndRun(link: &claimLink, completer: completer)
@@ -217,10 +220,10 @@ public final class WorkerPool<C: Clock>: Service, Sendable where C.Duration == D
     }
 
     /// Rings the fetch loop every `queue.poll_interval`, in case a notification was lost. The
-    /// ticks keep to a schedule fixed at start (a late tick does not move the next one), so
+    /// ticks keep to a schedule fixed at `origin` (a late tick does not move the next one), so
     /// advancing a test clock by one interval always makes exactly one tick.
-    private func pollTicks() async {
-        var next = clock.now.advanced(by: options.queue.pollInterval)
+    private func pollTicks(from origin: C.Instant) async {
+        var next = origin.advanced(by: options.queue.pollInterval)
         while !Task.isCancelled {
             do {
                 try await clock.sleep(until: next, tolerance: nil)
@@ -232,30 +235,34 @@ public final class WorkerPool<C: Clock>: Service, Sendable where C.Duration == D
         }
     }
 
-    /// Renews leases and this process's liveness; rescues other processes' expired leases.
-    private func heartbeat() async {
+    /// Renews leases and this process's liveness every `queue.heartbeat_interval`; rescues
+    /// other processes' expired leases every `queue.rescue_interval`. Both keep to schedules
+    /// fixed at start, like ``pollTicks()``.
+    private func heartbeat(from origin: C.Instant) async {
         var link = DatabaseLink(conninfo: conninfo, logger: logger)
-        var lastRescue = clock.now.advanced(by: .zero - options.queue.rescueInterval)
-        var lastRenewal = clock.now
+        var nextRenewal = origin.advanced(by: options.queue.heartbeatInterval)
+        var nextRescue = origin.advanced(by: options.queue.rescueInterval)
         while !Task.isCancelled {
-            let tick = min(options.queue.heartbeatInterval, options.queue.rescueInterval)
-            try? await clock.sleep(for: tick)
+            try? await clock.sleep(until: min(nextRenewal, nextRescue), tolerance: nil)
             if Task.isCancelled { break }
+            let now = clock.now
             do {
                 let connection = try await link.connection()
-                if lastRenewal.duration(to: clock.now) >= options.queue.heartbeatInterval {
-                    _ = try await QueueStore.extendLeases(
+                if now >= nextRenewal {
+                    let renewed = try await QueueStore.extendLeases(
                         connection, ids: leases.ids, workerID: options.workerID, lease: options.queue.leaseDuration)
                     try await QueueStore.touchWorker(connection, id: options.workerID)
-                    lastRenewal = clock.now
+                    events.emit(.leasesRenewed(renewed))
+                    repeat { nextRenewal = nextRenewal.advanced(by: options.queue.heartbeatInterval) } while nextRenewal <= now
                 }
-                if lastRescue.duration(to: clock.now) >= options.queue.rescueInterval {
+                if now >= nextRescue {
                     let rescued = try await QueueStore.rescueExpired(connection)
-                    lastRescue = clock.now
+                    repeat { nextRescue = nextRescue.advanced(by: options.queue.rescueInterval) } while nextRescue <= now
                     if rescued > 0 {
                         logger.warning("rescued jobs with expired leases", metadata: ["dsr.count": "\(rescued)"])
                         workAvailable.ring()
                     }
+                    events.emit(.rescued(rescued))
                 }
                 link.succeeded()
             } catch {
