@@ -108,6 +108,16 @@ let package = Package(
             name: "PostgresTests",
             dependencies: ["Postgres", "TestSupport"]
         ),
+        // What the DSR test targets share: fixtures for dsrd's database and the demo stores.
+        .target(
+            name: "DSRTestSupport",
+            dependencies: [
+                "DSR", "DSRDemo", "Postgres", "TestSupport",
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "ZIPFoundation", package: "ZIPFoundation"),
+            ],
+            path: "Tests/DSRTestSupport"
+        ),
         // Pure logic (life cycles, decisions): no PostgreSQL, no processes, seconds.
         .testTarget(
             name: "DSRUnitTests",
@@ -118,6 +128,7 @@ let package = Package(
             dependencies: [
                 "DSR",
                 "DSRDemo",
+                "DSRTestSupport",
                 "Postgres",
                 "Curl",
                 "TestSupport",
@@ -126,6 +137,12 @@ let package = Package(
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "ServiceLifecycleTestKit", package: "swift-service-lifecycle"),
             ]
+        ),
+        // The few tests that need a real `dsrd` process: SIGKILL at random points, SIGTERM,
+        // systemd's notify socket, several processes sharing the queue, the benchmark's smoke run.
+        .testTarget(
+            name: "DSRProcessTests",
+            dependencies: ["DSR", "DSRTestSupport", "Postgres", "TestSupport", "dsrd"]
         ),
     ]
 )

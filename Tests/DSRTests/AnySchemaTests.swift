@@ -1,3 +1,4 @@
+import DSRTestSupport
 import Foundation
 import Postgres
 import TestSupport

@@ -1,3 +1,4 @@
+import DSRTestSupport
 import Foundation
 import Testing
 
@@ -5,9 +6,7 @@ import Testing
 
 @Suite("Configuration")
 struct ConfigurationTests {
-    static let exampleFile = URL(fileURLWithPath: #filePath)
-        .deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
-        .appendingPathComponent("Config/dsrd.toml").path
+    static let exampleFile = exampleConfigFile
 
     @Test func exampleFileDocumentsEveryKeyWithItsDefault() throws {
         let text = try String(contentsOfFile: Self.exampleFile, encoding: .utf8)

@@ -1,4 +1,5 @@
 import DSR
+import DSRTestSupport
 import Foundation
 import Postgres
 import TestSupport
@@ -26,18 +27,6 @@ struct StoreSnapshot: Equatable, Sendable {
         }
         return snapshot
     }
-}
-
-extension TestDatabase {
-    func erasureArguments(_ exports: URL, key: String, extra: [String] = []) -> [String] {
-        exportArguments(exports, extra: ["--set", "proofs.signing_key_file=\(key)"] + extra)
-    }
-}
-
-func makeKeys() throws -> (directory: URL, privateKey: String, publicKey: String) {
-    let directory = try temporaryDirectory()
-    let written = try ProofKeys.generate(prefix: directory.appendingPathComponent("proof").path)
-    return (directory, written.privatePath, written.publicPath)
 }
 
 @Suite("Erasure with legal holds and signed deletion proofs")

@@ -1,27 +1,11 @@
 import Crypto
+import DSRTestSupport
 import Foundation
 import Postgres
 import TestSupport
 import Testing
 
 @testable import DSR
-
-extension TestDatabase {
-    func exportArguments(_ directory: URL, extra: [String] = []) -> [String] {
-        runArguments(["--set", "exports.directory=\(directory.path)"] + extra)
-    }
-}
-
-func temporaryDirectory() throws -> URL {
-    let url = FileManager.default.temporaryDirectory.appendingPathComponent("dsrd-exports-\(UUID().uuidString)")
-    try FileManager.default.createDirectory(at: url, withIntermediateDirectories: true)
-    return url
-}
-
-func completedResult(_ connection: PostgresConnection, _ id: UUID) async throws -> [String: Any] {
-    let text = try await connection.query("SELECT result::text AS r FROM dsr.requests WHERE id = $1", [id])[0].decode("r", as: String.self)
-    return try JSONSerialization.jsonObject(with: Data(text.utf8)) as? [String: Any] ?? [:]
-}
 
 struct CompletedExport {
     let id: UUID

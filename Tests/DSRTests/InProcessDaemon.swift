@@ -1,4 +1,5 @@
 import DSR
+import DSRTestSupport
 import Foundation
 import Logging
 import ServiceLifecycle
@@ -23,7 +24,7 @@ struct InProcessDaemon: Sendable {
         // The same settings as the process tests (`fastQueue` is `--set key=value` pairs).
         let settings = ["database.url=\(database.conninfo)"] + stride(from: 1, to: fastQueue.count, by: 2).map { fastQueue[$0] }
         let configuration = try ConfigurationLoader(environment: environment).load(
-            file: ConfigurationTests.exampleFile, overrides: settings + overrides)
+            file: exampleConfigFile, overrides: settings + overrides)
         let harness = InProcessDaemon(clock: ManualClock(), events: EventLog())
         let daemon = try DSRDaemon(
             configuration: configuration, clock: harness.clock, events: DaemonEvents { harness.events.append($0) },

@@ -1,4 +1,5 @@
 import DSR
+import DSRTestSupport
 import Foundation
 import Logging
 import Postgres

@@ -17,19 +17,33 @@ public struct RequestSubmission: Sendable {
 
     public init(kind: String) { self.kind = kind }
 
-    func optionsJSON() throws -> String {
-        var options: [String: Any] = [:]
-        if let locale { options["locale"] = locale }
-        if let channels { options["channels"] = channels }
-        if let idempotencyKey { options["idempotency_key"] = idempotencyKey }
-        if let receivedAt { options["received_at"] = receivedAt }
-        if let changes { options["changes"] = changes }
-        if let purposes { options["purposes"] = purposes }
-        return try Self.json(options)
+    /// `dsr.submit`'s options argument (absent values are left out).
+    struct Options: Encodable {
+        var locale: String?
+        var channels: [String]?
+        var idempotencyKey: String?
+        var receivedAt: String?
+        var changes: [String: String]?
+        var purposes: [String]?
+
+        enum CodingKeys: String, CodingKey {
+            case locale, channels, changes, purposes
+            case idempotencyKey = "idempotency_key"
+            case receivedAt = "received_at"
+        }
     }
 
-    static func json(_ object: Any) throws -> String {
-        String(decoding: try JSONSerialization.data(withJSONObject: object, options: [.sortedKeys]), as: UTF8.self)
+    func optionsJSON() throws -> String {
+        try Self.json(
+            Options(
+                locale: locale, channels: channels, idempotencyKey: idempotencyKey, receivedAt: receivedAt, changes: changes,
+                purposes: purposes))
+    }
+
+    static func json(_ value: some Encodable) throws -> String {
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
+        return String(decoding: try encoder.encode(value), as: UTF8.self)
     }
 
     /// Submits the request and returns its id (an existing id for a reused idempotency key).

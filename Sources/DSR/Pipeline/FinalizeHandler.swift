@@ -96,23 +96,19 @@ public struct FinalizeHandler: JobHandler {
     func finalizeChange(_ request: FanOut.RequestRow) async throws -> JobResult {
         let rows = try await fanOut.pool.withConnection { connection in
             try await connection.query(
-                """
-                SELECT coalesce(jsonb_agg(outcome -> 'update' ORDER BY store), '[]')::text AS updates,
-                       coalesce(sum(rows), 0)::int AS total
-                  FROM dsr.request_tasks WHERE request_id = $1
-                """,
-                [request.id])[0]
+                "SELECT store, outcome::text AS outcome FROM dsr.request_tasks WHERE request_id = $1 ORDER BY store", [request.id])
         }
-        let updates = try rows.decode("updates", as: String.self)
-        let total = try rows.decode("total", as: Int.self)
-        return JobResult(effects: [
-            SQLStatement(
-                """
-                SELECT dsr.complete_request($1, jsonb_build_object('changes', $2::jsonb, 'rows_changed', $3::int,
-                       'rows_exported', 0, 'rows_erased', 0, 'rows_held', 0,
-                       'stores', (SELECT string_agg(store, ', ' ORDER BY store) FROM dsr.request_tasks WHERE request_id = $1)))
-                """, [request.id, updates, total])
-        ])
+        var outcome = CompletionOutcome(stores: try rows.map { try $0.decode("store", as: String.self) }.joined(separator: ", "))
+        var changes: [StoreUpdate] = []
+        for row in rows {
+            guard let text = try row.decode("outcome", as: String?.self) else {
+                throw JobFailure.permanent("request \(request.id): a store task finished without an outcome")
+            }
+            changes.append(try JSONDecoder().decode(StoreTaskHandler.ChangeOutcome.self, from: Data(text.utf8)).update)
+        }
+        outcome.changes = changes
+        outcome.rowsChanged = changes.flatMap(\.tables).reduce(0) { $0 + $1.rows }
+        return JobResult(effects: [SQLStatement("SELECT dsr.complete_request($1, $2::jsonb)", [request.id, try outcome.json()])])
     }
 }
 
@@ -136,6 +132,9 @@ struct CompletionOutcome: Codable, Sendable {
     var rowsAnonymised: Int?
     var rowsHeldAnonymised: Int?
     var rowsHeldUnchanged: Int?
+    /// Rectification, restriction, objection, withdrawal: what each store did, and the rows changed.
+    var changes: [StoreUpdate]?
+    var rowsChanged: Int?
     var stores: String
 
     enum CodingKeys: String, CodingKey {
@@ -154,6 +153,8 @@ struct CompletionOutcome: Codable, Sendable {
         case rowsAnonymised = "rows_anonymised"
         case rowsHeldAnonymised = "rows_held_anonymised"
         case rowsHeldUnchanged = "rows_held_unchanged"
+        case changes
+        case rowsChanged = "rows_changed"
         case stores
     }
 

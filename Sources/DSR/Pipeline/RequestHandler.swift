@@ -64,9 +64,9 @@ public struct RequestHandler: JobHandler {
             return .none
         case .hold(let reason):
             context.logger.notice("request held for identity verification", metadata: ["dsr.hold_reason": "\(reason.code)"])
-            var detail: [String: String] = [:]
-            if case .conflictingRecords(let conflicts) = reason { detail["conflicts"] = conflicts.joined(separator: ", ") }
-            let json = String(decoding: try JSONSerialization.data(withJSONObject: detail, options: [.sortedKeys]), as: UTF8.self)
+            var detail = HoldDetail()
+            if case .conflictingRecords(let conflicts) = reason { detail.conflicts = conflicts.joined(separator: ", ") }
+            let json = String(decoding: try JSONEncoder().encode(detail), as: UTF8.self)
             return JobResult(effects: [
                 SQLStatement("SELECT dsr.hold_for_verification($1, $2, NULL, $3::jsonb)", [requestID, reason.code, json])
             ])
@@ -86,6 +86,12 @@ public struct RequestHandler: JobHandler {
         ]
         context.logger.info("request planned", metadata: ["dsr.stores": "\(fanOut.connectors.count)"])
         return JobResult(effects: effects)
+    }
+
+    /// `dsr.hold_for_verification`'s detail: what the DPO sees about why (no personal data).
+    struct HoldDetail: Encodable {
+        /// The pairs of record keys that disagree, for conflicting records.
+        var conflicts: String?
     }
 
     /// Resolves `given` across the stores until no new identifier turns up (at most three

@@ -8,19 +8,21 @@ import ZIPFoundation
 
 /// The three demo stores in databases of their own for one test, seeded with generated
 /// customers plus a known person (T-1) and their family member sharing a phone (T-2).
-struct StoreFixture: Sendable {
-    let names: [String: String]
+public struct StoreFixture: Sendable {
+    public let names: [String: String]
 
-    var environment: [String: String] {
+    public var environment: [String: String] {
         Dictionary(uniqueKeysWithValues: names.map { ("DSRD_STORE_\($0.key.uppercased())_URL", "dbname=\($0.value)") })
     }
 
-    func url(_ store: String) -> String { "dbname=\(names[store]!)" }
+    public func url(_ store: String) -> String { "dbname=\(names[store]!)" }
 
-    static let connectorsDirectory = URL(fileURLWithPath: ConfigurationTests.exampleFile)
+    public static let connectorsDirectory = URL(fileURLWithPath: exampleConfigFile)
         .deletingLastPathComponent().appendingPathComponent("connectors").path
 
-    static func make(customers: Int = 300, creating stores: Set<String> = ["customer", "order", "marketing"]) async throws -> StoreFixture {
+    public static func make(customers: Int = 300, creating stores: Set<String> = ["customer", "order", "marketing"]) async throws
+        -> StoreFixture
+    {
         let suffix = UUID().uuidString.replacingOccurrences(of: "-", with: "").prefix(10).lowercased()
         let fixture = StoreFixture(names: [
             "customer": "t_customer_\(suffix)", "order": "t_order_\(suffix)", "marketing": "t_marketing_\(suffix)",
@@ -29,12 +31,12 @@ struct StoreFixture: Sendable {
         return fixture
     }
 
-    func mappings() throws -> [StoreMapping] {
+    public func mappings() throws -> [StoreMapping] {
         try ConnectorCatalog.load(directory: Self.connectorsDirectory, environment: environment)
     }
 
     /// Creates and seeds the named stores, then adds the known people to them.
-    func create(_ stores: Set<String>, customers: Int) async throws {
+    public func create(_ stores: Set<String>, customers: Int) async throws {
         let admin = try await PostgresConnection.connect("dbname=postgres")
         try await DemoStores(logger: Logger(label: "test")).setUp(
             stores: try mappings().filter { stores.contains($0.name) }, admin: admin, customers: customers, reset: false)
@@ -63,7 +65,7 @@ struct StoreFixture: Sendable {
         if stores.contains("marketing") { try await addMarketing() }
     }
 
-    func addMarketing() async throws {
+    public func addMarketing() async throws {
         let marketing = try await PostgresConnection.connect(url("marketing"))
         try await marketing.execute(
             """
@@ -82,14 +84,14 @@ struct StoreFixture: Sendable {
 
     /// Creates one store under a scratch name and renames it into place, so that a daemon
     /// waiting for it never sees it half-filled (a store coming back from an outage).
-    func createAtomically(_ store: String, customers: Int) async throws {
+    public func createAtomically(_ store: String, customers: Int) async throws {
         let scratch = names[store]! + "_new"
         try await StoreFixture(names: names.merging([store: scratch]) { $1 }).create([store], customers: customers)
         let admin = try await PostgresConnection.connect("dbname=postgres")
         try await admin.execute("ALTER DATABASE \(scratch) RENAME TO \(names[store]!)")
     }
 
-    func addOrders(on connection: PostgresConnection, customer: String, count: Int) async throws {
+    public func addOrders(on connection: PostgresConnection, customer: String, count: Int) async throws {
         try await connection.execute(
             """
             WITH new_orders AS (
@@ -103,12 +105,12 @@ struct StoreFixture: Sendable {
             """, [customer, count])
     }
 
-    func drop() async {
+    public func drop() async {
         guard let admin = try? await PostgresConnection.connect("dbname=postgres") else { return }
         for name in names.values { _ = try? await admin.execute("DROP DATABASE IF EXISTS \(name) WITH (FORCE)") }
     }
 
-    static func with<T: Sendable>(
+    public static func with<T: Sendable>(
         customers: Int = 300, creating stores: Set<String> = ["customer", "order", "marketing"],
         _ body: (StoreFixture) async throws -> T
     ) async throws -> T {
@@ -125,25 +127,25 @@ struct StoreFixture: Sendable {
 }
 
 /// An export bundle opened for assertions.
-struct OpenedBundle {
-    let archive: Archive
-    let url: URL
+public struct OpenedBundle {
+    public let archive: Archive
+    public let url: URL
 
-    init(path: String) throws {
+    public init(path: String) throws {
         url = URL(fileURLWithPath: path)
         archive = try Archive(url: url, accessMode: .read)
     }
 
-    func data(_ path: String) throws -> Data {
+    public func data(_ path: String) throws -> Data {
         guard let entry = archive[path] else { throw CocoaError(.fileNoSuchFile, userInfo: [NSFilePathErrorKey: path]) }
         var data = Data()
         _ = try archive.extract(entry) { data.append($0) }
         return data
     }
 
-    func rows(_ path: String) throws -> [[String: Any]] {
+    public func rows(_ path: String) throws -> [[String: Any]] {
         try JSONSerialization.jsonObject(with: try data(path)) as? [[String: Any]] ?? []
     }
 
-    var paths: [String] { archive.map(\.path).sorted() }
+    public var paths: [String] { archive.map(\.path).sorted() }
 }
