@@ -3,7 +3,7 @@ import PackageDescription
 
 let package = Package(
     name: "dsrd",
-    platforms: [.macOS(.v14)],
+    platforms: [.macOS(.v15)],  // Synchronization (Mutex, Atomic) needs macOS 15; Linux is the target
     products: [
         .executable(name: "dsrd", targets: ["dsrd"]),
         .executable(name: "dsrd-bench", targets: ["dsrd-bench"]),

@@ -78,6 +78,12 @@ public struct FinishedRun {
     /// Exit status after SIGTERM; nil if it did not exit within 30 s.
     public let status: Int32?
     public let output: String
+
+    public init(completed: Bool, status: Int32?, output: String) {
+        self.completed = completed
+        self.status = status
+        self.output = output
+    }
 }
 
 /// Runs `dsrd` with `arguments` until request `id` is completed in `connection`'s database

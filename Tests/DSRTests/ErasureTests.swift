@@ -70,7 +70,7 @@ struct ErasureTests {
                 defer { try? FileManager.default.removeItem(at: exports) }
                 let id = try await connection.query(
                     "SELECT dsr.submit('erasure', '{\"email\": \"somchai.test@example.co.th\"}') AS id")[0].decode("id", as: UUID.self)
-                let run = try await runUntilCompleted(
+                let run = try await runInProcessUntilCompleted(
                     id, database.erasureArguments(exports, key: keys.privateKey), environment: stores.environment, on: connection)
                 #expect(run.completed, "\(run.output)")
 
@@ -206,7 +206,7 @@ struct ErasureTests {
                         #expect(try await connection.count("SELECT count(*) FROM dsr.request_tasks WHERE state = 'done'") == 0)
                         #expect(try await connection.count("SELECT count(*) FROM dsr.request_tasks WHERE plan IS NOT NULL") >= 1)
                     }
-                    let run = try await runUntilCompleted(
+                    let run = try await runInProcessUntilCompleted(
                         id, database.erasureArguments(exports, key: keys.privateKey), environment: stores.environment, on: connection)
                     #expect(run.completed, "\(run.output)")
                     var state: [String: StoreSnapshot] = [:]

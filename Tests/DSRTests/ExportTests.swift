@@ -21,7 +21,7 @@ func runExport(
     exports: URL
 ) async throws -> CompletedExport {
     let id = try await connection.query(submitSQL)[0].decode("id", as: UUID.self)
-    let run = try await runUntilCompleted(id, database.exportArguments(exports), environment: stores.environment, on: connection)
+    let run = try await runInProcessUntilCompleted(id, database.exportArguments(exports), environment: stores.environment, on: connection)
     guard run.completed, run.status == 0 else { throw CocoaError(.featureUnsupported, userInfo: [NSLocalizedDescriptionKey: run.output]) }
     let result = try await completedResult(connection, id)
     guard let path = result["export_path"] as? String else { throw CocoaError(.fileNoSuchFile) }
@@ -167,7 +167,7 @@ struct ExportTests {
                 _ = try await daemon.waitForExit(timeout: .seconds(30))
                 #expect(try await connection.count("SELECT count(*) FROM dsr.jobs WHERE request_id = $1 AND state = 'dead'", [id]) == 0)
                 try await stores.createAtomically("marketing", customers: 20)
-                let restarted = try await runUntilCompleted(
+                let restarted = try await runInProcessUntilCompleted(
                     id, database.exportArguments(exports), environment: stores.environment, on: connection)
                 #expect(restarted.completed, "\(restarted.output)")
                 let bundle = try OpenedBundle(path: try #require(try await completedResult(connection, id)["export_path"] as? String))

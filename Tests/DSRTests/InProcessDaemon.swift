@@ -2,6 +2,7 @@ import DSR
 import DSRTestSupport
 import Foundation
 import Logging
+import Postgres
 import ServiceLifecycle
 import ServiceLifecycleTestKit
 import Synchronization
@@ -21,14 +22,37 @@ struct InProcessDaemon: Sendable {
         database: TestDatabase, overrides: [String] = [], environment: [String: String] = [:],
         _ body: @Sendable (InProcessDaemon) async throws -> T
     ) async throws -> T {
-        // The same settings as the process tests (`fastQueue` is `--set key=value` pairs).
-        let settings = ["database.url=\(database.conninfo)"] + stride(from: 1, to: fastQueue.count, by: 2).map { fastQueue[$0] }
-        let configuration = try ConfigurationLoader(environment: environment).load(
-            file: exampleConfigFile, overrides: settings + overrides)
+        try await run(
+            arguments: database.runArguments(overrides.flatMap { ["--set", $0] }), environment: environment, log: LogCapture(), body)
+    }
+
+    /// The daemon built from `dsrd run`'s arguments (`--config`, `--database-url`, `--set`),
+    /// its log lines kept in `log`.
+    ///
+    /// With `realTime`, the clock follows real time (advanced every 20 ms): for end-to-end
+    /// tests that let the daemon work as in production (rescues after a crash, retries)
+    /// and assert only on the outcome.
+    static func run<T: Sendable>(
+        arguments: [String], environment: [String: String] = [:], log: LogCapture, realTime: Bool = false,
+        _ body: @Sendable (InProcessDaemon) async throws -> T
+    ) async throws -> T {
+        var file = exampleConfigFile
+        var settings: [String] = []
+        var rest = arguments.drop { $0 == "run" }[...]
+        while let flag = rest.popFirst() {
+            guard let value = rest.popFirst() else { throw ConfigurationError("\(flag) needs a value") }
+            switch flag {
+            case "--config": file = value
+            case "--database-url": settings.append("database.url=\(value)")
+            case "--set": settings.append(value)
+            default: throw ConfigurationError("an in-process daemon does not take \(flag)")
+            }
+        }
+        let configuration = try ConfigurationLoader(environment: environment).load(file: file, overrides: settings)
         let harness = InProcessDaemon(clock: ManualClock(), events: EventLog())
         let daemon = try DSRDaemon(
             configuration: configuration, clock: harness.clock, events: DaemonEvents { harness.events.append($0) },
-            logger: Logger(label: "dsrd.test"))
+            logger: Logger(label: "dsrd") { _ in log.handler(level: .notice) })
         return try await testGracefulShutdown { trigger in
             try await withThrowingTaskGroup(of: T?.self) { group in
                 group.addTask {
@@ -37,6 +61,8 @@ struct InProcessDaemon: Sendable {
                 }
                 // Time starts when the pool is ready (its schedules count from then).
                 try await harness.next("the worker pool ready") { $0 == .ready }
+                let clockwork = realTime ? Task { await harness.followRealTime() } : nil
+                defer { clockwork?.cancel() }
                 let result = try await body(harness)
                 trigger.triggerGracefulShutdown()
                 // The shutdown's waits (the grace period, the completer's drain) run on the test
@@ -51,6 +77,18 @@ struct InProcessDaemon: Sendable {
                 for try await _ in group {}
                 return result
             }
+        }
+    }
+
+    /// Advances the clock as real time passes, until cancelled.
+    func followRealTime() async {
+        let start = ContinuousClock.now
+        var followed = Duration.zero
+        while !Task.isCancelled {
+            try? await Task.sleep(for: .milliseconds(20))
+            let elapsed = ContinuousClock.now - start
+            clock.advance(by: elapsed - followed)
+            followed = elapsed
         }
     }
 
@@ -176,4 +214,52 @@ final class EventLog: Sendable {
         }
         waiter?.resume()
     }
+}
+
+/// The log lines an in-process daemon writes (level, message and metadata, as `dsrd run`
+/// prints them), for tests that check what reaches the logs.
+final class LogCapture: Sendable {
+    private let lines = Mutex<[String]>([])
+
+    var text: String { lines.withLock { $0.joined(separator: "\n") } }
+
+    func handler(level: Logger.Level) -> some LogHandler { Handler(capture: self, logLevel: level) }
+
+    fileprivate func append(_ line: String) { lines.withLock { $0.append(line) } }
+
+    private struct Handler: LogHandler {
+        let capture: LogCapture
+        var logLevel: Logger.Level
+        var metadata: Logger.Metadata = [:]
+
+        subscript(metadataKey key: String) -> Logger.Metadata.Value? {
+            get { metadata[key] }
+            set { metadata[key] = newValue }
+        }
+
+        func log(event: LogEvent) {
+            let all = metadata.merging(event.metadata ?? [:]) { $1 }
+            let fields = all.sorted { $0.key < $1.key }.map { "\($0.key)=\($0.value)" }.joined(separator: " ")
+            capture.append("\(event.level) \(fields) \(event.message)")
+        }
+    }
+}
+
+/// Runs the daemon in-process, its clock following real time, until request `id` is
+/// completed (or nothing is recorded for a minute), then shuts it down; the in-process twin
+/// of `runUntilCompleted`.
+func runInProcessUntilCompleted(
+    _ id: UUID, _ arguments: [String], environment: [String: String] = [:], on connection: PostgresConnection
+) async throws -> FinishedRun {
+    let log = LogCapture()
+    do {
+        try await InProcessDaemon.run(arguments: arguments, environment: environment, log: log, realTime: true) { daemon in
+            try await daemon.until("request \(id) completed") {
+                try await connection.count("SELECT count(*) FROM dsr.requests WHERE id = $1 AND status = 'completed'", [id]) == 1
+            }
+        }
+    } catch {
+        return FinishedRun(completed: false, status: 1, output: log.text + "\n\(error)")
+    }
+    return FinishedRun(completed: true, status: 0, output: log.text)
 }
