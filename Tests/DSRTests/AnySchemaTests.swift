@@ -90,7 +90,7 @@ struct AnySchemaTests {
 
                 let exports = try temporaryDirectory()
                 defer { try? FileManager.default.removeItem(at: exports) }
-                let daemon = try DaemonProcess(
+                let daemon = try BackgroundDaemon(
                     shop.arguments(
                         ["run"], database: database,
                         extra: fastQueue + [
@@ -177,8 +177,7 @@ struct AnySchemaTests {
                     ])
                 #expect(verified.status == 0 && verified.output.hasPrefix("VALID"), "\(verified.output)")
                 await store.close()
-                daemon.signal(SIGTERM)
-                #expect(try await daemon.waitForExit(timeout: .seconds(30)) == 0)
+                #expect(await daemon.stop() == 0)
             }
         }
     }

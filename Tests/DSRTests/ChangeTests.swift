@@ -9,7 +9,7 @@ import Testing
 struct ChangeTests {
     /// Submits with `sql` and waits until the request leaves the open states.
     func submitAndWait(
-        _ sql: String, _ connection: PostgresConnection, daemon: DaemonProcess, parameters: [any PostgresEncodable] = []
+        _ sql: String, _ connection: PostgresConnection, daemon: BackgroundDaemon, parameters: [any PostgresEncodable] = []
     ) async throws -> (UUID, String) {
         let id = try await connection.query(sql, parameters)[0].decode("id", as: UUID.self)
         let ended = try await eventually {
@@ -24,7 +24,7 @@ struct ChangeTests {
             try await StoreFixture.with(customers: 30) { stores in
                 let exports = try temporaryDirectory()
                 defer { try? FileManager.default.removeItem(at: exports) }
-                let daemon = try DaemonProcess(database.exportArguments(exports), environment: stores.environment)
+                let daemon = try BackgroundDaemon(database.exportArguments(exports), environment: stores.environment)
                 let customer = try await PostgresConnection.connect(stores.url("customer"))
                 let marketing = try await PostgresConnection.connect(stores.url("marketing"))
 
@@ -93,8 +93,7 @@ struct ChangeTests {
                     try await marketing.count("SELECT count(*) FROM consents WHERE customer_id = 'T-1' AND withdrawn_at IS NOT NULL") == 1)
                 #expect(try await marketing.count("SELECT count(*) FROM consents WHERE customer_id = 'T-2' AND withdrawn_at IS NULL") == 1)
 
-                daemon.signal(SIGTERM)
-                #expect(try await daemon.waitForExit(timeout: .seconds(30)) == 0)
+                #expect(await daemon.stop() == 0)
             }
         }
     }
@@ -106,7 +105,7 @@ struct ChangeTests {
                 try await marketing.execute("INSERT INTO consents (customer_id, purpose, given_at) VALUES ('T-1', 'analytics', now())")
                 let exports = try temporaryDirectory()
                 defer { try? FileManager.default.removeItem(at: exports) }
-                let daemon = try DaemonProcess(database.exportArguments(exports), environment: stores.environment)
+                let daemon = try BackgroundDaemon(database.exportArguments(exports), environment: stores.environment)
                 let (_, status) = try await submitAndWait(
                     "SELECT dsr.submit('consent_withdrawal', '{\"customer_id\": \"T-1\"}', '{\"purposes\": [\"analytics\"]}') AS id",
                     connection, daemon: daemon)
@@ -120,8 +119,7 @@ struct ChangeTests {
                     try await marketing.count(
                         "SELECT count(*) FROM subscriptions WHERE lower(email) = 'somchai.test@example.co.th' AND unsubscribed_at IS NULL")
                         == 1)
-                daemon.signal(SIGTERM)
-                _ = try await daemon.waitForExit(timeout: .seconds(30))
+                _ = await daemon.stop()
             }
         }
     }
@@ -137,14 +135,13 @@ struct ChangeTests {
                 )[0].decode("id", as: UUID.self)
                 let exports = try temporaryDirectory()
                 defer { try? FileManager.default.removeItem(at: exports) }
-                let daemon = try DaemonProcess(database.exportArguments(exports), environment: stores.environment)
+                let daemon = try BackgroundDaemon(database.exportArguments(exports), environment: stores.environment)
                 let (_, status) = try await submitAndWait("SELECT $1::uuid AS id", connection, daemon: daemon, parameters: [id])
                 #expect(status == "refused")
                 let reason = try await connection.query("SELECT refusal_reason FROM dsr.requests WHERE id = $1", [id])[0]
                     .decode("refusal_reason", as: String.self)
                 #expect(reason.hasPrefix("เราไม่มีข้อมูล \"shoe_size\" ที่จะแก้ไขได้") && reason.contains("first_name"), "\(reason)")
-                daemon.signal(SIGTERM)
-                #expect(try await daemon.waitForExit(timeout: .seconds(30)) == 0)
+                #expect(await daemon.stop() == 0)
             }
         }
     }
@@ -166,7 +163,7 @@ struct ChangeTests {
                 try await marketing.execute("INSERT INTO consents (customer_id, purpose, given_at) VALUES ('T-1', 'analytics', now())")
                 let exports = try temporaryDirectory()
                 defer { try? FileManager.default.removeItem(at: exports) }
-                let daemon = try DaemonProcess(database.exportArguments(exports), environment: stores.environment)
+                let daemon = try BackgroundDaemon(database.exportArguments(exports), environment: stores.environment)
                 let (id, status) = try await submitAndWait(
                     "SELECT dsr.submit('objection', '{\"customer_id\": \"T-1\", \"email\": \"somchai.test@example.co.th\"}', '{\"purposes\": [\"marketing\"]}') AS id",
                     connection, daemon: daemon)
@@ -195,8 +192,7 @@ struct ChangeTests {
                     """, [id])[0].decode("s", as: String.self)
                 #expect(stopped == "marketing/ad_audiences:deleted:1 marketing/consents:withdrawn:1 marketing/subscriptions:withdrawn:1")
                 await marketing.close()
-                daemon.signal(SIGTERM)
-                #expect(try await daemon.waitForExit(timeout: .seconds(30)) == 0)
+                #expect(await daemon.stop() == 0)
             }
         }
     }

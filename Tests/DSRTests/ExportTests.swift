@@ -147,7 +147,7 @@ struct ExportTests {
                 defer { try? FileManager.default.removeItem(at: exports) }
                 let id = try await connection.query(
                     "SELECT dsr.submit('access', '{\"email\": \"somchai.test@example.co.th\"}') AS id")[0].decode("id", as: UUID.self)
-                let daemon = try DaemonProcess(database.exportArguments(exports), environment: stores.environment)
+                let daemon = try BackgroundDaemon(database.exportArguments(exports), environment: stores.environment)
                 #expect(
                     try await eventually {
                         try await connection.count(
@@ -163,8 +163,7 @@ struct ExportTests {
 
                 // The store comes back while no daemon runs: with test-speed backoff the task's
                 // 10 attempts would otherwise race the store's creation on a loaded machine.
-                daemon.signal(SIGTERM)
-                _ = try await daemon.waitForExit(timeout: .seconds(30))
+                _ = await daemon.stop()
                 #expect(try await connection.count("SELECT count(*) FROM dsr.jobs WHERE request_id = $1 AND state = 'dead'", [id]) == 0)
                 try await stores.createAtomically("marketing", customers: 20)
                 let restarted = try await runInProcessUntilCompleted(
@@ -229,12 +228,11 @@ struct ExportTests {
             }
             let partials = [".0123abcd.zip.partial", ".ffff0000.zip.partial"].map { exports.appendingPathComponent($0) }
             for partial in partials { try Data("PK".utf8).write(to: partial) }
-            let daemon = try DaemonProcess(database.exportArguments(exports, extra: ["--set", "connectors.directory=\(noStores.path)"]))
+            let daemon = try BackgroundDaemon(database.exportArguments(exports, extra: ["--set", "connectors.directory=\(noStores.path)"]))
             let exists = { (url: URL) in FileManager.default.fileExists(atPath: url.path) }
             #expect(try await eventually { !exists(folders[0]) && !exists(folders[2]) && !exists(partials[1]) }, "\(daemon.output)")
             #expect(exists(folders[1]) && exists(partials[0]))
-            daemon.signal(SIGTERM)
-            #expect(try await daemon.waitForExit(timeout: .seconds(30)) == 0)
+            #expect(await daemon.stop() == 0)
         }
     }
 
@@ -247,6 +245,7 @@ struct ExportTests {
                 defer { try? FileManager.default.removeItem(at: exports) }
                 let id = try await connection.query(
                     "SELECT dsr.submit('access', '{\"customer_id\": \"T-1\"}') AS id")[0].decode("id", as: UUID.self)
+                // A process of its own: its peak memory is what is measured.
                 let daemon = try DaemonProcess(database.exportArguments(exports), environment: stores.environment)
                 #expect(
                     try await eventually(timeout: .seconds(120)) {

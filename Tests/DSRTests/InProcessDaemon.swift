@@ -36,19 +36,7 @@ struct InProcessDaemon: Sendable {
         arguments: [String], environment: [String: String] = [:], log: LogCapture, realTime: Bool = false,
         _ body: @Sendable (InProcessDaemon) async throws -> T
     ) async throws -> T {
-        var file = exampleConfigFile
-        var settings: [String] = []
-        var rest = arguments.drop { $0 == "run" }[...]
-        while let flag = rest.popFirst() {
-            guard let value = rest.popFirst() else { throw ConfigurationError("\(flag) needs a value") }
-            switch flag {
-            case "--config": file = value
-            case "--database-url": settings.append("database.url=\(value)")
-            case "--set": settings.append(value)
-            default: throw ConfigurationError("an in-process daemon does not take \(flag)")
-            }
-        }
-        let configuration = try ConfigurationLoader(environment: environment).load(file: file, overrides: settings)
+        let configuration = try configuration(arguments: arguments, environment: environment)
         let harness = InProcessDaemon(clock: ManualClock(), events: EventLog())
         let daemon = try DSRDaemon(
             configuration: configuration, clock: harness.clock, events: DaemonEvents { harness.events.append($0) },
@@ -78,6 +66,24 @@ struct InProcessDaemon: Sendable {
                 return result
             }
         }
+    }
+
+    /// The configuration `dsrd run` would load from `arguments` (`--config`, `--database-url`,
+    /// `--set`) and `environment`.
+    static func configuration(arguments: [String], environment: [String: String]) throws -> DSRConfiguration {
+        var file = exampleConfigFile
+        var settings: [String] = []
+        var rest = arguments.drop { $0 == "run" }[...]
+        while let flag = rest.popFirst() {
+            guard let value = rest.popFirst() else { throw ConfigurationError("\(flag) needs a value") }
+            switch flag {
+            case "--config": file = value
+            case "--database-url": settings.append("database.url=\(value)")
+            case "--set": settings.append(value)
+            default: throw ConfigurationError("an in-process daemon does not take \(flag)")
+            }
+        }
+        return try ConfigurationLoader(environment: environment).load(file: file, overrides: settings)
     }
 
     /// Advances the clock as real time passes, until cancelled.
@@ -225,7 +231,7 @@ final class LogCapture: Sendable {
 
     func handler(level: Logger.Level) -> some LogHandler { Handler(capture: self, logLevel: level) }
 
-    fileprivate func append(_ line: String) { lines.withLock { $0.append(line) } }
+    func append(_ line: String) { lines.withLock { $0.append(line) } }
 
     private struct Handler: LogHandler {
         let capture: LogCapture
@@ -262,4 +268,39 @@ func runInProcessUntilCompleted(
         return FinishedRun(completed: false, status: 1, output: log.text + "\n\(error)")
     }
     return FinishedRun(completed: true, status: 0, output: log.text)
+}
+
+/// The daemon in-process on the real clock, started and stopped like a `dsrd run` process,
+/// for tests that watch the database while it works and only then stop it.
+final class BackgroundDaemon: Sendable {
+    private let log = LogCapture()
+    private let group: ServiceGroup
+    private let task: Task<Int32, Never>
+
+    /// What it logged (level, metadata, message per line).
+    var output: String { log.text }
+
+    init(_ arguments: [String], environment: [String: String] = [:]) throws {
+        let configuration = try InProcessDaemon.configuration(arguments: arguments, environment: environment)
+        let log = self.log
+        let daemon = try DSRDaemon(
+            configuration: configuration, clock: ContinuousClock(), logger: Logger(label: "dsrd") { _ in log.handler(level: .notice) })
+        let group = ServiceGroup(services: [daemon], gracefulShutdownSignals: [], logger: Logger(label: "dsrd.test"))
+        self.group = group
+        task = Task {
+            do {
+                try await group.run()
+                return 0
+            } catch {
+                log.append("error \(error)")
+                return 1
+            }
+        }
+    }
+
+    /// Shuts it down gracefully (as SIGTERM does) and returns 0 when it stopped cleanly.
+    func stop() async -> Int32 {
+        await group.triggerGracefulShutdown()
+        return await task.value
+    }
 }

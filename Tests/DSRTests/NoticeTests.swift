@@ -18,10 +18,9 @@ struct NoticeTests {
             try await connection.execute("SELECT dsr.complete_request($1, '{}')", [id])  // idempotent: no new notices
             try await connection.cancelRequestJobs()
             #expect(try await connection.count("SELECT count(*) FROM dsr.outbox") == 3)
-            let daemon = try DaemonProcess(database.noticeArguments(smtpPort: sink.port))
+            let daemon = try BackgroundDaemon(database.noticeArguments(smtpPort: sink.port))
             #expect(try await eventually { try sink.messages().count == 3 }, "\(daemon.output)")
-            daemon.signal(SIGTERM)
-            #expect(try await daemon.waitForExit(timeout: .seconds(30)) == 0)
+            #expect(await daemon.stop() == 0)
 
             let messages = try sink.messages()
             let completed = try #require(
@@ -60,15 +59,14 @@ struct NoticeTests {
             #expect(try sink.messages().count == 1)
             #expect(try await connection.count("SELECT count(*) FROM dsr.outbox WHERE state = 'sending'") == 1)
 
-            let survivor = try DaemonProcess(database.noticeArguments(smtpPort: sink.port, extra: settings))
+            let survivor = try BackgroundDaemon(database.noticeArguments(smtpPort: sink.port, extra: settings))
             let finalState = resendInDoubt ? "sent" : "in_doubt"
             #expect(
                 try await eventually {
                     try await connection.count("SELECT count(*) FROM dsr.outbox WHERE template = 'received' AND state = $1", [finalState])
                         == 1
                 }, "\(survivor.output)")
-            survivor.signal(SIGTERM)
-            #expect(try await survivor.waitForExit(timeout: .seconds(30)) == 0)
+            #expect(await survivor.stop() == 0)
 
             let received = try sink.messages()
             let ids = Set(received.compactMap { header("Message-ID", in: $0) })
@@ -93,7 +91,7 @@ struct NoticeTests {
             _ = try await connection.query(
                 "SELECT dsr.submit('access', '{\"phone\": \"081-234-5678\"}', '{\"channels\": [\"sms\"]}')")
             try await connection.cancelRequestJobs()
-            let daemon = try DaemonProcess(
+            let daemon = try BackgroundDaemon(
                 database.runArguments([
                     "--set", "sms.url=\(gateway.url)/2010-04-01/Messages",
                     "--set", "sms.username=AC123", "--set", "sms.password_file=\(secret.path)",
@@ -101,8 +99,7 @@ struct NoticeTests {
             #expect(
                 try await eventually { try await connection.count("SELECT count(*) FROM dsr.outbox WHERE state = 'sent'") == 1 },
                 "\(daemon.output)")
-            daemon.signal(SIGTERM)
-            #expect(try await daemon.waitForExit(timeout: .seconds(30)) == 0)
+            #expect(await daemon.stop() == 0)
             let requests = try gateway.requests()
             try #require(requests.count == 2)
             #expect(requests[0].body == requests[1].body)
@@ -128,7 +125,7 @@ struct NoticeTests {
             _ = try await connection.query(
                 "SELECT dsr.submit('objection', '{\"phone\": \"+66812345678\"}', '{\"channels\": [\"sms\"]}')")
             try await connection.cancelRequestJobs()
-            let daemon = try DaemonProcess(
+            let daemon = try BackgroundDaemon(
                 database.runArguments([
                     "--set", "sms.url=\(gateway.url)/send", "--set", "sms.format=json",
                 ]))
@@ -136,8 +133,7 @@ struct NoticeTests {
                 try await eventually {
                     try await connection.count("SELECT count(*) FROM dsr.outbox WHERE template = 'dpo_delivery_failed'") == 1
                 }, "\(daemon.output)")
-            daemon.signal(SIGTERM)
-            #expect(try await daemon.waitForExit(timeout: .seconds(30)) == 0)
+            #expect(await daemon.stop() == 0)
             #expect(try gateway.requests().count == 1)
             let body = try #require(try gateway.requests().first?.body)
             let json = try #require(try JSONSerialization.jsonObject(with: Data(body.utf8)) as? [String: String])
@@ -153,15 +149,14 @@ struct NoticeTests {
             let sink = try await ScriptedServer.smtpSink()
             _ = try await connection.query("SELECT dsr.submit('access', '{\"email\": \"somchai@example.co.th\"}')")
             try await connection.cancelRequestJobs()
-            let daemon = try DaemonProcess(
+            let daemon = try BackgroundDaemon(
                 database.noticeArguments(smtpPort: sink.port, extra: ["--set", "email.require_tls=true"]))
             #expect(
                 try await eventually {
                     try await connection.count(
                         "SELECT count(*) FROM dsr.outbox WHERE state = 'pending' AND send_attempts >= 1 AND last_error IS NOT NULL") == 1
                 }, "\(daemon.output)")
-            daemon.signal(SIGTERM)
-            #expect(try await daemon.waitForExit(timeout: .seconds(30)) == 0)
+            #expect(await daemon.stop() == 0)
             #expect(try sink.messages().isEmpty)
             let error = try await connection.query("SELECT last_error FROM dsr.outbox")[0].decode("last_error", as: String.self)
             #expect(error.contains("SSL") || error.contains("TLS"), "\(error)")

@@ -28,7 +28,7 @@ struct VerificationHoldTests {
                 try await connection.execute("SELECT dsr.ask_identity_verification($1, 'please bring your ID card')", [held])
                 let other = try await connection.query(
                     "SELECT dsr.submit('access', '{\"customer_id\": \"T-2\"}') AS id")[0].decode("id", as: UUID.self)
-                let daemon = try DaemonProcess(database.exportArguments(exports), environment: stores.environment)
+                let daemon = try BackgroundDaemon(database.exportArguments(exports), environment: stores.environment)
                 #expect(
                     try await eventually {
                         try await connection.count("SELECT count(*) FROM dsr.requests WHERE id = $1 AND status = 'completed'", [other]) == 1
@@ -55,8 +55,7 @@ struct VerificationHoldTests {
                     try await connection.count(
                         "SELECT count(*) FROM dsr.requests WHERE id = $1 AND verified_at IS NOT NULL AND verified_by = current_user", [held]
                     ) == 1)
-                daemon.signal(SIGTERM)
-                #expect(try await daemon.waitForExit(timeout: .seconds(30)) == 0)
+                #expect(await daemon.stop() == 0)
             }
         }
     }
@@ -72,7 +71,7 @@ struct VerificationHoldTests {
                 let id = try await connection.query(
                     "SELECT dsr.submit('access', '{\"email\": \"nobody.known@example.co.th\", \"phone\": \"081-234-5678\"}') AS id"
                 )[0].decode("id", as: UUID.self)
-                let daemon = try DaemonProcess(database.exportArguments(exports), environment: stores.environment)
+                let daemon = try BackgroundDaemon(database.exportArguments(exports), environment: stores.environment)
                 #expect(try await eventually { try await status(connection, id).status == "awaiting_verification" }, "\(daemon.output)")
                 #expect(try await status(connection, id).hold == "shared_phone")
                 #expect(
@@ -96,8 +95,7 @@ struct VerificationHoldTests {
                     }, "\(daemon.output)")
                 let bundle = try OpenedBundle(path: try await completedResult(connection, id)["export_path"] as? String ?? "")
                 #expect(try bundle.rows("customer/customers.json").map { $0["id"] as? String } == ["T-1"])
-                daemon.signal(SIGTERM)
-                #expect(try await daemon.waitForExit(timeout: .seconds(30)) == 0)
+                #expect(await daemon.stop() == 0)
             }
         }
     }
@@ -122,7 +120,7 @@ struct VerificationHoldTests {
                 defer { try? FileManager.default.removeItem(at: exports) }
                 let id = try await connection.query(
                     "SELECT dsr.submit('access', '{\"email\": \"twin@example.co.th\"}') AS id")[0].decode("id", as: UUID.self)
-                let daemon = try DaemonProcess(database.exportArguments(exports), environment: stores.environment)
+                let daemon = try BackgroundDaemon(database.exportArguments(exports), environment: stores.environment)
                 #expect(try await eventually { try await status(connection, id).status == "awaiting_verification" }, "\(daemon.output)")
                 #expect(try await status(connection, id).hold == "conflicting_records")
                 let conflicts = try await connection.query(
@@ -140,8 +138,7 @@ struct VerificationHoldTests {
                     }, "\(daemon.output)")
                 let bundle = try OpenedBundle(path: try await completedResult(connection, id)["export_path"] as? String ?? "")
                 #expect(try bundle.rows("customer/customers.json").map { $0["id"] as? String } == ["T-3"])
-                daemon.signal(SIGTERM)
-                #expect(try await daemon.waitForExit(timeout: .seconds(30)) == 0)
+                #expect(await daemon.stop() == 0)
             }
         }
     }
