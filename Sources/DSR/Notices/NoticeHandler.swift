@@ -114,9 +114,9 @@ public struct NoticeHandler: JobHandler {
                FOR UPDATE OF o
             """, [id])
         guard let row = rows.first else { throw JobFailure.permanent("outbox row \(id) does not exist") }
-        let state = try Self.decode(row, "state", as: NoticeState.self)
-        let audience = try Self.decode(row, "audience", as: Audience.self)
-        let channel = try Self.decode(row, "channel", as: Channel.self)
+        let state = try row.decode("state", as: NoticeState.self, of: "outbox row \(id)")
+        let audience = try row.decode("audience", as: Audience.self, of: "outbox row \(id)")
+        let channel = try row.decode("channel", as: Channel.self, of: "outbox row \(id)")
         let requestID = try row.decode("request_id", as: UUID?.self)
         switch NoticeLifecycle.start(state, audience: audience, resendInDoubt: settings.resendInDoubt) {
         case .skip:
@@ -250,13 +250,5 @@ public struct NoticeHandler: JobHandler {
                     ["delivery-failed:\(notice.id)", notice.requestID, notice.template, notice.channel.rawValue, reason ?? ""]))
         }
         return effects
-    }
-
-    /// A text column decoded as one of dsrd's enums; an unknown value fails the job for good.
-    static func decode<Value: RawRepresentable>(_ row: PostgresRow, _ column: String, as: Value.Type) throws -> Value
-    where Value.RawValue == String {
-        let text = try row.decode(column, as: String.self)
-        guard let value = Value(rawValue: text) else { throw JobFailure.permanent("outbox \(column) \(text) is not known to this dsrd") }
-        return value
     }
 }

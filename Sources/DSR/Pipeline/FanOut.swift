@@ -216,17 +216,11 @@ public struct FanOut: Sendable {
         let resolved = try row.decode("identities", as: String?.self).map {
             try JSONDecoder().decode(IdentitySet.self, from: Data($0.utf8))
         }
-        let status = try row.decode("status", as: String.self)
-        let kindCode = try row.decode("kind", as: String.self)
-        guard let kind = RequestKind(rawValue: kindCode) else {
-            throw JobFailure.permanent("request \(id) has an unknown kind \(kindCode)")
-        }
-        guard let typedStatus = RequestStatus(rawValue: status) else {
-            throw JobFailure.permanent("request \(id) has an unknown status \(status)")
-        }
+        let kind = try row.decode("kind", as: RequestKind.self, of: "request \(id)")
+        let status = try row.decode("status", as: RequestStatus.self, of: "request \(id)")
         return RequestRow(
             id: id, kind: kind, locale: Language(code: try row.decode("locale", as: String.self)),
-            status: typedStatus, given: given, resolved: resolved,
+            status: status, given: given, resolved: resolved,
             exportFile: try row.decode("export_file", as: String?.self), receivedAt: try row.decode("received_at", as: Date.self),
             payload: try row.decode("payload", as: String.self), verified: try row.decode("verified", as: Bool.self))
     }

@@ -253,11 +253,11 @@ public final class WorkerPool<C: Clock>: Service, Sendable where C.Duration == D
                         connection, ids: leases.ids, workerID: options.workerID, lease: options.queue.leaseDuration)
                     try await QueueStore.touchWorker(connection, id: options.workerID)
                     events.emit(.leasesRenewed(renewed))
-                    repeat { nextRenewal = nextRenewal.advanced(by: options.queue.heartbeatInterval) } while nextRenewal <= now
+                    nextRenewal = nextRenewal.nextTick(every: options.queue.heartbeatInterval, after: now)
                 }
                 if now >= nextRescue {
                     let rescued = try await QueueStore.rescueExpired(connection)
-                    repeat { nextRescue = nextRescue.advanced(by: options.queue.rescueInterval) } while nextRescue <= now
+                    nextRescue = nextRescue.nextTick(every: options.queue.rescueInterval, after: now)
                     if rescued > 0 {
                         logger.warning("rescued jobs with expired leases", metadata: ["dsr.count": "\(rescued)"])
                         workAvailable.ring()

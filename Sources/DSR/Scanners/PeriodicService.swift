@@ -54,8 +54,7 @@ public struct PeriodicService<C: Clock>: Service where C.Duration == Duration {
                     await link.failed(error)  // drops a broken connection, backs off, then tries again
                     continue
                 }
-                let now = clock.now
-                repeat { next = next.advanced(by: interval) } while next <= now
+                next = next.nextTick(every: interval, after: clock.now)
                 events.emit(.periodicWorkDone(work.name))
                 try? await clock.sleep(until: next, tolerance: nil)
             }
