@@ -108,13 +108,16 @@ let package = Package(
             name: "PostgresTests",
             dependencies: ["Postgres", "TestSupport"]
         ),
-        // What the DSR test targets share: fixtures for dsrd's database and the demo stores.
+        // What the DSR test targets share: fixtures for dsrd's database and the demo stores, and
+        // the daemon run in the test process (InProcessDaemon on a manual clock, BackgroundDaemon).
         .target(
             name: "DSRTestSupport",
             dependencies: [
                 "DSR", "DSRDemo", "Postgres", "TestSupport",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ZIPFoundation", package: "ZIPFoundation"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+                .product(name: "ServiceLifecycleTestKit", package: "swift-service-lifecycle"),
             ],
             path: "Tests/DSRTestSupport"
         ),
@@ -123,6 +126,8 @@ let package = Package(
             name: "DSRUnitTests",
             dependencies: ["DSR"]
         ),
+        // Against a real PostgreSQL server, the daemon in the test process; the `dsrd` binary only
+        // for one-shot commands (check, indexes, verify-proof, submit, migrate, a refused `run`).
         .testTarget(
             name: "DSRTests",
             dependencies: [
@@ -134,15 +139,17 @@ let package = Package(
                 "TestSupport",
                 "dsrd",
                 .product(name: "ZIPFoundation", package: "ZIPFoundation"),
-                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
-                .product(name: "ServiceLifecycleTestKit", package: "swift-service-lifecycle"),
             ]
         ),
-        // The few tests that need a real `dsrd` process: SIGKILL at random points, SIGTERM,
-        // systemd's notify socket, several processes sharing the queue, the benchmark's smoke run.
+        // The few tests that need a real `dsrd run` process: SIGKILL at random points and at
+        // failpoints, SIGTERM, systemd's notify socket, several processes sharing the queue, a
+        // process's peak memory, a PostgreSQL restart under it, the benchmark's smoke run.
         .testTarget(
             name: "DSRProcessTests",
-            dependencies: ["DSR", "DSRTestSupport", "Postgres", "TestSupport", "dsrd"]
+            dependencies: [
+                "DSR", "DSRTestSupport", "Postgres", "TestSupport", "dsrd",
+                .product(name: "Logging", package: "swift-log"),
+            ]
         ),
     ]
 )

@@ -105,6 +105,23 @@ public struct StoreFixture: Sendable {
             """, [customer, count])
     }
 
+    /// The order store's tables, parents first.
+    public static let orderTables = ["orders", "order_items", "payments", "invoices", "shipments"]
+
+    /// Gives T-1 two orders outside the 5-year hold and one with an open dispute.
+    public func addOldAndDisputedOrders() async throws -> (old: [Int64], disputed: Int64) {
+        let order = try await PostgresConnection.connect(url("order"))
+        try await addOrders(on: order, customer: "T-1", count: 3)
+        let ids = try await order.query("SELECT id FROM orders WHERE customer_id = 'T-1' ORDER BY id DESC LIMIT 3")
+            .map { try $0.decode("id", as: Int64.self) }
+        let old = Array(ids[0...1])
+        try await order.execute("UPDATE invoices SET issued_at = now() - interval '6 years' WHERE order_id = ANY($1::bigint[])", [old])
+        try await order.execute("UPDATE payments SET paid_at = now() - interval '6 years' WHERE order_id = ANY($1::bigint[])", [old])
+        try await order.execute("UPDATE invoices SET dispute_open = true WHERE order_id = $1", [ids[2]])
+        await order.close()
+        return (old, ids[2])
+    }
+
     public func drop() async {
         guard let admin = try? await PostgresConnection.connect("dbname=postgres") else { return }
         for name in names.values { _ = try? await admin.execute("DROP DATABASE IF EXISTS \(name) WITH (FORCE)") }

@@ -5,64 +5,24 @@ import Postgres
 import TestSupport
 import Testing
 
-/// Tables of the order store with the rows that belong to T-1, by primary key, captured
-/// before erasure so that "everyone else untouched" can be checked afterwards.
-struct StoreSnapshot: Equatable, Sendable {
-    var checksums: [String: String] = [:]
-
-    /// Columns filled from the clock, which differ between two fixtures made moments apart.
-    static let clockColumns = [
-        "created_at", "ordered_at", "paid_at", "issued_at", "shipped_at", "uploaded_at", "at",
-        "subscribed_at", "unsubscribed_at", "given_at", "withdrawn_at", "added_at", "date_of_birth",
-    ]
-
-    /// md5 of every row (less its clock columns) of each table except `excluded` ids, in key order.
-    static func take(_ connection: PostgresConnection, tables: [String], excluded: [String: [Int64]] = [:]) async throws -> StoreSnapshot {
-        var snapshot = StoreSnapshot()
-        for table in tables {
-            // Table names come from the shipped mappings (identifiers), never from input.
-            snapshot.checksums[table] = try await connection.query(
-                "SELECT coalesce(md5(string_agg((to_jsonb(t) - $2::text[])::text, '|' ORDER BY t.id)), '') AS sum FROM \(table) AS t WHERE NOT (t.id::text = ANY($1::text[]))",
-                [(excluded[table] ?? []).map(String.init), clockColumns])[0].decode("sum", as: String.self)
-        }
-        return snapshot
-    }
-}
-
 @Suite("Erasure with legal holds and signed deletion proofs")
 struct ErasureTests {
-    static let orderTables = ["orders", "order_items", "payments", "invoices", "shipments"]
-
-    /// Gives T-1 two orders outside the 5-year hold and one with an open dispute.
-    func addOldAndDisputedOrders(_ stores: StoreFixture) async throws -> (old: [Int64], disputed: Int64) {
-        let order = try await PostgresConnection.connect(stores.url("order"))
-        try await stores.addOrders(on: order, customer: "T-1", count: 3)
-        let ids = try await order.query("SELECT id FROM orders WHERE customer_id = 'T-1' ORDER BY id DESC LIMIT 3")
-            .map { try $0.decode("id", as: Int64.self) }
-        let old = Array(ids[0...1])
-        try await order.execute("UPDATE invoices SET issued_at = now() - interval '6 years' WHERE order_id = ANY($1::bigint[])", [old])
-        try await order.execute("UPDATE payments SET paid_at = now() - interval '6 years' WHERE order_id = ANY($1::bigint[])", [old])
-        try await order.execute("UPDATE invoices SET dispute_open = true WHERE order_id = $1", [ids[2]])
-        await order.close()
-        return (old, ids[2])
-    }
-
     @Test func erasureFollowsTheMappingKeepsHeldRowsAnonymisedLeavesOthersUntouchedAndIsProven() async throws {
         try await TestDatabase.migrated { database, connection in
             try await StoreFixture.with { stores in
                 let keys = try makeKeys()
                 defer { try? FileManager.default.removeItem(at: keys.directory) }
-                let (old, disputed) = try await addOldAndDisputedOrders(stores)
+                let (old, disputed) = try await stores.addOldAndDisputedOrders()
                 let order = try await PostgresConnection.connect(stores.url("order"))
                 var mine: [String: [Int64]] = [:]
                 mine["orders"] = try await order.query("SELECT id FROM orders WHERE customer_id = 'T-1'").map {
                     try $0.decode("id", as: Int64.self)
                 }
-                for table in Self.orderTables.dropFirst() {
+                for table in StoreFixture.orderTables.dropFirst() {
                     mine[table] = try await order.query("SELECT id FROM \(table) WHERE order_id = ANY($1::bigint[])", [mine["orders"]!])
                         .map { try $0.decode("id", as: Int64.self) }
                 }
-                let before = try await StoreSnapshot.take(order, tables: Self.orderTables, excluded: mine)
+                let before = try await StoreSnapshot.take(order, tables: StoreFixture.orderTables, excluded: mine)
                 let customer = try await PostgresConnection.connect(stores.url("customer"))
                 let othersBefore = try await customer.count("SELECT count(*) FROM customers WHERE id <> 'T-1'")
 
@@ -107,7 +67,7 @@ struct ErasureTests {
                 #expect(try await order.count("SELECT count(*) FROM order_items WHERE id = ANY($1::bigint[])", [mine["order_items"]!]) == 0)
                 #expect(try await order.count("SELECT count(*) FROM shipments WHERE id = ANY($1::bigint[])", [mine["shipments"]!]) == 0)
                 // Everyone else's rows, byte for byte.
-                #expect(try await StoreSnapshot.take(order, tables: Self.orderTables, excluded: mine) == before)
+                #expect(try await StoreSnapshot.take(order, tables: StoreFixture.orderTables, excluded: mine) == before)
                 // Marketing: T-1 gone, T-2 kept, the suppression list knows T-1.
                 let marketing = try await PostgresConnection.connect(stores.url("marketing"))
                 #expect(
@@ -168,64 +128,6 @@ struct ErasureTests {
                 #expect(broken.output.contains("audit chain broken at entry #1"))
             }
         }
-    }
-
-    /// The payload without what necessarily differs between two requests.
-    func comparable(_ proof: Data) throws -> String {
-        let file = try JSONSerialization.jsonObject(with: proof) as? [String: Any] ?? [:]
-        var payload = try JSONSerialization.jsonObject(with: Data((file["payload"] as? String ?? "").utf8)) as? [String: Any] ?? [:]
-        payload["request_id"] = nil
-        payload["received_at"] = nil
-        payload["stores"] = (payload["stores"] as? [[String: Any]])?.map { store -> [String: Any] in
-            var copy = store
-            copy["erased_at"] = nil
-            return copy
-        }
-        return String(decoding: try JSONSerialization.data(withJSONObject: payload, options: [.sortedKeys]), as: UTF8.self)
-    }
-
-    @Test func erasureKilledBetweenStoresResumesToTheSameStateAndProof() async throws {
-        let keys = try makeKeys()
-        defer { try? FileManager.default.removeItem(at: keys.directory) }
-        var outcomes: [(proof: String, state: [String: StoreSnapshot])] = []
-        for interrupted in [false, true] {
-            let outcome = try await TestDatabase.migrated { database, connection in
-                try await StoreFixture.with { stores in
-                    _ = try await addOldAndDisputedOrders(stores)
-                    let exports = try temporaryDirectory()
-                    defer { try? FileManager.default.removeItem(at: exports) }
-                    let id = try await connection.query(
-                        "SELECT dsr.submit('erasure', '{\"email\": \"somchai.test@example.co.th\"}') AS id")[0].decode("id", as: UUID.self)
-                    if interrupted {
-                        let crashing = try DaemonProcess(
-                            database.erasureArguments(exports, key: keys.privateKey, extra: ["--set", "queue.workers=1"]),
-                            environment: stores.environment.merging(["DSRD_FAILPOINT": "erase.after_store_commit"]) { $1 })
-                        #expect(try await crashing.waitForExit(timeout: .seconds(60)) != nil)
-                        #expect(crashing.process.terminationReason == .uncaughtSignal)
-                        // One store is erased, its task not recorded; nothing is complete yet.
-                        #expect(try await connection.count("SELECT count(*) FROM dsr.request_tasks WHERE state = 'done'") == 0)
-                        #expect(try await connection.count("SELECT count(*) FROM dsr.request_tasks WHERE plan IS NOT NULL") >= 1)
-                    }
-                    let run = try await runInProcessUntilCompleted(
-                        id, database.erasureArguments(exports, key: keys.privateKey), environment: stores.environment, on: connection)
-                    #expect(run.completed, "\(run.output)")
-                    var state: [String: StoreSnapshot] = [:]
-                    for (store, tables) in [
-                        ("customer", ["customers", "identity_documents", "activity_log"]), ("order", Self.orderTables),
-                        ("marketing", ["subscriptions", "consents", "campaign_events", "ad_audiences"]),
-                    ] {
-                        state[store] = try await StoreSnapshot.take(try await PostgresConnection.connect(stores.url(store)), tables: tables)
-                    }
-                    let proof = try await connection.query("SELECT proof FROM dsr.proofs WHERE request_id = $1", [id])[0].decode(
-                        "proof", as: String.self)
-                    return try (proof: comparable(Data(proof.utf8)), state: state)
-                }
-            }
-            outcomes.append(outcome)
-        }
-        #expect(outcomes[0].state == outcomes[1].state)
-        #expect(outcomes[0].proof == outcomes[1].proof)
-        #expect(outcomes[0].proof.contains("Accounting Act"))
     }
 }
 

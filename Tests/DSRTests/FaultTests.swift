@@ -1,80 +1,11 @@
-import DSR
 import DSRTestSupport
 import Foundation
-import Logging
 import Postgres
 import TestSupport
 import Testing
 
-/// A PostgreSQL cluster of the test's own (restarting the shared one would disturb the
-/// tests running beside it), started and stopped with Deploy/scripts/pg-cluster.
-final class PrivateCluster: @unchecked Sendable {
-    let directory: URL
-    let port: Int
-    static let script = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
-        .deletingLastPathComponent().appendingPathComponent("Deploy/scripts/pg-cluster").path
-
-    private init(directory: URL, port: Int) {
-        self.directory = directory
-        self.port = port
-    }
-
-    static func start() async throws -> PrivateCluster {
-        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("dsrd-cluster-\(UUID().uuidString.prefix(8))")
-        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o755])
-        try await run(["start", directory.path])
-        let env = try String(contentsOf: directory.appendingPathComponent("env"), encoding: .utf8)
-        let port = Int(env.split(separator: "\n").first { $0.contains("PGPORT=") }?.split(separator: "=").last ?? "") ?? 0
-        return PrivateCluster(directory: directory, port: port)
-    }
-
-    var conninfo: String { "host=127.0.0.1 port=\(port) user=postgres dbname=postgres" }
-
-    func restart() async throws { try await Self.run(["restart", directory.path]) }
-
-    /// Runs pg-cluster with system(3). Not Foundation's Process: on Linux it watches a pipe
-    /// that the daemonized postgres inherits, so it would report the script running until
-    /// the server stops.
-    static func run(_ arguments: [String]) async throws {
-        let command = ([script] + arguments).map { "'" + $0 + "'" }.joined(separator: " ") + " >/dev/null 2>&1 </dev/null"
-        let status = system("/bin/bash " + command)
-        guard status == 0 else { throw CocoaError(.executableLoad) }
-    }
-
-    deinit {
-        _ = system("/bin/bash '\(Self.script)' stop '\(directory.path)' >/dev/null 2>&1 </dev/null")
-        try? FileManager.default.removeItem(at: directory)
-    }
-}
-
 @Suite("Faults and hostile input")
 struct FaultTests {
-    @Test func workersSurviveAPostgreSQLRestartWithoutLosingOrDoublingWork() async throws {
-        let cluster = try await PrivateCluster.start()
-        let connection = try await PostgresConnection.connect(cluster.conninfo)
-        try await Migrator(logger: Logger(label: "test")).migrate(connection)
-        try await connection.execute(
-            "INSERT INTO dsr.jobs (kind, payload) SELECT 'probe', '{\"record\": true, \"sleep_ms\": 5}' FROM generate_series(1, 3000)")
-        let daemon = try DaemonProcess(
-            ["run", "--config", ConfigurationTests.exampleFile, "--database-url", cluster.conninfo]
-                + fastQueue + ["--set", "queue.workers=8"])
-        #expect(try await eventually { try await connection.count("SELECT count(*) FROM dsr.probe_results") >= 300 }, "\(daemon.output)")
-        try await cluster.restart()
-        let survivor = try await PostgresConnection.connect(cluster.conninfo)
-        #expect(
-            try await eventually(timeout: .seconds(120)) {
-                try await survivor.count("SELECT count(*) FROM dsr.jobs WHERE state <> 'completed'") == 0
-            }, "\(daemon.output)")
-        #expect(daemon.isRunning)
-        // The restart really cut the daemon's connections, and it reconnected.
-        #expect(daemon.output.contains("database operation failed"))
-        daemon.signal(SIGTERM)
-        #expect(try await daemon.waitForExit(timeout: .seconds(30)) == 0)
-        #expect(try await survivor.count("SELECT count(*) FROM dsr.probe_results") == 3000)
-        #expect(try await survivor.count("SELECT count(DISTINCT job_id) FROM dsr.probe_results") == 3000)
-        #expect(try await survivor.count("SELECT count(*) FROM dsr.jobs WHERE state = 'dead'") == 0)
-    }
-
     static let hostile: [(String, String)] = [
         ("access'; DROP TABLE dsr.requests; --", #"{"email": "a@example.com"}"#),
         ("access", #"{"email": "a@example.com\r\nBcc: victim@example.com"}"#),

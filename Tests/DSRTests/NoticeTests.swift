@@ -44,44 +44,6 @@ struct NoticeTests {
         }
     }
 
-    @Test(arguments: [true, false])
-    func crashBetweenSendAndCommitNeverProducesTwoDifferentMessages(resendInDoubt: Bool) async throws {
-        try await TestDatabase.migrated { database, connection in
-            let sink = try await ScriptedServer.smtpSink()
-            _ = try await connection.query("SELECT dsr.submit('erasure', '{\"email\": \"somchai@example.co.th\"}')")
-            try await connection.cancelRequestJobs()
-            let settings = ["--set", "notices.resend_in_doubt=\(resendInDoubt)", "--set", "notices.dpo_email="]
-            let crashing = try DaemonProcess(
-                database.noticeArguments(smtpPort: sink.port, extra: settings),
-                environment: ["DSRD_FAILPOINT": "notice.after_send"])
-            #expect(try await crashing.waitForExit(timeout: .seconds(60)) != nil)
-            #expect(crashing.process.terminationReason == .uncaughtSignal)
-            #expect(try sink.messages().count == 1)
-            #expect(try await connection.count("SELECT count(*) FROM dsr.outbox WHERE state = 'sending'") == 1)
-
-            let survivor = try BackgroundDaemon(database.noticeArguments(smtpPort: sink.port, extra: settings))
-            let finalState = resendInDoubt ? "sent" : "in_doubt"
-            #expect(
-                try await eventually {
-                    try await connection.count("SELECT count(*) FROM dsr.outbox WHERE template = 'received' AND state = $1", [finalState])
-                        == 1
-                }, "\(survivor.output)")
-            #expect(await survivor.stop() == 0)
-
-            let received = try sink.messages()
-            let ids = Set(received.compactMap { header("Message-ID", in: $0) })
-            #expect(ids.count == 1)
-            #expect(Set(received.map { plainText(of: $0) }).count == 1)
-            #expect(Set(received.compactMap { header("Subject", in: $0) }).count == 1)
-            if resendInDoubt {
-                #expect(received.count == 2)
-            } else {
-                #expect(received.count == 1)
-                #expect(try await connection.count("SELECT count(*) FROM dsr.outbox WHERE template = 'dpo_delivery_failed'") == 1)
-            }
-        }
-    }
-
     @Test func smsGatewayIsRetriedOnceAfterA500AndDeliveredOnce() async throws {
         try await TestDatabase.migrated { database, connection in
             let gateway = try await ScriptedServer.httpStub(statuses: [500, 201])

@@ -1,5 +1,4 @@
 import DSR
-import DSRTestSupport
 import Foundation
 import Logging
 import Postgres
@@ -11,14 +10,15 @@ import Testing
 
 /// dsrd's daemon run inside the test process on a test clock: the test waits for the
 /// daemon's events and advances time itself, so nothing depends on how fast the machine is.
-/// (Tests that need SIGKILL, SIGTERM or systemd's socket still start `dsrd` processes.)
-struct InProcessDaemon: Sendable {
-    let clock: ManualClock
-    let events: EventLog
+/// (Tests that need SIGKILL, SIGTERM, systemd's socket or a process of their own start `dsrd`
+/// processes, in DSRProcessTests.)
+public struct InProcessDaemon: Sendable {
+    public let clock: ManualClock
+    public let events: EventLog
 
     /// The daemon as `dsrd run` would build it from Config/dsrd.toml and `overrides`
     /// (`key=value`, as after `--set`), run until `body` returns, then shut down gracefully.
-    static func run<T: Sendable>(
+    public static func run<T: Sendable>(
         database: TestDatabase, overrides: [String] = [], environment: [String: String] = [:],
         _ body: @Sendable (InProcessDaemon) async throws -> T
     ) async throws -> T {
@@ -32,7 +32,7 @@ struct InProcessDaemon: Sendable {
     /// With `realTime`, the clock follows real time (advanced every 20 ms): for end-to-end
     /// tests that let the daemon work as in production (rescues after a crash, retries)
     /// and assert only on the outcome.
-    static func run<T: Sendable>(
+    public static func run<T: Sendable>(
         arguments: [String], environment: [String: String] = [:], log: LogCapture, realTime: Bool = false,
         _ body: @Sendable (InProcessDaemon) async throws -> T
     ) async throws -> T {
@@ -70,7 +70,7 @@ struct InProcessDaemon: Sendable {
 
     /// The configuration `dsrd run` would load from `arguments` (`--config`, `--database-url`,
     /// `--set`) and `environment`.
-    static func configuration(arguments: [String], environment: [String: String]) throws -> DSRConfiguration {
+    public static func configuration(arguments: [String], environment: [String: String]) throws -> DSRConfiguration {
         var file = exampleConfigFile
         var settings: [String] = []
         var rest = arguments.drop { $0 == "run" }[...]
@@ -87,7 +87,7 @@ struct InProcessDaemon: Sendable {
     }
 
     /// Advances the clock as real time passes, until cancelled.
-    func followRealTime() async {
+    public func followRealTime() async {
         let start = ContinuousClock.now
         var followed = Duration.zero
         while !Task.isCancelled {
@@ -102,7 +102,7 @@ struct InProcessDaemon: Sendable {
     /// test, instead of hanging, when none comes within `limit` of real time: a bound on a
     /// broken test, not a timing assertion.
     @discardableResult
-    func next(_ what: String, limit: Duration = .seconds(60), matches: @escaping @Sendable (DaemonEvent) -> Bool) async throws
+    public func next(_ what: String, limit: Duration = .seconds(60), matches: @escaping @Sendable (DaemonEvent) -> Bool) async throws
         -> DaemonEvent
     {
         try await events.next(what, limit: limit, matches: matches)
@@ -112,7 +112,7 @@ struct InProcessDaemon: Sendable {
     /// looks for due jobs as it does when a notification was lost, and returns what the
     /// next claim took.
     @discardableResult
-    func poll() async throws -> [Int64] {
+    public func poll() async throws -> [Int64] {
         clock.advance(by: .milliseconds(200))
         let event = try await next("a claim after the poll interval") { if case .claimed = $0 { true } else { false } }
         guard case .claimed(let ids) = event else { return [] }
@@ -121,14 +121,14 @@ struct InProcessDaemon: Sendable {
 
     /// Polls until a claim takes job `id` (a claim already under way when the clock moved
     /// may come first and take nothing).
-    func pollUntilClaimed(_ id: Int64) async throws {
+    public func pollUntilClaimed(_ id: Int64) async throws {
         for _ in 0..<20 where try await poll().contains(id) { return }
         Issue.record("job \(id) was not claimed in 20 polls; the daemon reported: \(events.all)")
     }
 
     /// Waits until `condition` (read from the database) holds, checking it at start and after
     /// every commit of finished jobs.
-    func until(_ what: String, _ condition: @escaping @Sendable () async throws -> Bool) async throws {
+    public func until(_ what: String, _ condition: @escaping @Sendable () async throws -> Bool) async throws {
         while try await !condition() {
             try await next(what) { if case .recorded = $0 { true } else { false } }
         }
@@ -136,7 +136,7 @@ struct InProcessDaemon: Sendable {
 
     /// Waits until the completer has committed an attempt of each job in `ids` (counting
     /// only commits after the events already waited for).
-    func recorded(_ ids: Int64...) async throws {
+    public func recorded(_ ids: Int64...) async throws {
         var remaining = Set(ids)
         while !remaining.isEmpty {
             let missing = remaining
@@ -151,7 +151,7 @@ struct InProcessDaemon: Sendable {
 /// Runs the daemon in-process, its clock following real time, until request `id` is
 /// completed (or nothing is recorded for a minute), then shuts it down; the in-process twin
 /// of `runUntilCompleted`.
-func runInProcessUntilCompleted(
+public func runInProcessUntilCompleted(
     _ id: UUID, _ arguments: [String], environment: [String: String] = [:], on connection: PostgresConnection
 ) async throws -> FinishedRun {
     let log = LogCapture()

@@ -1,19 +1,18 @@
 import DSR
-import DSRTestSupport
 import Logging
 import ServiceLifecycle
 
 /// The daemon in-process on the real clock, started and stopped like a `dsrd run` process,
 /// for tests that watch the database while it works and only then stop it.
-final class BackgroundDaemon: Sendable {
+public final class BackgroundDaemon: Sendable {
     private let log = LogCapture()
     private let group: ServiceGroup
     private let task: Task<Int32, Never>
 
     /// What it logged (level, metadata, message per line).
-    var output: String { log.text }
+    public var output: String { log.text }
 
-    init(_ arguments: [String], environment: [String: String] = [:]) throws {
+    public init(_ arguments: [String], environment: [String: String] = [:]) throws {
         let configuration = try InProcessDaemon.configuration(arguments: arguments, environment: environment)
         let log = self.log
         let daemon = try DSRDaemon(
@@ -32,7 +31,7 @@ final class BackgroundDaemon: Sendable {
     }
 
     /// Shuts it down gracefully (as SIGTERM does) and returns 0 when it stopped cleanly.
-    func stop() async -> Int32 {
+    public func stop() async -> Int32 {
         await group.triggerGracefulShutdown()
         return await task.value
     }

@@ -3,7 +3,7 @@ import Synchronization
 import Testing
 
 /// Everything the daemon reported, in order, with a cursor for the test's waits.
-final class EventLog: Sendable {
+public final class EventLog: Sendable {
     private struct State {
         var events: [DaemonEvent] = []
         var cursor = 0
@@ -12,7 +12,9 @@ final class EventLog: Sendable {
 
     private let state = Mutex(State())
 
-    func append(_ event: DaemonEvent) {
+    public init() {}
+
+    public func append(_ event: DaemonEvent) {
         let waiter = state.withLock { state in
             state.events.append(event)
             defer { state.waiter = nil }
@@ -21,9 +23,9 @@ final class EventLog: Sendable {
         waiter?.resume()
     }
 
-    var all: [DaemonEvent] { state.withLock { $0.events } }
+    public var all: [DaemonEvent] { state.withLock { $0.events } }
 
-    func next(_ what: String, limit: Duration, matches: @escaping @Sendable (DaemonEvent) -> Bool) async throws -> DaemonEvent {
+    public func next(_ what: String, limit: Duration, matches: @escaping @Sendable (DaemonEvent) -> Bool) async throws -> DaemonEvent {
         try await withThrowingTaskGroup(of: DaemonEvent?.self) { group in
             group.addTask {
                 while true {

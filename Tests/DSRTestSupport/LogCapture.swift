@@ -3,14 +3,16 @@ import Synchronization
 
 /// The log lines an in-process daemon writes (level, message and metadata, as `dsrd run`
 /// prints them), for tests that check what reaches the logs.
-final class LogCapture: Sendable {
+public final class LogCapture: Sendable {
     private let lines = Mutex<[String]>([])
 
-    var text: String { lines.withLock { $0.joined(separator: "\n") } }
+    public init() {}
 
-    func handler(level: Logger.Level) -> some LogHandler { Handler(capture: self, logLevel: level) }
+    public var text: String { lines.withLock { $0.joined(separator: "\n") } }
 
-    func append(_ line: String) { lines.withLock { $0.append(line) } }
+    public func handler(level: Logger.Level) -> some LogHandler { Handler(capture: self, logLevel: level) }
+
+    public func append(_ line: String) { lines.withLock { $0.append(line) } }
 
     private struct Handler: LogHandler {
         let capture: LogCapture
