@@ -6,6 +6,11 @@ import TestSupport
 /// with `Deploy/scripts/pg-cluster`, stopped and removed at the end), the `bench` database
 /// migrated, a proof key, the demo stores, and an SMTP sink on loopback.
 final class BenchEnvironment: @unchecked Sendable {
+    /// `dsr.submit` options for requests an operator took after checking the person's ID:
+    /// the benchmark measures the pipeline, not the one-time code round trip.
+    static let verifiedAtSubmission =
+        #"{"verification": {"method": "in_person", "evidence": "ID card checked (benchmark)", "operator": "dsrd-bench"}}"#
+
     let repository: URL
     let work: URL
     let exports: URL

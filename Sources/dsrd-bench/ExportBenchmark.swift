@@ -70,7 +70,8 @@ struct ExportBenchmark {
 
     func submit(_ kind: String, on connection: PostgresConnection) async throws -> UUID {
         try await connection.query(
-            "SELECT dsr.submit($1, jsonb_build_object('customer_id', $2::text)) AS id", [kind, customerID])[0].decode("id", as: UUID.self)
+            "SELECT dsr.submit($1, jsonb_build_object('customer_id', $2::text), $3::jsonb) AS id",
+            [kind, customerID, BenchEnvironment.verifiedAtSubmission])[0].decode("id", as: UUID.self)
     }
 
     static func isCompleted(_ id: UUID, on connection: PostgresConnection) async throws -> Bool {

@@ -22,7 +22,8 @@ struct RequestBenchmark {
     func run(kind: String, customers: [String]) async throws -> BenchReport.RequestRun {
         let connection = try await environment.connect()
         let ids = try await connection.query(
-            "SELECT dsr.submit($1, jsonb_build_object('customer_id', c)) AS id FROM unnest($2::text[]) AS c", [kind, customers]
+            "SELECT dsr.submit($1, jsonb_build_object('customer_id', c), $3::jsonb) AS id FROM unnest($2::text[]) AS c",
+            [kind, customers, BenchEnvironment.verifiedAtSubmission]
         ).map { try $0.decode("id", as: UUID.self) }
         let peak = try await environment.withDaemons(
             1, environment.configArguments,

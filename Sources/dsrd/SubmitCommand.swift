@@ -1,5 +1,6 @@
 import ArgumentParser
 import DSR
+import Foundation
 import Postgres
 
 struct Submit: AsyncParsableCommand {
@@ -11,7 +12,15 @@ struct Submit: AsyncParsableCommand {
             the database, so psql users get the same rules. Invalid input exits 65 with the \
             reason and writes nothing.
 
+            Kinds that dsr.verification_policy marks required (access, portability, erasure, \
+            rectification, restriction by default) wait until the person is verified: dsrd sends \
+            a one-time code to a contact the stores hold for them. An operator who took the \
+            request in person or by phone and checked the identity says so with --verified, \
+            --evidence and --operator, and no code is sent.
+
             Example: dsrd submit access --email somchai@example.co.th --locale th
+            Example: dsrd submit erasure --customer-id C0000042 --verified in_person \
+              --evidence "Thai ID card seen at the Bangkok office" --operator nok
             """)
 
     @OptionGroup var options: CommonOptions
@@ -30,6 +39,9 @@ struct Submit: AsyncParsableCommand {
     @Option(name: .customLong("change"), help: "Rectification: field=corrected value (repeatable).") var changes: [String] = []
     @Option(name: .customLong("purpose"), help: "Consent withdrawal/objection: purpose (repeatable).") var purposes: [String] = []
     @Flag(help: "Restriction: lift an earlier restriction instead of imposing one.") var lift = false
+    @Option(help: "You verified the person's identity: in_person, documents or call_back.") var verified: String?
+    @Option(help: "With --verified: what you checked (never a copy of the document).") var evidence: String?
+    @Option(name: .customLong("operator"), help: "With --verified: who checked (default: your login name).") var verifier: String?
 
     mutating func run() async throws {
         if lift && kind != "restriction" { throw ValidationError("--lift goes with the restriction kind") }
@@ -44,6 +56,13 @@ struct Submit: AsyncParsableCommand {
         submission.idempotencyKey = idempotencyKey
         submission.receivedAt = receivedAt
         submission.purposes = purposes.isEmpty ? nil : purposes
+        if let verified {
+            guard let evidence else { throw ValidationError("--verified needs --evidence: what you checked") }
+            let login = ProcessInfo.processInfo.environment["USER"] ?? ProcessInfo.processInfo.environment["LOGNAME"] ?? "operator"
+            submission.verification = .init(method: verified, evidence: evidence, operator: verifier ?? login)
+        } else if evidence != nil || verifier != nil {
+            throw ValidationError("--evidence and --operator go with --verified")
+        }
         if !changes.isEmpty {
             var parsed: [String: String] = [:]
             for change in changes {

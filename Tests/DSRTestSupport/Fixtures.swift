@@ -55,11 +55,17 @@ extension TestDatabase {
         exportArguments(exports, extra: ["--set", "proofs.signing_key_file=\(key)"] + extra)
     }
 
-    /// A fresh database with the dsr schema applied.
-    public static func migrated<T: Sendable>(_ body: (TestDatabase, PostgresConnection) async throws -> T) async throws -> T {
+    /// A fresh database with the dsr schema applied. The pipeline's tests are about what
+    /// happens once a request may be worked on, so by default no kind waits for identity
+    /// verification there; `verification: true` keeps the shipped `dsr.verification_policy`
+    /// (what `VerificationTests` and the portal's tests use).
+    public static func migrated<T: Sendable>(
+        verification: Bool = false, _ body: (TestDatabase, PostgresConnection) async throws -> T
+    ) async throws -> T {
         try await TestDatabase.with { database in
             let connection = try await database.connect()
             try await Migrator(logger: Logger(label: "test")).migrate(connection)
+            if !verification { try await connection.execute("UPDATE dsr.verification_policy SET required = false") }
             return try await body(database, connection)
         }
     }

@@ -176,6 +176,8 @@ struct PromiseTests {
                 "kind = 'bogus'", "subject = '[]'", "subject_phone = '12'", "locale = 'fr'", "channels = '{fax}'", "status = 'bogus'",
                 "due_at = received_at - interval '1 day'", "status = 'refused', completed_at = now()", "completed_at = now()",
                 "hold_reason = 'whim'", "status = 'awaiting_verification'", "payload = '[]'", "kind = NULL",
+                "verification_method = 'guess'", "verification_evidence = repeat('x', 1001)", "contacts_on_file = '[]'",
+                "representative = '\"me\"'",
             ]
             let outbox = [
                 "audience = 'everyone'", "channel = 'fax'", "locale = 'fr'", "variables = '[]'", "state = 'bogus'",

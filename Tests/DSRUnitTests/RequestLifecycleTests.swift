@@ -28,24 +28,48 @@ struct RequestLifecycleTests {
     @Test(arguments: [RequestStatus.awaitingVerification, .completed, .refused, .cancelled])
     func heldOrEndedRequestsAreNotPlanned(status: RequestStatus) {
         let anyone = RequestLifecycle.Resolved(matches: 1, phoneOnly: false)
-        #expect(RequestLifecycle.plan(status: status, verified: true, resolved: anyone) == .skip)
+        #expect(RequestLifecycle.plan(status: status, resumed: true, needsVerification: false, resolved: anyone) == .skip)
     }
 
-    @Test func aSharedPhoneAloneIsHeldUnlessVerified() {
+    @Test func aSharedPhoneAloneIsHeldUntilAnOperatorResolvesIt() {
         let family = RequestLifecycle.Resolved(matches: 3, phoneOnly: true)
-        #expect(RequestLifecycle.plan(status: .received, verified: false, resolved: family) == .hold(.sharedPhone))
-        #expect(RequestLifecycle.plan(status: .received, verified: true, resolved: family) == .plan)
+        #expect(RequestLifecycle.plan(status: .received, resumed: false, needsVerification: false, resolved: family) == .hold(.sharedPhone))
+        #expect(RequestLifecycle.plan(status: .received, resumed: true, needsVerification: false, resolved: family) == .plan)
         // One customer on the phone, or a strong identifier that matched: nothing to hold.
-        #expect(RequestLifecycle.plan(status: .received, verified: false, resolved: .init(matches: 1, phoneOnly: true)) == .plan)
-        #expect(RequestLifecycle.plan(status: .inProgress, verified: false, resolved: .init(matches: 3, phoneOnly: false)) == .plan)
+        #expect(
+            RequestLifecycle.plan(status: .received, resumed: false, needsVerification: false, resolved: .init(matches: 1, phoneOnly: true))
+                == .plan)
+        #expect(
+            RequestLifecycle.plan(
+                status: .inProgress, resumed: false, needsVerification: false, resolved: .init(matches: 3, phoneOnly: false)) == .plan)
     }
 
     @Test func conflictingRecordsAreHeldWithTheirPairsOnceEach() {
         let joined = RequestLifecycle.Resolved(matches: 2, phoneOnly: false, conflicts: ["b|c", "a|b", "b|c"])
-        let decision = RequestLifecycle.plan(status: .waiting, verified: false, resolved: joined)
+        let decision = RequestLifecycle.plan(status: .waiting, resumed: false, needsVerification: false, resolved: joined)
         #expect(decision == .hold(.conflictingRecords(["a|b", "b|c"])))
         if case .hold(let reason) = decision { #expect(reason.code == "conflicting_records") }
-        #expect(RequestLifecycle.plan(status: .waiting, verified: true, resolved: joined) == .plan)
+        #expect(RequestLifecycle.plan(status: .waiting, resumed: true, needsVerification: false, resolved: joined) == .plan)
+    }
+
+    @Test func aKindThatNeedsVerificationWaitsForItWhateverWasFound() {
+        for resolved in [
+            RequestLifecycle.Resolved(matches: 1, phoneOnly: false), .init(matches: 0, phoneOnly: false),
+            .init(matches: 1, phoneOnly: true),
+        ] {
+            #expect(RequestLifecycle.plan(status: .received, resumed: false, needsVerification: true, resolved: resolved) == .verify)
+            #expect(RequestLifecycle.plan(status: .received, resumed: true, needsVerification: true, resolved: resolved) == .verify)
+        }
+        // The identity checks come first: a code must not go to a contact of the wrong person.
+        let family = RequestLifecycle.Resolved(matches: 3, phoneOnly: true)
+        #expect(
+            RequestLifecycle.plan(status: .received, resumed: false, needsVerification: true, resolved: family) == .hold(.sharedPhone))
+        // Verified at submission (an operator saw an ID card): the shared phone is still held.
+        #expect(
+            RequestLifecycle.plan(status: .received, resumed: false, needsVerification: false, resolved: family)
+                == .hold(.sharedPhone))
+        #expect(
+            RequestLifecycle.plan(status: .awaitingVerification, resumed: false, needsVerification: true, resolved: family) == .skip)
     }
 
     @Test func eachKindRunsItsStoreOperation() {

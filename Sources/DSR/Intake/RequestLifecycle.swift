@@ -52,6 +52,10 @@ public enum RequestLifecycle {
         case skip
         /// Nothing may be done for anyone the request may not be about.
         case hold(HoldReason)
+        /// The kind needs the person's identity verified first (`dsr.verification_policy`):
+        /// a one-time code goes to a contact the stores hold for them, never only to one the
+        /// requester typed (`dsr.start_verification`). No store is touched until then.
+        case verify
         /// Queue one task per store.
         case plan
     }
@@ -75,13 +79,17 @@ public enum RequestLifecycle {
     /// Whether a step (planning, a store task, finalize) may do work for a request in `status`.
     public static func allowsWork(_ status: RequestStatus) -> Bool { status.allowsWork }
 
-    /// The planning decision. Once an operator has verified the identity (and resumed the
-    /// request) the identity checks are not repeated.
-    public static func plan(status: RequestStatus, verified: Bool, resolved: Resolved) -> PlanDecision {
+    /// The planning decision. The identity checks (a shared phone, conflicting records) come
+    /// first, so a code never goes to a contact of the wrong person; once an operator has
+    /// resolved a hold (`resumed`) they are not repeated. A request the operator verified at
+    /// submission still goes through them: a verified person may give a shared phone.
+    public static func plan(status: RequestStatus, resumed: Bool, needsVerification: Bool, resolved: Resolved) -> PlanDecision {
         guard allowsWork(status) else { return .skip }
-        if verified { return .plan }
-        if resolved.phoneOnly && resolved.matches > 1 { return .hold(.sharedPhone) }
-        if !resolved.conflicts.isEmpty { return .hold(.conflictingRecords(Array(Set(resolved.conflicts)).sorted())) }
+        if !resumed {
+            if resolved.phoneOnly && resolved.matches > 1 { return .hold(.sharedPhone) }
+            if !resolved.conflicts.isEmpty { return .hold(.conflictingRecords(Array(Set(resolved.conflicts)).sorted())) }
+        }
+        if needsVerification { return .verify }
         return .plan
     }
 }

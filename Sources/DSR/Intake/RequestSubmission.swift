@@ -14,6 +14,24 @@ public struct RequestSubmission: Sendable {
     public var purposes: [String]?
     /// Restriction only: lift an earlier restriction (`dsr.submit_lift_restriction`).
     public var lift = false
+    /// An operator took the request and checked the person's identity there: no code is sent.
+    public var verification: Verification?
+
+    /// How an operator verified the person at submission (`dsr.submit`'s option verification).
+    public struct Verification: Encodable, Sendable {
+        /// in_person, documents or call_back.
+        public var method: String
+        /// What was checked ("Thai ID card seen at the Bangkok office"), never a copy of it.
+        public var evidence: String
+        /// Who checked.
+        public var `operator`: String
+
+        public init(method: String, evidence: String, operator: String) {
+            self.method = method
+            self.evidence = evidence
+            self.operator = `operator`
+        }
+    }
 
     public init(kind: String) { self.kind = kind }
 
@@ -25,9 +43,10 @@ public struct RequestSubmission: Sendable {
         var receivedAt: String?
         var changes: [String: String]?
         var purposes: [String]?
+        var verification: Verification?
 
         enum CodingKeys: String, CodingKey {
-            case locale, channels, changes, purposes
+            case locale, channels, changes, purposes, verification
             case idempotencyKey = "idempotency_key"
             case receivedAt = "received_at"
         }
@@ -37,7 +56,7 @@ public struct RequestSubmission: Sendable {
         try Self.json(
             Options(
                 locale: locale, channels: channels, idempotencyKey: idempotencyKey, receivedAt: receivedAt, changes: changes,
-                purposes: purposes))
+                purposes: purposes, verification: verification))
     }
 
     static func json(_ value: some Encodable) throws -> String {

@@ -14,11 +14,11 @@ public struct RenderedNotice: Sendable, Equatable {
 public struct NoticeTemplates: Sendable {
     public static let locales = ["th", "en"]
     /// Notices to the person: email and SMS versions.
-    public static let subjectNotices = ["received", "completed", "refused", "more_time", "identity_needed"]
+    public static let subjectNotices = ["received", "completed", "refused", "more_time", "identity_needed", "verification_code"]
     /// Reports to the DPO: email only.
     public static let dpoNotices = [
         "dpo_completion", "dpo_deadline_warning", "dpo_overdue", "dpo_dead_job", "dpo_delivery_failed",
-        "dpo_store_unreachable", "dpo_identity_hold",
+        "dpo_store_unreachable", "dpo_identity_hold", "dpo_no_channel", "dpo_verification_locked",
     ]
 
     private let templates: [String: MustacheTemplate]

@@ -27,7 +27,7 @@ public struct TemplatePreview: Sendable {
             "request_id": "6f48d8e7-d553-4ce3-acdf-3cc442ca4846", "short_id": "6f48d8e7",
             "received_date": NoticeVocabulary.date(received, locale: locale, timeZone: timeZone),
             "due_date": NoticeVocabulary.date(due, locale: locale, timeZone: timeZone), "period_days": 30,
-            "days_left": 5, "day": 25, "note": "",
+            "days_left": 5, "day": 25, "note": "", "code": "482913", "minutes": 15,
             "reason": locale == "en" ? "your identity could not be verified." : "ไม่สามารถยืนยันตัวตนของท่านได้",
             "job_id": 4711, "job_kind": "request", "attempts": 10, "last_error": "connection refused",
             "template": "completed", "channel": "sms", "stores": "customer, order, marketing",

@@ -93,8 +93,11 @@ public struct FanOut: Sendable {
         let exportFile: String?
         let receivedAt: Date
         let payload: String
-        /// An operator verified the identity and resumed the request: dsrd does not hold it again.
-        let verified: Bool
+        /// An operator (or the person's code) resolved a hold: the identity checks that hold a
+        /// request are not repeated.
+        let resumed: Bool
+        /// The kind needs the identity verified (`dsr.verification_policy`) and nobody has yet.
+        let needsVerification: Bool
 
         /// The store task each kind of request runs.
         var operation: StoreOperation { StoreOperation(for: kind) }
@@ -201,8 +204,9 @@ public struct FanOut: Sendable {
                 """
                 SELECT kind, locale, status, subject::text AS subject, identities::text AS identities,
                        result ->> 'export_file' AS export_file, received_at, payload::text AS payload,
-                       verified_at IS NOT NULL AS verified
-                  FROM dsr.requests WHERE id = $1
+                       EXISTS (SELECT 1 FROM dsr.request_events AS e WHERE e.request_id = r.id AND e.step = 'resumed') AS resumed,
+                       dsr.needs_verification(r.id) AS needs_verification
+                  FROM dsr.requests AS r WHERE r.id = $1
                 """, [id])
         }
         guard let row = rows.first else { throw JobFailure.permanent("request \(id) does not exist") }
@@ -222,6 +226,7 @@ public struct FanOut: Sendable {
             id: id, kind: kind, locale: Language(code: try row.decode("locale", as: String.self)),
             status: status, given: given, resolved: resolved,
             exportFile: try row.decode("export_file", as: String?.self), receivedAt: try row.decode("received_at", as: Date.self),
-            payload: try row.decode("payload", as: String.self), verified: try row.decode("verified", as: Bool.self))
+            payload: try row.decode("payload", as: String.self), resumed: try row.decode("resumed", as: Bool.self),
+            needsVerification: try row.decode("needs_verification", as: Bool.self))
     }
 }

@@ -14,8 +14,12 @@ import Postgres
 /// - the identifiers join records that disagree on personal details (two customers whose
 ///   emails differ only by case, with different names).
 ///
-/// Once an operator has verified the identity and resumed the request, these checks are not
-/// repeated. A rectification of a field no store can correct, or with an invalid value, is
+/// Once an operator has resolved such a hold, these checks are not repeated. Then, when the
+/// kind needs the identity verified (`dsr.verification_policy`) and nobody has verified it,
+/// the request waits (`dsr.start_verification`): a one-time code goes to a contact the stores
+/// hold for the person, never only to one the requester typed, and nothing is planned until
+/// the code is entered or an operator verifies. A request that gave no way to reach the
+/// person takes the contacts on file as its channels (`dsr.adopt_contacts`). A rectification of a field no store can correct, or with an invalid value, is
 /// refused with the reason in the person's language.
 public struct RequestHandler: JobHandler {
     let fanOut: FanOut
@@ -39,7 +43,7 @@ public struct RequestHandler: JobHandler {
             }
         }
 
-        var resolution: Resolution
+        var resolution: Found
         var phoneOnly = !request.given.hasStrongIdentifier
         do {
             resolution = try await resolve(request.given)
@@ -59,7 +63,10 @@ public struct RequestHandler: JobHandler {
         }
 
         let resolved = RequestLifecycle.Resolved(matches: resolution.matches, phoneOnly: phoneOnly, conflicts: resolution.conflicts)
-        switch RequestLifecycle.plan(status: request.status, verified: request.verified, resolved: resolved) {
+        let decision = RequestLifecycle.plan(
+            status: request.status, resumed: request.resumed, needsVerification: request.needsVerification, resolved: resolved)
+        let contacts = String(decoding: try JSONEncoder().encode(ContactsOnFile(resolution.onFile)), as: UTF8.self)
+        switch decision {
         case .skip:
             return .none
         case .hold(let reason):
@@ -70,6 +77,9 @@ public struct RequestHandler: JobHandler {
             return JobResult(effects: [
                 SQLStatement("SELECT dsr.hold_for_verification($1, $2, NULL, $3::jsonb)", [requestID, reason.code, json])
             ])
+        case .verify:
+            context.logger.notice("request waits for identity verification")
+            return JobResult(effects: [SQLStatement("SELECT dsr.start_verification($1, $2::jsonb)", [requestID, contacts])])
         case .plan:
             break
         }
@@ -80,9 +90,11 @@ public struct RequestHandler: JobHandler {
         let exportFile = operation == .export ? (request.exportFile ?? Self.unguessableName()) : nil
         let stores = fanOut.connectors.map(\.mapping.name)
         let effects = [
+            // A request that gave only ids is answered on the contacts the stores hold.
+            SQLStatement("SELECT dsr.adopt_contacts($1, $2::jsonb)", [requestID, contacts]),
             SQLStatement(
                 "SELECT dsr.plan_request($1, $2::jsonb, $3::text[], $4, $5)",
-                [requestID, identities, stores, operation.rawValue, exportFile])
+                [requestID, identities, stores, operation.rawValue, exportFile]),
         ]
         context.logger.info("request planned", metadata: ["dsr.stores": "\(fanOut.connectors.count)"])
         return JobResult(effects: effects)
@@ -94,25 +106,49 @@ public struct RequestHandler: JobHandler {
         var conflicts: String?
     }
 
+    /// The emails and phone numbers the stores hold for the person (`dsr.requests.contacts_on_file`):
+    /// the only places a verification code goes.
+    struct ContactsOnFile: Encodable {
+        let email: [String]
+        let phone: [String]
+
+        init(_ found: IdentitySet) {
+            email = found[.email].sorted()
+            phone = found[.phone].sorted()
+        }
+    }
+
+    /// What resolution found: everything known (given and found), and what the stores hold.
+    struct Found {
+        var identity: IdentitySet
+        /// Identifiers read from the stores' rows only, never the ones the request gave.
+        var onFile = IdentitySet()
+        var matches = 0
+        var conflicts: [String] = []
+    }
+
     /// Resolves `given` across the stores until no new identifier turns up (at most three
     /// rounds). `matches` and `conflicts` are those of the last round.
-    func resolve(_ given: IdentitySet) async throws -> Resolution {
+    func resolve(_ given: IdentitySet) async throws -> Found {
         var identity = given
-        var last = Resolution(identity: given, matches: 0)
+        var last = Found(identity: given)
+        var onFile = IdentitySet()
         for _ in 0..<3 {
             var next = identity
-            var round = Resolution(identity: IdentitySet(), matches: 0)
+            var round = Found(identity: IdentitySet())
             for connector in fanOut.connectors {
                 let resolution = try await connector.resolve(identity)
                 round.matches += resolution.matches
                 round.conflicts += resolution.conflicts
                 next.formUnion(resolution.identity)
+                onFile.formUnion(resolution.identity)
             }
             round.identity = next
             last = round
             if next == identity { break }
             identity = next
         }
+        last.onFile = onFile
         return last
     }
 

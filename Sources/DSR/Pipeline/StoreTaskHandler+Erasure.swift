@@ -13,22 +13,24 @@ extension StoreTaskHandler {
     {
         let keys = try fanOut.requireProofKeys()
         let earlier = try await recordedPlan(requestID: requestID, store: store)
-        let pool = fanOut.pool
         let encoder = Self.encoder
         let recorded = Mutex<StoreErasure?>(earlier)
-        _ = try await connector.erase(identity, keys: keys) { measured in
-            guard earlier == nil else { return }  // an earlier attempt's plan stands
-            let json = String(decoding: try encoder.encode(measured), as: UTF8.self)
-            // The first plan recorded wins: an attempt that overlapped this one may have been first.
-            let winner = try await pool.withConnection { connection in
-                try await connection.query(
-                    "UPDATE dsr.request_tasks SET plan = coalesce(plan, $3::jsonb) WHERE request_id = $1 AND store = $2 RETURNING plan::text AS plan",
-                    [requestID, store, json]
-                ).first?.decode("plan", as: String?.self)
+        _ = try await WorkGate.around(requestID, pool: fanOut.pool) { gate in
+            try await connector.erase(identity, keys: keys) { measured in
+                if earlier == nil {  // an earlier attempt's plan stands
+                    let json = String(decoding: try encoder.encode(measured), as: UTF8.self)
+                    // The first plan recorded wins (an attempt that overlapped this one may have
+                    // been first); committed before the store commits, outside the gate's lock.
+                    let winner = try await gate.connection.query(
+                        "UPDATE dsr.request_tasks SET plan = coalesce(plan, $3::jsonb) WHERE request_id = $1 AND store = $2 RETURNING plan::text AS plan",
+                        [requestID, store, json]
+                    ).first?.decode("plan", as: String?.self)
+                    let plan = try winner.map { try JSONDecoder().decode(StoreErasure.self, from: Data($0.utf8)) }
+                    recorded.withLock { $0 = plan }
+                    Failpoints.hit("erase.after_plan_recorded")
+                }
+                try await gate.admit()
             }
-            let plan = try winner.map { try JSONDecoder().decode(StoreErasure.self, from: Data($0.utf8)) }
-            recorded.withLock { $0 = plan }
-            Failpoints.hit("erase.after_plan_recorded")
         }
         guard let plan = recorded.withLock({ $0 }) else {
             throw JobFailure.permanent("erasure plan for store \(store) could not be recorded")

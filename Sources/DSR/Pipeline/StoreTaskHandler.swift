@@ -34,6 +34,10 @@ public struct StoreTaskHandler: JobHandler {
             }
             logger.info("store task done", metadata: ["dsr.operation": "\(request.operation.rawValue)"])
             return result
+        } catch let stopped as WorkGate.Stopped {
+            // Held, refused or cancelled while this task ran: the store rolled back.
+            logger.notice("store task stopped before its change", metadata: ["dsr.status": "\(stopped.status?.rawValue ?? "-")"])
+            return .none
         } catch {
             // The request shows as waiting for this store; from the third failure the DPO hears of it.
             _ = try? await fanOut.pool.withConnection { connection in
@@ -67,7 +71,9 @@ public struct StoreTaskHandler: JobHandler {
         } catch let refusal as FanOut.RefusalReason {
             throw JobFailure.permanent(refusal.english)
         }
-        let update = try await connector.update(identity, change: change)
+        let update = try await WorkGate.around(request.id, pool: fanOut.pool) { gate in
+            try await connector.update(identity, change: change) { try await gate.admit() }
+        }
         let outcome = ChangeOutcome(rows: update.tables.reduce(0) { $0 + $1.rows }, update: update)
         let json = String(decoding: try Self.encoder.encode(outcome), as: UTF8.self)
         return JobResult(effects: [SQLStatement("SELECT dsr.finish_task($1, $2, $3::jsonb)", [request.id, store, json])])

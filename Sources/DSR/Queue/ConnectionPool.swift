@@ -26,6 +26,15 @@ public actor ConnectionPool {
         }
     }
 
+    /// Closes the idle connections (those in use close when they come back broken, or stay
+    /// until the process ends).
+    public func close() async {
+        let closing = idle
+        idle = []
+        open -= closing.count
+        for connection in closing { await connection.close() }
+    }
+
     private func acquire() async throws -> PostgresConnection {
         while true {
             if let connection = idle.popLast() { return connection }

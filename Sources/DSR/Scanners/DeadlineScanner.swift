@@ -3,7 +3,9 @@ import Postgres
 
 /// The 30-day clock: runs `dsr.scan_deadlines` (DPO warnings before each open request's
 /// deadline and an overdue alarm, each created once, so concurrent scans from several
-/// processes are harmless). Scheduled every `notices.deadline_scan_interval`.
+/// processes are harmless), and `dsr.expire_unverified` (requests that waited for identity
+/// verification longer than their kind's `expire_after` are refused, with a notice).
+/// Scheduled every `notices.deadline_scan_interval`.
 public struct DeadlineScanner: PeriodicWork {
     let warnings: [Duration]
 
@@ -17,5 +19,7 @@ public struct DeadlineScanner: PeriodicWork {
             "SELECT dsr.scan_deadlines(now(), $1::interval[]) AS queued", [periods]
         )[0].decode("queued", as: Int.self)
         if queued > 0 { logger.notice("deadline notices queued", metadata: ["dsr.count": "\(queued)"]) }
+        let expired = try await connection.query("SELECT dsr.expire_unverified(now()) AS expired")[0].decode("expired", as: Int.self)
+        if expired > 0 { logger.notice("unverified requests expired", metadata: ["dsr.count": "\(expired)"]) }
     }
 }

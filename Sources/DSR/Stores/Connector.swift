@@ -60,8 +60,10 @@ public protocol Connector: Sendable {
         -> StoreErasure
     /// What is left of the person after an erasure, per table (see `StoreErasure.Remainder`).
     func remainder(_ identity: IdentitySet) async throws -> [String: StoreErasure.Remainder]
-    /// Rectifies, restricts, or stops processing (objection, consent withdrawal).
-    func update(_ identity: IdentitySet, change: StoreChange) async throws -> StoreUpdate
+    /// Rectifies, restricts, or stops processing (objection, consent withdrawal). `beforeCommit`
+    /// runs just before the change becomes durable; if it throws, nothing is changed.
+    func update(_ identity: IdentitySet, change: StoreChange, beforeCommit: @Sendable () async throws -> Void) async throws
+        -> StoreUpdate
 }
 
 public enum ConnectorError: Error, CustomStringConvertible {

@@ -50,7 +50,9 @@ public struct HTTPConnector: Connector {
         try await discover(identity).mapValues { StoreErasure.Remainder(matching: $0, notAnonymised: $0) }
     }
 
-    public func update(_ identity: IdentitySet, change: StoreChange) async throws -> StoreUpdate {
+    public func update(_ identity: IdentitySet, change: StoreChange, beforeCommit: @Sendable () async throws -> Void) async throws
+        -> StoreUpdate
+    {
         throw JobFailure.permanent("store \(mapping.name) is an http store; changes through HTTP stores are not supported yet")
     }
 

@@ -15,11 +15,13 @@ extension SQLConnector {
 
     /// Applies a change to the person's rows, children before parents, in one transaction.
     /// Each statement skips rows already in the wanted state, so a re-run changes nothing.
-    public func update(_ identity: IdentitySet, change: StoreChange) async throws -> StoreUpdate {
+    public func update(_ identity: IdentitySet, change: StoreChange, beforeCommit: @Sendable () async throws -> Void) async throws
+        -> StoreUpdate
+    {
         let prepared = changeStatements(identity, change: change, statements: try await statements())
         let store = mapping.name
         return try await run { connection in
-            try await connection.transaction { connection in
+            try await connection.transaction(.readWrite, { _ in try await beforeCommit() }) { connection in
                 var tables: [StoreUpdate.Table] = []
                 for statement in prepared {
                     if statement.action == "rectified" {
