@@ -133,6 +133,7 @@ struct ConfigurationKey: Sendable {
         .string("connectors.directory", \.connectors.directory),
         .string("exports.directory", \.exports.directory),
         .duration("exports.cleanup_interval", \.exports.cleanupInterval, minimum: .seconds(1)),
+        .duration("exports.keep_for", \.exports.keepFor, minimum: .seconds(1)),
         .string("email.smtp_url", \.email.smtpURL),
         .string("email.username", \.email.username),
         .string("email.password_file", \.email.passwordFile),

@@ -194,6 +194,10 @@ public struct DSRConfiguration: Sendable, Equatable {
         /// How often staging folders and partial files of ended requests are removed (also at
         /// start). Default 1h.
         public var cleanupInterval: Duration = .seconds(3600)
+        /// How long a finished export stays after its request completes, for the person to
+        /// download; then the clean-up deletes it (`dsr.requests.export_deleted_at`). An
+        /// erasure of the same person deletes it at once. Default 7d.
+        public var keepFor: Duration = .seconds(7 * 86_400)
     }
 
     public struct Proofs: Sendable, Equatable {

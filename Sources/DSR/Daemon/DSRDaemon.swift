@@ -84,7 +84,9 @@ public struct DSRDaemon<C: Clock>: Service where C.Duration == Duration {
             pool,
             periodic(
                 DeadlineScanner(warnings: try configuration.deadlineWarningPeriods()), every: configuration.notices.deadlineScanInterval),
-            periodic(ExportJanitor(exportDirectory: fanOut.exportDirectory), every: configuration.exports.cleanupInterval),
+            periodic(
+                ExportJanitor(exportDirectory: fanOut.exportDirectory, keepFor: configuration.exports.keepFor),
+                every: configuration.exports.cleanupInterval),
         ]
         let minors = MinorScanner(fanOut: fanOut)
         if configuration.minors.enabled && minors.hasWork && fanOut.proofKeys != nil {

@@ -52,11 +52,13 @@ enum NoticeVocabulary {
     }
 
     /// Values derived from a completed request's outcome: `has_held` when an erasure kept
-    /// rows by law, and for rectification, restriction, objection and withdrawal the lines
+    /// rows by law, `exports_deleted` when it deleted earlier exports, and for rectification, restriction, objection and withdrawal the lines
     /// saying what was done in each store (`change_lines`), or `no_change_found`.
     static func outcomeValues(_ values: [String: Any], locale: String) -> [String: Any] {
         var derived: [String: Any] = [:]
         if let held = values["rows_held"] as? Int { derived["has_held"] = held > 0 }
+        // An erasure that also deleted earlier exports of the person says so.
+        derived["exports_deleted"] = (values["exports_deleted"] as? Int ?? 0) > 0
         guard let updates = values["changes"] as? [[String: Any]] else { return derived }
         var lines: [String] = []
         for update in updates {

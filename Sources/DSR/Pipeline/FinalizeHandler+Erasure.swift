@@ -27,14 +27,24 @@ extension FinalizeHandler {
                     suppressionEntries: plan.suppressionEntries, postErasureDiscovery: outcome.discovery,
                     postErasureNotAnonymised: outcome.notAnonymised))
         }
+        // The person's earlier exports go with their data; the proof lists them.
+        let exports = try await fanOut.pool.withConnection { connection in
+            try await connection.query("SELECT id, export_file FROM dsr.exports_of_erased_person($1)", [request.id])
+        }
+        var exportsDeleted: [UUID] = []
+        for row in exports {
+            try ExportFiles.delete(try row.decode("export_file", as: String.self), in: fanOut.exportDirectory)
+            exportsDeleted.append(try row.decode("id", as: UUID.self))
+        }
         let identity = request.resolved ?? request.given
-        let payload = DeletionProofPayload(
+        var payload = DeletionProofPayload(
             requestID: request.id.uuidString.lowercased(), dsrdVersion: DSRVersion.current, receivedAt: Self.iso(request.receivedAt),
             subject: Dictionary(
                 uniqueKeysWithValues: identity.kinds.map { kind in
                     (kind.rawValue, identity[kind].sorted().map(keys.identifierHash))
                 }),
             stores: stores)
+        if !exportsDeleted.isEmpty { payload.exportsDeleted = exportsDeleted.map { $0.uuidString.lowercased() }.sorted() }
         var file = try DeletionProofFile.sign(payload, with: keys)
         let digest = file.payloadSHA256
         let row = try await fanOut.pool.withConnection { connection in
@@ -62,16 +72,18 @@ extension FinalizeHandler {
         outcome.rowsAnonymised = total(\.anonymised)
         outcome.rowsHeldAnonymised = total(\.heldAnonymised)
         outcome.rowsHeldUnchanged = total(\.heldUnchanged)
+        if !exportsDeleted.isEmpty { outcome.exportsDeleted = exportsDeleted.count }
         let json = try outcome.json()
         context.logger.info("deletion proof signed", metadata: ["dsr.audit_seq": "\(entry.seq)", "dsr.rows": "\(erased)"])
-        return JobResult(effects: [
-            SQLStatement(
-                """
-                INSERT INTO dsr.proofs (request_id, proof, sha256, key_id) VALUES ($1, $2, $3, $4)
-                ON CONFLICT (request_id) DO UPDATE SET proof = EXCLUDED.proof, sha256 = EXCLUDED.sha256, key_id = EXCLUDED.key_id, signed_at = now()
-                """, [request.id, String(decoding: data, as: UTF8.self), file.payloadSHA256, file.keyID]),
-            SQLStatement("SELECT dsr.complete_request($1, $2::jsonb)", [request.id, json]),
-        ])
+        return JobResult(
+            effects: exportsDeleted.map { SQLStatement("SELECT dsr.record_export_deleted($1, 'erased', $2)", [$0, request.id]) } + [
+                SQLStatement(
+                    """
+                    INSERT INTO dsr.proofs (request_id, proof, sha256, key_id) VALUES ($1, $2, $3, $4)
+                    ON CONFLICT (request_id) DO UPDATE SET proof = EXCLUDED.proof, sha256 = EXCLUDED.sha256, key_id = EXCLUDED.key_id, signed_at = now()
+                    """, [request.id, String(decoding: data, as: UTF8.self), file.payloadSHA256, file.keyID]),
+                SQLStatement("SELECT dsr.complete_request($1, $2::jsonb)", [request.id, json]),
+            ])
     }
 
     static func iso(_ date: Date) -> String { DateTexts.iso(date) }

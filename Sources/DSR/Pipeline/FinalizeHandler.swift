@@ -135,6 +135,8 @@ struct CompletionOutcome: Codable, Sendable {
     /// Rectification, restriction, objection, withdrawal: what each store did, and the rows changed.
     var changes: [StoreUpdate]?
     var rowsChanged: Int?
+    /// Erasure: earlier exports of the person that were deleted with their data.
+    var exportsDeleted: Int?
     var stores: String
 
     enum CodingKeys: String, CodingKey {
@@ -155,6 +157,7 @@ struct CompletionOutcome: Codable, Sendable {
         case rowsHeldUnchanged = "rows_held_unchanged"
         case changes
         case rowsChanged = "rows_changed"
+        case exportsDeleted = "exports_deleted"
         case stores
     }
 

@@ -136,9 +136,13 @@ public struct DeletionProofPayload: Codable, Sendable, Equatable {
     public var subject: [String: [String]]
     public var identifierHash = "HMAC-SHA256, key derived from the signing key"
     public var stores: [Store]
+    /// Earlier access or portability exports of the person (request ids) that this erasure
+    /// deleted from `exports.directory`. Absent when there were none.
+    public var exportsDeleted: [String]?
 
     enum CodingKeys: String, CodingKey {
         case subject, stores
+        case exportsDeleted = "exports_deleted"
         case formatVersion = "format_version"
         case requestID = "request_id"
         case dsrdVersion = "dsrd_version"

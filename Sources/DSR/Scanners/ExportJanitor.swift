@@ -5,15 +5,38 @@ import Postgres
 /// Removes what interrupted work leaves in `exports.directory`: `.staging/<request>/` folders
 /// and `.<name>.zip.partial` files of requests that have ended (completed, refused,
 /// cancelled) or no longer exist. Work of open requests is left alone: their jobs still need
-/// it. Scheduled every `exports.cleanup_interval`, first at start.
+/// it. Finished exports kept longer than `exports.keep_for` are deleted too, and recorded
+/// (`dsr.requests.export_deleted_at`). Scheduled every `exports.cleanup_interval`, first at start.
 public struct ExportJanitor: PeriodicWork {
     let exportDirectory: URL
+    let keepFor: Duration
 
-    public init(exportDirectory: URL) { self.exportDirectory = exportDirectory }
+    public init(exportDirectory: URL, keepFor: Duration) {
+        self.exportDirectory = exportDirectory
+        self.keepFor = keepFor
+    }
 
     public var name: String { "export clean-up" }
 
     public func run(on connection: PostgresConnection, logger: Logger) async throws {
+        try await deleteExportsPastKeeping(on: connection, logger: logger)
+        try await removeLeftovers(on: connection, logger: logger)
+    }
+
+    /// Exports the person had `keep_for` to download.
+    func deleteExportsPastKeeping(on connection: PostgresConnection, logger: Logger) async throws {
+        let expired = try await connection.query(
+            "SELECT id, export_file FROM dsr.exports_past_keeping($1::interval)", ["\(keepFor.components.seconds) seconds"])
+        for row in expired {
+            let id = try row.decode("id", as: UUID.self)
+            try ExportFiles.delete(try row.decode("export_file", as: String.self), in: exportDirectory)
+            try await connection.execute("SELECT dsr.record_export_deleted($1, 'expired')", [id])
+        }
+        if !expired.isEmpty { logger.notice("deleted exports past keeping", metadata: ["dsr.count": "\(expired.count)"]) }
+    }
+
+    /// Staging folders and partial files of requests that ended.
+    func removeLeftovers(on connection: PostgresConnection, logger: Logger) async throws {
         let staging = exportDirectory.appendingPathComponent(".staging")
         let folders = (try? FileManager.default.contentsOfDirectory(atPath: staging.path)) ?? []
         let partials = ((try? FileManager.default.contentsOfDirectory(atPath: exportDirectory.path)) ?? [])
