@@ -39,7 +39,7 @@ ALTER TABLE dsr.requests ADD CONSTRAINT requests_hold_reason_check
 COMMENT ON COLUMN dsr.requests.hold_reason IS 'Why the request waits for identity verification: operator (dsr.ask_identity_verification), shared_phone (a phone that several customers share, and nothing stronger that matched), conflicting_records (records joined by an identifier disagree on personal details), unverified (a one-time code was sent to a contact on file), no_contact_on_file (the stores know no email or mobile number for the person: an operator must verify), verification_locked (too many wrong codes). NULL unless awaiting_verification.';
 
 ALTER TABLE dsr.requests ADD COLUMN verification_method text
-    CHECK (verification_method IN ('code', 'in_person', 'documents', 'call_back', 'operator_review'));
+    CHECK (verification_method IN ('code', 'in_person', 'documents', 'call_back', 'operator_review', 'system'));
 ALTER TABLE dsr.requests ADD COLUMN verification_evidence text CHECK (length(verification_evidence) <= 1000);
 ALTER TABLE dsr.requests ADD COLUMN contacts_on_file jsonb
     CHECK (contacts_on_file IS NULL OR jsonb_typeof(contacts_on_file) = 'object');
@@ -47,7 +47,7 @@ ALTER TABLE dsr.requests ADD COLUMN representative jsonb
     CHECK (representative IS NULL OR jsonb_typeof(representative) = 'object');
 -- The quiet check trigger copies the constraints: write it again.
 SELECT dsr.install_quiet_checks('dsr.requests');
-COMMENT ON COLUMN dsr.requests.verification_method IS 'How the identity was verified: code (one-time code to a contact on file), in_person (ID card seen), documents, call_back (called back on a number on file), operator_review (an operator resumed a held request).';
+COMMENT ON COLUMN dsr.requests.verification_method IS 'How the identity was verified: code (one-time code to a contact on file), in_person (ID card seen), documents, call_back (called back on a number on file), operator_review (an operator resumed a held request), system (dsrd created the request itself, e.g. the minors scan: not person-initiated, no code).';
 COMMENT ON COLUMN dsr.requests.verification_evidence IS 'What the operator saw (e.g. "ID card checked at the Bangkok office"); never a copy of the document.';
 COMMENT ON COLUMN dsr.requests.contacts_on_file IS 'The emails and phone numbers the stores hold for the person (found by identity resolution): the only places a verification code goes. {"email": [...], "phone": [...]}.';
 COMMENT ON COLUMN dsr.requests.representative IS 'A guardian or representative acting for the person: {"name", "authority" (parent, guardian, curator, power_of_attorney), "evidence"}; see dsr.submit''s option representative.';
@@ -426,7 +426,7 @@ DECLARE
 BEGIN
     IF verification IS NOT NULL THEN
         IF jsonb_typeof(verification) <> 'object'
-           OR NOT (verification ->> 'method') = ANY (ARRAY['in_person', 'documents', 'call_back'])
+           OR NOT (verification ->> 'method') = ANY (ARRAY['in_person', 'documents', 'call_back', 'system'])
            OR length(btrim(coalesce(verification ->> 'evidence', ''))) NOT BETWEEN 3 AND 1000
            OR length(btrim(coalesce(verification ->> 'operator', ''))) NOT BETWEEN 1 AND 200
            OR EXISTS (SELECT 1 FROM jsonb_object_keys(verification) AS k WHERE k NOT IN ('method', 'evidence', 'operator')) THEN
@@ -454,7 +454,7 @@ BEGIN
     RETURN new_id;
 END $$;
 COMMENT ON FUNCTION dsr.submit(text, jsonb, jsonb) IS
-'Creates a rights request and queues its job; returns the request id. subject: identifiers of the kinds in dsr.identifier_kinds (email, phone, customer_id, national_id, and configured documents such as passport), at least one, plus name and guardian. options: {idempotency_key, locale th|en, channels [email,sms] (sms needs a mobile number), received_at (ISO 8601), changes (rectification: fields in dsr.correctable_fields), purposes, evidence, lift (restriction), verification {method in_person|documents|call_back, evidence, operator} (an operator took the request and verified the identity: no code is sent), representative {name, authority parent|guardian|curator|power_of_attorney, evidence}}. Kinds that dsr.verification_policy marks required wait for verification before any store is touched. Reusing an idempotency_key returns the same request when kind, person and input agree, and raises an error otherwise. Invalid input raises SQLSTATE 22023 and writes nothing. Example: SELECT dsr.submit(''access'', ''{"email": "somchai@example.co.th"}'');';
+'Creates a rights request and queues its job; returns the request id. subject: identifiers of the kinds in dsr.identifier_kinds (email, phone, customer_id, national_id, and configured documents such as passport), at least one, plus name and guardian. options: {idempotency_key, locale th|en, channels [email,sms] (sms needs a mobile number), received_at (ISO 8601), changes (rectification: fields in dsr.correctable_fields), purposes, evidence, lift (restriction), verification {method in_person|documents|call_back, evidence, operator} (an operator took the request and verified the identity: no code is sent; method system is for requests dsrd creates itself), representative {name, authority parent|guardian|curator|power_of_attorney, evidence}}. Kinds that dsr.verification_policy marks required wait for verification before any store is touched. Reusing an idempotency_key returns the same request when kind, person and input agree, and raises an error otherwise. Invalid input raises SQLSTATE 22023 and writes nothing. Example: SELECT dsr.submit(''access'', ''{"email": "somchai@example.co.th"}'');';
 
 -- What the request job needs to know about verification, in one place.
 CREATE FUNCTION dsr.needs_verification(request uuid) RETURNS boolean

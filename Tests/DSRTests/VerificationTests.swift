@@ -192,6 +192,8 @@ struct VerificationTests {
             #expect(try await needs("consent_withdrawal", #"{"purposes": ["marketing"]}"#) == false)
             let checked = #"{"verification": {"method": "in_person", "evidence": "Thai ID card seen", "operator": "nok"}}"#
             #expect(try await needs("erasure", checked) == false)
+            let scan = #"{"verification": {"method": "system", "evidence": "created by dsrd's minors scan", "operator": "dsrd"}}"#
+            #expect(try await needs("erasure", scan) == false)
             #expect(
                 try await connection.count(
                     "SELECT count(*) FROM dsr.requests WHERE verification_method = 'in_person' AND verified_by = 'nok' AND verification_evidence = 'Thai ID card seen'"

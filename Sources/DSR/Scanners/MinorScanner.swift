@@ -31,6 +31,11 @@ public struct MinorScanner: PeriodicWork {
                         withJSONObject: [
                             "idempotency_key": key,
                             "evidence": "dsrd minor scan: younger than the age of majority, no guardian consent on record",
+                            // Not person-initiated: no code goes to the minor (DPO review of
+                            // these requests comes with the PDPA-duties work).
+                            "verification": [
+                                "method": "system", "evidence": "created by dsrd's minors scan, not by a person", "operator": "dsrd",
+                            ],
                         ], options: [.sortedKeys]), as: UTF8.self)
                 try await connection.execute("SELECT dsr.submit('erasure', $1::jsonb, $2::jsonb)", [subject, options])
                 queued += 1
