@@ -19,6 +19,8 @@ let package = Package(
         .package(url: "https://github.com/hummingbird-project/swift-mustache", from: "2.0.0"),
         .package(url: "https://github.com/apple/swift-crypto", from: "3.12.0"),
         .package(url: "https://github.com/weichsel/ZIPFoundation", from: "0.9.19"),
+        .package(url: "https://github.com/hummingbird-project/hummingbird", from: "2.28.0"),
+        .package(url: "https://github.com/apple/swift-http-types", from: "1.0.0"),
     ],
     targets: [
         // libpq through pkg-config; Debian: libpq-dev.
@@ -59,6 +61,19 @@ let package = Package(
             ],
             plugins: ["EmbedMigrations"]
         ),
+        // The privacy portal (`dsrd portal`): server-rendered pages on Hummingbird 2 over dsrd's
+        // database; submit, verify with the code, follow the request, download the answer.
+        .target(
+            name: "DSRPortal",
+            dependencies: [
+                "DSR", "Postgres",
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "HTTPTypes", package: "swift-http-types"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "Mustache", package: "swift-mustache"),
+                .product(name: "Crypto", package: "swift-crypto"),
+            ]
+        ),
         // The bundled demo stores (customer, order, marketing): schemas, generated data.
         .target(
             name: "DSRDemo",
@@ -70,6 +85,7 @@ let package = Package(
             dependencies: [
                 "DSR",
                 "DSRDemo",
+                "DSRPortal",
                 "Postgres",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
@@ -113,7 +129,7 @@ let package = Package(
         .target(
             name: "DSRTestSupport",
             dependencies: [
-                "DSR", "DSRDemo", "Postgres", "TestSupport",
+                "DSR", "DSRDemo", "DSRPortal", "Curl", "Postgres", "TestSupport",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ZIPFoundation", package: "ZIPFoundation"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),

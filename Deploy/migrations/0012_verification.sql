@@ -306,13 +306,17 @@ END $$;
 COMMENT ON FUNCTION dsr.verify_identity(uuid, text, text, text, jsonb) IS 'An operator verified the requester (method in_person, documents, call_back or operator_review; evidence says what was checked) and the request goes on. identifiers: as for dsr.resume_request (needed for a shared phone). Example: SELECT dsr.verify_identity(''…'', ''in_person'', ''Thai ID card checked at the Bangkok office'');';
 
 -- The person enters the code. Every try counts, right or wrong; the function never raises for
--- a wrong code, so the count commits.
+-- a wrong code, so the count commits. A request that has no code to compare against (nobody
+-- on file, or the person is unknown) counts and locks exactly like one that has, so the
+-- answers never tell whether the stores know the person.
 CREATE FUNCTION dsr.confirm_verification_code(request uuid, code text) RETURNS text
 LANGUAGE plpgsql AS $$
 DECLARE
     r dsr.requests%ROWTYPE;
     c dsr.verification_codes%ROWTYPE;
     policy dsr.verification_policy%ROWTYPE;
+    has_code boolean := false;
+    wrong integer;
 BEGIN
     SELECT * INTO r FROM dsr.requests AS q WHERE q.id = request FOR UPDATE;
     IF NOT FOUND OR r.status <> 'awaiting_verification' THEN
@@ -321,27 +325,26 @@ BEGIN
     IF r.hold_reason = 'verification_locked' THEN
         RETURN 'locked';
     END IF;
-    IF r.hold_reason <> 'unverified' THEN
-        RETURN 'not_waiting_for_code';
-    END IF;
     SELECT * INTO policy FROM dsr.verification_policy AS p WHERE p.kind = r.kind;
-    SELECT * INTO c FROM dsr.verification_codes AS v
-     WHERE v.request_id = request AND v.used_at IS NULL AND v.revoked_at IS NULL
-     ORDER BY v.id DESC LIMIT 1 FOR UPDATE;
-    IF NOT FOUND OR c.expires_at <= now() THEN
-        RETURN 'expired';
+    IF r.hold_reason = 'unverified' THEN
+        SELECT * INTO c FROM dsr.verification_codes AS v
+         WHERE v.request_id = request AND v.used_at IS NULL AND v.revoked_at IS NULL
+         ORDER BY v.id DESC LIMIT 1 FOR UPDATE;
+        has_code := FOUND AND c.expires_at > now();
     END IF;
-    IF code IS NOT NULL AND code ~ '^[0-9]{6}$'
+    IF has_code AND code IS NOT NULL AND code ~ '^[0-9]{6}$'
        AND c.code_hash = sha256(convert_to(request::text || ':' || code, 'UTF8')) THEN
         UPDATE dsr.verification_codes SET used_at = now() WHERE id = c.id;
         PERFORM dsr.mark_verified(request, 'code', 'one-time code sent to ' || array_to_string(c.channels, ' and ') || ' on file',
                                   'person');
         RETURN 'verified';
     END IF;
-    UPDATE dsr.verification_codes SET attempts = attempts + 1 WHERE id = c.id;
-    INSERT INTO dsr.request_events (request_id, step, detail)
-    VALUES (request, 'verification_code_wrong', jsonb_build_object('attempt', c.attempts + 1));
-    IF (SELECT sum(v.attempts) FROM dsr.verification_codes AS v WHERE v.request_id = request) >= policy.max_attempts THEN
+    IF has_code THEN
+        UPDATE dsr.verification_codes SET attempts = attempts + 1 WHERE id = c.id;
+    END IF;
+    INSERT INTO dsr.request_events (request_id, step) VALUES (request, 'verification_code_wrong');
+    SELECT count(*) INTO wrong FROM dsr.request_events AS e WHERE e.request_id = request AND e.step = 'verification_code_wrong';
+    IF wrong >= policy.max_attempts THEN
         UPDATE dsr.verification_codes SET revoked_at = now() WHERE request_id = request AND revoked_at IS NULL AND used_at IS NULL;
         UPDATE dsr.requests
            SET hold_reason = 'verification_locked', updated_at = now(),
@@ -353,9 +356,9 @@ BEGIN
             jsonb_build_object('kind', r.kind, 'attempts', policy.max_attempts));
         RETURN 'locked';
     END IF;
-    RETURN 'wrong';
+    RETURN CASE WHEN r.hold_reason = 'unverified' AND NOT has_code THEN 'expired' ELSE 'wrong' END;
 END $$;
-COMMENT ON FUNCTION dsr.confirm_verification_code(uuid, text) IS 'Checks a code the person entered: verified (the request goes on), wrong, expired (ask dsr.send_verification_code for a new one), locked (max_attempts wrong tries over all codes: the DPO is told, an operator must verify with dsr.verify_identity), already_verified or not_waiting_for_code.';
+COMMENT ON FUNCTION dsr.confirm_verification_code(uuid, text) IS 'Checks a code the person entered: verified (the request goes on), wrong, expired (ask dsr.send_verification_code for a new one), locked (max_attempts wrong tries over all codes, counted alike whether or not a code was sent: the DPO is told, an operator must verify with dsr.verify_identity), already_verified or not_waiting_for_code (the request is not waiting for verification yet, or is unknown).';
 
 -- A request on hold can be refused too (an operator who could not verify the person, or an
 -- unverified request that lapsed): the hold ends with it.

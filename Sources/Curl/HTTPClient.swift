@@ -27,8 +27,15 @@ public struct HTTPRequest: Sendable {
 public struct HTTPResponse: Sendable {
     public let status: Int
     public let body: Data
+    /// Response header fields in order (names as sent).
+    public var headers: [(name: String, value: String)] = []
 
     public var text: String { String(decoding: body, as: UTF8.self) }
+
+    /// Every value of a header field, compared case-insensitively by name.
+    public func header(_ name: String) -> [String] {
+        headers.filter { $0.name.caseInsensitiveCompare(name) == .orderedSame }.map(\.value)
+    }
 }
 
 /// A small HTTP client over libcurl for gateways and store APIs: http and https only, no
@@ -70,7 +77,20 @@ public struct HTTPClient: Sendable {
         let sink = ResponseSink(limit: request.maxResponseBytes)
         try handle.set(CURLOPT_WRITEFUNCTION, callback: ResponseSink.write)
         try handle.set(CURLOPT_WRITEDATA, pointer: Unmanaged.passUnretained(sink).toOpaque())
-        try withExtendedLifetime((upload, sink)) { try handle.perform() }
-        return HTTPResponse(status: handle.responseCode, body: sink.data)
+        let headers = ResponseSink(limit: 64 << 10)
+        try handle.set(CURLOPT_HEADERFUNCTION, callback: ResponseSink.write)
+        try handle.set(CURLOPT_HEADERDATA, pointer: Unmanaged.passUnretained(headers).toOpaque())
+        try withExtendedLifetime((upload, sink, headers)) { try handle.perform() }
+        var response = HTTPResponse(status: handle.responseCode, body: sink.data)
+        // The last response's fields (libcurl hands over every header line, status lines too).
+        for line in String(decoding: headers.data, as: UTF8.self).components(separatedBy: "\r\n") {
+            if line.hasPrefix("HTTP/") {
+                response.headers = []
+            } else if let colon = line.firstIndex(of: ":") {
+                response.headers.append(
+                    (String(line[..<colon]), line[line.index(after: colon)...].trimmingCharacters(in: .whitespaces)))
+            }
+        }
+        return response
     }
 }

@@ -58,11 +58,18 @@ struct VerificationTests {
                     database.erasureArguments(exports, key: keys.privateKey, extra: notices), environment: stores.environment)
                 let onFile = "<somchai.test@example.co.th>"
                 #expect(
-                    try await eventually { try sink.messages().contains { header("To", in: $0) == onFile } }, "\(daemon.output)")
+                    try await eventually {
+                        try sink.messages().contains {
+                            header("To", in: $0) == onFile && decodeHeader(header("Subject", in: $0) ?? "").contains("รหัส")
+                        }
+                    }, "\(daemon.output)")
                 #expect(try await status(connection, id) == ("awaiting_verification", "unverified"))
-                let mail = try #require(try sink.messages().first { header("To", in: $0) == onFile })
+                let mail = try #require(
+                    try sink.messages().first {
+                        header("To", in: $0) == onFile && decodeHeader(header("Subject", in: $0) ?? "").contains("รหัส")
+                    })
                 let code = try #require(
-                    decodeHeader(header("Subject", in: mail) ?? "").firstMatch(of: /\d{6}/).map { String($0.output) })
+                    decodeHeader(header("Subject", in: mail) ?? "").firstMatch(of: /: (\d{6}) \(/).map { String($0.output.1) })
                 #expect(plainText(of: mail).contains(code))
                 // The typed address got the acknowledgement, never a code.
                 for message in try sink.messages() where header("To", in: message) == "<someone.else@example.com>" {

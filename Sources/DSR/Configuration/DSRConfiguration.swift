@@ -206,6 +206,36 @@ public struct DSRConfiguration: Sendable, Equatable {
         public var signingKeyFile: String = ""
     }
 
+    /// The privacy portal (`dsrd portal`), and the links to it that notices carry.
+    public struct Portal: Sendable, Equatable {
+        /// Address and port the portal listens on. Default 127.0.0.1:8080 (TLS terminates at
+        /// a reverse proxy in front; see Deploy/portal/Caddyfile).
+        public var listenHost: String = "127.0.0.1"
+        public var listenPort: Int = 8080
+        /// The portal's address as people reach it (https://privacy.example.co.th). Notices
+        /// link the request's status page under it. Empty: notices carry no link.
+        public var publicURL: String = ""
+        /// 32 random bytes (`head -c 32 /dev/urandom`): keys the status links (HMAC), shared by
+        /// the daemon (notices) and the portal. Empty: no links; the portal refuses to start.
+        public var linkKeyFile: String = ""
+        /// Cookies only over HTTPS, and HSTS. Default true: people reach the portal through
+        /// the TLS proxy. false only for a loopback demo or test over plain HTTP.
+        public var secureCookies: Bool = true
+        /// Take the client address from the proxy's X-Forwarded-For (last hop). Only when a
+        /// proxy that sets it is the sole way in. Default true.
+        public var trustForwardedFor: Bool = true
+        /// Largest request body accepted (bytes); a larger one gets 413. Default 16384.
+        public var maxBodyBytes: Int = 16_384
+        /// Submissions per client address per hour. Default 10.
+        public var submissionsPerAddress: Int = 10
+        /// Submissions per identifier (email, phone, id) per day. Default 5.
+        public var submissionsPerIdentifier: Int = 5
+        /// Code entries and resend requests per client address per hour. Default 30.
+        public var codeTriesPerAddress: Int = 30
+        /// How long a download link from the status page works (once). Default 1h.
+        public var downloadLinkValidFor: Duration = .seconds(3600)
+    }
+
     public struct Minors: Sendable, Equatable {
         /// Look for minors without a guardian's consent and erase their data. Default true.
         public var enabled: Bool = true
@@ -226,6 +256,7 @@ public struct DSRConfiguration: Sendable, Equatable {
     public var email = Email()
     public var sms = SMS()
     public var notices = Notices()
+    public var portal = Portal()
     /// Folder that relative paths in the configuration are resolved against: the config
     /// file's folder, or the working directory without one. Not a key.
     public var baseDirectory: String = FileManager.default.currentDirectoryPath

@@ -2,10 +2,10 @@ import Crypto
 import Foundation
 
 /// SHA-256 digests as lower-case hex, the form used in manifests, proofs and the audit log.
-enum Digests {
+public enum Digests {
     private static let digits = Array("0123456789abcdef".utf8)
 
-    static func hex(_ bytes: some Sequence<UInt8>) -> String {
+    public static func hex(_ bytes: some Sequence<UInt8>) -> String {
         var text: [UInt8] = []
         text.reserveCapacity(64)
         for byte in bytes {
@@ -15,7 +15,7 @@ enum Digests {
         return String(decoding: text, as: UTF8.self)
     }
 
-    static func sha256Hex(_ data: some DataProtocol) -> String {
+    public static func sha256Hex(_ data: some DataProtocol) -> String {
         hex(SHA256.hash(data: data))
     }
 

@@ -24,13 +24,19 @@ public struct NoticeHandler: JobHandler {
         public var resendInDoubt: Bool
         /// Who answers: the name and contact every notice gives.
         public var company: DSRConfiguration.Company
+        /// Links to the request's status page on the portal (`status_url`), in notices to the person.
+        public var links: StatusLinks?
 
-        public init(dpoEmail: String, dpoLocale: String, timeZone: TimeZone, resendInDoubt: Bool, company: DSRConfiguration.Company) {
+        public init(
+            dpoEmail: String, dpoLocale: String, timeZone: TimeZone, resendInDoubt: Bool, company: DSRConfiguration.Company,
+            links: StatusLinks? = nil
+        ) {
             self.dpoEmail = dpoEmail
             self.dpoLocale = dpoLocale
             self.timeZone = timeZone
             self.resendInDoubt = resendInDoubt
             self.company = company
+            self.links = links
         }
     }
 
@@ -177,6 +183,9 @@ public struct NoticeHandler: JobHandler {
             let id = requestID.uuidString.lowercased()
             values["request_id"] = id
             values["short_id"] = String(id.prefix(8))
+            if try row.decode("audience", as: String.self) == Audience.subject.rawValue, let url = settings.links?.url(for: requestID) {
+                values["status_url"] = url
+            }
         }
         if let kind = try row.decode("kind", as: String?.self) {
             values.merge(NoticeVocabulary.kindValues(kind, lift: try row.decode("lift", as: Bool?.self) ?? false, locale: locale)) { $1 }

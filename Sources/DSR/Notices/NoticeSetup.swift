@@ -34,7 +34,8 @@ extension NoticeHandler {
             settings: Settings(
                 dpoEmail: configuration.notices.dpoEmail, dpoLocale: configuration.notices.dpoLocale,
                 timeZone: TimeZone(identifier: configuration.notices.timeZone) ?? TimeZone(identifier: "UTC")!,
-                resendInDoubt: configuration.notices.resendInDoubt, company: configuration.company),
+                resendInDoubt: configuration.notices.resendInDoubt, company: configuration.company,
+                links: try StatusLinks.load(configuration)),
             smtp: smtp, sender: sender, sms: sms)
     }
 }

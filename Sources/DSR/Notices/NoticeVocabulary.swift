@@ -1,8 +1,8 @@
 import Foundation
 
 /// Words and dates that notices share, per language.
-enum NoticeVocabulary {
-    static func kindLabel(_ kind: String, locale: String, lift: Bool = false) -> String {
+public enum NoticeVocabulary {
+    public static func kindLabel(_ kind: String, locale: String, lift: Bool = false) -> String {
         if lift && kind == "restriction" {
             return locale == "en" ? "lifting the restriction of processing" : "ยกเลิกการระงับการใช้ข้อมูลส่วนบุคคล"
         }
@@ -29,7 +29,7 @@ enum NoticeVocabulary {
 
     /// The request kind's template values: `kind`, `kind_label` and the sections that pick
     /// wording (`is_export`, `is_erasure`, `is_other`).
-    static func kindValues(_ kind: String, lift: Bool, locale: String) -> [String: Any] {
+    public static func kindValues(_ kind: String, lift: Bool, locale: String) -> [String: Any] {
         [
             "kind": kind,
             "kind_label": kindLabel(kind, locale: locale, lift: lift),
@@ -93,7 +93,7 @@ enum NoticeVocabulary {
     }
 
     /// `25 ธันวาคม 2569` (Buddhist era) in Thai, `25 December 2026` in English.
-    static func date(_ date: Date, locale: String, timeZone: TimeZone) -> String {
+    public static func date(_ date: Date, locale: String, timeZone: TimeZone) -> String {
         DateTexts.long(date, locale: locale, timeZone: timeZone)
     }
 }
