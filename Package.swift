@@ -97,6 +97,7 @@ let package = Package(
             name: "dsrd-bench",
             dependencies: [
                 "dsrd",
+                "DSR",
                 "Postgres",
                 "TestSupport",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),

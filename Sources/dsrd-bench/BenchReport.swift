@@ -86,6 +86,33 @@ struct BenchReport: Codable {
         var peakRSSMebibytes: Double
     }
 
+    /// The portal under load: status page and submissions at 50 and 200 clients.
+    struct PortalRun: Codable {
+        struct Load: Codable {
+            var page: String
+            var clients: Int
+            var requests: Int
+            var failures: Int
+            var seconds: Double
+            var requestsPerSecond: Double
+            var p50Milliseconds: Double
+            var p99Milliseconds: Double
+
+            init(page: String, clients: Int, result: HTTPLoad.Result) {
+                self.page = page
+                self.clients = clients
+                requests = result.requests
+                failures = result.failures
+                seconds = result.seconds.rounded(to: 2)
+                requestsPerSecond = (Double(result.requests) / max(result.seconds, 0.001)).rounded(to: 1)
+                p50Milliseconds = (result.percentile(0.50) * 1000).rounded(to: 2)
+                p99Milliseconds = (result.percentile(0.99) * 1000).rounded(to: 2)
+            }
+        }
+        var runs: [Load]
+        var peakRSSMebibytes: Double
+    }
+
     struct Target: Codable {
         var name: String
         var measured: Double
@@ -102,6 +129,7 @@ struct BenchReport: Codable {
     var erasure: [RequestRun] = []
     var latency: LatencyRun?
     var notices: NoticeRun?
+    var portal: PortalRun?
     var targets: [Target] = []
 
     mutating func evaluateTargets() {
@@ -130,6 +158,18 @@ struct BenchReport: Codable {
                     name: "erasure of a person with \(latency.orders) orders, median ms",
                     measured: (latency.erasureMedianSeconds * 1000).rounded(to: 1),
                     target: "<= 150", met: latency.erasureMedianSeconds <= 0.150))
+        }
+        if let portal {
+            if let status = portal.runs.first(where: { $0.page == "status" && $0.clients == 200 }) {
+                targets.append(
+                    Target(
+                        name: "portal status page p99 at 200 clients (ms)", measured: status.p99Milliseconds, target: "< 50",
+                        met: status.p99Milliseconds < 50 && status.failures == 0))
+            }
+            targets.append(
+                Target(
+                    name: "portal peak RSS (MiB)", measured: portal.peakRSSMebibytes.rounded(to: 1), target: "< 64",
+                    met: portal.peakRSSMebibytes < 64))
         }
         let peak =
             (queue.map(\.peakRSSMebibytes) + fanOut.map(\.peakRSSMebibytes) + erasure.map(\.peakRSSMebibytes)
@@ -211,6 +251,18 @@ struct BenchReport: Codable {
             lines.append(
                 "notices: \(notices.notices) emails to the SMTP sink with \(notices.workers) workers in \(Self.number(notices.seconds, 2)) s = \(Self.number(notices.noticesPerSecond, 1))/s (\(notices.received) received); peak \(Self.number(notices.peakRSSMebibytes, 1)) MiB"
             )
+        }
+        if let portal {
+            lines.append("")
+            lines.append(Self.row(["portal", "clients", "requests", "failed", "seconds", "requests/s", "p50 ms", "p99 ms"]))
+            for run in portal.runs {
+                lines.append(
+                    Self.row([
+                        run.page, "\(run.clients)", "\(run.requests)", "\(run.failures)", Self.number(run.seconds, 2),
+                        Self.number(run.requestsPerSecond, 1), Self.number(run.p50Milliseconds, 2), Self.number(run.p99Milliseconds, 2),
+                    ]))
+            }
+            lines.append("  portal peak RSS \(Self.number(portal.peakRSSMebibytes, 1)) MiB")
         }
         if !targets.isEmpty {
             lines.append("")

@@ -16,7 +16,7 @@ struct DSRDBench: AsyncParsableCommand {
             """)
 
     enum Phase: String, CaseIterable, ExpressibleByArgument {
-        case queue, access, export, erasure, latency, notices
+        case queue, access, export, erasure, latency, notices, portal
     }
 
     @Option(help: "Phases to run, comma-separated.", transform: Self.phases) var phases: [Phase] = Phase.allCases
@@ -121,6 +121,10 @@ struct DSRDBench: AsyncParsableCommand {
         if phases.contains(.notices) {
             progress("notices: \(notices) emails, \(noticeWorkers) workers")
             report.notices = try await NoticeBenchmark(environment: environment).run(count: notices, workers: noticeWorkers)
+        }
+        if phases.contains(.portal) {
+            progress("portal: status page and submissions at 50 and 200 clients")
+            report.portal = try await PortalBenchmark(environment: environment, seconds: quick ? 1 : 5).run()
         }
         report.evaluateTargets()
         print(report.table())

@@ -32,8 +32,13 @@ struct BenchmarkTests {
         let latency = try #require(json["latency"] as? [String: Any])
         #expect(latency["people"] as? Int == 1 && latency["rows"] as? Int == 501)  // 100 orders x 5 tables, the customer row
         #expect((latency["access_median_seconds"] as? Double ?? 0) > 0 && (latency["erasure_median_seconds"] as? Double ?? 0) > 0)
+        let portal = try #require(json["portal"] as? [String: Any])
+        let loads = portal["runs"] as? [[String: Any]] ?? []
+        #expect(loads.map { "\($0["page"] ?? "")@\($0["clients"] ?? "")" } == ["status@50", "submit@50", "status@200", "submit@200"])
+        #expect(loads.allSatisfy { ($0["requests"] as? Int ?? 0) > 0 && $0["failures"] as? Int == 0 }, "\(loads)")
+        #expect((portal["peak_rss_mebibytes"] as? Double ?? 0) > 0)
         let targets = json["targets"] as? [[String: Any]] ?? []
-        #expect(targets.count == 5)
+        #expect(targets.count == 7)
         #expect(bench.output.contains("MET") || bench.output.contains("MISSED"))
 
         // The cluster and the sink were stopped and the work folder removed.
