@@ -47,7 +47,7 @@ struct PortalBenchmark {
             let submit = await load.run(clients: clients, duration: .seconds(seconds)) { client, index in
                 let body = "csrf=\(csrf[client])&kind=access&email=bench.\(clients).\(client).\(index)%40example.co.th"
                 return (
-                    "POST /requests HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\nCookie: dsr_csrf=\(csrf[client])\r\n"
+                    "POST /requests HTTP/1.1\r\nHost: 127.0.0.1\r\nCookie: dsr_csrf=\(csrf[client])\r\n"
                         + "Content-Type: application/x-www-form-urlencoded\r\nContent-Length: \(body.utf8.count)\r\n\r\n\(body)", 303
                 )
             }
@@ -59,7 +59,7 @@ struct PortalBenchmark {
         return BenchReport.PortalRun(runs: runs, peakRSSMebibytes: peak)
     }
 
-    static func get(_ path: String) -> String { "GET \(path) HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n" }
+    static func get(_ path: String) -> String { "GET \(path) HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n" }
 
     /// A port nobody listens on now (the kernel's choice for a bound, then closed, socket).
     static func freePort() throws -> Int {

@@ -216,7 +216,12 @@ struct CrashAndOutageTests {
                 survivor.signal(SIGTERM)
                 #expect(try await survivor.waitForExit(timeout: .seconds(30)) == 0)
                 #expect(finished, "\(survivor.output.suffix(3000))")
-                #expect(try await connection.count("SELECT count(*) FROM dsr.jobs WHERE state = 'dead'") == 0)
+                // No SMTP server here: the notices to the contacts on file stay undelivered; the
+                // request pipeline's own jobs must all have finished.
+                let dead = try await connection.query(
+                    "SELECT kind || ' ' || coalesce(payload ->> 'store', '') || ' attempt ' || attempt || ': ' || coalesce(last_error, '') AS job FROM dsr.jobs WHERE state = 'dead' AND kind <> 'notice'"
+                ).map { try $0.decode("job", as: String.self) }
+                #expect(dead.isEmpty, "\(dead)")
 
                 for request in requests where request.kind == "access" {
                     let result = try await completedResult(connection, request.id)

@@ -41,7 +41,8 @@ public final class PortalHarness: Sendable {
         let log = self.log
         let logger = Logger(label: "dsrd-portal") { _ in log.handler(level: .info) }
         let server = try PortalServer(
-            configuration: configuration, pool: ConnectionPool(conninfo: database.conninfo, maximum: 8), logger: logger)
+            configuration: configuration,
+            pool: ConnectionPool(conninfo: database.conninfo, maximum: configuration.portal.databaseConnections), logger: logger)
         let bound = AsyncStream<Int>.makeStream()
         let group = ServiceGroup(
             services: [server.application { port in bound.continuation.yield(port) }], gracefulShutdownSignals: [], logger: logger)

@@ -140,6 +140,7 @@ struct ConfigurationKey: Sendable {
         .string("portal.link_key_file", \.portal.linkKeyFile),
         .bool("portal.secure_cookies", \.portal.secureCookies),
         .bool("portal.trust_forwarded_for", \.portal.trustForwardedFor),
+        .integer("portal.database_connections", \.portal.databaseConnections, range: 1...256),
         .integer("portal.max_body_bytes", \.portal.maxBodyBytes, range: 1024...1_048_576),
         .integer("portal.submissions_per_address", \.portal.submissionsPerAddress, range: 1...100_000),
         .integer("portal.submissions_per_identifier", \.portal.submissionsPerIdentifier, range: 1...100_000),

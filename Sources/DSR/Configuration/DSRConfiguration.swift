@@ -224,6 +224,9 @@ public struct DSRConfiguration: Sendable, Equatable {
         /// Take the client address from the proxy's X-Forwarded-For (last hop). Only when a
         /// proxy that sets it is the sole way in. Default true.
         public var trustForwardedFor: Bool = true
+        /// Connections to dsrd's database per portal process; requests wait for one in
+        /// arrival order. Default 8 (4 measured 11 % slower on 2 cores).
+        public var databaseConnections: Int = 8
         /// Largest request body accepted (bytes); a larger one gets 413. Default 16384.
         public var maxBodyBytes: Int = 16_384
         /// Submissions per client address per hour. Default 10.

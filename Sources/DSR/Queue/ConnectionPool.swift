@@ -7,7 +7,10 @@ public actor ConnectionPool {
     private let maximum: Int
     private var idle: [PostgresConnection] = []
     private var open = 0
-    private var waiters: [CheckedContinuation<Void, Never>] = []
+    /// Callers waiting for a connection, first come first served: a released connection goes
+    /// straight to the longest waiter (nil: a connection closed, open a new one), so a caller
+    /// arriving later cannot take it first and starve the queue.
+    private var waiters: [CheckedContinuation<PostgresConnection?, Never>] = []
 
     public init(conninfo: String, maximum: Int) {
         self.conninfo = conninfo
@@ -36,19 +39,24 @@ public actor ConnectionPool {
     }
 
     private func acquire() async throws -> PostgresConnection {
+        if waiters.isEmpty, let connection = idle.popLast() { return connection }
+        if waiters.isEmpty, open < maximum { return try await openConnection() }
         while true {
+            if let handed = await withCheckedContinuation({ waiters.append($0) }) { return handed }
+            // Woken without a connection: one was closed, so there is room to open another.
             if let connection = idle.popLast() { return connection }
-            if open < maximum {
-                open += 1
-                do {
-                    return try await PostgresConnection.connect(conninfo)
-                } catch {
-                    open -= 1
-                    wakeOne()
-                    throw error
-                }
-            }
-            await withCheckedContinuation { waiters.append($0) }
+            if open < maximum { return try await openConnection() }
+        }
+    }
+
+    private func openConnection() async throws -> PostgresConnection {
+        open += 1
+        do {
+            return try await PostgresConnection.connect(conninfo)
+        } catch {
+            open -= 1
+            wakeOne()
+            throw error
         }
     }
 
@@ -56,14 +64,18 @@ public actor ConnectionPool {
         let open = await connection.isOpen
         let busy = await connection.inTransaction
         if open && !busy {
-            idle.append(connection)
+            if !waiters.isEmpty {
+                waiters.removeFirst().resume(returning: connection)
+            } else {
+                idle.append(connection)
+            }
         } else {
             self.open -= 1
+            wakeOne()
         }
-        wakeOne()
     }
 
     private func wakeOne() {
-        if !waiters.isEmpty { waiters.removeFirst().resume() }
+        if !waiters.isEmpty { waiters.removeFirst().resume(returning: nil) }
     }
 }
