@@ -35,8 +35,8 @@ INSERT INTO dsr.verification_policy (kind, required, basis) VALUES
 ALTER TABLE dsr.requests DROP CONSTRAINT requests_hold_reason_check;
 ALTER TABLE dsr.requests ADD CONSTRAINT requests_hold_reason_check
     CHECK (hold_reason IN ('operator', 'shared_phone', 'conflicting_records', 'unverified', 'no_contact_on_file',
-                           'verification_locked'));
-COMMENT ON COLUMN dsr.requests.hold_reason IS 'Why the request waits for identity verification: operator (dsr.ask_identity_verification), shared_phone (a phone that several customers share, and nothing stronger that matched), conflicting_records (records joined by an identifier disagree on personal details), unverified (a one-time code was sent to a contact on file), no_contact_on_file (the stores know no email or mobile number for the person: an operator must verify), verification_locked (too many wrong codes). NULL unless awaiting_verification.';
+                           'verification_locked', 'minor_without_guardian'));
+COMMENT ON COLUMN dsr.requests.hold_reason IS 'Why the request waits for identity verification: operator (dsr.ask_identity_verification), shared_phone (a phone that several customers share, and nothing stronger that matched), conflicting_records (records joined by an identifier disagree on personal details), unverified (a one-time code was sent to a contact on file), no_contact_on_file (the stores know no email or mobile number for the person: an operator must verify), verification_locked (too many wrong codes), minor_without_guardian (the person is under 20 and no parent or guardian is recorded: dsr.record_representative, then dsr.verify_identity). NULL unless awaiting_verification.';
 
 ALTER TABLE dsr.requests ADD COLUMN verification_method text
     CHECK (verification_method IN ('code', 'in_person', 'documents', 'call_back', 'operator_review', 'system'));
@@ -304,6 +304,29 @@ BEGIN
     RETURN dsr.mark_verified(request, method, evidence, verified_by, identifiers);
 END $$;
 COMMENT ON FUNCTION dsr.verify_identity(uuid, text, text, text, jsonb) IS 'An operator verified the requester (method in_person, documents, call_back or operator_review; evidence says what was checked) and the request goes on. identifiers: as for dsr.resume_request (needed for a shared phone). Example: SELECT dsr.verify_identity(''…'', ''in_person'', ''Thai ID card checked at the Bangkok office'');';
+
+-- A parent, guardian or other representative acting for the person (PDPA s.20: a minor acts
+-- with the holder of parental responsibility), recorded by an operator who saw the evidence.
+CREATE FUNCTION dsr.record_representative(request uuid, name text, authority text, evidence text) RETURNS void
+LANGUAGE plpgsql AS $$
+BEGIN
+    IF authority IS NULL OR authority NOT IN ('parent', 'guardian', 'curator', 'power_of_attorney') THEN
+        RAISE EXCEPTION 'authority must be parent, guardian, curator or power_of_attorney' USING ERRCODE = '22023';
+    END IF;
+    IF length(btrim(coalesce(name, ''))) NOT BETWEEN 1 AND 200 OR length(btrim(coalesce(evidence, ''))) NOT BETWEEN 3 AND 1000 THEN
+        RAISE EXCEPTION 'a representative needs a name and the evidence seen (3 to 1000 characters)' USING ERRCODE = '22023',
+            HINT = 'e.g. dsr.record_representative(id, ''Malee Jaidee'', ''parent'', ''birth certificate and ID card seen'')';
+    END IF;
+    UPDATE dsr.requests AS q
+       SET representative = jsonb_build_object('name', name, 'authority', authority, 'evidence', evidence), updated_at = now()
+     WHERE q.id = request AND q.completed_at IS NULL;
+    IF NOT FOUND THEN
+        RAISE EXCEPTION 'request % is not open', request USING ERRCODE = '55000';
+    END IF;
+    INSERT INTO dsr.request_events (request_id, step, detail)
+    VALUES (request, 'representative_recorded', jsonb_build_object('authority', authority, 'recorded_by', current_user));
+END $$;
+COMMENT ON FUNCTION dsr.record_representative(uuid, text, text, text) IS 'Records who acts for the person (authority parent, guardian, curator or power_of_attorney) and the evidence seen; for a minor''s request held as minor_without_guardian, then dsr.verify_identity.';
 
 -- The person enters the code. Every try counts, right or wrong; the function never raises for
 -- a wrong code, so the count commits. A request that has no code to compare against (nobody

@@ -300,4 +300,49 @@ struct VerificationTests {
             }
         }
     }
+
+    /// PDPA s.20: C0000033 is under 20. Their own access request waits until an operator
+    /// records the parent acting with them and verifies; the same request made by a guardian
+    /// (recorded at submission) goes ahead, and so does an objection, which only stops processing.
+    @Test func aMinorsRequestWaitsForAParentOrGuardian() async throws {
+        try await TestDatabase.migrated { database, connection in
+            try await StoreFixture.with(customers: 100) { stores in
+                let exports = try temporaryDirectory()
+                defer { try? FileManager.default.removeItem(at: exports) }
+                func submit(_ kind: String, _ subject: String, _ options: String = "{}") async throws -> UUID {
+                    try await connection.query("SELECT dsr.submit($1, $2::jsonb, $3::jsonb) AS id", [kind, subject, options])[0].decode(
+                        "id", as: UUID.self)
+                }
+                let alone = try await submit("access", #"{"customer_id": "C0000033"}"#)
+                let withParent = try await submit(
+                    "access", #"{"customer_id": "C0000033"}"#,
+                    #"{"representative": {"name": "Malee", "authority": "parent", "evidence": "birth certificate seen"}}"#)
+                let objection = try await submit("objection", #"{"customer_id": "C0000033"}"#, #"{"purposes": ["marketing"]}"#)
+                let daemon = try BackgroundDaemon(database.exportArguments(exports), environment: stores.environment)
+                #expect(
+                    try await eventually {
+                        try await status(connection, alone) == ("awaiting_verification", "minor_without_guardian")
+                    }, "\(daemon.output)")
+                for id in [withParent, objection] {
+                    #expect(
+                        try await eventually {
+                            try await connection.count("SELECT count(*) FROM dsr.requests WHERE id = $1 AND status = 'completed'", [id])
+                                == 1
+                        }, "\(daemon.output)")
+                }
+                #expect(
+                    try await connection.count(
+                        "SELECT count(*) FROM dsr.outbox WHERE request_id = $1 AND template = 'dpo_identity_hold' AND variables ? 'minor_without_guardian'",
+                        [alone]) == 1)
+                try await connection.execute(
+                    "SELECT dsr.record_representative($1, 'Somsak', 'guardian', 'court order and ID card seen')", [alone])
+                try await connection.execute("SELECT dsr.verify_identity($1, 'documents', 'guardian present with the minor')", [alone])
+                #expect(
+                    try await eventually {
+                        try await connection.count("SELECT count(*) FROM dsr.requests WHERE id = $1 AND status = 'completed'", [alone]) == 1
+                    }, "\(daemon.output)")
+                #expect(await daemon.stop() == 0)
+            }
+        }
+    }
 }

@@ -72,6 +72,24 @@ struct RequestLifecycleTests {
             RequestLifecycle.plan(status: .awaitingVerification, resumed: false, needsVerification: true, resolved: family) == .skip)
     }
 
+    @Test func aMinorActsWithAGuardianExceptToStopProcessing() {
+        let minor = RequestLifecycle.Resolved(matches: 1, phoneOnly: false, minor: true)
+        func plan(_ kind: RequestKind, _ requester: RequestLifecycle.Requester = .person, resumed: Bool = false)
+            -> RequestLifecycle.PlanDecision
+        {
+            RequestLifecycle.plan(
+                status: .received, kind: kind, resumed: resumed, needsVerification: false, requester: requester, resolved: minor)
+        }
+        for kind in [RequestKind.access, .portability, .erasure, .rectification, .restriction] {
+            #expect(plan(kind) == .hold(.minorWithoutGuardian), "\(kind)")
+            #expect(plan(kind, .init(hasRepresentative: true)) == .plan, "\(kind)")
+            #expect(plan(kind, resumed: true) == .plan, "\(kind)")  // an operator decided
+        }
+        #expect(plan(.objection) == .plan && plan(.consentWithdrawal) == .plan)
+        #expect(plan(.erasure, .init(isDSRD: true)) == .plan)  // the minors scan's own erasure
+        #expect(RequestLifecycle.HoldReason.minorWithoutGuardian.code == "minor_without_guardian")
+    }
+
     @Test func eachKindRunsItsStoreOperation() {
         #expect(StoreOperation(for: .access) == .export && StoreOperation(for: .portability) == .export)
         #expect(StoreOperation(for: .erasure) == .erase)

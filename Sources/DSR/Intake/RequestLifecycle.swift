@@ -36,12 +36,16 @@ public enum RequestLifecycle {
         case sharedPhone
         /// The identifiers join records that disagree on personal details.
         case conflictingRecords([String])
+        /// The person is under 20 (PDPA s.20) and no parent or guardian is recorded as acting
+        /// with them: an operator records one (`dsr.record_representative`) and verifies.
+        case minorWithoutGuardian
 
         /// `dsr.requests.hold_reason`.
         public var code: String {
             switch self {
             case .sharedPhone: "shared_phone"
             case .conflictingRecords: "conflicting_records"
+            case .minorWithoutGuardian: "minor_without_guardian"
             }
         }
     }
@@ -68,12 +72,30 @@ public enum RequestLifecycle {
         public var phoneOnly: Bool
         /// Pairs of records the identifiers join that disagree on personal details.
         public var conflicts: [String]
+        /// A store's record says the person is under the age of majority (`minor_check`).
+        public var minor: Bool
 
-        public init(matches: Int, phoneOnly: Bool, conflicts: [String] = []) {
+        public init(matches: Int, phoneOnly: Bool, conflicts: [String] = [], minor: Bool = false) {
             self.matches = matches
             self.phoneOnly = phoneOnly
             self.conflicts = conflicts
+            self.minor = minor
         }
+    }
+
+    /// Who asked, as far as the decision needs it.
+    public struct Requester: Equatable, Sendable {
+        /// A parent, guardian or other representative is recorded as acting for the person.
+        public var hasRepresentative: Bool
+        /// dsrd created the request itself (the minors scan): nobody asked.
+        public var isDSRD: Bool
+
+        public init(hasRepresentative: Bool = false, isDSRD: Bool = false) {
+            self.hasRepresentative = hasRepresentative
+            self.isDSRD = isDSRD
+        }
+
+        public static let person = Requester()
     }
 
     /// Whether a step (planning, a store task, finalize) may do work for a request in `status`.
@@ -83,11 +105,23 @@ public enum RequestLifecycle {
     /// first, so a code never goes to a contact of the wrong person; once an operator has
     /// resolved a hold (`resumed`) they are not repeated. A request the operator verified at
     /// submission still goes through them: a verified person may give a shared phone.
-    public static func plan(status: RequestStatus, resumed: Bool, needsVerification: Bool, resolved: Resolved) -> PlanDecision {
+    ///
+    /// A minor (PDPA s.20: under 20) acts with a parent or guardian: unless one is recorded, a
+    /// request that would hand over, change or erase their data waits for an operator. An
+    /// objection or a consent withdrawal only stops processing and goes ahead; so do the
+    /// requests dsrd makes itself for minors (the minors scan).
+    public static func plan(
+        status: RequestStatus, kind: RequestKind = .access, resumed: Bool, needsVerification: Bool, requester: Requester = .person,
+        resolved: Resolved
+    ) -> PlanDecision {
         guard allowsWork(status) else { return .skip }
         if !resumed {
             if resolved.phoneOnly && resolved.matches > 1 { return .hold(.sharedPhone) }
             if !resolved.conflicts.isEmpty { return .hold(.conflictingRecords(Array(Set(resolved.conflicts)).sorted())) }
+            let onlyStopsProcessing = kind == .objection || kind == .consentWithdrawal
+            if resolved.minor && !requester.hasRepresentative && !requester.isDSRD && !onlyStopsProcessing {
+                return .hold(.minorWithoutGuardian)
+            }
         }
         if needsVerification { return .verify }
         return .plan

@@ -6,8 +6,12 @@ public struct TemplatePreview: Sendable {
     let timeZone: TimeZone
     /// The configured company; keys not set yet show a sample of typical length.
     let company: DSRConfiguration.Company
+    /// A status link of real length when the portal has a public address (notices carry one).
+    let statusURL: String?
 
     public init(configuration: DSRConfiguration) throws {
+        let base = configuration.portal.publicURL
+        statusURL = base.isEmpty ? nil : (base.hasSuffix("/") ? base : base + "/") + "s/" + String(repeating: "7", count: 64)
         templates = try NoticeTemplates(directory: configuration.resolvedPath(configuration.notices.templatesDirectory))
         timeZone = TimeZone(identifier: configuration.notices.timeZone) ?? TimeZone(identifier: "UTC")!
         var company = configuration.company
@@ -34,6 +38,7 @@ public struct TemplatePreview: Sendable {
             "rows_exported": 1234, "rows_erased": 0, "rows_held": 0, "store": "marketing",
             "conflicting_records": true, "conflicts": "customers.first_name, customers.last_name",
         ]
+        if let statusURL { values["status_url"] = statusURL }
         values.merge(NoticeVocabulary.kindValues(kind, lift: false, locale: locale)) { $1 }
         values.merge(NoticeVocabulary.companyValues(company, locale: locale)) { $1 }
         return values

@@ -98,6 +98,8 @@ public struct FanOut: Sendable {
         let resumed: Bool
         /// The kind needs the identity verified (`dsr.verification_policy`) and nobody has yet.
         let needsVerification: Bool
+        /// Who asked: a representative recorded, or dsrd itself (the minors scan).
+        let requester: RequestLifecycle.Requester
 
         /// The store task each kind of request runs.
         var operation: StoreOperation { StoreOperation(for: kind) }
@@ -205,7 +207,9 @@ public struct FanOut: Sendable {
                 SELECT kind, locale, status, subject::text AS subject, identities::text AS identities,
                        result ->> 'export_file' AS export_file, received_at, payload::text AS payload,
                        EXISTS (SELECT 1 FROM dsr.request_events AS e WHERE e.request_id = r.id AND e.step = 'resumed') AS resumed,
-                       dsr.needs_verification(r.id) AS needs_verification
+                       dsr.needs_verification(r.id) AS needs_verification,
+                       (r.representative IS NOT NULL OR r.subject ? 'guardian') AS has_representative,
+                       r.verification_method IS NOT DISTINCT FROM 'system' AS by_dsrd
                   FROM dsr.requests AS r WHERE r.id = $1
                 """, [id])
         }
@@ -227,6 +231,8 @@ public struct FanOut: Sendable {
             status: status, given: given, resolved: resolved,
             exportFile: try row.decode("export_file", as: String?.self), receivedAt: try row.decode("received_at", as: Date.self),
             payload: try row.decode("payload", as: String.self), resumed: try row.decode("resumed", as: Bool.self),
-            needsVerification: try row.decode("needs_verification", as: Bool.self))
+            needsVerification: try row.decode("needs_verification", as: Bool.self),
+            requester: .init(
+                hasRepresentative: try row.decode("has_representative", as: Bool.self), isDSRD: try row.decode("by_dsrd", as: Bool.self)))
     }
 }

@@ -62,9 +62,15 @@ public struct RequestHandler: JobHandler {
             throw error
         }
 
-        let resolved = RequestLifecycle.Resolved(matches: resolution.matches, phoneOnly: phoneOnly, conflicts: resolution.conflicts)
+        var resolved = RequestLifecycle.Resolved(matches: resolution.matches, phoneOnly: phoneOnly, conflicts: resolution.conflicts)
+        if !request.resumed && resolution.matches > 0 {
+            for connector in fanOut.connectors.compactMap({ $0 as? SQLConnector }) where !resolved.minor {
+                resolved.minor = try await connector.holdsAMinor(resolution.identity)
+            }
+        }
         let decision = RequestLifecycle.plan(
-            status: request.status, resumed: request.resumed, needsVerification: request.needsVerification, resolved: resolved)
+            status: request.status, kind: request.kind, resumed: request.resumed, needsVerification: request.needsVerification,
+            requester: request.requester, resolved: resolved)
         let contacts = String(decoding: try JSONEncoder().encode(ContactsOnFile(resolution.onFile)), as: UTF8.self)
         switch decision {
         case .skip:

@@ -19,3 +19,23 @@ extension SQLConnector {
         return found
     }
 }
+
+extension SQLConnector {
+    /// Whether a record this store holds for the person says they are younger than the
+    /// table's `minor_check.age` (PDPA s.20: under 20, a parent or guardian acts with them).
+    public func holdsAMinor(_ identity: IdentitySet) async throws -> Bool {
+        let statements = try await statements()
+        for table in mapping.tables {
+            guard let check = table.minorCheck else { continue }
+            let (sql, parameters) = statements.statement(table, identity: identity) { match, binder in
+                let age = binder.bind(check.age, as: "int")
+                return """
+                    SELECT 1 FROM \(Self.quote(table.name)) AS t0
+                     WHERE \(match) AND t0.\(Self.quote(check.birthDate)) > current_date - make_interval(years => \(age)) LIMIT 1
+                    """
+            }
+            if try await run({ connection in try await connection.query(sql, parameters) }).isEmpty == false { return true }
+        }
+        return false
+    }
+}
