@@ -474,7 +474,9 @@ BEGIN
     IF acting_for IS NOT NULL THEN
         UPDATE dsr.requests AS q SET representative = acting_for WHERE q.id = new_id AND q.representative IS NULL;
     END IF;
-    IF verification IS NOT NULL AND (SELECT verified_at IS NULL FROM dsr.requests WHERE id = new_id) THEN
+    -- A repeated submission (same idempotency key) of a request already verified or ended is
+    -- left as it is.
+    IF verification IS NOT NULL AND (SELECT verified_at IS NULL AND completed_at IS NULL FROM dsr.requests WHERE id = new_id) THEN
         PERFORM dsr.mark_verified(new_id, verification ->> 'method', verification ->> 'evidence', verification ->> 'operator');
     END IF;
     RETURN new_id;

@@ -218,6 +218,18 @@ struct VerificationTests {
                 } catch let error as PostgresError { #expect(error.sqlState == "22023", "\(bad)") }
             }
             #expect(try await connection.count("SELECT count(*) FROM dsr.requests") == before)
+            // A request made before it was verified, completed, then submitted again with its
+            // idempotency key and a verification: the same request, left as it ended.
+            let keyed =
+                #"{"idempotency_key": "counter-7", "verification": {"method": "in_person", "evidence": "ID card seen", "operator": "nok"}}"#
+            let first = try await connection.query(
+                "SELECT dsr.submit('access', '{\"email\": \"somchai@example.co.th\"}', '{\"idempotency_key\": \"counter-7\"}') AS id"
+            )[0].decode("id", as: UUID.self)
+            try await connection.execute("SELECT dsr.complete_request($1, '{}')", [first])
+            let again = try await connection.query(
+                "SELECT dsr.submit('access', '{\"email\": \"somchai@example.co.th\"}', $1::jsonb) AS id", [keyed]
+            )[0].decode("id", as: UUID.self)
+            #expect(again == first)
             let acting = #"{"representative": {"name": "Malee", "authority": "parent", "evidence": "birth certificate seen"}}"#
             _ = try await needs("access", acting)
             #expect(try await connection.count("SELECT count(*) FROM dsr.requests WHERE representative ->> 'authority' = 'parent'") == 1)
