@@ -7,11 +7,13 @@ import Postgres
 struct RequestBenchmark {
     let environment: BenchEnvironment
 
-    /// `count` random demo customers not used by an earlier phase.
+    /// `count` random adult demo customers not used by an earlier phase (a minor's request waits
+    /// for a guardian, PDPA s.20: that is policy, not throughput).
     func customers(_ count: Int, excluding used: inout Set<String>) async throws -> [String] {
         let store = try await environment.connect("dsr_customer")
         let ids = try await store.query(
-            "SELECT id FROM customers WHERE NOT (id = ANY($1::text[])) ORDER BY random() LIMIT $2", [Array(used), count]
+            "SELECT id FROM customers WHERE NOT (id = ANY($1::text[])) AND NOT coalesce(date_of_birth > current_date - interval '20 years', false) ORDER BY random() LIMIT $2",
+            [Array(used), count]
         ).map { try $0.decode("id", as: String.self) }
         await store.close()
         used.formUnion(ids)

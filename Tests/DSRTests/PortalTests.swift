@@ -68,6 +68,12 @@ struct PortalTests {
                 let archive = try Archive(url: file, accessMode: .read)
                 #expect(archive["manifest.json"] != nil || archive.contains { $0.path.hasSuffix("manifest.json") })
                 #expect(try await browser.get(location(link)).status == 410)
+                // An expired link is refused too (the person may download again here by the DPO's leave).
+                try await connection.execute("SELECT dsr.allow_another_download($1, 'the first download broke off')", [id])
+                let expiring = try await browser.post(statusPath + "/download", [])
+                try await connection.execute("UPDATE dsr.download_links SET expires_at = now() - interval '1 second' WHERE used_at IS NULL")
+                #expect(try await browser.get(location(expiring)).status == 410)
+                try await connection.execute("UPDATE dsr.requests SET delivered_at = now() WHERE id = $1", [id])
                 // Downloaded: recorded, shown, and no second link.
                 #expect(try await connection.count("SELECT count(*) FROM dsr.request_status WHERE delivered_at IS NOT NULL") == 1)
                 #expect(try await browser.get(statusPath).text.contains("id=\"delivered\""))

@@ -235,8 +235,9 @@ public struct DSRConfiguration: Sendable, Equatable {
         public var submissionsPerIdentifier: Int = 5
         /// Code entries and resend requests per client address per hour. Default 30.
         public var codeTriesPerAddress: Int = 30
-        /// How long a download link from the status page works (once). Default 1h.
-        public var downloadLinkValidFor: Duration = .seconds(3600)
+        /// How long a download link from the status page works (once). Default 7d; the export
+        /// itself is deleted after `exports.keep_for` whatever links exist.
+        public var downloadLinkValidFor: Duration = .seconds(7 * 86_400)
     }
 
     public struct Minors: Sendable, Equatable {

@@ -24,6 +24,8 @@ extension SQLConnector {
     /// Whether a record this store holds for the person says they are younger than the
     /// table's `minor_check.age` (PDPA s.20: under 20, a parent or guardian acts with them).
     public func holdsAMinor(_ identity: IdentitySet) async throws -> Bool {
+        // A store without a minor_check is not asked (nor reached: it may be down).
+        guard mapping.tables.contains(where: { $0.minorCheck != nil }) else { return false }
         let statements = try await statements()
         for table in mapping.tables {
             guard let check = table.minorCheck else { continue }
