@@ -189,9 +189,9 @@ public struct PortalServer: Sendable {
             try await allowed(
                 "code-address:\(clientAddress(request, context: context))", configuration.portal.codeTriesPerAddress, perSeconds: 3600)
         else { return verifyPage(request, notice: "error_too_many", status: .tooManyRequests) }
-        // Five tries per request whether or not a code was ever sent: a lock that only real
-        // requests reached would tell who is a customer.
-        guard try await allowed("code-request:\(id.uuidString)", 5, perSeconds: 86_400) else {
+        // The database locks a request after verification_policy.max_attempts wrong codes,
+        // counted alike whether or not a code was ever sent; this is a backstop per day.
+        guard try await allowed("code-request:\(id.uuidString)", 20, perSeconds: 86_400) else {
             return verifyPage(request, notice: "code_locked", status: .tooManyRequests, locked: true)
         }
         let code = (form["code"] ?? "").filter { !$0.isWhitespace }
@@ -272,7 +272,12 @@ public struct PortalServer: Sendable {
         do {
             return try PortalForm(body: Array(buffer.readableBytesView))
         } catch let invalid as PortalForm.Invalid {
-            logger.notice("portal form refused", metadata: ["dsr.field": "\(invalid.field.prefix(40))"])
+            // The field's name only when it is one of the portal's own (a name may be anything).
+            let known = [
+                "form", "csrf", "kind", "email", "phone", "customer_id", "national_id", "name", "change_field", "change_value",
+                "purposes", "code",
+            ]
+            logger.notice("portal form refused", metadata: ["dsr.field": "\(known.contains(invalid.field) ? invalid.field : "other")"])
             throw HTTPError(.badRequest)
         }
     }

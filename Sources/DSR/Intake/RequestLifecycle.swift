@@ -98,6 +98,12 @@ public enum RequestLifecycle {
         public static let person = Requester()
     }
 
+    /// Whether the person's age matters to this request: a person asked without a parent or
+    /// guardian recorded, for more than stopping processing, and no operator has decided yet.
+    public static func mayNeedGuardian(kind: RequestKind, resumed: Bool, requester: Requester) -> Bool {
+        !resumed && !requester.hasRepresentative && !requester.isDSRD && kind != .objection && kind != .consentWithdrawal
+    }
+
     /// Whether a step (planning, a store task, finalize) may do work for a request in `status`.
     public static func allowsWork(_ status: RequestStatus) -> Bool { status.allowsWork }
 
@@ -118,8 +124,7 @@ public enum RequestLifecycle {
         if !resumed {
             if resolved.phoneOnly && resolved.matches > 1 { return .hold(.sharedPhone) }
             if !resolved.conflicts.isEmpty { return .hold(.conflictingRecords(Array(Set(resolved.conflicts)).sorted())) }
-            let onlyStopsProcessing = kind == .objection || kind == .consentWithdrawal
-            if resolved.minor && !requester.hasRepresentative && !requester.isDSRD && !onlyStopsProcessing {
+            if resolved.minor && mayNeedGuardian(kind: kind, resumed: resumed, requester: requester) {
                 return .hold(.minorWithoutGuardian)
             }
         }

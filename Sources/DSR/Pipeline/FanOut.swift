@@ -100,6 +100,8 @@ public struct FanOut: Sendable {
         let needsVerification: Bool
         /// Who asked: a representative recorded, or dsrd itself (the minors scan).
         let requester: RequestLifecycle.Requester
+        /// The request gave no way to reach the person: the contacts on file become its channels.
+        let hasNoChannel: Bool
 
         /// The store task each kind of request runs.
         var operation: StoreOperation { StoreOperation(for: kind) }
@@ -209,7 +211,8 @@ public struct FanOut: Sendable {
                        EXISTS (SELECT 1 FROM dsr.request_events AS e WHERE e.request_id = r.id AND e.step = 'resumed') AS resumed,
                        dsr.needs_verification(r.id) AS needs_verification,
                        (r.representative IS NOT NULL OR r.subject ? 'guardian') AS has_representative,
-                       r.verification_method IS NOT DISTINCT FROM 'system' AS by_dsrd
+                       r.verification_method IS NOT DISTINCT FROM 'system' AS by_dsrd,
+                       cardinality(r.channels) = 0 AS has_no_channel
                   FROM dsr.requests AS r WHERE r.id = $1
                 """, [id])
         }
@@ -233,6 +236,7 @@ public struct FanOut: Sendable {
             payload: try row.decode("payload", as: String.self), resumed: try row.decode("resumed", as: Bool.self),
             needsVerification: try row.decode("needs_verification", as: Bool.self),
             requester: .init(
-                hasRepresentative: try row.decode("has_representative", as: Bool.self), isDSRD: try row.decode("by_dsrd", as: Bool.self)))
+                hasRepresentative: try row.decode("has_representative", as: Bool.self), isDSRD: try row.decode("by_dsrd", as: Bool.self)),
+            hasNoChannel: try row.decode("has_no_channel", as: Bool.self))
     }
 }

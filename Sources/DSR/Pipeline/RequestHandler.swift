@@ -63,7 +63,9 @@ public struct RequestHandler: JobHandler {
         }
 
         var resolved = RequestLifecycle.Resolved(matches: resolution.matches, phoneOnly: phoneOnly, conflicts: resolution.conflicts)
-        if !request.resumed && resolution.matches > 0 {
+        if RequestLifecycle.mayNeedGuardian(kind: request.kind, resumed: request.resumed, requester: request.requester)
+            && resolution.matches > 0
+        {
             for connector in fanOut.connectors.compactMap({ $0 as? SQLConnector }) where !resolved.minor {
                 resolved.minor = try await connector.holdsAMinor(resolution.identity)
             }
@@ -95,13 +97,14 @@ public struct RequestHandler: JobHandler {
         // Only exports have a file; the name is chosen once, so a re-run overwrites, never duplicates.
         let exportFile = operation == .export ? (request.exportFile ?? Self.unguessableName()) : nil
         let stores = fanOut.connectors.map(\.mapping.name)
-        let effects = [
-            // A request that gave only ids is answered on the contacts the stores hold.
-            SQLStatement("SELECT dsr.adopt_contacts($1, $2::jsonb)", [requestID, contacts]),
-            SQLStatement(
-                "SELECT dsr.plan_request($1, $2::jsonb, $3::text[], $4, $5)",
-                [requestID, identities, stores, operation.rawValue, exportFile]),
-        ]
+        // A request that gave only ids is answered on the contacts the stores hold.
+        let adopt = request.hasNoChannel ? [SQLStatement("SELECT dsr.adopt_contacts($1, $2::jsonb)", [requestID, contacts])] : []
+        let effects =
+            adopt + [
+                SQLStatement(
+                    "SELECT dsr.plan_request($1, $2::jsonb, $3::text[], $4, $5)",
+                    [requestID, identities, stores, operation.rawValue, exportFile])
+            ]
         context.logger.info("request planned", metadata: ["dsr.stores": "\(fanOut.connectors.count)"])
         return JobResult(effects: effects)
     }
