@@ -142,3 +142,14 @@ func offCooperativePool<T: Sendable>(_ work: @escaping @Sendable () throws -> T)
         }
     }
 }
+
+extension Duration {
+    /// Whole milliseconds for libcurl's `*_MS` options, rounded up and at least 1: libcurl
+    /// reads 0 as "no timeout", so a 500 ms limit must not become 0 (nor 0.4 ms become 0).
+    var curlMilliseconds: Int {
+        let (seconds, attoseconds) = components
+        guard seconds > 0 || attoseconds > 0 else { return 1 }
+        let partial = (attoseconds + 999_999_999_999_999) / 1_000_000_000_000_000
+        return max(1, Int(seconds) * 1000 + Int(partial))
+    }
+}

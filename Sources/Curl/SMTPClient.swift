@@ -58,7 +58,7 @@ public struct SMTPClient: Sendable {
         try handle.set(CURLOPT_USE_SSL, Int(configuration.requireTLS ? CURLUSESSL_ALL.rawValue : CURLUSESSL_TRY.rawValue))
         try handle.set(CURLOPT_SSL_VERIFYPEER, configuration.verifyTLS ? 1 : 0)
         try handle.set(CURLOPT_SSL_VERIFYHOST, configuration.verifyTLS ? 2 : 0)
-        try handle.set(CURLOPT_TIMEOUT_MS, Int(configuration.timeout.components.seconds * 1000))
+        try handle.set(CURLOPT_TIMEOUT_MS, configuration.timeout.curlMilliseconds)
         try handle.set(CURLOPT_CONNECTTIMEOUT_MS, 10_000)
         if let username = configuration.username { try handle.set(CURLOPT_USERNAME, username) }
         if let password = configuration.password { try handle.set(CURLOPT_PASSWORD, password) }
