@@ -36,8 +36,8 @@ public struct DSRConfiguration: Sendable, Equatable {
     }
 
     public struct Daemon: Sendable, Equatable {
-        /// On SIGTERM, how long in-flight jobs may run before they are released. Default 20 s
-        /// (keep below systemd's `TimeoutStopSec`).
+        /// On SIGTERM, how long in-flight jobs may run before they are released. Default 20 s;
+        /// systemd's `TimeoutStopSec` must cover it plus `ShutdownBudget`'s drain and margin.
         public var shutdownGrace: Duration = .seconds(20)
         /// Apply pending migrations when `dsrd run` starts. Default true.
         public var migrateOnStart: Bool = true

@@ -92,7 +92,7 @@ public final class WorkerPool<C: Clock>: Service, Sendable where C.Duration == D
             }
 
             completer.finish()
-            let drained = await self.waitUntil(timeout: .seconds(10)) { self.leases.count == 0 }
+            let drained = await self.waitUntil(timeout: ShutdownBudget.completionDrain) { self.leases.count == 0 }
             if !drained { completer.abandon() }
             background.cancelAll()
         }
