@@ -278,7 +278,7 @@ public struct PortalServer: Sendable {
                 "purposes", "code",
             ]
             logger.notice("portal form refused", metadata: ["dsr.field": "\(known.contains(invalid.field) ? invalid.field : "other")"])
-            throw HTTPError(.badRequest)
+            throw invalid
         }
     }
 

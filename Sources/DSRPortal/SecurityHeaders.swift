@@ -20,6 +20,8 @@ struct SecurityHeaders: RouterMiddleware {
             response = try await next(request, context)
         } catch is NIOTooManyBytesError {
             response = errorPage(.contentTooLarge, "error_too_large", request)
+        } catch is PortalForm.Invalid {
+            response = errorPage(.badRequest, "error_text", request)
         } catch let error as HTTPError {
             response = errorPage(error.status, error.status == .notFound ? "error_not_found" : "error_general", request)
         } catch {

@@ -178,6 +178,8 @@ public struct NoticeHandler: JobHandler {
         if let object = try JSONSerialization.jsonObject(with: Data(variables.utf8)) as? [String: Any] {
             values = object
         }
+        // An empty note would still open its section ("Note:" followed by nothing).
+        if (values["note"] as? String)?.isEmpty == true { values["note"] = nil }
         values.merge(NoticeVocabulary.companyValues(settings.company, locale: locale)) { _, company in company }
         if let requestID = try row.decode("request_id", as: UUID?.self) {
             let id = requestID.uuidString.lowercased()
