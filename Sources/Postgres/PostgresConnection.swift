@@ -45,10 +45,16 @@ public actor PostgresConnection {
     }
 
     private func open(_ conninfo: String, applicationName: String) throws {
-        // `dbname` with expand_dbname=1 accepts a full connection string or URI; keywords
-        // after it override what it sets, so the encoding is always UTF-8.
-        let keys: [String?] = ["dbname", "fallback_application_name", "client_encoding"]
-        let values: [String?] = [conninfo, applicationName, "UTF8"]
+        // `dbname` with expand_dbname=1 accepts a full connection string or URI. Keywords
+        // before it are defaults the connection string may override: a bounded connect, and
+        // TCP keepalives so a half-open connection (a server gone, a NAT that forgot it) is
+        // noticed within about a minute instead of hanging a call forever. Keywords after it
+        // override what it sets, so the encoding is always UTF-8.
+        let keys: [String?] = [
+            "connect_timeout", "keepalives", "keepalives_idle", "keepalives_interval", "keepalives_count",
+            "dbname", "fallback_application_name", "client_encoding",
+        ]
+        let values: [String?] = ["10", "1", "30", "10", "3", conninfo, applicationName, "UTF8"]
         // Both arrays end with a NULL entry, as libpq requires.
         let connection = withCStringArray(keys + [nil]) { keyPointers in
             withCStringArray(values + [nil]) { valuePointers in

@@ -28,7 +28,9 @@ struct Portal: AsyncParsableCommand {
             LoggingSetup.bootstrap(level: configuration.log.level)
             let logger = Logger(label: "dsrd-portal")
             do {
-                let pool = ConnectionPool(conninfo: try configuration.databaseConninfo(), maximum: configuration.portal.databaseConnections)
+                let pool = ConnectionPool(
+                    conninfo: try configuration.databaseConninfo(), maximum: configuration.portal.databaseConnections,
+                    settings: configuration.database.sessionSettings)
                 let server = try PortalServer(configuration: configuration, pool: pool, logger: logger)
                 let application = server.application { port in
                     logger.notice("portal listening", metadata: ["dsr.port": "\(port)"])

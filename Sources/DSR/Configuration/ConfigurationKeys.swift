@@ -102,6 +102,8 @@ struct ConfigurationKey: Sendable {
     static let all: [ConfigurationKey] = [
         .string("database.url", \.database.url),
         .string("database.url_file", \.database.urlFile),
+        .duration("database.statement_timeout", \.database.statementTimeout, minimum: .zero),
+        .duration("database.lock_timeout", \.database.lockTimeout, minimum: .zero),
         .integer("queue.workers", \.queue.workers, range: 1...1024),
         .integer("queue.batch_size", \.queue.batchSize, range: 1...1000),
         .duration("queue.poll_interval", \.queue.pollInterval, minimum: .milliseconds(10)),
@@ -131,6 +133,8 @@ struct ConfigurationKey: Sendable {
         .bool("minors.enabled", \.minors.enabled),
         .duration("minors.scan_interval", \.minors.scanInterval, minimum: .seconds(1)),
         .string("connectors.directory", \.connectors.directory),
+        .duration("connectors.statement_timeout", \.connectors.statementTimeout, minimum: .zero),
+        .duration("connectors.lock_timeout", \.connectors.lockTimeout, minimum: .zero),
         .string("exports.directory", \.exports.directory),
         .duration("exports.cleanup_interval", \.exports.cleanupInterval, minimum: .seconds(1)),
         .duration("exports.keep_for", \.exports.keepFor, minimum: .seconds(1)),

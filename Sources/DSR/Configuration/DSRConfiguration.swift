@@ -12,6 +12,17 @@ public struct DSRConfiguration: Sendable, Equatable {
         /// A file whose contents are the connection string (systemd `LoadCredential=`).
         /// Used when set; takes precedence over `url`. Default: unset.
         public var urlFile: String = ""
+        /// Longest any statement of a handler or the portal may run on dsrd's database; the
+        /// server cancels it and the job is retried. Default 60 s.
+        public var statementTimeout: Duration = .seconds(60)
+        /// Longest such a statement waits for a lock (an operator's open transaction, a
+        /// migration). Default 10 s.
+        public var lockTimeout: Duration = .seconds(10)
+
+        /// `ConnectionPool` settings for these limits.
+        public var sessionSettings: [(name: String, value: String)] {
+            SessionLimits.settings(statement: statementTimeout, lock: lockTimeout)
+        }
     }
 
     public struct Queue: Sendable, Equatable {
@@ -185,6 +196,12 @@ public struct DSRConfiguration: Sendable, Equatable {
         /// mapping's `url` (deployments and tests point the same mapping at other
         /// databases). Read by the loader from its environment; not a file key.
         public var urlOverrides: [String: String] = [:]
+        /// Longest one statement may run in a store (an export streams a person's rows in one
+        /// statement per table); the store cancels it and the task is retried. Default 5 min.
+        public var statementTimeout: Duration = .seconds(300)
+        /// Longest a store task waits for a lock held in the store (a long migration, an
+        /// application's open transaction) before it gives up and retries later. Default 30 s.
+        public var lockTimeout: Duration = .seconds(30)
     }
 
     public struct Exports: Sendable, Equatable {

@@ -36,7 +36,9 @@ public struct DSRDaemon<C: Clock>: Service where C.Duration == Duration {
         self.clock = clock
         self.events = events
         self.logger = logger
-        let pool = ConnectionPool(conninfo: try configuration.databaseConninfo(), maximum: configuration.queue.workers)
+        let pool = ConnectionPool(
+            conninfo: try configuration.databaseConninfo(), maximum: configuration.queue.workers,
+            settings: configuration.database.sessionSettings)
         notices = try NoticeHandler.make(configuration: configuration, pool: pool)
         fanOut = try FanOut.make(configuration: configuration, pool: pool)
         try fanOut.prepareDirectories()

@@ -44,7 +44,10 @@ public struct FanOut: Sendable {
         let connectors: [any Connector] = try mappings.map { mapping in
             switch mapping.kind {
             case .postgres:
-                return SQLConnector(mapping: mapping, maxConnections: max(2, configuration.queue.workers))
+                return SQLConnector(
+                    mapping: mapping, maxConnections: max(2, configuration.queue.workers),
+                    settings: SessionLimits.settings(
+                        statement: configuration.connectors.statementTimeout, lock: configuration.connectors.lockTimeout))
             case .http:
                 return HTTPConnector(
                     mapping: mapping, token: try configuration.secret(fromFile: mapping.tokenFile, key: "\(mapping.name).token_file"))

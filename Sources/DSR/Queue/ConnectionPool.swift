@@ -12,9 +12,14 @@ public actor ConnectionPool {
     /// arriving later cannot take it first and starve the queue.
     private var waiters: [CheckedContinuation<PostgresConnection?, Never>] = []
 
-    public init(conninfo: String, maximum: Int) {
+    /// Session settings every connection gets when it opens (`statement_timeout`,
+    /// `lock_timeout`), set with `set_config`, so they hold for the connection's life.
+    private let settings: [(name: String, value: String)]
+
+    public init(conninfo: String, maximum: Int, settings: [(name: String, value: String)] = []) {
         self.conninfo = conninfo
         self.maximum = max(1, maximum)
+        self.settings = settings
     }
 
     public func withConnection<T: Sendable>(_ body: @Sendable (PostgresConnection) async throws -> T) async throws -> T {
@@ -52,7 +57,11 @@ public actor ConnectionPool {
     private func openConnection() async throws -> PostgresConnection {
         open += 1
         do {
-            return try await PostgresConnection.connect(conninfo)
+            let connection = try await PostgresConnection.connect(conninfo)
+            for setting in settings {
+                _ = try await connection.query("SELECT set_config($1, $2, false)", [setting.name, setting.value])
+            }
+            return connection
         } catch {
             open -= 1
             wakeOne()

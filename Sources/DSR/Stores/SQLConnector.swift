@@ -9,9 +9,11 @@ public struct SQLConnector: Connector {
     let pool: ConnectionPool
     private let schemaCache = SchemaCache()
 
-    public init(mapping: StoreMapping, maxConnections: Int = 4) {
+    /// `settings`: session limits for the store's connections (`connectors.statement_timeout`,
+    /// `connectors.lock_timeout`).
+    public init(mapping: StoreMapping, maxConnections: Int = 4, settings: [(name: String, value: String)] = []) {
         self.mapping = mapping
-        self.pool = ConnectionPool(conninfo: mapping.url, maximum: maxConnections)
+        self.pool = ConnectionPool(conninfo: mapping.url, maximum: maxConnections, settings: settings)
     }
 
     /// The mapped tables as the store's catalog describes them, read once and again after a
