@@ -39,6 +39,28 @@ struct BoundedCallsTests {
         }
     }
 
+    /// The daemon's own connections (claims, heartbeats, completions, scanners) carry
+    /// `database.lock_timeout` too: with the queue table locked by an operator's forgotten
+    /// transaction, the claim gives up and tries again, and work resumes once it is released.
+    @Test func aLockedQueueMakesTheDaemonRetryNotHang() async throws {
+        try await TestDatabase.migrated { database, connection in
+            let id = try await connection.query("INSERT INTO dsr.jobs (kind, payload) VALUES ('probe', '{}') RETURNING id")[0].decode(
+                "id", as: Int64.self)
+            let operator_ = try await PostgresConnection.connect(database.conninfo)
+            try await operator_.execute("BEGIN")
+            try await operator_.execute("LOCK TABLE dsr.jobs IN ACCESS EXCLUSIVE MODE")
+            let daemon = try BackgroundDaemon(database.runArguments(["--set", "database.lock_timeout=200ms"]))
+            #expect(try await eventually { daemon.output.contains("lock timeout") }, "\(daemon.output)")
+            try await operator_.execute("ROLLBACK")
+            await operator_.close()
+            #expect(
+                try await eventually {
+                    try await connection.count("SELECT count(*) FROM dsr.jobs WHERE id = $1 AND state = 'completed'", [id]) == 1
+                }, "\(daemon.output)")
+            #expect(await daemon.stop() == 0)
+        }
+    }
+
     @Test func everyConnectionCarriesItsLimits() async throws {
         try await TestDatabase.migrated { database, _ in
             let pool = ConnectionPool(

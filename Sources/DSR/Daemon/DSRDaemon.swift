@@ -72,7 +72,7 @@ public struct DSRDaemon<C: Clock>: Service where C.Duration == Duration {
                 queue: configuration.queue,
                 shutdownGrace: configuration.daemon.shutdownGrace,
                 workerID: Self.workerID(instanceName: configuration.daemon.instanceName),
-                version: DSRVersion.current),
+                version: DSRVersion.current, sessionSettings: configuration.database.sessionSettings),
             conninfo: conninfo,
             handlers: [
                 .request: RequestHandler(fanOut: fanOut), .storeTask: StoreTaskHandler(fanOut: fanOut),
@@ -80,7 +80,9 @@ public struct DSRDaemon<C: Clock>: Service where C.Duration == Duration {
             ],
             readiness: readiness, clock: clock, events: events, logger: logger)
         func periodic(_ work: any PeriodicWork, every interval: Duration) -> any Service {
-            PeriodicService(work, every: interval, conninfo: conninfo, clock: clock, events: events, logger: logger)
+            PeriodicService(
+                work, every: interval, conninfo: conninfo, settings: configuration.database.sessionSettings, clock: clock, events: events,
+                logger: logger)
         }
         var services: [any Service] = [
             pool,

@@ -16,12 +16,17 @@ final class Completer: Sendable {
     private let abandoned = Atomic<Bool>(false)
     private let leases: LeaseBook
     private let conninfo: String
+    private let settings: [(name: String, value: String)]
     private let logger: Logger
     private let events: DaemonEvents
     private let maxBatch = 1000
 
-    init(conninfo: String, leases: LeaseBook, events: DaemonEvents = .none, logger: Logger) {
+    init(
+        conninfo: String, settings: [(name: String, value: String)] = [], leases: LeaseBook, events: DaemonEvents = .none,
+        logger: Logger
+    ) {
         self.conninfo = conninfo
+        self.settings = settings
         self.leases = leases
         self.events = events
         self.logger = logger
@@ -47,7 +52,7 @@ final class Completer: Sendable {
     }
 
     func run() async {
-        var link = DatabaseLink(conninfo: conninfo, logger: logger)
+        var link = DatabaseLink(conninfo: conninfo, settings: settings, logger: logger)
         while true {
             let batch = pending.withLock { pending -> [FinishedJob] in
                 let batch = Array(pending.prefix(maxBatch))

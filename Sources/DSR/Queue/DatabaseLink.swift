@@ -9,18 +9,24 @@ import Postgres
 /// repeated is the caller's decision.
 struct DatabaseLink {
     let conninfo: String
+    /// Session limits applied when the connection opens (`SessionLimits`).
+    let settings: [(name: String, value: String)]
     let logger: Logger
     private var current: PostgresConnection?
     private var consecutiveFailures = 0
 
-    init(conninfo: String, logger: Logger) {
+    init(conninfo: String, settings: [(name: String, value: String)] = [], logger: Logger) {
         self.conninfo = conninfo
+        self.settings = settings
         self.logger = logger
     }
 
     mutating func connection() async throws -> PostgresConnection {
         if let current { return current }
         let connection = try await PostgresConnection.connect(conninfo)
+        for setting in settings {
+            _ = try await connection.query("SELECT set_config($1, $2, false)", [setting.name, setting.value])
+        }
         current = connection
         return connection
     }

@@ -24,12 +24,18 @@ public final class WorkerPool<C: Clock>: Service, Sendable where C.Duration == D
         public var shutdownGrace: Duration
         public var workerID: String
         public var version: String
+        /// Session limits for the pool's own connections (claims, heartbeats, completions).
+        public var sessionSettings: [(name: String, value: String)]
 
-        public init(queue: DSRConfiguration.Queue, shutdownGrace: Duration, workerID: String, version: String) {
+        public init(
+            queue: DSRConfiguration.Queue, shutdownGrace: Duration, workerID: String, version: String,
+            sessionSettings: [(name: String, value: String)] = []
+        ) {
             self.queue = queue
             self.shutdownGrace = shutdownGrace
             self.workerID = workerID
             self.version = version
+            self.sessionSettings = sessionSettings
         }
     }
 
@@ -62,7 +68,7 @@ public final class WorkerPool<C: Clock>: Service, Sendable where C.Duration == D
     }
 
     public func run() async throws {
-        var claimLink = DatabaseLink(conninfo: conninfo, logger: logger)
+        var claimLink = DatabaseLink(conninfo: conninfo, settings: options.sessionSettings, logger: logger)
         let first = try await claimLink.connection()
         try await QueueStore.registerWorker(
             first, id: options.workerID, host: ProcessInfo.processInfo.hostName,
@@ -76,7 +82,7 @@ public final class WorkerPool<C: Clock>: Service, Sendable where C.Duration == D
             "worker pool started",
             metadata: ["dsr.worker": "\(options.workerID)", "dsr.workers": "\(options.queue.workers)"])
 
-        let completer = Completer(conninfo: conninfo, leases: leases, events: events, logger: logger)
+        let completer = Completer(conninfo: conninfo, settings: options.sessionSettings, leases: leases, events: events, logger: logger)
         await withTaskGroup(of: Void.self) { background in
             background.addTask { await completer.run() }
             background.addTask { await self.listen() }
@@ -196,7 +202,7 @@ public final class WorkerPool<C: Clock>: Service, Sendable where C.Duration == D
 
     /// LISTEN on a connection of its own; every notification rings the fetch loop.
     private func listen() async {
-        var link = DatabaseLink(conninfo: conninfo, logger: logger)
+        var link = DatabaseLink(conninfo: conninfo, settings: options.sessionSettings, logger: logger)
         var listening = false
         while !Task.isCancelled {
             do {
@@ -239,7 +245,7 @@ public final class WorkerPool<C: Clock>: Service, Sendable where C.Duration == D
     /// other processes' expired leases every `queue.rescue_interval`. Both keep to schedules
     /// fixed at start, like ``pollTicks()``.
     private func heartbeat(from origin: C.Instant) async {
-        var link = DatabaseLink(conninfo: conninfo, logger: logger)
+        var link = DatabaseLink(conninfo: conninfo, settings: options.sessionSettings, logger: logger)
         var nextRenewal = origin.advanced(by: options.queue.heartbeatInterval)
         var nextRescue = origin.advanced(by: options.queue.rescueInterval)
         while !Task.isCancelled {

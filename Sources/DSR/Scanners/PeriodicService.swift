@@ -18,16 +18,19 @@ public struct PeriodicService<C: Clock>: Service where C.Duration == Duration {
     let work: any PeriodicWork
     let interval: Duration
     let conninfo: String
+    private let settings: [(name: String, value: String)]
     let clock: C
     let events: DaemonEvents
     let logger: Logger
 
     public init(
-        _ work: any PeriodicWork, every interval: Duration, conninfo: String, clock: C, events: DaemonEvents = .none, logger: Logger
+        _ work: any PeriodicWork, every interval: Duration, conninfo: String, settings: [(name: String, value: String)] = [],
+        clock: C, events: DaemonEvents = .none, logger: Logger
     ) {
         self.work = work
         self.interval = interval
         self.conninfo = conninfo
+        self.settings = settings
         self.clock = clock
         self.events = events
         self.logger = logger
@@ -40,7 +43,7 @@ public struct PeriodicService<C: Clock>: Service where C.Duration == Duration {
     /// interval after the report always gets exactly one more round.
     public func run() async throws {
         await cancelWhenGracefulShutdown {
-            var link = DatabaseLink(conninfo: conninfo, logger: logger)
+            var link = DatabaseLink(conninfo: conninfo, settings: settings, logger: logger)
             var next = clock.now
             while !Task.isCancelled {
                 do {
