@@ -231,6 +231,7 @@ CREATE FUNCTION dsr.start_verification(request uuid, contacts jsonb) RETURNS tex
 LANGUAGE plpgsql AS $$
 DECLARE
     has_contact boolean;
+    known boolean := coalesce((contacts ->> 'matches')::integer, 1) > 0;
 BEGIN
     has_contact := EXISTS (SELECT 1 FROM jsonb_array_elements_text(coalesce(contacts -> 'email', '[]')))
                    OR EXISTS (SELECT 1 FROM jsonb_array_elements_text(coalesce(contacts -> 'phone', '[]')) AS p
@@ -239,6 +240,7 @@ BEGIN
        SET status = 'awaiting_verification', hold_reason = CASE WHEN has_contact THEN 'unverified' ELSE 'no_contact_on_file' END,
            contacts_on_file = contacts, updated_at = now(),
            current_step = CASE WHEN has_contact THEN 'waiting for the person to enter the code sent to their contact on file'
+                               WHEN NOT known THEN 'waiting for identity verification: nobody in the stores matches the identifiers given'
                                ELSE 'waiting for identity verification: no email or mobile number on file' END
      WHERE id = request AND completed_at IS NULL AND status IN ('received', 'in_progress', 'waiting');
     IF NOT FOUND THEN
@@ -246,13 +248,16 @@ BEGIN
     END IF;
     PERFORM dsr.adopt_contacts(request, contacts);
     INSERT INTO dsr.request_events (request_id, step, detail)
-    VALUES (request, 'verification_started', jsonb_build_object('contact_on_file', has_contact));
+    VALUES (request, 'verification_started', jsonb_build_object('contact_on_file', has_contact, 'person_found', known));
     IF has_contact THEN
         RETURN dsr.send_verification_code(request);
     END IF;
-    -- Nobody to send a code to: the person hears how to verify otherwise (on the request's
-    -- own channels, which reach whoever owns them, never the requester's screen).
-    PERFORM dsr.notify_subject(request, 'identity_needed', jsonb_build_object('note', '', 'several_accounts', false));
+    -- Nobody to send a code to: a person the stores know hears how to verify otherwise (on the
+    -- request's own channels, which reach whoever owns them, never the requester's screen).
+    -- Nobody is told anything more about identifiers that match no one.
+    IF known THEN
+        PERFORM dsr.notify_subject(request, 'identity_needed', jsonb_build_object('several_accounts', false));
+    END IF;
     RETURN 'no_contact_on_file';
 END $$;
 COMMENT ON FUNCTION dsr.start_verification(uuid, jsonb) IS 'Called by the request job when the kind needs verification and the request is not verified: records the contacts on file and sends a one-time code to them, or (none on file) asks the person to verify with an operator. Nothing is planned until verified.';

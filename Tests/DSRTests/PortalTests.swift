@@ -164,6 +164,18 @@ struct PortalTests {
                     pages.append(seen.map { $0.replacingOccurrences(of: browser.csrf, with: "CSRF") })
                 }
                 #expect(pages[0] == pages[1])
+                // The operator can tell them apart; the unknown address got nothing but the acknowledgement.
+                let found = try await connection.query(
+                    """
+                    SELECT e.detail ->> 'person_found' AS found FROM dsr.request_events e JOIN dsr.requests r ON r.id = e.request_id
+                     WHERE e.step = 'verification_started' ORDER BY r.subject_email DESC
+                    """
+                ).map { try $0.decode("found", as: String.self) }
+                #expect(found == ["true", "false"])
+                #expect(
+                    try await connection.count(
+                        "SELECT count(*) FROM dsr.outbox o JOIN dsr.requests r ON r.id = o.request_id WHERE r.subject_email = 'nobody.here@example.co.th' AND o.audience = 'subject' AND o.template <> 'received'"
+                    ) == 0)
                 #expect(pages[0].last?.hasPrefix("429") == true)
                 #expect(await daemon.stop() == 0)
                 await portal.stop()

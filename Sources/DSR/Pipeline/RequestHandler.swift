@@ -73,7 +73,8 @@ public struct RequestHandler: JobHandler {
         let decision = RequestLifecycle.plan(
             status: request.status, kind: request.kind, resumed: request.resumed, needsVerification: request.needsVerification,
             requester: request.requester, resolved: resolved)
-        let contacts = String(decoding: try JSONEncoder().encode(ContactsOnFile(resolution.onFile)), as: UTF8.self)
+        let contacts = String(
+            decoding: try JSONEncoder().encode(ContactsOnFile(resolution.onFile, matches: resolution.matches)), as: UTF8.self)
         switch decision {
         case .skip:
             return .none
@@ -117,13 +118,17 @@ public struct RequestHandler: JobHandler {
 
     /// The emails and phone numbers the stores hold for the person (`dsr.requests.contacts_on_file`):
     /// the only places a verification code goes.
+    /// Also how many records matched, so an operator can tell an unknown person from one the
+    /// stores hold no contact for.
     struct ContactsOnFile: Encodable {
         let email: [String]
         let phone: [String]
+        let matches: Int
 
-        init(_ found: IdentitySet) {
+        init(_ found: IdentitySet, matches: Int) {
             email = found[.email].sorted()
             phone = found[.phone].sorted()
+            self.matches = matches
         }
     }
 
