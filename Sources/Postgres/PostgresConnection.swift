@@ -26,12 +26,17 @@ public actor PostgresConnection {
 
     /// Connects with a libpq connection string (`host=... dbname=...`) or URI
     /// (`postgresql://...`). An empty or `nil` string uses the standard `PG*` environment
-    /// variables, `~/.pgpass` and `PGSERVICE`, exactly as `psql` does.
-    public static func connect(_ conninfo: String? = nil, applicationName: String = "dsrd") async throws
-        -> PostgresConnection
-    {
+    /// variables, `~/.pgpass` and `PGSERVICE`, exactly as `psql` does. `settings` are session
+    /// settings (`statement_timeout`, `lock_timeout`) set with `set_config` once connected,
+    /// so they hold for the connection's life.
+    public static func connect(
+        _ conninfo: String? = nil, applicationName: String = "dsrd", settings: [(name: String, value: String)] = []
+    ) async throws -> PostgresConnection {
         let connection = PostgresConnection()
         try await connection.open(conninfo ?? "", applicationName: applicationName)
+        for setting in settings {
+            _ = try await connection.query("SELECT set_config($1, $2, false)", [setting.name, setting.value])
+        }
         return connection
     }
 

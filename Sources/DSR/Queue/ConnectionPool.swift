@@ -57,11 +57,7 @@ public actor ConnectionPool {
     private func openConnection() async throws -> PostgresConnection {
         open += 1
         do {
-            let connection = try await PostgresConnection.connect(conninfo)
-            for setting in settings {
-                _ = try await connection.query("SELECT set_config($1, $2, false)", [setting.name, setting.value])
-            }
-            return connection
+            return try await PostgresConnection.connect(conninfo, settings: settings)
         } catch {
             open -= 1
             wakeOne()

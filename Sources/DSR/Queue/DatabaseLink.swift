@@ -23,10 +23,7 @@ struct DatabaseLink {
 
     mutating func connection() async throws -> PostgresConnection {
         if let current { return current }
-        let connection = try await PostgresConnection.connect(conninfo)
-        for setting in settings {
-            _ = try await connection.query("SELECT set_config($1, $2, false)", [setting.name, setting.value])
-        }
+        let connection = try await PostgresConnection.connect(conninfo, settings: settings)
         current = connection
         return connection
     }
