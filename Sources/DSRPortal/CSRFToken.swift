@@ -35,7 +35,7 @@ struct CSRFToken {
     }
 
     static func isWellFormed(_ token: String) -> Bool {
-        token.utf8.count == 64 && token.utf8.allSatisfy { (48...57).contains($0) || (97...102).contains($0) }
+        Digests.isHex(token, length: 64)
     }
 
     /// 256 random bits as 64 lower-case hex digits (also the download links' tokens).

@@ -181,14 +181,32 @@ public struct PortalServer: Sendable {
         return response
     }
 
-    func confirm(_ request: Request, context: PortalContext) async throws -> Response {
+    /// What the code page's two forms check first: the CSRF token, the pending request (from
+    /// its cookie) and the client address's rate limit: go on with the request and the form,
+    /// or end with a response.
+    func codeStep(_ request: Request, context: PortalContext) async throws -> CodeStep {
         let form = try await readForm(request, context: context)
-        guard CSRFToken.matches(request, form) else { return forbidden(request) }
-        guard let id = pendingRequest(request) else { return Self.redirect("/") }
+        guard CSRFToken.matches(request, form) else { return .end(forbidden(request)) }
+        guard let id = pendingRequest(request) else { return .end(Self.redirect("/")) }
         guard
             try await allowed(
                 "code-address:\(clientAddress(request, context: context))", configuration.portal.codeTriesPerAddress, perSeconds: 3600)
-        else { return verifyPage(request, notice: "error_too_many", status: .tooManyRequests) }
+        else { return .end(verifyPage(request, notice: "error_too_many", status: .tooManyRequests)) }
+        return .go(id, form)
+    }
+
+    enum CodeStep {
+        case go(UUID, PortalForm)
+        case end(Response)
+    }
+
+    func confirm(_ request: Request, context: PortalContext) async throws -> Response {
+        let id: UUID
+        let form: PortalForm
+        switch try await codeStep(request, context: context) {
+        case .end(let response): return response
+        case .go(let pending, let fields): (id, form) = (pending, fields)
+        }
         // The database locks a request after verification_policy.max_attempts wrong codes,
         // counted alike whether or not a code was ever sent; this is a backstop per day.
         guard try await allowed("code-request:\(id.uuidString)", 20, perSeconds: 86_400) else {
@@ -211,13 +229,11 @@ public struct PortalServer: Sendable {
     }
 
     func resend(_ request: Request, context: PortalContext) async throws -> Response {
-        let form = try await readForm(request, context: context)
-        guard CSRFToken.matches(request, form) else { return forbidden(request) }
-        guard let id = pendingRequest(request) else { return Self.redirect("/") }
-        guard
-            try await allowed(
-                "code-address:\(clientAddress(request, context: context))", configuration.portal.codeTriesPerAddress, perSeconds: 3600)
-        else { return verifyPage(request, notice: "error_too_many", status: .tooManyRequests) }
+        let id: UUID
+        switch try await codeStep(request, context: context) {
+        case .end(let response): return response
+        case .go(let pending, _): id = pending
+        }
         _ = try await pool.withConnection { connection in
             try await connection.query("SELECT dsr.send_verification_code($1)", [id])
         }
@@ -241,15 +257,14 @@ public struct PortalServer: Sendable {
     }
 
     func download(_ request: Request, context: PortalContext, token: String) async throws -> Response {
-        guard token.utf8.count == 64, token.utf8.allSatisfy({ (48...57).contains($0) || (97...102).contains($0) }) else {
+        guard Digests.isHex(token, length: 64) else {
             return gone(request)
         }
         let hash = Data(SHA256.hash(data: Data(token.utf8)))
         let rows = try await pool.withConnection { connection in
             try await connection.query("SELECT request_id, export_file FROM dsr.claim_download($1)", [hash])
         }
-        guard let row = rows.first, let file = try row.decode("export_file", as: String?.self),
-            file.range(of: #"^[0-9a-f]{32}\.zip$"#, options: .regularExpression) != nil
+        guard let row = rows.first, let file = try row.decode("export_file", as: String?.self), ExportFiles.isExportName(file)
         else { return gone(request) }
         let id = try row.decode("request_id", as: UUID.self)
         logger.info("export downloaded", metadata: ["dsr.request_id": "\(id.uuidString.lowercased())"])

@@ -5,6 +5,11 @@ import Foundation
 public enum Digests {
     private static let digits = Array("0123456789abcdef".utf8)
 
+    /// Whether `text` is exactly `length` lower-case hex digits, the form of dsrd's tokens.
+    public static func isHex(_ text: String, length: Int) -> Bool {
+        text.utf8.count == length && text.utf8.allSatisfy { digits.contains($0) }
+    }
+
     public static func hex(_ bytes: some Sequence<UInt8>) -> String {
         var text: [UInt8] = []
         text.reserveCapacity(64)

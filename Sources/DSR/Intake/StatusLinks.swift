@@ -45,7 +45,7 @@ public struct StatusLinks: Sendable {
 
     /// The request a token names, when the token is genuine (compared in constant time).
     public func request(fromToken token: String) -> UUID? {
-        guard token.utf8.count == 64, token.utf8.allSatisfy({ (48...57).contains($0) || (97...102).contains($0) }) else { return nil }
+        guard Digests.isHex(token, length: 64) else { return nil }
         let id = String(token.prefix(32))
         var text = id
         for index in [20, 16, 12, 8] { text.insert("-", at: text.index(text.startIndex, offsetBy: index)) }
