@@ -310,20 +310,32 @@ BEGIN
 END $$;
 COMMENT ON FUNCTION dsr.verify_identity(uuid, text, text, text, jsonb) IS 'An operator verified the requester (method in_person, documents, call_back or operator_review; evidence says what was checked) and the request goes on. identifiers: as for dsr.resume_request (needed for a shared phone). Example: SELECT dsr.verify_identity(''…'', ''in_person'', ''Thai ID card checked at the Bangkok office'');';
 
+-- What a representative record is: {"name", "authority", "evidence"} with nothing else, the
+-- one rule dsr.submit's option representative and dsr.record_representative both apply.
+CREATE FUNCTION dsr.valid_representative(representative jsonb) RETURNS boolean
+LANGUAGE sql IMMUTABLE AS $$
+    SELECT jsonb_typeof(representative) = 'object'
+       AND coalesce((representative ->> 'authority') = ANY (ARRAY['parent', 'guardian', 'curator', 'power_of_attorney']), false)
+       AND length(btrim(coalesce(representative ->> 'name', ''))) BETWEEN 1 AND 200
+       AND length(btrim(coalesce(representative ->> 'evidence', ''))) BETWEEN 3 AND 1000
+       AND NOT EXISTS (SELECT 1 FROM jsonb_object_keys(representative) AS k WHERE k NOT IN ('name', 'authority', 'evidence'))
+$$;
+COMMENT ON FUNCTION dsr.valid_representative(jsonb) IS 'Whether a representative record is {"name" (1-200 characters), "authority" (parent, guardian, curator, power_of_attorney), "evidence" (3-1000 characters)} and nothing else.';
+
 -- A parent, guardian or other representative acting for the person (PDPA s.20: a minor acts
 -- with the holder of parental responsibility), recorded by an operator who saw the evidence.
 CREATE FUNCTION dsr.record_representative(request uuid, name text, authority text, evidence text) RETURNS void
 LANGUAGE plpgsql AS $$
+DECLARE
+    acting_for jsonb := jsonb_build_object('name', name, 'authority', authority, 'evidence', evidence);
 BEGIN
-    IF authority IS NULL OR authority NOT IN ('parent', 'guardian', 'curator', 'power_of_attorney') THEN
-        RAISE EXCEPTION 'authority must be parent, guardian, curator or power_of_attorney' USING ERRCODE = '22023';
-    END IF;
-    IF length(btrim(coalesce(name, ''))) NOT BETWEEN 1 AND 200 OR length(btrim(coalesce(evidence, ''))) NOT BETWEEN 3 AND 1000 THEN
-        RAISE EXCEPTION 'a representative needs a name and the evidence seen (3 to 1000 characters)' USING ERRCODE = '22023',
+    IF NOT dsr.valid_representative(acting_for) THEN
+        RAISE EXCEPTION 'a representative needs a name, an authority (parent, guardian, curator or power_of_attorney) and the evidence seen (3 to 1000 characters)'
+            USING ERRCODE = '22023',
             HINT = 'e.g. dsr.record_representative(id, ''Malee Jaidee'', ''parent'', ''birth certificate and ID card seen'')';
     END IF;
     UPDATE dsr.requests AS q
-       SET representative = jsonb_build_object('name', name, 'authority', authority, 'evidence', evidence), updated_at = now()
+       SET representative = acting_for, updated_at = now()
      WHERE q.id = request AND q.completed_at IS NULL;
     IF NOT FOUND THEN
         RAISE EXCEPTION 'request % is not open', request USING ERRCODE = '55000';
@@ -466,11 +478,7 @@ BEGIN
         END IF;
     END IF;
     IF acting_for IS NOT NULL THEN
-        IF jsonb_typeof(acting_for) <> 'object'
-           OR NOT (acting_for ->> 'authority') = ANY (ARRAY['parent', 'guardian', 'curator', 'power_of_attorney'])
-           OR length(btrim(coalesce(acting_for ->> 'name', ''))) NOT BETWEEN 1 AND 200
-           OR length(btrim(coalesce(acting_for ->> 'evidence', ''))) NOT BETWEEN 3 AND 1000
-           OR EXISTS (SELECT 1 FROM jsonb_object_keys(acting_for) AS k WHERE k NOT IN ('name', 'authority', 'evidence')) THEN
+        IF NOT dsr.valid_representative(acting_for) THEN
             RAISE EXCEPTION 'options.representative must be {"name", "authority": parent|guardian|curator|power_of_attorney, "evidence"}'
                 USING ERRCODE = '22023';
         END IF;
