@@ -1,3 +1,4 @@
+import Crypto
 import DSR
 import DSRTestSupport
 import Foundation
@@ -126,6 +127,65 @@ struct ErasureTests {
                 #expect(broken.status == 1)
                 #expect(broken.output.contains("records a different proof digest"))
                 #expect(broken.output.contains("audit chain broken at entry #1"))
+            }
+        }
+    }
+}
+
+extension ErasureTests {
+    /// Issue 15: the proof key and anything derived from it (the identifier key, its HMAC
+    /// pads) never leave the daemon, even with every statement and parameter logged.
+    @Test func theProofKeyNeverReachesAStoreEvenWithEveryStatementLogged() async throws {
+        try await TestDatabase.migrated { database, connection in
+            try await StoreFixture.with { stores in
+                let keys = try makeKeys()
+                defer { try? FileManager.default.removeItem(at: keys.directory) }
+                let order = try await PostgresConnection.connect(stores.url("order"))
+                for store in ["customer", "order", "marketing"] {
+                    let name = stores.names[store]!
+                    try await connection.execute("ALTER DATABASE \(name) SET log_statement = 'all'")
+                    try await connection.execute("ALTER DATABASE \(name) SET log_parameter_max_length = -1")
+                }
+                let dataDirectory = try await connection.query("SELECT current_setting('data_directory') AS d")[0].decode("d", as: String.self)
+                let logPath = URL(fileURLWithPath: dataDirectory).deletingLastPathComponent().appendingPathComponent("server.log").path
+                let logStart = try FileManager.default.attributesOfItem(atPath: logPath)[.size] as? Int ?? 0
+
+                let exports = try temporaryDirectory()
+                defer { try? FileManager.default.removeItem(at: exports) }
+                let id = try await connection.query(
+                    "SELECT dsr.submit('erasure', '{\"email\": \"somchai.test@example.co.th\"}') AS id")[0].decode("id", as: UUID.self)
+                let run = try await runInProcessUntilCompleted(
+                    id, database.erasureArguments(exports, key: keys.privateKey), environment: stores.environment, on: connection)
+                #expect(run.completed, "\(run.output)")
+
+                // The hashes are the daemon's keyed hashes of the values the rows held.
+                let proofKeys = try ProofKeys.load(privateKeyFile: keys.privateKey)
+                let hashed = try await order.query("SELECT DISTINCT customer_id FROM orders WHERE customer_id ~ '^[0-9a-f]{64}$'")
+                    .map { try $0.decode("customer_id", as: String.self) }
+                #expect(hashed == [proofKeys.identifierHash("T-1")])
+
+                // Every form of the secret: the signing key, the derived identifier key and
+                // the two HMAC pads, as hex (how bytea is logged) and as base64.
+                let signing = proofKeys.signing.rawRepresentation
+                let identifierKey = HKDF<SHA256>.deriveKey(
+                    inputKeyMaterial: SymmetricKey(data: signing), info: Data("dsrd identifier hash v1".utf8), outputByteCount: 32
+                ).withUnsafeBytes { Data($0) }
+                let padded = identifierKey + Data(repeating: 0, count: 32)
+                let secrets = [signing, identifierKey, Data(padded.map { $0 ^ 0x36 }), Data(padded.map { $0 ^ 0x5c })]
+                let forms = secrets.flatMap { [Digests.hex($0), $0.base64EncodedString()] }
+
+                let handle = try FileHandle(forReadingFrom: URL(fileURLWithPath: logPath))
+                try handle.seek(toOffset: UInt64(logStart))
+                let log = String(decoding: try handle.readToEnd() ?? Data(), as: UTF8.self)
+                // The log did record the erasure with its parameters: the check below can fail.
+                #expect(log.contains("UPDATE \"orders\"") && log.contains("somchai.test@example.co.th"))
+                #expect(log.contains(proofKeys.identifierHash("T-1")))
+                let activity = try await connection.query("SELECT coalesce(string_agg(query, ' '), '') AS q FROM pg_stat_activity")[0]
+                    .decode("q", as: String.self)
+                for form in forms {
+                    #expect(!log.contains(form))
+                    #expect(!activity.contains(form))
+                }
             }
         }
     }

@@ -37,14 +37,6 @@ public struct ProofKeys: Sendable {
         Digests.hex(HMAC<SHA256>.authenticationCode(for: Data(value.utf8), using: identifierKey))
     }
 
-    /// The HMAC key's inner and outer pads, so a store can compute the same HMAC in SQL with
-    /// its built-in sha256: `sha256(outer || sha256(inner || value))`.
-    public var hmacPads: (inner: Data, outer: Data) {
-        var key = identifierKey.withUnsafeBytes { Data($0) }
-        key.append(Data(repeating: 0, count: 64 - key.count))
-        return (Data(key.map { $0 ^ 0x36 }), Data(key.map { $0 ^ 0x5c }))
-    }
-
     public static func load(privateKeyFile path: String) throws -> ProofKeys {
         guard let text = try? String(contentsOfFile: path, encoding: .utf8),
             let raw = Data(base64Encoded: text.trimmingCharacters(in: .whitespacesAndNewlines))

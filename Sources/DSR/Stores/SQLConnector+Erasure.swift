@@ -18,7 +18,7 @@ extension SQLConnector {
         _ identity: IdentitySet, keys: ProofKeys, record: @Sendable (StoreErasure) async throws -> Void
     ) async throws -> StoreErasure {
         let statements = try await statements()
-        let plans = mapping.tables.reversed().map { erasurePlan(for: $0, identity: identity, keys: keys, statements: statements) }
+        let hashInputs = hashInputsStatement(identity, statements: statements)
         let entries =
             mapping.suppressionTable.isEmpty
             ? []
@@ -29,6 +29,14 @@ extension SQLConnector {
         let store = mapping.name
         return try await run { connection in
             try await connection.transaction(.readWrite, record) { connection in
+                // The keyed hashes are computed here, in the daemon, from the values the
+                // person's rows hold: the key never reaches the store (issue 15).
+                var hashes = HashedValues()
+                if let hashInputs {
+                    let values = try connection.query(hashInputs.sql, hashInputs.parameters).map { try $0.decode("v", as: String.self) }
+                    hashes = HashedValues(values: values, hashes: values.map(keys.identifierHash))
+                }
+                let plans = mapping.tables.reversed().map { erasurePlan(for: $0, identity: identity, hashes: hashes, statements: statements) }
                 var tables: [StoreErasure.Table] = []
                 for plan in plans { tables.append(try plan.run(on: connection)) }
                 var entries = 0
@@ -131,7 +139,35 @@ extension SQLConnector {
         static func isoDate(_ date: Date) -> String { DateTexts.day(date) }
     }
 
-    func erasurePlan(for table: TableMapping, identity: IdentitySet, keys: ProofKeys, statements: SQLStatements) -> TableErasurePlan {
+    /// The values a `hash` column strategy will replace, paired with their keyed hashes.
+    struct HashedValues: Sendable {
+        var values: [String] = []
+        var hashes: [String] = []
+    }
+
+    /// One statement reading every distinct value the person's rows hold in a column whose
+    /// strategy is `hash` (not already a hash), so the daemon can compute the keyed hashes
+    /// itself; nil when no table hashes a column. A value written between this read and the
+    /// erasure (same transaction, a concurrent writer) finds no hash and becomes NULL.
+    func hashInputsStatement(_ identity: IdentitySet, statements: SQLStatements) -> (sql: String, parameters: [any PostgresEncodable])? {
+        var binder = SQLStatements.Binder()
+        var parts: [String] = []
+        for table in mapping.tables {
+            let columns = table.columnStrategies.filter { $0.value == .hash }.keys.sorted()
+            guard !columns.isEmpty else { continue }
+            let match = statements.condition(table, alias: "t0", identity: identity, binder: &binder)
+            for column in columns {
+                parts.append("SELECT t0.\(Self.quote(column))::text AS v FROM \(Self.quote(table.name)) AS t0 WHERE \(match)")
+            }
+        }
+        guard !parts.isEmpty else { return nil }
+        return (
+            "SELECT DISTINCT v FROM (\(parts.joined(separator: " UNION ALL "))) AS s WHERE v IS NOT NULL AND v !~ '^[0-9a-f]{64}$'",
+            binder.parameters
+        )
+    }
+
+    func erasurePlan(for table: TableMapping, identity: IdentitySet, hashes: HashedValues, statements: SQLStatements) -> TableErasurePlan {
         let name = Self.quote(table.name)
         let keep = table.hold?.keepIf.map { "coalesce(t0.\(Self.quote($0)), false)" } ?? "false"
         let hold = table.hold.map { "t0.\(Self.quote($0.from)) > now() - make_interval(years => \($0.years))" } ?? "false"
@@ -150,21 +186,20 @@ extension SQLConnector {
         let heldIsUpdate = !table.columnStrategies.isEmpty
 
         func assignments(_ binder: inout SQLStatements.Binder) -> String {
-            let pads = keys.hmacPads
-            var inner: String?
-            var outer: String?
+            var values: String?
+            var digests: String?
             return table.columnStrategies.sorted { $0.key < $1.key }.map { column, strategy in
                 let reference = "t0.\(Self.quote(column))"
                 let value: String
                 switch strategy {
                 case .hash:
-                    if inner == nil {
-                        inner = binder.bind(pads.inner, as: "bytea")
-                        outer = binder.bind(pads.outer, as: "bytea")
+                    if values == nil {
+                        values = binder.bind(hashes.values, as: "text[]")
+                        digests = binder.bind(hashes.hashes, as: "text[]")
                     }
                     // Already a 64-hex-digit hash: leave it, so a re-run does not hash twice.
                     value =
-                        "CASE WHEN \(reference) IS NULL OR \(reference)::text ~ '^[0-9a-f]{64}$' THEN \(reference) ELSE encode(sha256(\(outer!) || sha256(\(inner!) || convert_to(\(reference)::text, 'UTF8'))), 'hex') END"
+                        "CASE WHEN \(reference) IS NULL OR \(reference)::text ~ '^[0-9a-f]{64}$' THEN \(reference) ELSE (SELECT m.h FROM unnest(\(values!), \(digests!)) AS m(v, h) WHERE m.v = \(reference)::text) END"
                 case .mask:
                     value =
                         "CASE WHEN \(reference) IS NULL THEN NULL WHEN \(reference)::text LIKE '%@%' THEN left(\(reference)::text, 1) || '***@' || split_part(\(reference)::text, '@', 2) ELSE left(\(reference)::text, 1) || '***' END"

@@ -96,10 +96,13 @@ extension SQLConnector {
             let (remainderSQL, remainderParameters) = remainderStatement(table, identity: identity, statements: statements)
             planned.append(("post-erasure check of \(table.name)", remainderSQL, remainderParameters))
         }
-        // Erasure with a throwaway key: only the statements' shape matters here.
-        let keys = ProofKeys(signing: .init())
+        if let hashInputs = hashInputsStatement(identity, statements: statements) {
+            planned.append(("reading the values to hash", hashInputs.sql, hashInputs.parameters))
+        }
+        // Erasure with a made-up hash: only the statements' shape matters here.
+        let hashes = HashedValues(values: ["X0000000"], hashes: [String(repeating: "0", count: 64)])
         for table in mapping.tables {
-            let plan = erasurePlan(for: table, identity: identity, keys: keys, statements: statements)
+            let plan = erasurePlan(for: table, identity: identity, hashes: hashes, statements: statements)
             planned.append(("erasure of \(table.name)", plan.sql, plan.parameters))
         }
         var corrections: [String: String] = [:]
