@@ -1,5 +1,6 @@
 import CLibPQ
 import Foundation
+import Synchronization
 
 /// One libpq connection, owned by an actor that runs on a dedicated thread.
 ///
@@ -19,6 +20,9 @@ public actor PostgresConnection {
     private var prepared: [String: String] = [:]
     private var preparedOrder: [String] = []
     private var preparedCount = 0
+    /// libpq's cancel object for this connection (`PQgetCancel`), usable from any thread
+    /// while the connection's own thread is blocked in a call.
+    private nonisolated let canceller = Mutex<CancelHandle?>(nil)
 
     public nonisolated var unownedExecutor: UnownedSerialExecutor {
         thread.asUnownedSerialExecutor()
@@ -45,6 +49,7 @@ public actor PostgresConnection {
     }
 
     isolated deinit {
+        dropCanceller()
         if let handle { PQfinish(handle) }
         thread.stop()
     }
@@ -75,6 +80,7 @@ public actor PostgresConnection {
             throw error
         }
         handle = connection
+        canceller.withLock { $0 = PQgetCancel(connection).map(CancelHandle.init) }
         // Server notices (e.g. "already exists, skipping") would go to stderr; drop them.
         PQsetNoticeProcessor(connection, { _, _ in }, nil)
         // Fixed session settings that decoding relies on; and every execution of a prepared
@@ -90,8 +96,30 @@ public actor PostgresConnection {
 
     /// Closes the connection now instead of at deinit.
     public func close() {
+        dropCanceller()
         if let handle { PQfinish(handle) }
         handle = nil
+    }
+
+    /// Asks the server to cancel the statement this connection is running, if any (libpq's
+    /// `PQcancel`, which is safe from any thread). The blocked call then fails with SQLSTATE
+    /// 57014 (`query_canceled`). Swift task cancellation cannot interrupt a libpq call by
+    /// itself: ``ConnectionPool`` calls this when the task holding the connection is cancelled.
+    /// Returns false when the request could not be sent.
+    @discardableResult
+    public nonisolated func cancelRunningStatement() -> Bool {
+        canceller.withLock { cancel in
+            guard let cancel else { return false }
+            var message = [CChar](repeating: 0, count: 256)
+            return PQcancel(cancel.pointer, &message, Int32(message.count)) == 1
+        }
+    }
+
+    private func dropCanceller() {
+        canceller.withLock { cancel in
+            if let cancel { PQfreeCancel(cancel.pointer) }
+            cancel = nil
+        }
     }
 
     /// Whether the connection is open and usable.
@@ -314,4 +342,9 @@ func withCStringArray<R>(_ strings: [String?], _ body: ([UnsafePointer<CChar>?])
     let pointers = strings.map { $0.flatMap { strdup($0) } }
     defer { for pointer in pointers { free(pointer) } }
     return body(pointers.map { $0.map { UnsafePointer($0) } })
+}
+
+/// A `PGcancel *`, only ever used under ``PostgresConnection``'s mutex.
+struct CancelHandle: @unchecked Sendable {
+    let pointer: OpaquePointer
 }

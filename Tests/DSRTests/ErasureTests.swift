@@ -146,7 +146,8 @@ extension ErasureTests {
                     try await connection.execute("ALTER DATABASE \(name) SET log_statement = 'all'")
                     try await connection.execute("ALTER DATABASE \(name) SET log_parameter_max_length = -1")
                 }
-                let dataDirectory = try await connection.query("SELECT current_setting('data_directory') AS d")[0].decode("d", as: String.self)
+                let dataDirectory = try await connection.query("SELECT current_setting('data_directory') AS d")[0].decode(
+                    "d", as: String.self)
                 let logPath = URL(fileURLWithPath: dataDirectory).deletingLastPathComponent().appendingPathComponent("server.log").path
                 let logStart = try FileManager.default.attributesOfItem(atPath: logPath)[.size] as? Int ?? 0
 

@@ -44,6 +44,25 @@ public struct DSRConfiguration: Sendable, Equatable {
         public var retryBaseDelay: Duration = .seconds(10)
         /// Longest retry delay. Default 6 h.
         public var retryMaxDelay: Duration = .seconds(6 * 3600)
+        /// How long one attempt of a `request` job (resolving the person, planning) may run
+        /// before it is cancelled and retried. Default 5 min.
+        public var requestTimeout: Duration = .seconds(300)
+        /// The same for one store's task (an export, an erasure, a change). Default 30 min.
+        public var storeTaskTimeout: Duration = .seconds(1800)
+        /// The same for `finalize` (the ZIP, the signed proof). Default 30 min.
+        public var finalizeTimeout: Duration = .seconds(1800)
+        /// The same for sending one notice. Default 5 min.
+        public var noticeTimeout: Duration = .seconds(300)
+
+        /// The attempt timeout for a job kind (`probe` shares the request's).
+        public func timeout(for kind: JobKind) -> Duration {
+            switch kind {
+            case .request, .probe: requestTimeout
+            case .storeTask: storeTaskTimeout
+            case .finalize: finalizeTimeout
+            case .notice: noticeTimeout
+            }
+        }
     }
 
     public struct Daemon: Sendable, Equatable {

@@ -14,6 +14,9 @@ public enum DaemonEvent: Sendable, Equatable {
     case rescued(Int)
     /// A heartbeat: how many of this process's leases were renewed.
     case leasesRenewed(Int)
+    /// A job's attempt ran past its kind's timeout (`queue.*_timeout`): it is being
+    /// cancelled, and its lease is no longer renewed.
+    case timedOut(Int64)
     /// A periodic work round finished (`deadline scan`, `minor scan`, `export clean-up`),
     /// whether it succeeded or not.
     case periodicWorkDone(String)

@@ -170,13 +170,21 @@ public final class WorkerPool<C: Clock>: Service, Sendable where C.Duration == D
         var logger = self.logger
         logger[metadataKey: "dsr.job_id"] = "\(job.id)"
         if let requestID = job.requestID { logger[metadataKey: "dsr.request_id"] = "\(requestID)" }
-        guard let handler = JobKind(rawValue: job.kind).flatMap({ handlers[$0] }) else {
+        guard let kind = JobKind(rawValue: job.kind), let handler = handlers[kind] else {
             logger.error("no handler for job kind", metadata: ["dsr.job_kind": "\(job.kind)"])
             return .failed(reason: "no handler for job kind \(job.kind)", retryAfter: nil)
         }
+        let timeout = options.queue.timeout(for: kind)
+        let context = JobContext(logger: logger, workerID: options.workerID)
         do {
-            let result = try await handler.handle(job, context: JobContext(logger: logger, workerID: options.workerID))
+            let result = try await runWithin(timeout, job: job) { try await handler.handle(job, context: context) }
             return .completed(result)
+        } catch is JobTimedOut {
+            let delay = job.isLastAttempt ? nil : retryPolicy.delay(afterAttempt: job.attempt, jitter: Double.random(in: 0...1))
+            let reason =
+                "timed out after \(DurationText.format(timeout)) (queue.\(kind.rawValue)_timeout); the statement running was cancelled"
+            logger.warning("job attempt timed out", metadata: ["dsr.attempt": "\(job.attempt)", "dsr.dead": "\(delay == nil)"])
+            return .failed(reason: reason, retryAfter: delay)
         } catch is CancellationError where stopping.load(ordering: .sequentiallyConsistent) {
             return .released
         } catch let failure as JobFailure {
@@ -195,6 +203,31 @@ public final class WorkerPool<C: Clock>: Service, Sendable where C.Duration == D
                 "job attempt failed",
                 metadata: ["dsr.error": "\(error)", "dsr.attempt": "\(job.attempt)", "dsr.dead": "\(delay == nil)"])
             return .failed(reason: "\(error)", retryAfter: delay)
+        }
+    }
+
+    private struct JobTimedOut: Error {}
+
+    /// Runs `body`, cancelling it when `timeout` passes on the pool's clock first. Cancelling
+    /// reaches a statement blocked in libpq through ``ConnectionPool`` (`PQcancel`); from that
+    /// moment the job is overdue and its lease is not renewed, so a handler that cannot be
+    /// interrupted loses the job to the rescuer one lease later instead of holding it forever.
+    private func runWithin(_ timeout: Duration, job: Job, _ body: @escaping @Sendable () async throws -> JobResult) async throws
+        -> JobResult
+    {
+        try await withThrowingTaskGroup(of: JobResult?.self) { group in
+            group.addTask { try await body() }
+            group.addTask {
+                try await self.clock.sleep(for: timeout)
+                return nil
+            }
+            defer { group.cancelAll() }
+            guard let first = try await group.next(), let result = first else {
+                leases.markOverdue(job.id)
+                events.emit(.timedOut(job.id))
+                throw JobTimedOut()
+            }
+            return result
         }
     }
 
@@ -256,7 +289,7 @@ public final class WorkerPool<C: Clock>: Service, Sendable where C.Duration == D
                 let connection = try await link.connection()
                 if now >= nextRenewal {
                     let renewed = try await QueueStore.extendLeases(
-                        connection, ids: leases.ids, workerID: options.workerID, lease: options.queue.leaseDuration)
+                        connection, ids: leases.renewable, workerID: options.workerID, lease: options.queue.leaseDuration)
                     try await QueueStore.touchWorker(connection, id: options.workerID)
                     events.emit(.leasesRenewed(renewed))
                     nextRenewal = nextRenewal.nextTick(every: options.queue.heartbeatInterval, after: now)

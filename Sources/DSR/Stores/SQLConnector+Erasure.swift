@@ -36,7 +36,9 @@ extension SQLConnector {
                     let values = try connection.query(hashInputs.sql, hashInputs.parameters).map { try $0.decode("v", as: String.self) }
                     hashes = HashedValues(values: values, hashes: values.map(keys.identifierHash))
                 }
-                let plans = mapping.tables.reversed().map { erasurePlan(for: $0, identity: identity, hashes: hashes, statements: statements) }
+                let plans = mapping.tables.reversed().map {
+                    erasurePlan(for: $0, identity: identity, hashes: hashes, statements: statements)
+                }
                 var tables: [StoreErasure.Table] = []
                 for plan in plans { tables.append(try plan.run(on: connection)) }
                 var entries = 0
