@@ -113,6 +113,8 @@ struct ConfigurationKey: Sendable {
         .integer("queue.max_attempts", \.queue.maxAttempts, range: 1...1000),
         .duration("queue.retry_base_delay", \.queue.retryBaseDelay, minimum: .zero),
         .duration("queue.retry_max_delay", \.queue.retryMaxDelay, minimum: .zero),
+        .duration("queue.store_outage_budget", \.queue.storeOutageBudget, minimum: .zero),
+        .duration("queue.store_retry_max_delay", \.queue.storeRetryMaxDelay, minimum: .zero),
         .duration("queue.request_timeout", \.queue.requestTimeout, minimum: .milliseconds(100)),
         .duration("queue.store_task_timeout", \.queue.storeTaskTimeout, minimum: .milliseconds(100)),
         .duration("queue.finalize_timeout", \.queue.finalizeTimeout, minimum: .milliseconds(100)),

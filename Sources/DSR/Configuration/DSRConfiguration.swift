@@ -44,6 +44,11 @@ public struct DSRConfiguration: Sendable, Equatable {
         public var retryBaseDelay: Duration = .seconds(10)
         /// Longest retry delay. Default 6 h.
         public var retryMaxDelay: Duration = .seconds(6 * 3600)
+        /// How long a store task keeps retrying a store that fails (down, unreachable, timing
+        /// out), counted from its first failure, before it is dead. Default 7 days.
+        public var storeOutageBudget: Duration = .seconds(7 * 86_400)
+        /// Longest delay between a store task's retries. Default 1 h.
+        public var storeRetryMaxDelay: Duration = .seconds(3600)
         /// How long one attempt of a `request` job (resolving the person, planning) may run
         /// before it is cancelled and retried. Default 5 min.
         public var requestTimeout: Duration = .seconds(300)

@@ -47,12 +47,12 @@ enum QueueStore {
         _ connection: isolated PostgresConnection, _ finished: [FinishedJob]
     ) throws -> Set<Int64> {
         var completed: [FinishedJob] = []
-        var failed: [(Job, String, Duration?)] = []
+        var failed: [(job: Job, reason: String, delay: Duration?, budget: Duration?)] = []
         var released: [Job] = []
         for item in finished {
             switch item.outcome {
             case .completed: completed.append(item)
-            case .failed(let reason, let retryAfter): failed.append((item.job, reason, retryAfter))
+            case .failed(let reason, let retryAfter, let budget): failed.append((item.job, reason, retryAfter, budget))
             case .released: released.append(item.job)
             }
         }
@@ -77,20 +77,37 @@ enum QueueStore {
             recorded.formUnion(fenced)
         }
         if !failed.isEmpty {
+            // A job retried by time (a budget given) keeps retrying until retry_until, set at
+            // its first failure; any other until it runs out of attempts.
             let rows = try connection.query(
                 """
+                WITH f AS (
+                    SELECT * FROM unnest($1::bigint[], $2::int[], $3::bigint[], $4::text[], $5::bigint[])
+                        AS f(id, attempt, delay_ms, reason, budget_ms)),
+                d AS (
+                    SELECT j.id, f.attempt, f.delay_ms, f.reason,
+                           CASE WHEN f.budget_ms >= 0
+                                THEN coalesce(j.retry_until, now() + f.budget_ms * interval '1 millisecond') END AS retry_until,
+                           j.attempt >= j.max_attempts AS out_of_attempts
+                      FROM dsr.jobs AS j JOIN f ON j.id = f.id AND j.attempt = f.attempt AND j.state = 'running'),
+                e AS (
+                    SELECT d.*, d.delay_ms < 0
+                                OR CASE WHEN d.retry_until IS NULL THEN d.out_of_attempts ELSE d.retry_until <= now() END AS dead
+                      FROM d)
                 UPDATE dsr.jobs AS j
-                   SET state = CASE WHEN f.delay_ms < 0 OR j.attempt >= j.max_attempts THEN 'dead' ELSE 'available' END,
-                       finished_at = CASE WHEN f.delay_ms < 0 OR j.attempt >= j.max_attempts THEN now() END,
-                       run_at = now() + greatest(f.delay_ms, 0) * interval '1 millisecond',
-                       locked_by = NULL, locked_until = NULL, last_error = f.reason
-                  FROM unnest($1::bigint[], $2::int[], $3::bigint[], $4::text[]) AS f(id, attempt, delay_ms, reason)
-                 WHERE j.id = f.id AND j.attempt = f.attempt AND j.state = 'running'
+                   SET state = CASE WHEN e.dead THEN 'dead' ELSE 'available' END,
+                       finished_at = CASE WHEN e.dead THEN now() END,
+                       run_at = now() + greatest(e.delay_ms, 0) * interval '1 millisecond',
+                       retry_until = e.retry_until,
+                       locked_by = NULL, locked_until = NULL, last_error = e.reason
+                  FROM e
+                 WHERE j.id = e.id AND j.attempt = e.attempt AND j.state = 'running'
                 RETURNING j.id
                 """,
                 [
-                    failed.map(\.0.id), failed.map { Int64($0.0.attempt) },
-                    failed.map { $0.2?.milliseconds ?? -1 }, failed.map { String($0.1.prefix(2000)) },
+                    failed.map(\.job.id), failed.map { Int64($0.job.attempt) },
+                    failed.map { $0.delay?.milliseconds ?? -1 }, failed.map { String($0.reason.prefix(2000)) },
+                    failed.map { $0.budget?.milliseconds ?? -1 },
                 ])
             recorded.formUnion(try rows.map { try $0.decode("id", as: Int64.self) })
         }
@@ -129,14 +146,15 @@ enum QueueStore {
         try connection.execute(
             """
             WITH expired AS (
-                SELECT id FROM dsr.jobs
+                SELECT id, CASE WHEN retry_until IS NULL THEN attempt >= max_attempts ELSE retry_until <= now() END AS dead
+                  FROM dsr.jobs
                  WHERE state = 'running' AND locked_until < now()
                  ORDER BY locked_until
                  LIMIT 500
                  FOR UPDATE SKIP LOCKED)
             UPDATE dsr.jobs AS j
-               SET state = CASE WHEN j.attempt >= j.max_attempts THEN 'dead' ELSE 'available' END,
-                   finished_at = CASE WHEN j.attempt >= j.max_attempts THEN now() END,
+               SET state = CASE WHEN expired.dead THEN 'dead' ELSE 'available' END,
+                   finished_at = CASE WHEN expired.dead THEN now() END,
                    run_at = now(),
                    last_error = 'lease expired: worker ' || j.locked_by || ' stopped renewing it',
                    locked_by = NULL, locked_until = NULL

@@ -180,11 +180,10 @@ public final class WorkerPool<C: Clock>: Service, Sendable where C.Duration == D
             let result = try await runWithin(timeout, job: job) { try await handler.handle(job, context: context) }
             return .completed(result)
         } catch is JobTimedOut {
-            let delay = job.isLastAttempt ? nil : retryPolicy.delay(afterAttempt: job.attempt, jitter: Double.random(in: 0...1))
             let reason =
                 "timed out after \(DurationText.format(timeout)) (queue.\(kind.rawValue)_timeout); the statement running was cancelled"
-            logger.warning("job attempt timed out", metadata: ["dsr.attempt": "\(job.attempt)", "dsr.dead": "\(delay == nil)"])
-            return .failed(reason: reason, retryAfter: delay)
+            logger.warning("job attempt timed out", metadata: ["dsr.attempt": "\(job.attempt)"])
+            return retry(job, kind: kind, reason: reason)
         } catch is CancellationError where stopping.load(ordering: .sequentiallyConsistent) {
             return .released
         } catch let failure as JobFailure {
@@ -194,16 +193,27 @@ public final class WorkerPool<C: Clock>: Service, Sendable where C.Duration == D
                 return .failed(reason: reason, retryAfter: nil)
             case .retry(let delay, let reason):
                 logger.warning("job asked to retry", metadata: ["dsr.error": "\(reason)"])
-                return .failed(reason: reason, retryAfter: job.isLastAttempt ? nil : delay)
+                return retry(job, kind: kind, reason: reason, after: delay)
             }
         } catch {
             if Task.isCancelled && stopping.load(ordering: .sequentiallyConsistent) { return .released }
-            let delay = job.isLastAttempt ? nil : retryPolicy.delay(afterAttempt: job.attempt, jitter: Double.random(in: 0...1))
-            logger.warning(
-                "job attempt failed",
-                metadata: ["dsr.error": "\(error)", "dsr.attempt": "\(job.attempt)", "dsr.dead": "\(delay == nil)"])
-            return .failed(reason: "\(error)", retryAfter: delay)
+            logger.warning("job attempt failed", metadata: ["dsr.error": "\(error)", "dsr.attempt": "\(job.attempt)"])
+            return retry(job, kind: kind, reason: "\(error)")
         }
+    }
+
+    /// A failed attempt that may be retried. Store tasks retry by time: for
+    /// `queue.store_outage_budget` after their first failure (the database keeps the end in
+    /// `retry_until`), with the backoff capped at `queue.store_retry_max_delay`. Other jobs
+    /// retry until they run out of attempts.
+    private func retry(_ job: Job, kind: JobKind, reason: String, after asked: Duration? = nil) -> JobOutcome {
+        let jitter = Double.random(in: 0...1)
+        if kind == .storeTask {
+            let delay = min(asked ?? retryPolicy.delay(afterAttempt: job.attempt, jitter: jitter), options.queue.storeRetryMaxDelay)
+            return .failed(reason: reason, retryAfter: delay, retryBudget: options.queue.storeOutageBudget)
+        }
+        if job.isLastAttempt { return .failed(reason: reason, retryAfter: nil) }
+        return .failed(reason: reason, retryAfter: asked ?? retryPolicy.delay(afterAttempt: job.attempt, jitter: jitter))
     }
 
     private struct JobTimedOut: Error {}
