@@ -21,6 +21,8 @@ let package = Package(
         .package(url: "https://github.com/weichsel/ZIPFoundation", from: "0.9.19"),
         .package(url: "https://github.com/hummingbird-project/hummingbird", from: "2.28.0"),
         .package(url: "https://github.com/apple/swift-http-types", from: "1.0.0"),
+        .package(url: "https://github.com/apple/swift-metrics", from: "2.13.0"),
+        .package(url: "https://github.com/swift-server/swift-prometheus", from: "2.4.1"),
     ],
     targets: [
         // libpq through pkg-config; Debian: libpq-dev.
@@ -58,8 +60,21 @@ let package = Package(
                 .product(name: "Mustache", package: "swift-mustache"),
                 .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "ZIPFoundation", package: "ZIPFoundation"),
+                .product(name: "Metrics", package: "swift-metrics"),
             ],
             plugins: ["EmbedMigrations"]
+        ),
+        // `dsrd run`'s Prometheus endpoint: swift-metrics' instruments through swift-prometheus,
+        // plus gauges read from dsrd's database at each scrape (queue depth, requests).
+        .target(
+            name: "DSRMetrics",
+            dependencies: [
+                "DSR", "Postgres",
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "Prometheus", package: "swift-prometheus"),
+                .product(name: "Metrics", package: "swift-metrics"),
+                .product(name: "Logging", package: "swift-log"),
+            ]
         ),
         // The privacy portal (`dsrd portal`): server-rendered pages on Hummingbird 2 over dsrd's
         // database; submit, verify with the code, follow the request, download the answer.
@@ -85,9 +100,11 @@ let package = Package(
             dependencies: [
                 "DSR",
                 "DSRDemo",
+                "DSRMetrics",
                 "DSRPortal",
                 "Postgres",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "Metrics", package: "swift-metrics"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ]
@@ -164,7 +181,7 @@ let package = Package(
         .testTarget(
             name: "DSRProcessTests",
             dependencies: [
-                "DSR", "DSRTestSupport", "Postgres", "TestSupport", "dsrd",
+                "DSR", "DSRTestSupport", "Curl", "Postgres", "TestSupport", "dsrd",
                 .product(name: "Logging", package: "swift-log"),
             ]
         ),

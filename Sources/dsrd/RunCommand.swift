@@ -1,5 +1,6 @@
 import ArgumentParser
 import DSR
+import DSRMetrics
 import Foundation
 import Logging
 import Postgres
@@ -35,8 +36,12 @@ struct Run: AsyncParsableCommand {
             LoggingSetup.bootstrap(level: configuration.log.level)
             let logger = Logger(label: "dsrd")
             do {
-                let daemon = try DSRDaemon(configuration: configuration, clock: ContinuousClock(), logger: logger)
-                try await ServiceGroup(services: [daemon], gracefulShutdownSignals: [.sigterm, .sigint], logger: logger).run()
+                var services: [any Service] = []
+                if configuration.metrics.enabled {
+                    services.append(try MetricsEndpoint.bootstrap(configuration: configuration, logger: logger).application())
+                }
+                services.insert(try DSRDaemon(configuration: configuration, clock: ContinuousClock(), logger: logger), at: 0)
+                try await ServiceGroup(services: services, gracefulShutdownSignals: [.sigterm, .sigint], logger: logger).run()
             } catch let error as ConfigurationError {
                 throw Failure(message: "configuration: \(error)", exitCode: .configuration)
             } catch let error as DSRDaemon<ContinuousClock>.StartError {

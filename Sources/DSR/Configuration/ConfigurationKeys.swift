@@ -125,6 +125,9 @@ struct ConfigurationKey: Sendable {
         .string(
             "log.level", \.log.level,
             allowed: ["trace", "debug", "info", "notice", "warning", "error", "critical"]),
+        .bool("metrics.enabled", \.metrics.enabled),
+        .string("metrics.listen_host", \.metrics.listenHost),
+        .integer("metrics.listen_port", \.metrics.listenPort, range: 0...65535),
         .string("company.name_th", \.company.nameTH),
         .string("company.name_en", \.company.nameEN),
         .string("company.short_name", \.company.shortName),

@@ -80,6 +80,17 @@ public struct DSRConfiguration: Sendable, Equatable {
         public var instanceName: String = ""
     }
 
+    /// `dsrd run`'s Prometheus endpoint (`GET /metrics`).
+    public struct Metrics: Sendable, Equatable {
+        /// Serve the endpoint. Default false.
+        public var enabled: Bool = false
+        /// Address to listen on; the endpoint has no authentication, keep it on loopback.
+        /// Default 127.0.0.1.
+        public var listenHost: String = "127.0.0.1"
+        /// Port; 0 picks a free one (logged at start). Default 9471.
+        public var listenPort: Int = 9471
+    }
+
     public struct Log: Sendable, Equatable {
         /// trace, debug, info, notice, warning, error or critical. Default info.
         public var level: String = "info"
@@ -298,6 +309,7 @@ public struct DSRConfiguration: Sendable, Equatable {
     public var queue = Queue()
     public var daemon = Daemon()
     public var log = Log()
+    public var metrics = Metrics()
     public var email = Email()
     public var sms = SMS()
     public var notices = Notices()

@@ -89,11 +89,13 @@ public struct NoticeHandler: JobHandler {
         logger[metadataKey: "dsr.notice_id"] = "\(notice.id)"
         do {
             if let refusal = try await deliver(notice) {
+                DaemonMetrics.notice(channel: notice.channel.rawValue, sent: false)
                 logger.error("notice refused permanently", metadata: ["dsr.error": "\(refusal)"])
                 return JobResult(
                     effects: effects(of: NoticeLifecycle.afterSend(.refused, audience: notice.audience), notice, reason: refusal))
             }
         } catch {
+            DaemonMetrics.notice(channel: notice.channel.rawValue, sent: false)
             // A clean failure: the message was not accepted, so the next attempt is not in doubt.
             let outcome = NoticeLifecycle.afterSend(.notAccepted, audience: notice.audience)
             _ = try? await pool.withConnection { connection in
@@ -104,6 +106,7 @@ public struct NoticeHandler: JobHandler {
             throw error
         }
         Failpoints.hit("notice.after_send")
+        DaemonMetrics.notice(channel: notice.channel.rawValue, sent: true)
         logger.info("notice sent", metadata: ["dsr.template": "\(notice.template)", "dsr.channel": "\(notice.channel.rawValue)"])
         return JobResult(effects: effects(of: NoticeLifecycle.afterSend(.delivered, audience: notice.audience), notice, reason: nil))
     }

@@ -25,6 +25,7 @@ public struct StoreTaskHandler: JobHandler {
         guard request.status.allowsWork else { return .none }
         guard let identity = request.resolved else { throw JobFailure.permanent("request \(requestID) was not planned") }
         let connector = try fanOut.connector(named: store)
+        let started = ContinuousClock.now
         do {
             let result: JobResult
             switch request.operation {
@@ -33,12 +34,16 @@ public struct StoreTaskHandler: JobHandler {
             case .rectify, .restrict, .object: result = try await change(request, store: store, identity: identity, connector: connector)
             }
             logger.info("store task done", metadata: ["dsr.operation": "\(request.operation.rawValue)"])
+            DaemonMetrics.storeTask(
+                store: store, operation: request.operation.rawValue, succeeded: true, after: ContinuousClock.now - started)
             return result
         } catch let stopped as WorkGate.Stopped {
             // Held, refused or cancelled while this task ran: the store rolled back.
             logger.notice("store task stopped before its change", metadata: ["dsr.status": "\(stopped.status?.rawValue ?? "-")"])
             return .none
         } catch {
+            DaemonMetrics.storeTask(
+                store: store, operation: request.operation.rawValue, succeeded: false, after: ContinuousClock.now - started)
             // The request shows as waiting for this store; from the third failure the DPO hears of it.
             _ = try? await fanOut.pool.withConnection { connection in
                 try await connection.execute("SELECT dsr.task_failed($1, $2, $3)", [requestID, store, "\(error)"])

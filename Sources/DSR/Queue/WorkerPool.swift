@@ -145,7 +145,9 @@ public final class WorkerPool<C: Clock>: Service, Sendable where C.Duration == D
                 running.add(jobs.count, ordering: .sequentiallyConsistent)
                 for job in jobs {
                     handlersGroup.addTask {
+                        let started = ContinuousClock.now
                         let outcome = await self.execute(job)
+                        DaemonMetrics.attemptFinished(kind: job.kind, outcome: outcome, after: ContinuousClock.now - started)
                         completer.submit(FinishedJob(job: job, outcome: outcome))
                         self.running.subtract(1, ordering: .sequentiallyConsistent)
                         self.slotFreed.ring()
@@ -183,6 +185,7 @@ public final class WorkerPool<C: Clock>: Service, Sendable where C.Duration == D
             let reason =
                 "timed out after \(DurationText.format(timeout)) (queue.\(kind.rawValue)_timeout); the statement running was cancelled"
             logger.warning("job attempt timed out", metadata: ["dsr.attempt": "\(job.attempt)"])
+            DaemonMetrics.attemptTimedOut(kind: kind.rawValue)
             return retry(job, kind: kind, reason: reason)
         } catch is CancellationError where stopping.load(ordering: .sequentiallyConsistent) {
             return .released
