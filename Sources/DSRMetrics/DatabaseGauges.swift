@@ -20,12 +20,15 @@ struct DatabaseGauges: Sendable {
             namespace: "dsrd", metricName: "requests", unitName: "", helpText: "Rights requests by status.")
     }
 
+    /// One arm per job state, each served by its partial index (`jobs_ready`, `jobs_leased`,
+    /// `jobs_dead`): a scrape never reads the queue's completed history.
     static let sql = """
-        SELECT 'jobs' AS metric, kind AS a,
-               CASE WHEN state = 'available' AND run_at <= now() THEN 'ready'
-                    WHEN state = 'available' THEN 'scheduled' ELSE state END AS b,
-               count(*)::float8 AS value
-          FROM dsr.jobs WHERE state IN ('available', 'running', 'dead') GROUP BY 2, 3
+        SELECT 'jobs' AS metric, kind AS a, CASE WHEN run_at <= now() THEN 'ready' ELSE 'scheduled' END AS b, count(*)::float8 AS value
+          FROM dsr.jobs WHERE state = 'available' GROUP BY 2, 3
+        UNION ALL
+        SELECT 'jobs', kind, 'running', count(*)::float8 FROM dsr.jobs WHERE state = 'running' GROUP BY 2
+        UNION ALL
+        SELECT 'jobs', kind, 'dead', count(*)::float8 FROM dsr.jobs WHERE state = 'dead' GROUP BY 2
         UNION ALL
         SELECT 'requests', status, '', count(*)::float8 FROM dsr.requests GROUP BY 2
         UNION ALL
