@@ -42,7 +42,8 @@ public final class PortalHarness: Sendable {
         let logger = Logger(label: "dsrd-portal") { _ in log.handler(level: .info) }
         let server = try PortalServer(
             configuration: configuration,
-            pool: ConnectionPool(conninfo: database.conninfo, maximum: configuration.portal.databaseConnections), logger: logger)
+            pool: ConnectionPool(conninfo: try configuration.databaseConninfo(), maximum: configuration.portal.databaseConnections),
+            logger: logger)
         let bound = AsyncStream<Int>.makeStream()
         let group = ServiceGroup(
             services: [server.application { port in bound.continuation.yield(port) }], gracefulShutdownSignals: [], logger: logger)

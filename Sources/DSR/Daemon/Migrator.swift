@@ -54,21 +54,11 @@ public struct Migrator: Sendable {
     }
 
     private func applyPending(_ connection: PostgresConnection) async throws -> [Int] {
-        try await connection.runScript(
-            """
-            CREATE SCHEMA IF NOT EXISTS dsr;
-            CREATE TABLE IF NOT EXISTS dsr.schema_migrations (
-                version    integer PRIMARY KEY,
-                name       text NOT NULL,
-                checksum   text NOT NULL,
-                applied_at timestamptz NOT NULL DEFAULT now()
-            );
-            COMMENT ON TABLE dsr.schema_migrations IS 'Migrations applied by dsrd migrate, with the SHA-256 of each file as applied.';
-            COMMENT ON COLUMN dsr.schema_migrations.version IS 'Number from the file name.';
-            COMMENT ON COLUMN dsr.schema_migrations.name IS 'Rest of the file name.';
-            COMMENT ON COLUMN dsr.schema_migrations.checksum IS 'SHA-256 of the SQL text; a mismatch means a released migration was edited.';
-            COMMENT ON COLUMN dsr.schema_migrations.applied_at IS 'When it was applied.';
-            """)
+        // Only a new database needs the bookkeeping table; a role without CREATE (dsr_daemon)
+        // can then start with migrate_on_start and find nothing to do.
+        let present = try await connection.query("SELECT to_regclass('dsr.schema_migrations') IS NOT NULL AS present")[0]
+            .decode("present", as: Bool.self)
+        if !present { try await createBookkeeping(connection) }
         var recorded: [Int: String] = [:]
         for row in try await connection.query("SELECT version, checksum FROM dsr.schema_migrations") {
             recorded[try row.decode("version", as: Int.self)] = try row.decode("checksum", as: String.self)
@@ -95,6 +85,24 @@ public struct Migrator: Sendable {
             applied.append(migration.version)
         }
         return applied
+    }
+
+    private func createBookkeeping(_ connection: PostgresConnection) async throws {
+        try await connection.runScript(
+            """
+            CREATE SCHEMA IF NOT EXISTS dsr;
+            CREATE TABLE IF NOT EXISTS dsr.schema_migrations (
+                version    integer PRIMARY KEY,
+                name       text NOT NULL,
+                checksum   text NOT NULL,
+                applied_at timestamptz NOT NULL DEFAULT now()
+            );
+            COMMENT ON TABLE dsr.schema_migrations IS 'Migrations applied by dsrd migrate, with the SHA-256 of each file as applied.';
+            COMMENT ON COLUMN dsr.schema_migrations.version IS 'Number from the file name.';
+            COMMENT ON COLUMN dsr.schema_migrations.name IS 'Rest of the file name.';
+            COMMENT ON COLUMN dsr.schema_migrations.checksum IS 'SHA-256 of the SQL text; a mismatch means a released migration was edited.';
+            COMMENT ON COLUMN dsr.schema_migrations.applied_at IS 'When it was applied.';
+            """)
     }
 }
 

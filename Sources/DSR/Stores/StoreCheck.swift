@@ -74,6 +74,7 @@ extension SQLConnector {
             report.findings += Self.findings(table, in: mapping, schema: schema)
         }
         guard report.errors == 0 else { return report }  // statements on missing columns cannot be planned
+        report.findings += try await privilegeFindings()
         report.lookups = try await lookupIndexes(extraKinds: extraKinds)
         report.scans = try await sequentialScans(threshold: threshold, extraKinds: extraKinds)
         return report

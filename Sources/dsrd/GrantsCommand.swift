@@ -1,0 +1,34 @@
+import ArgumentParser
+import DSR
+
+struct Grants: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Print the GRANT statements each SQL store's dsrd user needs, from the mappings.",
+        discussion: """
+            SELECT on every mapped table; DELETE only where the mapping deletes rows (erasure \
+            _row = "delete", on_objection = "delete"); UPDATE only of the columns dsrd writes \
+            (erasure strategies, restrict_flag, rectify, on_objection); INSERT on the \
+            suppression table. Nothing is run: review the output and run it in each store's \
+            database as its owner. `dsrd check` reports privileges the store's user lacks, and \
+            those it holds but dsrd never uses.
+            """)
+
+    @OptionGroup var options: CommonOptions
+    @Option(help: "Only this store.") var store: String?
+    @Option(help: "The role to grant to (the user in the store's connection string).") var role = "dsrd"
+
+    mutating func run() async throws {
+        let options = self.options
+        let only = store
+        let role = self.role
+        try await reportingFailures {
+            let configuration = try options.loadConfiguration()
+            let (stores, _) = try options.storeMappings(configuration, only: only)
+            for mapping in stores where mapping.kind == .postgres {
+                print("-- store \(mapping.name)")
+                for statement in StoreGrants(mapping).statements(role: role) { print(statement) }
+                print("")
+            }
+        }
+    }
+}
