@@ -36,6 +36,9 @@ struct DSRDBench: AsyncParsableCommand {
     @Option(help: "Email notices sent to the SMTP sink.") var notices = 1_000
     @Option(help: "Workers for the notice run.") var noticeWorkers = 16
     @Flag(help: "A small run (about a minute) that checks every phase works; figures are not meaningful.") var quick = false
+    @Option(help: "Instead of the phases: a chaos soak of this many minutes (Deploy/soak; README \"Chaos soak\").")
+    var soakMinutes: Double?
+    @Option(help: "The soak's fault schedule seed (printed by every run; default random).") var seed: UInt64?
     @Option(help: "Also write the JSON report to this file.") var json: String?
     @Option(help: "An earlier JSON report (--json) to compare this run's request figures with.") var baseline: String?
 
@@ -66,6 +69,10 @@ struct DSRDBench: AsyncParsableCommand {
         let environment = try BenchEnvironment(repository: Self.repository())
         StopOnSignal.install { environment.stop() }
         defer { environment.stop() }
+        if let soakMinutes {
+            try await soak(minutes: soakMinutes, environment: environment)
+            return
+        }
         var report = BenchReport(
             startedAt: ISO8601DateFormatter().string(from: Date()),
             machine: .init(
@@ -136,6 +143,24 @@ struct DSRDBench: AsyncParsableCommand {
         let text = try report.json()
         print(text)
         if let json { try (text + "\n").write(toFile: json, atomically: true, encoding: .utf8) }
+    }
+
+    func soak(minutes: Double, environment: BenchEnvironment) async throws {
+        let seed = self.seed ?? UInt64.random(in: 1...UInt64.max)
+        progress("chaos soak: \(minutes) min, seed \(seed) (--seed to replay); starting PostgreSQL, the demo stores and the SMTP sink")
+        try await environment.start(demoCustomers: max(400, Int(minutes * 120) * 2))
+        let summary = try await ChaosSoak(environment: environment, minutes: minutes, seed: seed).run()
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
+        encoder.keyEncodingStrategy = .convertToSnakeCase
+        let text = String(decoding: try encoder.encode(summary), as: UTF8.self)
+        print(text)
+        if let json { try (text + "\n").write(toFile: json, atomically: true, encoding: .utf8) }
+        if !summary.problems.isEmpty {
+            progress("chaos soak FAILED (seed \(seed)): \(summary.problems.count) problem(s)")
+            throw ExitCode(1)
+        }
+        progress("chaos soak passed (seed \(seed))")
     }
 
     func progress(_ message: String) {

@@ -9,18 +9,6 @@ import Testing
 /// `DSRD_SOAK=1` turns the fast fault tests into a longer soak (more requests, more kills).
 let soak = ProcessInfo.processInfo.environment["DSRD_SOAK"] == "1"
 
-/// A small deterministic generator, so a failing kill schedule can be replayed from its seed.
-struct SplitMix64: RandomNumberGenerator {
-    var state: UInt64
-    mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
-    }
-}
-
 @Suite("Crashes at random points and delivery outages")
 struct CrashAndOutageTests {
     /// Access and erasure requests answered by daemons that are SIGKILLed at random moments,

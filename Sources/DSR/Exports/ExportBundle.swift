@@ -29,6 +29,14 @@ struct ExportBundle {
         var dsrdVersion: String
         var stores: [Store]
         var files: [ExportedFile]
+
+        /// `requestId`, so snake case round-trips: written as `request_id` (convertToSnakeCase),
+        /// read back by convertFromSnakeCase, which makes `requestId`, never `requestID`.
+        enum CodingKeys: String, CodingKey {
+            case format, formatVersion
+            case requestID = "requestId"
+            case kind, generatedAt, dsrdVersion, stores, files
+        }
     }
 
     let requestID: UUID
