@@ -38,7 +38,8 @@ public struct RequestHandler: JobHandler {
             } catch let refusal as FanOut.RefusalReason {
                 context.logger.notice("request refused: invalid change")
                 return JobResult(effects: [
-                    SQLStatement("SELECT dsr.refuse_request($1, $2)", [requestID, refusal.text(locale: request.locale)])
+                    SQLStatement(
+                        "SELECT dsr.refuse_request($1, 'invalid_request', $2)", [requestID, refusal.text(locale: request.locale)])
                 ])
             }
         }
