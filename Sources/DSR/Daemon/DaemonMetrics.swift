@@ -18,6 +18,7 @@ public enum DaemonMetrics {
         case .completed: result = "completed"
         case .failed(_, let retryAfter, let budget): result = retryAfter == nil && budget == nil ? "dead" : "failed"
         case .released: result = "released"
+        case .postponed: result = "postponed"
         }
         Counter(label: "dsrd_job_attempts_total", dimensions: [("kind", kind), ("outcome", result)]).increment()
         Timer(label: "dsrd_job_duration_seconds", dimensions: [("kind", kind), ("outcome", result)]).record(duration: duration)

@@ -18,7 +18,7 @@ public struct NoticeTemplates: Sendable {
     /// Reports to the DPO: email only.
     public static let dpoNotices = [
         "dpo_completion", "dpo_deadline_warning", "dpo_overdue", "dpo_dead_job", "dpo_delivery_failed",
-        "dpo_store_unreachable", "dpo_identity_hold", "dpo_no_channel", "dpo_verification_locked",
+        "dpo_store_unreachable", "dpo_identity_hold", "dpo_no_channel", "dpo_verification_locked", "dpo_store_paused",
     ]
 
     private let templates: [String: MustacheTemplate]

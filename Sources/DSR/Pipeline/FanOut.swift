@@ -105,6 +105,15 @@ public struct FanOut: Sendable {
         let requester: RequestLifecycle.Requester
         /// The request gave no way to reach the person: the contacts on file become its channels.
         let hasNoChannel: Bool
+        /// Paused stores (`dsr.paused_stores`, `*` for all) and why, read with the request.
+        var paused: [String: String] = [:]
+
+        /// Why `store`'s work must wait now, or nil when it may run.
+        func pause(of store: String) -> String? {
+            if let reason = paused[store] { return "store \(store) is paused: \(reason)" }
+            if let reason = paused["*"] { return "every store is paused: \(reason)" }
+            return nil
+        }
 
         /// The store task each kind of request runs.
         var operation: StoreOperation { StoreOperation(for: kind) }
@@ -215,7 +224,8 @@ public struct FanOut: Sendable {
                        dsr.needs_verification(r.id) AS needs_verification,
                        (r.representative IS NOT NULL OR r.subject ? 'guardian') AS has_representative,
                        r.verification_method IS NOT DISTINCT FROM 'system' AS by_dsrd,
-                       cardinality(r.channels) = 0 AS has_no_channel
+                       cardinality(r.channels) = 0 AS has_no_channel,
+                       (SELECT coalesce(string_agg(p.store || chr(31) || p.reason, chr(30)), '') FROM dsr.paused_stores AS p) AS paused
                   FROM dsr.requests AS r WHERE r.id = $1
                 """, [id])
         }
@@ -232,6 +242,11 @@ public struct FanOut: Sendable {
         }
         let kind = try row.decode("kind", as: RequestKind.self, of: "request \(id)")
         let status = try row.decode("status", as: RequestStatus.self, of: "request \(id)")
+        var paused: [String: String] = [:]
+        for entry in try row.decode("paused", as: String.self).split(separator: "\u{1E}") {
+            let parts = entry.split(separator: "\u{1F}", maxSplits: 1)
+            if parts.count == 2 { paused[String(parts[0])] = String(parts[1]) }
+        }
         return RequestRow(
             id: id, kind: kind, locale: Language(code: try row.decode("locale", as: String.self)),
             status: status, given: given, resolved: resolved,
@@ -240,6 +255,23 @@ public struct FanOut: Sendable {
             needsVerification: try row.decode("needs_verification", as: Bool.self),
             requester: .init(
                 hasRepresentative: try row.decode("has_representative", as: Bool.self), isDSRD: try row.decode("by_dsrd", as: Bool.self)),
-            hasNoChannel: try row.decode("has_no_channel", as: Bool.self))
+            hasNoChannel: try row.decode("has_no_channel", as: Bool.self), paused: paused)
+    }
+
+    /// How long a task of a paused store waits before it looks again (`dsr.resume_store`
+    /// wakes it at once).
+    static let pauseRecheck = Duration.seconds(60)
+
+    /// Shows the request waiting for a paused store and hands the job back without using an
+    /// attempt (`JobFailure.postpone`).
+    func postpone(_ request: RequestRow, because reason: String) async throws -> Never {
+        _ = try await pool.withConnection { connection in
+            try await connection.execute(
+                """
+                UPDATE dsr.requests SET status = 'waiting', current_step = left('waiting: ' || $2, 300), updated_at = now()
+                 WHERE id = $1 AND completed_at IS NULL AND status <> 'awaiting_verification' AND current_step IS DISTINCT FROM left('waiting: ' || $2, 300)
+                """, [request.id, reason])
+        }
+        throw JobFailure.postpone(after: Self.pauseRecheck, reason)
     }
 }

@@ -30,6 +30,10 @@ public struct RequestHandler: JobHandler {
         guard let requestID = job.requestID else { throw JobFailure.permanent("request job \(job.id) has no request_id") }
         let request = try await fanOut.loadRequest(requestID)
         guard RequestLifecycle.allowsWork(request.status) else { return .none }  // on hold, refused or cancelled meanwhile
+        // Finding the person reads the stores that hold customers: not while one is paused.
+        for store in fanOut.connectors.filter({ $0.mapping.tables.contains(where: \.authoritative) }).map(\.mapping.name) {
+            if let reason = request.pause(of: store) { try await fanOut.postpone(request, because: reason) }
+        }
         let operation = request.operation
         if operation == .erase { _ = try fanOut.requireProofKeys() }
         if operation.isChange {

@@ -24,6 +24,7 @@ public struct StoreTaskHandler: JobHandler {
         // On hold, refused or cancelled since the task was queued: nothing is touched.
         guard request.status.allowsWork else { return .none }
         guard let identity = request.resolved else { throw JobFailure.permanent("request \(requestID) was not planned") }
+        if let reason = request.pause(of: store) { try await fanOut.postpone(request, because: reason) }
         let connector = try fanOut.connector(named: store)
         let started = ContinuousClock.now
         do {

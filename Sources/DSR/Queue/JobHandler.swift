@@ -31,11 +31,15 @@ public enum JobFailure: Error, CustomStringConvertible {
     case permanent(String)
     /// Try again after this delay instead of the backoff.
     case retry(after: Duration, String)
+    /// Not a failure: the job cannot run yet (its store is paused). It goes back to the queue
+    /// for `after`, without counting the attempt.
+    case postpone(after: Duration, String)
 
     public var description: String {
         switch self {
         case .permanent(let reason): reason
         case .retry(_, let reason): reason
+        case .postpone(_, let reason): reason
         }
     }
 }

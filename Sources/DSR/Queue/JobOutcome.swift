@@ -7,6 +7,9 @@ public enum JobOutcome: Sendable {
     case failed(reason: String, retryAfter: Duration?, retryBudget: Duration? = nil)
     /// Given back unfinished (shutdown): available again at once, the attempt not counted.
     case released
+    /// Not run now, by design (its store is paused): available again after `after`, the
+    /// attempt not counted, `reason` shown as its last error.
+    case postponed(after: Duration, reason: String)
 }
 
 public struct FinishedJob: Sendable {

@@ -48,12 +48,13 @@ enum QueueStore {
     ) throws -> Set<Int64> {
         var completed: [FinishedJob] = []
         var failed: [(job: Job, reason: String, delay: Duration?, budget: Duration?)] = []
-        var released: [Job] = []
+        var released: [(job: Job, delay: Duration, reason: String?)] = []
         for item in finished {
             switch item.outcome {
             case .completed: completed.append(item)
             case .failed(let reason, let retryAfter, let budget): failed.append((item.job, reason, retryAfter, budget))
-            case .released: released.append(item.job)
+            case .released: released.append((item.job, .zero, nil))
+            case .postponed(let delay, let reason): released.append((item.job, delay, reason))
             }
         }
         var recorded = Set<Int64>()
@@ -112,16 +113,22 @@ enum QueueStore {
             recorded.formUnion(try rows.map { try $0.decode("id", as: Int64.self) })
         }
         if !released.isEmpty {
+            // Released (shutdown) or postponed (a paused store): back to the queue, the
+            // attempt not counted; a postponement waits and says why.
             let rows = try connection.query(
                 """
                 UPDATE dsr.jobs AS j
-                   SET state = 'available', attempt = j.attempt - 1, run_at = now(),
-                       locked_by = NULL, locked_until = NULL
-                  FROM unnest($1::bigint[], $2::int[]) AS r(id, attempt)
+                   SET state = 'available', attempt = j.attempt - 1,
+                       run_at = now() + r.delay_ms * interval '1 millisecond',
+                       last_error = coalesce(r.reason, j.last_error), locked_by = NULL, locked_until = NULL
+                  FROM unnest($1::bigint[], $2::int[], $3::bigint[], $4::text[]) AS r(id, attempt, delay_ms, reason)
                  WHERE j.id = r.id AND j.attempt = r.attempt AND j.state = 'running'
                 RETURNING j.id
                 """,
-                [released.map(\.id), released.map { Int64($0.attempt) }])
+                [
+                    released.map(\.job.id), released.map { Int64($0.job.attempt) }, released.map { $0.delay.milliseconds },
+                    released.map { $0.reason as String? },
+                ])
             recorded.formUnion(try rows.map { try $0.decode("id", as: Int64.self) })
         }
         return recorded

@@ -197,6 +197,9 @@ public final class WorkerPool<C: Clock>: Service, Sendable where C.Duration == D
             case .retry(let delay, let reason):
                 logger.warning("job asked to retry", metadata: ["dsr.error": "\(reason)"])
                 return retry(job, kind: kind, reason: reason, after: delay)
+            case .postpone(let delay, let reason):
+                logger.notice("job postponed", metadata: ["dsr.reason": "\(reason)"])
+                return .postponed(after: delay, reason: reason)
             }
         } catch {
             if Task.isCancelled && stopping.load(ordering: .sequentiallyConsistent) { return .released }
