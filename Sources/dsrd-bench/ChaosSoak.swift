@@ -98,8 +98,7 @@ struct ChaosSoak {
 
         // The load: one request every half second for distinct adult demo customers.
         let total = max(12, Int(minutes * 120))
-        var used = Set<String>()
-        let customers = try await RequestBenchmark(environment: environment).customers(total, excluding: &used)
+        let customers = try await Self.unambiguousCustomers(total, environment: environment)
         let kinds = ["access", "erasure", "access", "rectification"]
         let load = Task { () -> [(UUID, String, String)] in
             var submitted: [(UUID, String, String)] = []
@@ -161,12 +160,14 @@ struct ChaosSoak {
                 try await Task.sleep(for: .seconds(seconds))
                 smtpProxy.set("pass")
             case .exportsUnwritable:
+                // The folder moves away and a file takes its place. A daemon may create the
+                // folder again in between (its next export): then the fault is partial, and
+                // whatever it wrote there is moved back with the rest, never dropped.
                 let away = environment.exports.appendingPathExtension("away")
                 try FileManager.default.moveItem(at: environment.exports, to: away)
                 _ = FileManager.default.createFile(atPath: environment.exports.path, contents: Data("not a folder\n".utf8))
                 try await Task.sleep(for: .seconds(seconds))
-                try FileManager.default.removeItem(at: environment.exports)
-                try FileManager.default.moveItem(at: away, to: environment.exports)
+                try Self.restore(environment.exports, from: away)
             }
         }
         let submitted = await load.value
@@ -279,7 +280,11 @@ struct ChaosSoak {
         for name in (try? FileManager.default.contentsOfDirectory(atPath: mail.path)) ?? [] where name.hasSuffix(".eml") {
             guard let text = try? String(contentsOf: mail.appendingPathComponent(name), encoding: .utf8) else { continue }
             let id = text.split(separator: "\r\n").first { $0.lowercased().hasPrefix("message-id:") }.map(String.init) ?? name
-            let body = text.components(separatedBy: "\r\n\r\n").dropFirst().joined(separator: "\r\n\r\n")
+            var body = text.components(separatedBy: "\r\n\r\n").dropFirst().joined(separator: "\r\n\r\n")
+            // A resent message is rendered again: only its random MIME boundary may differ.
+            if let boundary = text.firstMatch(of: /boundary="?([^";\r\n]+)"?/)?.output.1 {
+                body = body.replacingOccurrences(of: String(boundary), with: "BOUNDARY")
+            }
             bodies[id, default: []].insert(Digests.sha256Hex(Data(body.utf8)))
             summary.mailsAccepted += 1
         }
@@ -299,6 +304,28 @@ struct ChaosSoak {
         )[0].decode("id", as: UUID.self)
     }
 
+    /// Adult demo customers whose email, phone and national id no other customer shares. The
+    /// demo stores share some on purpose (a family's phone, duplicate accounts), and a change
+    /// for one such customer rightly reaches the other record too; the soak's invariants
+    /// ("this customer's address is what their rectification set") need one record per person.
+    static func unambiguousCustomers(_ count: Int, environment: BenchEnvironment) async throws -> [String] {
+        let store = try await environment.connect("dsr_customer")
+        defer { Task { await store.close() } }
+        return try await store.query(
+            """
+            SELECT id FROM (
+                SELECT id, date_of_birth, national_id,
+                       count(*) OVER (PARTITION BY lower(btrim(email))) AS emails,
+                       count(*) OVER (PARTITION BY national_id) AS national_ids,
+                       count(*) OVER (PARTITION BY right(regexp_replace(phone, '\\D', '', 'g'), 9)) AS phones
+                  FROM customers) AS c
+             WHERE NOT coalesce(date_of_birth > current_date - interval '20 years', false)
+               AND emails = 1 AND phones = 1 AND (national_id IS NULL OR national_ids = 1)
+             ORDER BY random() LIMIT $1
+            """, [count]
+        ).map { try $0.decode("id", as: String.self) }
+    }
+
     /// The daemon holding the most running jobs (a kill or a freeze there leaves leases to
     /// rescue), or nil when none holds any. Worker ids are `host:pid:suffix`.
     static func busiest(_ daemons: [DaemonProcess], environment: BenchEnvironment) async throws -> Int? {
@@ -312,6 +339,33 @@ struct ChaosSoak {
             if let slot = daemons.firstIndex(where: { $0.pid == pid }) { return slot }
         }
         return nil
+    }
+
+    /// Puts the exports folder back: anything a daemon wrote into a folder it re-created
+    /// meanwhile joins what was moved away (newer files win).
+    static func restore(_ exports: URL, from away: URL) throws {
+        let files = FileManager.default
+        var isFolder: ObjCBool = false
+        if files.fileExists(atPath: exports.path, isDirectory: &isFolder), isFolder.boolValue {
+            try merge(exports, into: away)
+        }
+        try? files.removeItem(at: exports)
+        try files.moveItem(at: away, to: exports)
+    }
+
+    static func merge(_ source: URL, into target: URL) throws {
+        let files = FileManager.default
+        for name in try files.contentsOfDirectory(atPath: source.path) {
+            let from = source.appendingPathComponent(name)
+            let to = target.appendingPathComponent(name)
+            var isFolder: ObjCBool = false
+            if files.fileExists(atPath: from.path, isDirectory: &isFolder), isFolder.boolValue, files.fileExists(atPath: to.path) {
+                try merge(from, into: to)
+            } else {
+                try? files.removeItem(at: to)
+                try files.moveItem(at: from, to: to)
+            }
+        }
     }
 
     /// A store's table locked from a session of its own, as a long migration would.
