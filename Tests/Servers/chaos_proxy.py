@@ -11,6 +11,7 @@ Forwards every connection to --target HOST:PORT and writes the port it listens o
 import argparse
 import asyncio
 import os
+import signal
 
 
 class Proxy:
@@ -69,6 +70,11 @@ class Proxy:
 
 
 async def main():
+    # A parent may have started us with SIGTERM ignored or blocked (both are inherited): the
+    # soak stops us with it.
+    signal.signal(signal.SIGTERM, lambda *_: os._exit(0))
+    signal.signal(signal.SIGINT, lambda *_: os._exit(0))
+    signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGTERM, signal.SIGINT})
     parser = argparse.ArgumentParser()
     parser.add_argument("--target", required=True, help="HOST:PORT to forward to")
     parser.add_argument("--control", required=True)
