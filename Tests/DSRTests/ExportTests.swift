@@ -87,6 +87,10 @@ struct ExportTests {
                 }
                 let manifestDigest = SHA256.hash(data: try bundle.data("manifest.json")).map { String(format: "%02x", $0) }.joined()
                 #expect(result["manifest_sha256"] as? String == manifestDigest)
+                // dsrd reads its own manifest back (ExportVerifier, and an earlier attempt's
+                // bundle after a crash): it once never decoded (requestID vs request_id).
+                #expect(ExportVerifier.problems(path: path, requestID: id).isEmpty)
+                #expect(ExportVerifier.problems(path: path, requestID: UUID()).count == 1)
                 let summary = String(decoding: try bundle.data("summary.txt"), as: UTF8.self)
                 #expect(summary.contains("วัตถุประสงค์") && summary.contains("ระยะเวลาเก็บรักษา") && summary.contains("แหล่งที่มาของข้อมูล"))
                 #expect(summary.contains("พ.ร.บ.การบัญชี"))

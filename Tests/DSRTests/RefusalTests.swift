@@ -10,14 +10,7 @@ import Testing
 @Suite("Refusal grounds and guards")
 struct RefusalTests {
     static func refusalError(_ connection: PostgresConnection, _ sql: String, _ parameters: [any PostgresEncodable]) async -> String? {
-        do {
-            try await connection.execute(sql, parameters)
-            return nil
-        } catch let error as PostgresError {
-            return error.message
-        } catch {
-            return "\(error)"
-        }
+        await postgresError { try await connection.execute(sql, parameters) }?.message
     }
 
     @Test func aRefusalNeedsAGroundThatAppliesAndNeverCoversDirectMarketing() async throws {

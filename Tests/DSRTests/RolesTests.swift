@@ -27,15 +27,9 @@ struct RolesTests {
         }
     }
 
+    /// Whether `body` was refused for lack of privilege (SQLSTATE 42501).
     static func isDenied(_ body: () async throws -> Void) async -> Bool {
-        do {
-            try await body()
-            return false
-        } catch let error as PostgresError {
-            return error.sqlState == "42501"
-        } catch {
-            return false
-        }
+        await postgresError(body)?.sqlState == "42501"
     }
 
     @Test func anOperatorActsOnlyThroughTheFunctionsAndTheirNameIsRecorded() async throws {

@@ -59,17 +59,26 @@ struct ExportBundle {
         FileSystem.size(staging.path + "/" + ExportedFile.stagedName(file.path)) == file.size
     }
 
+    /// An entry's bytes, read in `chunkSize` pieces; nil when it cannot be read.
+    static func read(_ entry: Entry, of archive: Archive) -> Data? {
+        var data = Data()
+        return (try? archive.extract(entry, bufferSize: chunkSize, consumer: { data.append($0) })) != nil ? data : nil
+    }
+
+    /// A bundle's `manifest.json`, decoded, with its bytes; nil when it is missing or does not decode.
+    static func manifest(in archive: Archive) -> (manifest: Manifest, data: Data)? {
+        guard let entry = archive["manifest.json"], let data = read(entry, of: archive) else { return nil }
+        let decoder = JSONDecoder()
+        decoder.keyDecodingStrategy = .convertFromSnakeCase
+        return (try? decoder.decode(Manifest.self, from: data)).map { ($0, data) }
+    }
+
     /// The bundle an earlier attempt already put at `destination`, if it is this request's
     /// and holds exactly these files: then assembling again would only change its timestamp.
     func existing(at destination: URL) -> Result? {
         guard FileSystem.size(destination.path) != nil,
-            let archive = try? Archive(url: destination, accessMode: .read, pathEncoding: nil), let entry = archive["manifest.json"]
-        else { return nil }
-        var manifestData = Data()
-        guard (try? archive.extract(entry, consumer: { manifestData.append($0) })) != nil else { return nil }
-        let decoder = JSONDecoder()
-        decoder.keyDecodingStrategy = .convertFromSnakeCase
-        guard let manifest = try? decoder.decode(Manifest.self, from: manifestData),
+            let archive = try? Archive(url: destination, accessMode: .read, pathEncoding: nil),
+            let (manifest, manifestData) = Self.manifest(in: archive),
             manifest.requestID == requestID.uuidString.lowercased(),
             manifest.files.filter({ $0.path != "summary.txt" }).sorted(by: { $0.path < $1.path })
                 == files.sorted(by: { $0.path < $1.path }),

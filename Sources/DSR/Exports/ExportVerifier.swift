@@ -10,16 +10,7 @@ public enum ExportVerifier {
         guard let archive = try? Archive(url: URL(fileURLWithPath: path), accessMode: .read, pathEncoding: nil) else {
             return ["\(path) is not a readable ZIP"]
         }
-        func read(_ entry: Entry) -> Data? {
-            var data = Data()
-            return (try? archive.extract(entry, bufferSize: ExportBundle.chunkSize, consumer: { data.append($0) })) != nil ? data : nil
-        }
-        guard let entry = archive["manifest.json"], let manifestData = read(entry) else { return ["no manifest.json in \(path)"] }
-        let decoder = JSONDecoder()
-        decoder.keyDecodingStrategy = .convertFromSnakeCase
-        guard let manifest = try? decoder.decode(ExportBundle.Manifest.self, from: manifestData) else {
-            return ["manifest.json in \(path) does not decode"]
-        }
+        guard let manifest = ExportBundle.manifest(in: archive)?.manifest else { return ["no readable manifest.json in \(path)"] }
         var problems: [String] = []
         if let requestID, manifest.requestID != requestID.uuidString.lowercased() {
             problems.append("the manifest names request \(manifest.requestID)")
@@ -28,7 +19,7 @@ public enum ExportVerifier {
         let present = Set(archive.map(\.path)).subtracting(["manifest.json"])
         for extra in present.subtracting(listed).sorted() { problems.append("\(extra) is in the ZIP but not in the manifest") }
         for file in manifest.files {
-            guard let entry = archive[file.path], let data = read(entry) else {
+            guard let entry = archive[file.path], let data = ExportBundle.read(entry, of: archive) else {
                 problems.append("\(file.path) is listed but missing")
                 continue
             }
