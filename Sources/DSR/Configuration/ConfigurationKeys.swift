@@ -144,6 +144,8 @@ struct ConfigurationKey: Sendable {
         .string("connectors.directory", \.connectors.directory),
         .duration("connectors.statement_timeout", \.connectors.statementTimeout, minimum: .zero),
         .duration("connectors.lock_timeout", \.connectors.lockTimeout, minimum: .zero),
+        .duration("connectors.poll_delay", \.connectors.pollDelay, minimum: .milliseconds(10)),
+        .duration("connectors.poll_max_delay", \.connectors.pollMaxDelay, minimum: .milliseconds(10)),
         .string("exports.directory", \.exports.directory),
         .duration("exports.cleanup_interval", \.exports.cleanupInterval, minimum: .seconds(1)),
         .duration("exports.keep_for", \.exports.keepFor, minimum: .seconds(1)),

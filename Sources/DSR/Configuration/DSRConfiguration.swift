@@ -237,6 +237,20 @@ public struct DSRConfiguration: Sendable, Equatable {
         /// Longest a store task waits for a lock held in the store (a long migration, an
         /// application's open transaction) before it gives up and retries later. Default 30 s.
         public var lockTimeout: Duration = .seconds(30)
+        /// HTTP stores that answer 202 (an asynchronous deletion or change): first poll of the
+        /// status URL after this long, then twice as long each time up to `pollMaxDelay`, for
+        /// the mapping's `async_wait_days`. Defaults 30 s and 1 h.
+        public var pollDelay: Duration = .seconds(30)
+        public var pollMaxDelay: Duration = .seconds(3600)
+
+        public init() {}
+
+        /// How long to wait before poll number `polls + 1` of an asynchronous job.
+        public func delay(afterPolls polls: Int) -> Duration {
+            var delay = pollDelay
+            for _ in 0..<min(max(polls, 0), 30) where delay < pollMaxDelay { delay *= 2 }
+            return min(delay, pollMaxDelay)
+        }
     }
 
     public struct Exports: Sendable, Equatable {

@@ -46,6 +46,8 @@ struct ExportBundle {
     let files: [ExportedFile]
     let timeZone: TimeZone
     let company: DSRConfiguration.Company
+    /// Manual stores' outcomes, stated in the summary (their records are not in the ZIP).
+    var manualTasks: [ManualTaskRecord] = []
 
     static let encoder: JSONEncoder = {
         let encoder = JSONEncoder()
@@ -163,6 +165,15 @@ struct ExportBundle {
         }
         for store in stores {
             lines.append((english ? "System: " : "ระบบ: ") + store.name)
+            if store.kind == .manual {
+                // Checked by hand: the owner's outcome, not rows in the ZIP.
+                let outcome = manualTasks.first { $0.store == store.name }?.sentence(locale: language)
+                lines.append(
+                    (english ? "  Checked by hand by our staff: " : "  เจ้าหน้าที่ตรวจสอบด้วยตนเอง: ")
+                        + (outcome ?? (english ? "no outcome recorded" : "ยังไม่มีผลการตรวจสอบ")))
+                lines.append("")
+                continue
+            }
             if !store.sources.isEmpty {
                 lines.append(
                     (english ? "  Where the data came from: " : "  แหล่งที่มาของข้อมูล: ")

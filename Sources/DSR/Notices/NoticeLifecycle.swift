@@ -44,7 +44,7 @@ public enum NoticeLifecycle {
     public static func start(_ state: NoticeState, audience: Audience, resendInDoubt: Bool) -> Start {
         switch state {
         case .sent, .failed, .inDoubt, .cancelled: .skip
-        case .sending where !resendInDoubt: .markInDoubt(tellDPO: audience == .subject)
+        case .sending where !resendInDoubt: .markInDoubt(tellDPO: audience != .dpo)
         case .sending, .pending: .send
         }
     }
@@ -55,7 +55,7 @@ public enum NoticeLifecycle {
     public static func afterSend(_ delivery: Delivery, audience: Audience) -> Outcome {
         switch delivery {
         case .delivered: Outcome(state: .sent, tellDPO: false)
-        case .refused: Outcome(state: .failed, tellDPO: audience == .subject)
+        case .refused: Outcome(state: .failed, tellDPO: audience != .dpo)
         case .notAccepted: Outcome(state: .pending, tellDPO: false)
         }
     }

@@ -19,7 +19,10 @@ public struct NoticeTemplates: Sendable {
     public static let dpoNotices = [
         "dpo_completion", "dpo_deadline_warning", "dpo_overdue", "dpo_dead_job", "dpo_delivery_failed",
         "dpo_store_unreachable", "dpo_identity_hold", "dpo_no_channel", "dpo_verification_locked", "dpo_store_paused",
+        "dpo_manual_task_late",
     ]
+    /// Tasks to the owners of manual stores: email only, in the owner's language.
+    public static let ownerNotices = ["manual_task", "manual_task_reminder"]
 
     private let templates: [String: MustacheTemplate]
 
@@ -27,7 +30,7 @@ public struct NoticeTemplates: Sendable {
         var templates: [String: MustacheTemplate] = [:]
         for locale in Self.locales {
             var expected = Self.subjectNotices.flatMap { ["\($0).mustache", "\($0).sms.mustache"] }
-            expected += Self.dpoNotices.map { "\($0).mustache" }
+            expected += (Self.dpoNotices + Self.ownerNotices).map { "\($0).mustache" }
             for file in expected {
                 let path = "\(directory)/\(locale)/\(file)"
                 guard let text = try? String(contentsOfFile: path, encoding: .utf8) else {

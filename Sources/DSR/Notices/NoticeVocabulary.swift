@@ -52,13 +52,25 @@ public enum NoticeVocabulary {
     }
 
     /// Values derived from a completed request's outcome: `has_held` when an erasure kept
-    /// rows by law, `exports_deleted` when it deleted earlier exports, and for rectification, restriction, objection and withdrawal the lines
-    /// saying what was done in each store (`change_lines`), or `no_change_found`.
+    /// rows by law, `exports_deleted` when it deleted earlier exports, `manual_lines` (and
+    /// `manual_refused`) for records checked by hand, and for rectification, restriction,
+    /// objection and withdrawal the lines saying what was done in each store
+    /// (`change_lines`), or `no_change_found`.
     static func outcomeValues(_ values: [String: Any], locale: String) -> [String: Any] {
         var derived: [String: Any] = [:]
         if let held = values["rows_held"] as? Int { derived["has_held"] = held > 0 }
         // An erasure that also deleted earlier exports of the person says so.
         derived["exports_deleted"] = (values["exports_deleted"] as? Int ?? 0) > 0
+        // Records checked by hand (manual stores): each outcome in the owner's words.
+        let manual = values["manual_tasks"] as? [[String: Any]] ?? []
+        derived["manual_lines"] = manual.map { task in
+            let record = ManualTaskRecord(
+                store: task["store"] as? String ?? "", task: 0, outcome: task["outcome"] as? String ?? "",
+                evidence: task["evidence"] as? String, openedAt: "", completedAt: "", completedBy: "")
+            return "\(record.store): \(record.sentence(locale: Language(code: locale)))"
+        }
+        derived["has_manual_lines"] = !manual.isEmpty
+        derived["manual_refused"] = manual.contains { $0["outcome"] as? String == "refused" }
         guard let updates = values["changes"] as? [[String: Any]] else { return derived }
         var lines: [String] = []
         for update in updates {
@@ -72,7 +84,7 @@ public enum NoticeVocabulary {
         }
         derived["change_lines"] = lines
         derived["has_change_lines"] = !lines.isEmpty
-        derived["no_change_found"] = lines.isEmpty
+        derived["no_change_found"] = lines.isEmpty && !manual.contains { $0["outcome"] as? String == "done" }
         return derived
     }
 

@@ -41,11 +41,25 @@ public struct TemplatePreview: Sendable {
             "template": "completed", "channel": "sms", "stores": "customer, order, marketing",
             "rows_exported": 1234, "rows_erased": 0, "rows_held": 0, "store": "marketing",
             "conflicting_records": true, "conflicts": "customers.first_name, customers.last_name",
+            "task_id": 42, "operation": "erase", "owner": "archive@example.com", "reminders": 2, "reminder": 1, "remind_days": 3,
+            "outcome": "done",
         ]
+        let task = ManualTaskDetails(
+            operation: .erase, identity: Self.sampleIdentity, change: nil,
+            instructions: [locale: locale == "en" ? "Boxes 1-40 in room 3; shred." : "กล่อง 1-40 ห้อง 3 ใช้เครื่องทำลายเอกสาร"],
+            language: Language(code: locale))
+        values.merge(task.variables) { $1 }
         if let statusURL { values["status_url"] = statusURL }
         values.merge(NoticeVocabulary.kindValues(kind, lift: false, locale: locale)) { $1 }
         values.merge(NoticeVocabulary.companyValues(company, locale: locale)) { $1 }
         return values
+    }
+
+    static var sampleIdentity: IdentitySet {
+        var identity = IdentitySet()
+        identity.add("somchai@example.co.th", as: .email)
+        identity.add("+66812345678", as: .phone)
+        return identity
     }
 
     public struct SMSMeasure: Sendable {
@@ -80,7 +94,7 @@ public struct TemplatePreview: Sendable {
         var out: [String] = []
         if includeRenderings {
             for locale in NoticeTemplates.locales {
-                for name in NoticeTemplates.subjectNotices + NoticeTemplates.dpoNotices {
+                for name in NoticeTemplates.subjectNotices + NoticeTemplates.dpoNotices + NoticeTemplates.ownerNotices {
                     let notice = try templates.render(
                         name, channel: .email, language: Language(code: locale), values: sampleValues(kind: "access", locale: locale))
                     out.append("== \(locale)/\(name) (email)\nSubject: \(notice.subject ?? "")\n\n\(notice.text)")

@@ -15,10 +15,15 @@ public struct FanOut: Sendable {
     public let company: DSRConfiguration.Company
     /// The kinds of identifier requests give and mappings name (`identifiers.*`).
     public let identifiers: DSRConfiguration.Identifiers
+    /// Processors told of changes by webhook (`[[processors]]` in the mappings).
+    public let processors: [ProcessorWebhook]
+    /// How asynchronous work in HTTP stores is polled (`connectors.poll_delay`, `poll_max_delay`).
+    public let polling: DSRConfiguration.Connectors
 
     public init(
         pool: ConnectionPool, connectors: [any Connector], exportDirectory: URL, timeZone: TimeZone, proofKeys: ProofKeys?,
-        company: DSRConfiguration.Company, identifiers: DSRConfiguration.Identifiers = .init()
+        company: DSRConfiguration.Company, identifiers: DSRConfiguration.Identifiers = .init(), processors: [ProcessorWebhook] = [],
+        polling: DSRConfiguration.Connectors = .init()
     ) {
         self.pool = pool
         self.connectors = connectors
@@ -27,7 +32,16 @@ public struct FanOut: Sendable {
         self.proofKeys = proofKeys
         self.company = company
         self.identifiers = identifiers
+        self.processors = processors
+        self.polling = polling
     }
+
+    /// The tasks a request of `kind` is planned with: every store, and the processors told of that kind.
+    func taskNames(for kind: RequestKind) -> [String] {
+        connectors.map(\.mapping.name) + processors.filter { $0.processor.events.contains(kind) }.map(\.processor.taskName)
+    }
+
+    func processor(task name: String) -> ProcessorWebhook? { processors.first { $0.processor.taskName == name } }
 
     func requireProofKeys() throws -> ProofKeys {
         guard let proofKeys else {
@@ -50,7 +64,19 @@ public struct FanOut: Sendable {
                         statement: configuration.connectors.statementTimeout, lock: configuration.connectors.lockTimeout))
             case .http:
                 return HTTPConnector(
-                    mapping: mapping, token: try configuration.secret(fromFile: mapping.tokenFile, key: "\(mapping.name).token_file"))
+                    mapping: mapping, token: try configuration.secret(fromFile: mapping.tokenFile, key: "\(mapping.name).token_file"),
+                    signingSecret: try configuration.secret(
+                        fromFile: mapping.http.signingSecretFile, key: "\(mapping.name).signing_secret_file"))
+            case .manual:
+                return ManualConnector(mapping: mapping)
+            }
+        }
+        let processors = try mappings.flatMap { mapping in
+            try mapping.processors.map { processor in
+                ProcessorWebhook(
+                    processor: processor, store: mapping.name,
+                    secret: try configuration.secret(
+                        fromFile: processor.secretFile, key: "\(mapping.name).processors.\(processor.name).secret_file"))
             }
         }
         return FanOut(
@@ -59,12 +85,20 @@ public struct FanOut: Sendable {
             timeZone: TimeZone(identifier: configuration.notices.timeZone) ?? TimeZone(identifier: "UTC")!,
             proofKeys: configuration.proofs.signingKeyFile.isEmpty
                 ? nil : try ProofKeys.load(privateKeyFile: configuration.resolvedPath(configuration.proofs.signingKeyFile)),
-            company: configuration.company, identifiers: configuration.identifiers)
+            company: configuration.company, identifiers: configuration.identifiers, processors: processors,
+            polling: configuration.connectors)
     }
 
     func connector(named name: String) throws -> any Connector {
         guard let connector = connectors.first(where: { $0.mapping.name == name }) else {
             throw JobFailure.permanent("no connector named \(name) is configured")
+        }
+        return connector
+    }
+
+    func httpConnector(named name: String) throws -> HTTPConnector {
+        guard let connector = try connector(named: name) as? HTTPConnector else {
+            throw JobFailure.permanent("store \(name) is not an http store")
         }
         return connector
     }

@@ -16,7 +16,19 @@ extension FinalizeHandler {
                 """, [request.id])
         }
         var stores: [DeletionProofPayload.Store] = []
+        var manualTasks: [ManualTaskRecord] = []
+        var processors: [ProcessorWebhook.Acknowledgement] = []
         for row in rows {
+            let store = try row.decode("store", as: String.self)
+            let other = TaskOutcomeKind.read(try row.decode("outcome", as: String?.self))
+            if let manual = other?.manualRecord(store: store) {
+                manualTasks.append(manual)
+                continue
+            }
+            if let processor = other?.processor {
+                processors.append(processor)
+                continue
+            }
             guard let planText = try row.decode("plan", as: String?.self), let outcomeText = try row.decode("outcome", as: String?.self)
             else { throw JobFailure.permanent("store task \(try row.decode("store", as: String.self)) has no recorded outcome") }
             let plan = try JSONDecoder().decode(StoreErasure.self, from: Data(planText.utf8))
@@ -45,6 +57,8 @@ extension FinalizeHandler {
                 }),
             stores: stores)
         if !exportsDeleted.isEmpty { payload.exportsDeleted = exportsDeleted.map { $0.uuidString.lowercased() }.sorted() }
+        if !manualTasks.isEmpty { payload.manualTasks = manualTasks }
+        if !processors.isEmpty { payload.processors = processors }
         var file = try DeletionProofFile.sign(payload, with: keys)
         let digest = file.payloadSHA256
         let row = try await fanOut.pool.withConnection { connection in
@@ -67,7 +81,9 @@ extension FinalizeHandler {
         let erased = total(\.erased)
         var outcome = CompletionOutcome(
             proofSHA256: file.payloadSHA256, proofPath: path.path, auditSeq: entry.seq, rowsErased: erased, rowsHeld: total(\.kept),
-            stores: stores.map(\.name).joined(separator: ", "))
+            stores: (stores.map(\.name) + manualTasks.map(\.store)).sorted().joined(separator: ", "))
+        outcome.manualTasks = manualTasks.isEmpty ? nil : manualTasks
+        outcome.processors = processors.isEmpty ? nil : processors
         outcome.rowsDeleted = total(\.deleted)
         outcome.rowsAnonymised = total(\.anonymised)
         outcome.rowsHeldAnonymised = total(\.heldAnonymised)

@@ -34,12 +34,21 @@ public struct FinalizeHandler: JobHandler {
     func finalizeExport(_ request: FanOut.RequestRow, context: JobContext) async throws -> JobResult {
         let tasks = try await fanOut.pool.withConnection { connection in
             try await connection.query(
-                "SELECT store, coalesce(files, '[]')::text AS files FROM dsr.request_tasks WHERE request_id = $1 ORDER BY store",
-                [request.id])
+                """
+                SELECT store, coalesce(files, '[]')::text AS files, outcome::text AS outcome
+                  FROM dsr.request_tasks WHERE request_id = $1 ORDER BY store
+                """, [request.id])
         }
         var files: [ExportedFile] = []
         var filesByStore: [String: [ExportedFile]] = [:]
+        var manualTasks: [ManualTaskRecord] = []
         for task in tasks {
+            if let manual = TaskOutcomeKind.read(try task.decode("outcome", as: String?.self))?.manualRecord(
+                store: try task.decode("store", as: String.self))
+            {
+                manualTasks.append(manual)
+                continue
+            }
             let stored = try JSONDecoder().decode([ExportedFile].self, from: Data(try task.decode("files", as: String.self).utf8))
             filesByStore[try task.decode("store", as: String.self)] = stored
             files += stored
@@ -53,7 +62,7 @@ public struct FinalizeHandler: JobHandler {
         let destination = fanOut.exportDirectory.appendingPathComponent(name)
         let bundle = ExportBundle(
             requestID: request.id, kind: request.kind, language: request.locale, stores: fanOut.connectors.map(\.mapping),
-            files: files, timeZone: fanOut.timeZone, company: fanOut.company)
+            files: files, timeZone: fanOut.timeZone, company: fanOut.company, manualTasks: manualTasks)
         let result: ExportBundle.Result
         if let assembled = bundle.existing(at: destination) {
             result = assembled
@@ -67,10 +76,11 @@ public struct FinalizeHandler: JobHandler {
         FileSystem.removeFolder(staging.path)
         Failpoints.hit("finalize.after_staging_removed")
         context.logger.info("export assembled", metadata: ["dsr.rows": "\(result.rows)", "dsr.bytes": "\(result.size)"])
-        let outcome = CompletionOutcome(
+        var outcome = CompletionOutcome(
             exportFile: name, exportPath: result.path, exportSize: result.size, exportSHA256: result.sha256,
             manifestSHA256: result.manifestSHA256, rowsExported: result.rows,
             stores: fanOut.connectors.map(\.mapping.name).joined(separator: ", "))
+        outcome.manualTasks = manualTasks.isEmpty ? nil : manualTasks
         return JobResult(effects: [SQLStatement("SELECT dsr.complete_request($1, $2::jsonb)", [request.id, try outcome.json()])])
     }
 
@@ -98,15 +108,28 @@ public struct FinalizeHandler: JobHandler {
             try await connection.query(
                 "SELECT store, outcome::text AS outcome FROM dsr.request_tasks WHERE request_id = $1 ORDER BY store", [request.id])
         }
-        var outcome = CompletionOutcome(stores: try rows.map { try $0.decode("store", as: String.self) }.joined(separator: ", "))
+        var outcome = CompletionOutcome(
+            stores: try rows.map { try $0.decode("store", as: String.self) }.filter { !$0.hasPrefix(StoreMapping.Processor.taskPrefix) }
+                .joined(separator: ", "))
         var changes: [StoreUpdate] = []
+        var manualTasks: [ManualTaskRecord] = []
+        var processors: [ProcessorWebhook.Acknowledgement] = []
         for row in rows {
             guard let text = try row.decode("outcome", as: String?.self) else {
                 throw JobFailure.permanent("request \(request.id): a store task finished without an outcome")
             }
-            changes.append(try JSONDecoder().decode(StoreTaskHandler.ChangeOutcome.self, from: Data(text.utf8)).update)
+            let other = TaskOutcomeKind.read(text)
+            if let manual = other?.manualRecord(store: try row.decode("store", as: String.self)) {
+                manualTasks.append(manual)
+            } else if let processor = other?.processor {
+                processors.append(processor)
+            } else {
+                changes.append(try JSONDecoder().decode(StoreTaskHandler.ChangeOutcome.self, from: Data(text.utf8)).update)
+            }
         }
         outcome.changes = changes
+        outcome.manualTasks = manualTasks.isEmpty ? nil : manualTasks
+        outcome.processors = processors.isEmpty ? nil : processors
         outcome.rowsChanged = changes.flatMap(\.tables).reduce(0) { $0 + $1.rows }
         return JobResult(effects: [SQLStatement("SELECT dsr.complete_request($1, $2::jsonb)", [request.id, try outcome.json()])])
     }
@@ -137,6 +160,10 @@ struct CompletionOutcome: Codable, Sendable {
     var rowsChanged: Int?
     /// Erasure: earlier exports of the person that were deleted with their data.
     var exportsDeleted: Int?
+    /// Manual stores: what each owner recorded.
+    var manualTasks: [ManualTaskRecord]?
+    /// Processors told of the request, with their acknowledgements.
+    var processors: [ProcessorWebhook.Acknowledgement]?
     var stores: String
 
     enum CodingKeys: String, CodingKey {
@@ -158,6 +185,8 @@ struct CompletionOutcome: Codable, Sendable {
         case changes
         case rowsChanged = "rows_changed"
         case exportsDeleted = "exports_deleted"
+        case manualTasks = "manual_tasks"
+        case processors
         case stores
     }
 

@@ -102,7 +102,7 @@ public struct RequestHandler: JobHandler {
         let identities = String(decoding: try JSONEncoder().encode(identity), as: UTF8.self)
         // Only exports have a file; the name is chosen once, so a re-run overwrites, never duplicates.
         let exportFile = operation == .export ? (request.exportFile ?? Self.unguessableName()) : nil
-        let stores = fanOut.connectors.map(\.mapping.name)
+        let stores = fanOut.taskNames(for: request.kind)
         // A request that gave only ids is answered on the contacts the stores hold.
         let adopt = request.hasNoChannel ? [SQLStatement("SELECT dsr.adopt_contacts($1, $2::jsonb)", [requestID, contacts])] : []
         let effects =

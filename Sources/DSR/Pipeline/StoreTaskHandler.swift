@@ -24,15 +24,25 @@ public struct StoreTaskHandler: JobHandler {
         // On hold, refused or cancelled since the task was queued: nothing is touched.
         guard request.status.allowsWork else { return .none }
         guard let identity = request.resolved else { throw JobFailure.permanent("request \(requestID) was not planned") }
-        if let reason = request.pause(of: store) { try await fanOut.postpone(request, because: reason) }
-        let connector = try fanOut.connector(named: store)
+        let webhook = fanOut.processor(task: store)
+        if let reason = request.pause(of: webhook?.store ?? store) { try await fanOut.postpone(request, because: reason) }
         let started = ContinuousClock.now
         do {
             let result: JobResult
-            switch request.operation {
-            case .export: result = try await export(request, store: store, identity: identity, connector: connector)
-            case .erase: result = try await erase(requestID: requestID, store: store, identity: identity, connector: connector)
-            case .rectify, .restrict, .object: result = try await change(request, store: store, identity: identity, connector: connector)
+            if let webhook {
+                result = try await notify(webhook, request: request, identity: identity)
+            } else {
+                let connector = try fanOut.connector(named: store)
+                switch (connector.mapping.kind, request.operation) {
+                case (.manual, _):
+                    result = try openManualTask(request, mapping: connector.mapping, identity: identity)
+                case (.http, .erase), (.http, .rectify), (.http, .restrict), (.http, .object):
+                    result = try await remote(request, identity: identity, connector: try fanOut.httpConnector(named: store))
+                case (_, .export): result = try await export(request, store: store, identity: identity, connector: connector)
+                case (_, .erase): result = try await erase(requestID: requestID, store: store, identity: identity, connector: connector)
+                case (_, .rectify), (_, .restrict), (_, .object):
+                    result = try await change(request, store: store, identity: identity, connector: connector)
+                }
             }
             logger.info("store task done", metadata: ["dsr.operation": "\(request.operation.rawValue)"])
             DaemonMetrics.storeTask(
@@ -42,6 +52,9 @@ public struct StoreTaskHandler: JobHandler {
             // Held, refused or cancelled while this task ran: the store rolled back.
             logger.notice("store task stopped before its change", metadata: ["dsr.status": "\(stopped.status?.rawValue ?? "-")"])
             return .none
+        } catch JobFailure.postpone(let delay, let reason) {
+            // An HTTP store still working on it: not a failure.
+            throw JobFailure.postpone(after: delay, reason)
         } catch {
             DaemonMetrics.storeTask(
                 store: store, operation: request.operation.rawValue, succeeded: false, after: ContinuousClock.now - started)
@@ -69,14 +82,19 @@ public struct StoreTaskHandler: JobHandler {
         return JobResult(effects: [SQLStatement("SELECT dsr.finish_task($1, $2, $3::jsonb)", [request.id, store, outcome])])
     }
 
-    /// Rectification, restriction, objection, consent withdrawal: one transaction per store.
-    func change(_ request: FanOut.RequestRow, store: String, identity: IdentitySet, connector: any Connector) async throws -> JobResult {
-        let change: StoreChange
+    /// The change a rectification, restriction, objection or withdrawal asks for; an invalid
+    /// one fails the task for good (planning refuses it first, so this is a safety net).
+    func requestedChange(_ request: FanOut.RequestRow) throws -> StoreChange {
         do {
-            change = try request.change(rectifiable: fanOut.rectifiableFields)
+            return try request.change(rectifiable: fanOut.rectifiableFields)
         } catch let refusal as FanOut.RefusalReason {
             throw JobFailure.permanent(refusal.english)
         }
+    }
+
+    /// Rectification, restriction, objection, consent withdrawal: one transaction per store.
+    func change(_ request: FanOut.RequestRow, store: String, identity: IdentitySet, connector: any Connector) async throws -> JobResult {
+        let change = try requestedChange(request)
         let update = try await WorkGate.around(request.id, pool: fanOut.pool) { gate in
             try await connector.update(identity, change: change) { try await gate.admit() }
         }

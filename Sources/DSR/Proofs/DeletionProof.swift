@@ -139,9 +139,14 @@ public struct DeletionProofPayload: Codable, Sendable, Equatable {
     /// Earlier access or portability exports of the person (request ids) that this erasure
     /// deleted from `exports.directory`. Absent when there were none.
     public var exportsDeleted: [String]?
+    /// Manual stores: what each owner recorded (outcome and evidence). Absent when there were none.
+    public var manualTasks: [ManualTaskRecord]?
+    /// Processors told of the erasure, with their acknowledgements. Absent when there were none.
+    public var processors: [ProcessorWebhook.Acknowledgement]?
 
     enum CodingKeys: String, CodingKey {
-        case subject, stores
+        case subject, stores, processors
+        case manualTasks = "manual_tasks"
         case exportsDeleted = "exports_deleted"
         case formatVersion = "format_version"
         case requestID = "request_id"

@@ -31,6 +31,10 @@ public enum ConnectorCatalog {
             }
             stores.append(store)
         }
+        var processors: Set<String> = []
+        for processor in stores.flatMap(\.processors) where !processors.insert(processor.name).inserted {
+            throw ConfigurationError("\(directory): two [[processors]] are named \(processor.name); names must be unique across stores")
+        }
         return stores
     }
 
@@ -100,8 +104,12 @@ struct MappingValidator {
 
     func mapping() throws -> StoreMapping {
         let name = try identifier(file.name, "name")
-        guard let kind = StoreMapping.Kind(rawValue: file.type ?? "postgres") else { throw fail("type must be postgres or http") }
-        guard let entries = file.tables, !entries.isEmpty else { throw fail("at least one [[tables]] is required") }
+        guard let kind = StoreMapping.Kind(rawValue: file.type ?? "postgres") else {
+            throw fail("type must be \(StoreMapping.Kind.allCases.map(\.rawValue).joined(separator: ", "))")
+        }
+        let entries = file.tables ?? []
+        guard !entries.isEmpty || kind == .manual else { throw fail("at least one [[tables]] is required") }
+        try onlyFor(kind)
         let labels = file.labels ?? [:]
         for (code, texts) in labels {
             _ = try identifier(code, "labels key")
@@ -112,11 +120,88 @@ struct MappingValidator {
         let sources = file.sources ?? []
         try known(sources, PrivacyVocabulary.sources, labels: labels, "sources")
         var tables: [TableMapping] = []
-        for entry in entries { tables.append(try table(entry, declaredBefore: tables, labels: labels)) }
-        return StoreMapping(
+        for entry in entries { tables.append(try table(entry, declaredBefore: tables, labels: labels, kind: kind)) }
+        var store = StoreMapping(
             name: name, kind: kind, url: file.url ?? "", sources: sources, tables: tables,
-            exportPath: file.exportPath ?? "/dsr/export", tokenFile: file.tokenFile ?? "",
+            exportPath: try path(file.exportPath, "export_path") ?? "/dsr/export", tokenFile: file.tokenFile ?? "",
             suppressionTable: try file.suppressionTable.map { try identifier($0, "suppression_table") } ?? "", labels: labels)
+        if kind == .http {
+            guard store.url.hasPrefix("http://") || store.url.hasPrefix("https://") else {
+                throw fail("url must be the store's base URL (http:// or https://)")
+            }
+            store.http.erasePath = try path(file.erasePath, "erase_path") ?? store.http.erasePath
+            store.http.updatePath = try path(file.updatePath, "update_path") ?? store.http.updatePath
+            store.http.signingSecretFile = file.signingSecretFile ?? ""
+            if let days = file.asyncWaitDays {
+                guard (1...365).contains(days) else { throw fail("async_wait_days must be 1 to 365") }
+                store.http.asyncWaitDays = days
+            }
+        }
+        if kind == .manual { store.manual = try manualSettings() }
+        store.processors = try (file.processors ?? []).enumerated().map { try processor($1, at: "processors[\($0 + 1)]") }
+        return store
+    }
+
+    /// Keys that mean something for one type of store only are refused on the others, so a
+    /// misplaced key is not silently ignored.
+    func onlyFor(_ kind: StoreMapping.Kind) throws {
+        let keys: [(StoreMapping.Kind, String, Bool)] = [
+            (.http, "export_path", file.exportPath != nil), (.http, "erase_path", file.erasePath != nil),
+            (.http, "update_path", file.updatePath != nil), (.http, "token_file", file.tokenFile != nil),
+            (.http, "signing_secret_file", file.signingSecretFile != nil), (.http, "async_wait_days", file.asyncWaitDays != nil),
+            (.manual, "owner", file.owner != nil), (.manual, "owner_language", file.ownerLanguage != nil),
+            (.manual, "instructions", file.instructions != nil), (.manual, "remind_every_days", file.remindEveryDays != nil),
+            (.manual, "escalate_after_days", file.escalateAfterDays != nil),
+        ]
+        for (only, key, present) in keys where present && only != kind {
+            throw fail("\(key) applies to type = \"\(only.rawValue)\" stores only")
+        }
+        if kind != .postgres, file.suppressionTable != nil { throw fail("suppression_table applies to postgres stores only") }
+        if kind == .manual, file.url != nil { throw fail("a manual store has no url: its owner does the work") }
+    }
+
+    func path(_ value: String?, _ key: String) throws -> String? {
+        guard let value else { return nil }
+        guard value.hasPrefix("/"), !value.contains(where: \.isWhitespace) else { throw fail("\(key) must be a path starting with /") }
+        return value
+    }
+
+    func manualSettings() throws -> StoreMapping.ManualSettings {
+        guard let owner = file.owner?.trimmingCharacters(in: .whitespaces), let normalized = IdentifierNormalizer.email(owner) else {
+            throw fail("owner: a manual store needs the email of the person who does its tasks")
+        }
+        guard let language = Language(rawValue: file.ownerLanguage ?? "th") else { throw fail("owner_language must be th or en") }
+        let instructions = file.instructions ?? [:]
+        guard instructions.keys.allSatisfy({ ["th", "en"].contains($0) }), instructions[language.rawValue] != nil else {
+            throw fail(
+                "instructions must say what to do in the owner's language: instructions = { \(language.rawValue) = \"...\" } (th and/or en)")
+        }
+        let remind = file.remindEveryDays ?? 3
+        let escalate = file.escalateAfterDays ?? 7
+        guard (1...60).contains(remind) else { throw fail("remind_every_days must be 1 to 60") }
+        guard (1...60).contains(escalate) else { throw fail("escalate_after_days must be 1 to 60") }
+        return .init(
+            owner: normalized, ownerLanguage: language, instructions: instructions, remindEveryDays: remind, escalateAfterDays: escalate)
+    }
+
+    func processor(_ entry: MappingFile.Processor, at: String) throws -> StoreMapping.Processor {
+        let name = try identifier(entry.name, "\(at).name")
+        guard entry.url.hasPrefix("http://") || entry.url.hasPrefix("https://") else {
+            throw fail("\(at).url must be the webhook's URL (http:// or https://)")
+        }
+        guard !entry.secretFile.isEmpty else { throw fail("\(at).secret_file is required: every event is signed") }
+        var events = StoreMapping.Processor.defaultEvents
+        if let codes = entry.events {
+            let told: Set<RequestKind> = [.erasure, .rectification, .restriction, .objection, .consentWithdrawal]
+            events = try codes.map { code in
+                guard let kind = RequestKind(rawValue: code), told.contains(kind) else {
+                    throw fail("\(at).events: \(code) is not one of \(told.map(\.rawValue).sorted().joined(separator: ", "))")
+                }
+                return kind
+            }
+            guard !events.isEmpty else { throw fail("\(at).events is empty: remove the processor instead") }
+        }
+        return .init(name: name, url: entry.url, events: events, secretFile: entry.secretFile)
     }
 
     /// Codes dsrd can put into words in the export summary: its vocabulary's, or labelled.
@@ -128,8 +213,9 @@ struct MappingValidator {
         }
     }
 
-    func table(_ entry: MappingFile.Table, declaredBefore tables: [TableMapping], labels: [String: [String: String]]) throws -> TableMapping
-    {
+    func table(
+        _ entry: MappingFile.Table, declaredBefore tables: [TableMapping], labels: [String: [String: String]], kind: StoreMapping.Kind
+    ) throws -> TableMapping {
         let tableName = try identifier(entry.name, "tables.name")
         let at = "table \(tableName)"
         var identity: [IdentityKind: String] = [:]
@@ -152,7 +238,8 @@ struct MappingValidator {
                 table: parentTable, column: try identifier(relation.column, "\(at).parent.column"),
                 references: try identifier(relation.references, "\(at).parent.references"))
         }
-        guard !identity.isEmpty || parent != nil else {
+        // A manual store's tables describe records a person looks through: nothing to match on.
+        guard !identity.isEmpty || parent != nil || kind == .manual else {
             throw fail("\(at) needs an identity column or a parent, or no row could be tied to a person")
         }
         let categories = entry.categories ?? [:]

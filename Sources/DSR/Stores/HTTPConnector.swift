@@ -1,18 +1,30 @@
 import Curl
 import Foundation
 
-/// A store behind a JSON REST API (a SaaS product). dsrd POSTs the person's identifiers to
-/// `url + export_path` as `{"identity": {...}}`; the store answers
-/// `{"tables": {"name": [{"column": value, ...}, ...]}}`. Only tables named in the mapping
-/// are kept. Responses are bounded (4 MiB); page large histories on the store's side.
+/// A store behind a JSON REST API (a SaaS product), following the contract in
+/// `Config/connectors/README.md`:
+///
+/// - export: dsrd POSTs `{"identity": {...}}` to `url + export_path`; the store answers
+///   `{"tables": {"name": [{"column": value, ...}, ...]}}`. Only tables named in the mapping
+///   are kept. Responses are bounded (4 MiB); page large histories on the store's side.
+/// - erase and change: dsrd POSTs `{"request_id", "operation", "identity", ...}` to
+///   `url + erase_path` or `url + update_path` with an `Idempotency-Key` (one per request and
+///   store: a repeat after a crash must not act twice). The store answers 200
+///   `{"status": "done", "tables": {...counts}}`, or 202 `{"status": "pending", "status_url"}`
+///   for work that takes hours or days, which dsrd polls (`GET`) until it is done or failed.
+///
+/// Every call carries `DSR-Signature` when `signing_secret_file` is set, and the bearer token
+/// when `token_file` is.
 public struct HTTPConnector: Connector {
     public let mapping: StoreMapping
     let token: String
+    let signer: RequestSigner
     let client = HTTPClient()
 
-    public init(mapping: StoreMapping, token: String) {
+    public init(mapping: StoreMapping, token: String, signingSecret: String = "") {
         self.mapping = mapping
         self.token = token
+        self.signer = RequestSigner(secret: signingSecret)
     }
 
     public func resolve(_ identity: IdentitySet) async throws -> Resolution {
@@ -38,12 +50,13 @@ public struct HTTPConnector: Connector {
         return files
     }
 
-    /// Not offered by HTTP stores yet: the request fails for good with a clear reason (and
-    /// the DPO hears of the dead job) rather than completing with a store left untouched.
+    /// HTTP stores erase through ``submit(_:identity:change:requestID:)`` and
+    /// ``poll(_:)`` (the task handler records the asynchronous job in between); this entry
+    /// point, for stores that erase in one call, is not theirs.
     public func erase(
         _ identity: IdentitySet, keys: ProofKeys, record: @Sendable (StoreErasure) async throws -> Void
     ) async throws -> StoreErasure {
-        throw JobFailure.permanent("store \(mapping.name) is an http store; erasure through HTTP stores is not supported yet")
+        throw JobFailure.permanent("store \(mapping.name) is an http store: it erases through submit and poll")
     }
 
     public func remainder(_ identity: IdentitySet) async throws -> [String: StoreErasure.Remainder] {
@@ -53,22 +66,117 @@ public struct HTTPConnector: Connector {
     public func update(_ identity: IdentitySet, change: StoreChange, beforeCommit: @Sendable () async throws -> Void) async throws
         -> StoreUpdate
     {
-        throw JobFailure.permanent("store \(mapping.name) is an http store; changes through HTTP stores are not supported yet")
+        throw JobFailure.permanent("store \(mapping.name) is an http store: it changes data through submit and poll")
+    }
+
+    /// What the store said about an erasure or a change.
+    public enum Answer: Sendable, Equatable {
+        /// Finished: counts per table.
+        case done([String: Counts])
+        /// Accepted and still running: poll this URL.
+        case pending(statusURL: String)
+        /// The store will not do it, and says why.
+        case failed(String)
+    }
+
+    /// One table's counts in a finished answer.
+    public struct Counts: Codable, Sendable, Equatable {
+        public var deleted: Int?
+        public var anonymised: Int?
+        public var held: Int?
+        public var heldRule: String?
+        public var updated: Int?
+
+        enum CodingKeys: String, CodingKey {
+            case deleted, anonymised, held, updated
+            case heldRule = "held_rule"
+        }
+    }
+
+    /// The key that makes a repeated request a no-op on the store's side.
+    public static func idempotencyKey(request: UUID, store: String) -> String { "\(request.uuidString.lowercased()):\(store)" }
+
+    /// Asks the store to erase the person or apply a change.
+    public func submit(_ operation: StoreOperation, identity: IdentitySet, change: StoreChange?, requestID: UUID) async throws -> Answer {
+        var body: [String: Any] = [
+            "request_id": requestID.uuidString.lowercased(), "operation": operation.rawValue,
+            "identity": try JSONSerialization.jsonObject(with: JSONEncoder().encode(identity)),
+        ]
+        switch change {
+        case .rectify(let changes): body["changes"] = changes
+        case .restrict(let lift): body["lift"] = lift
+        case .object(let purposes): body["purposes"] = purposes
+        case nil: break
+        }
+        let path = operation == .erase ? mapping.http.erasePath : mapping.http.updatePath
+        let data = try JSONSerialization.data(withJSONObject: body, options: [.sortedKeys])
+        let response = try await send(
+            "POST", url: mapping.url + path, body: data,
+            extraHeaders: [("Idempotency-Key", Self.idempotencyKey(request: requestID, store: mapping.name))])
+        return try answer(response, polling: nil)
+    }
+
+    /// Asks the store how an accepted erasure or change is going.
+    public func poll(_ statusURL: String) async throws -> Answer {
+        try answer(try await send("GET", url: statusURL, body: Data(), extraHeaders: []), polling: statusURL)
+    }
+
+    func answer(_ response: HTTPResponse, polling: String?) throws -> Answer {
+        let object = (try? JSONSerialization.jsonObject(with: response.body)) as? [String: Any] ?? [:]
+        let status = object["status"] as? String
+        switch response.status {
+        case 200, 201, 202:
+            if status == "failed" { return .failed(Self.reason(object, response)) }
+            if response.status == 202 || status == "pending" {
+                guard let url = (object["status_url"] as? String) ?? response.header("Location").first ?? polling else {
+                    throw ConnectorError.invalidResponse(store: mapping.name, reason: "202 without status_url or Location")
+                }
+                return .pending(statusURL: try sameOrigin(url))
+            }
+            guard let tables = object["tables"] as? [String: Any],
+                let counts = try? JSONDecoder().decode(
+                    [String: Counts].self, from: JSONSerialization.data(withJSONObject: tables))
+            else {
+                throw ConnectorError.invalidResponse(
+                    store: mapping.name, reason: "expected {\"status\": \"done\", \"tables\": {\"name\": {\"deleted\": n, ...}}}")
+            }
+            return .done(counts)
+        case 408, 429, 500...599:
+            throw ConnectorError.unreachable(store: mapping.name, reason: "HTTP \(response.status)")
+        default:
+            return .failed("HTTP \(response.status): \(Self.reason(object, response))")
+        }
+    }
+
+    static func reason(_ object: [String: Any], _ response: HTTPResponse) -> String {
+        String(((object["reason"] as? String) ?? (object["error"] as? String) ?? "no reason given").prefix(300))
+    }
+
+    /// A status URL, made absolute; one on another host is refused (dsrd would send its
+    /// signed requests wherever a store's answer pointed).
+    func sameOrigin(_ url: String) throws -> String {
+        guard let base = URL(string: mapping.url), let resolved = URL(string: url, relativeTo: base)?.absoluteURL,
+            resolved.scheme == base.scheme, resolved.host == base.host, resolved.port == base.port
+        else { throw ConnectorError.invalidResponse(store: mapping.name, reason: "status URL is not on the store's own host") }
+        return resolved.absoluteString
+    }
+
+    func send(_ method: String, url: String, body: Data, extraHeaders: [(name: String, value: String)]) async throws -> HTTPResponse {
+        var headers: [(name: String, value: String)] = [("Content-Type", "application/json")] + extraHeaders
+        if !token.isEmpty { headers.append(("Authorization", "Bearer \(token)")) }
+        headers += signer.headers(method: method, url: url, body: body)
+        do {
+            return try await client.send(HTTPRequest(method: method, url: url, headers: headers, body: method == "GET" ? nil : body))
+        } catch let error as CurlError {
+            throw ConnectorError.unreachable(store: mapping.name, reason: error.description)
+        }
     }
 
     private func fetch(_ identity: IdentitySet) async throws -> [String: [[String: Any]]] {
         let encoder = JSONEncoder()
         encoder.outputFormatting = .sortedKeys
-        let body = try encoder.encode(["identity": identity])
-        var headers: [(name: String, value: String)] = [("Content-Type", "application/json")]
-        if !token.isEmpty { headers.append(("Authorization", "Bearer \(token)")) }
-        let response: HTTPResponse
-        do {
-            response = try await client.send(
-                HTTPRequest(method: "POST", url: mapping.url + mapping.exportPath, headers: headers, body: body))
-        } catch let error as CurlError {
-            throw ConnectorError.unreachable(store: mapping.name, reason: error.description)
-        }
+        let response = try await send(
+            "POST", url: mapping.url + mapping.exportPath, body: try encoder.encode(["identity": identity]), extraHeaders: [])
         guard (200..<300).contains(response.status) else {
             throw ConnectorError.unreachable(store: mapping.name, reason: "HTTP \(response.status)")
         }

@@ -77,20 +77,49 @@ struct MappingFile: Decodable {
         }
     }
 
+    struct Processor: Decodable {
+        var name: String
+        var url: String
+        var events: [String]?
+        var secretFile: String
+
+        enum CodingKeys: String, CodingKey {
+            case name, url, events
+            case secretFile = "secret_file"
+        }
+    }
+
     var name: String
     var type: String?
     var url: String?
     var sources: [String]?
     var tables: [Table]?
     var exportPath: String?
+    var erasePath: String?
+    var updatePath: String?
     var tokenFile: String?
+    var signingSecretFile: String?
+    var asyncWaitDays: Int?
     var suppressionTable: String?
     var labels: [String: [String: String]]?
+    var owner: String?
+    var ownerLanguage: String?
+    var instructions: [String: String]?
+    var remindEveryDays: Int?
+    var escalateAfterDays: Int?
+    var processors: [Processor]?
 
     enum CodingKeys: String, CodingKey {
-        case name, type, url, sources, tables, labels
+        case name, type, url, sources, tables, labels, owner, instructions, processors
         case exportPath = "export_path"
+        case erasePath = "erase_path"
+        case updatePath = "update_path"
         case tokenFile = "token_file"
+        case signingSecretFile = "signing_secret_file"
+        case asyncWaitDays = "async_wait_days"
         case suppressionTable = "suppression_table"
+        case ownerLanguage = "owner_language"
+        case remindEveryDays = "remind_every_days"
+        case escalateAfterDays = "escalate_after_days"
     }
 }

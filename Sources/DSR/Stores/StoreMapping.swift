@@ -3,7 +3,10 @@ import Foundation
 /// One store as described in `Config/connectors/NAME.toml`: where it is, which tables hold
 /// personal data, how each table is tied to a person, and what each column is.
 public struct StoreMapping: Sendable, Equatable {
-    public enum Kind: String, Sendable { case postgres, http }
+    /// postgres: a database dsrd reads and changes (libpq); http: a JSON REST API (a SaaS
+    /// tool); manual: records only a person can reach (paper, a processor's portal), worked
+    /// through tasks emailed to the store's owner.
+    public enum Kind: String, Sendable, CaseIterable { case postgres, http, manual }
 
     public var name: String
     public var kind: Kind
@@ -22,6 +25,49 @@ public struct StoreMapping: Sendable, Equatable {
     public var suppressionTable: String
     /// Labels for the store's own purpose, recipient and source codes: code -> locale -> text.
     public var labels: [String: [String: String]] = [:]
+    /// HTTP stores: where erasures and changes go, how requests are signed, how long an
+    /// asynchronous deletion may take.
+    public var http = HTTPSettings()
+    /// Manual stores: who does the work and how they are chased.
+    public var manual: ManualSettings?
+    /// Processors told of erasures, rectifications, objections and withdrawals by webhook.
+    public var processors: [Processor] = []
+
+    public struct HTTPSettings: Sendable, Equatable {
+        public var erasePath = "/dsr/erase"
+        public var updatePath = "/dsr/update"
+        /// File holding the HMAC-SHA256 key requests are signed with (`DSR-Signature`). Empty: unsigned.
+        public var signingSecretFile = ""
+        /// How long an asynchronous deletion or change (202 and a status URL) is polled before the task fails.
+        public var asyncWaitDays = 14
+    }
+
+    public struct ManualSettings: Sendable, Equatable {
+        /// Email of the person responsible: tasks, reminders and the confirmation call go there.
+        public var owner: String
+        /// The owner's language (`th` or `en`).
+        public var ownerLanguage: Language
+        /// What to do, in the owner's words (per locale): where the records are, how to remove them.
+        public var instructions: [String: String]
+        public var remindEveryDays: Int
+        public var escalateAfterDays: Int
+    }
+
+    /// A processor (payment gateway, delivery company, email provider) that holds the store's
+    /// data on the company's behalf and must be told of changes to it (PDPA s.37(1)).
+    public struct Processor: Sendable, Equatable {
+        public var name: String
+        public var url: String
+        /// Request kinds it is told of.
+        public var events: [RequestKind]
+        /// File holding the HMAC-SHA256 key events are signed with.
+        public var secretFile: String
+
+        /// Its task in `dsr.request_tasks.store`.
+        public var taskName: String { Self.taskPrefix + name }
+        public static let taskPrefix = "processor:"
+        public static let defaultEvents: [RequestKind] = [.erasure, .rectification, .objection, .consentWithdrawal]
+    }
 
     /// A code's label in `locale`: the mapping's own, else dsr's vocabulary.
     func label(_ code: String, locale: String) -> String {
