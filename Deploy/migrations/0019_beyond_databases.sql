@@ -185,6 +185,17 @@ SELECT m.id AS task, m.request_id, r.kind, m.store, m.operation, m.owner,
  WHERE m.completed_at IS NULL AND r.completed_at IS NULL
  ORDER BY r.due_at, m.id;
 COMMENT ON VIEW dsr.open_manual_tasks IS 'Manual tasks still waiting for their owner, the request''s deadline first, with the call that completes each. Example: SELECT * FROM dsr.open_manual_tasks;';
+COMMENT ON COLUMN dsr.open_manual_tasks.task IS 'The task number (dsr.manual_tasks.id).';
+COMMENT ON COLUMN dsr.open_manual_tasks.request_id IS 'The request.';
+COMMENT ON COLUMN dsr.open_manual_tasks.kind IS 'The request''s kind.';
+COMMENT ON COLUMN dsr.open_manual_tasks.store IS 'The manual store.';
+COMMENT ON COLUMN dsr.open_manual_tasks.operation IS 'What the owner is asked to do.';
+COMMENT ON COLUMN dsr.open_manual_tasks.owner IS 'Who was asked.';
+COMMENT ON COLUMN dsr.open_manual_tasks.open_for IS 'How long the task has been open.';
+COMMENT ON COLUMN dsr.open_manual_tasks.reminders IS 'Reminders sent so far.';
+COMMENT ON COLUMN dsr.open_manual_tasks.escalated_at IS 'When the DPO was told it is late, if yet.';
+COMMENT ON COLUMN dsr.open_manual_tasks.due_at IS 'The request''s legal deadline.';
+COMMENT ON COLUMN dsr.open_manual_tasks.to_complete IS 'The call that records the usual outcome (edit the evidence).';
 GRANT SELECT ON dsr.open_manual_tasks TO dsr_operator;
 
 -- What processors (webhook endpoints) acknowledged, per request: operators see deliveries
@@ -198,4 +209,14 @@ SELECT t.request_id, r.kind, substr(t.store, length('processor:') + 1) AS proces
   FROM dsr.request_tasks AS t JOIN dsr.requests AS r ON r.id = t.request_id
  WHERE t.store LIKE 'processor:%';
 COMMENT ON VIEW dsr.processor_notifications IS 'Webhook events to processors ([[processors]] in a mapping), one per request and processor: waiting (with the last error) or acknowledged (HTTP status and the processor''s reply). Example: SELECT * FROM dsr.processor_notifications WHERE state <> ''done'';';
+COMMENT ON COLUMN dsr.processor_notifications.request_id IS 'The request.';
+COMMENT ON COLUMN dsr.processor_notifications.kind IS 'The request''s kind (the event type).';
+COMMENT ON COLUMN dsr.processor_notifications.processor IS 'The processor''s name in its mapping.';
+COMMENT ON COLUMN dsr.processor_notifications.state IS 'pending, waiting (the last delivery failed; retrying) or done (acknowledged).';
+COMMENT ON COLUMN dsr.processor_notifications.failures IS 'Failed deliveries so far.';
+COMMENT ON COLUMN dsr.processor_notifications.last_error IS 'Why the last delivery failed.';
+COMMENT ON COLUMN dsr.processor_notifications.event_id IS 'DSR-Event-Id: the same on every retry.';
+COMMENT ON COLUMN dsr.processor_notifications.http_status IS 'The status of the acknowledging answer.';
+COMMENT ON COLUMN dsr.processor_notifications.acknowledgement IS 'The processor''s reply (at most 500 characters).';
+COMMENT ON COLUMN dsr.processor_notifications.acknowledged_at IS 'When it was acknowledged.';
 GRANT SELECT ON dsr.processor_notifications TO dsr_operator;

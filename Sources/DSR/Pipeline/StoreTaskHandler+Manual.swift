@@ -91,7 +91,9 @@ struct ManualTaskDetails {
                 : language.pick(thai: "ระงับการใช้", english: "restrict")
         case .object(let purposes):
             return purposes.isEmpty
-                ? language.pick(thai: "ทุกวัตถุประสงค์ที่อาศัยความยินยอมหรือประโยชน์โดยชอบด้วยกฎหมาย", english: "every purpose based on consent or legitimate interest")
+                ? language.pick(
+                    thai: "ทุกวัตถุประสงค์ที่อาศัยความยินยอมหรือประโยชน์โดยชอบด้วยกฎหมาย",
+                    english: "every purpose based on consent or legitimate interest")
                 : purposes.map { PrivacyVocabulary.label($0, locale: language.rawValue) }.joined(separator: ", ")
         case nil:
             return nil

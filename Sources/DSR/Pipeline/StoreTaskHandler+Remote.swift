@@ -86,7 +86,9 @@ extension StoreTaskHandler {
             if left > table.heldUnchanged {
                 throw ConnectorError.invalidResponse(
                     store: mapping.name,
-                    reason: "the store reported the erasure done, but still returns \(left) rows of \(table.name), \(table.heldUnchanged) of them held")
+                    reason:
+                        "the store reported the erasure done, but still returns \(left) rows of \(table.name), \(table.heldUnchanged) of them held"
+                )
             }
         }
         let outcome = ErasureOutcome(

@@ -174,7 +174,8 @@ struct MappingValidator {
         let instructions = file.instructions ?? [:]
         guard instructions.keys.allSatisfy({ ["th", "en"].contains($0) }), instructions[language.rawValue] != nil else {
             throw fail(
-                "instructions must say what to do in the owner's language: instructions = { \(language.rawValue) = \"...\" } (th and/or en)")
+                "instructions must say what to do in the owner's language: instructions = { \(language.rawValue) = \"...\" } (th and/or en)"
+            )
         }
         let remind = file.remindEveryDays ?? 3
         let escalate = file.escalateAfterDays ?? 7
