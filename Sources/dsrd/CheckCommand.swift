@@ -33,8 +33,11 @@ struct Check: AsyncParsableCommand {
             var failed = false
             for mapping in stores {
                 guard mapping.kind == .postgres else {
-                    print(
-                        "store \(mapping.name)\n  ok    \(mapping.kind.rawValue) store: its mapping loads; its tables are the service's\n")
+                    let what =
+                        mapping.kind == .manual
+                        ? "manual store: its mapping loads; tasks go to \(mapping.manual?.owner ?? "its owner")"
+                        : "http store: its mapping loads; its tables are the service's"
+                    print("store \(mapping.name)\n  ok    \(what)\n")
                     continue
                 }
                 let report: StoreCheckReport

@@ -116,6 +116,46 @@ struct BeyondDatabasesTests {
         }
     }
 
+    /// An access request: the SaaS's rows are in the ZIP; the paper archive's outcome is in the
+    /// summary, in the person's words for it, and the request completes only once it is recorded.
+    @Test func anAccessExportStatesWhatWasCheckedByHand() async throws {
+        try await TestDatabase.migrated { database, connection in
+            try await StoreFixture.with(customers: 20) { stores in
+                let saas = try await FakeSaaS()
+                let exports = try temporaryDirectory()
+                defer { try? FileManager.default.removeItem(at: exports) }
+                let id = try await connection.query(
+                    "SELECT dsr.submit('access', '{\"email\": \"somchai.test@example.co.th\"}', '{\"locale\": \"en\"}') AS id")[0]
+                    .decode("id", as: UUID.self)
+                try await InProcessDaemon.run(
+                    arguments: database.exportArguments(exports, extra: ["--set", "connectors.directory=\(saas.connectors.path)"]),
+                    environment: stores.environment, log: LogCapture(), realTime: true
+                ) { daemon in
+                    try await daemon.until("the owner asked") {
+                        try await connection.count("SELECT count(*) FROM dsr.manual_tasks WHERE request_id = $1", [id]) == 1
+                    }
+                    try await connection.execute(
+                        "SELECT dsr.complete_manual_task(task, 'found', 'one membership form; a copy goes to you by registered mail') FROM dsr.open_manual_tasks WHERE request_id = $1",
+                        [id])
+                    try await daemon.until("the request completed") {
+                        try await connection.count("SELECT count(*) FROM dsr.requests WHERE id = $1 AND status = 'completed'", [id]) == 1
+                    }
+                }
+                let result = try await completedResult(connection, id)
+                let bundle = try OpenedBundle(path: try #require(result["export_path"] as? String))
+                #expect(try bundle.rows("mailing_saas/contacts.json").map { $0["id"] as? Int } == [1])
+                #expect(try bundle.rows("mailing_saas/events.json").count == 2)
+                let summary = String(decoding: try bundle.data("summary.txt"), as: UTF8.self)
+                #expect(
+                    summary.contains(
+                        "System: paper_archive\n  Checked by hand by our staff: records found: one membership form; a copy goes to you by registered mail"
+                    ),
+                    "\(summary)")
+                #expect(!bundle.paths.contains { $0.hasPrefix("paper_archive/") })
+            }
+        }
+    }
+
     /// Reminders every `remind_every_days`, the DPO told once after `escalate_after_days`, each
     /// notice once however often the scan runs; a recorded outcome stops them.
     @Test func ownersAreRemindedAndLateTasksReachTheDPOOnce() async throws {

@@ -156,7 +156,7 @@ struct ExportBundle {
         lines.append((english ? "Prepared: " : "จัดทำเมื่อ: ") + NoticeVocabulary.date(Date(), locale: locale, timeZone: timeZone))
         lines.append("")
         let total = files.filter { $0.path.hasSuffix(".json") }.reduce(0) { $0 + $1.rows }
-        if total == 0 {
+        if total == 0 && !manualTasks.contains(where: { $0.outcome == "found" }) {
             lines.append(
                 english
                     ? "We searched every system listed below and hold no personal data about you."
