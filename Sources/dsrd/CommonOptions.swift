@@ -61,6 +61,7 @@ struct CommonOptions: ParsableArguments {
 /// configuration (78, not worth restarting) from a database that is down (69).
 struct Failure: Error, CustomStringConvertible {
     enum Code: Int32 {
+        case usage = 64
         case dataError = 65
         case unavailable = 69
         case software = 70
@@ -83,6 +84,9 @@ extension AsyncParsableCommand {
         } catch let error as PostgresError {
             FileHandle.standardError.write(Data("dsrd: database error \(error)\n".utf8))
             throw ExitCode(error.kind == .connection ? Failure.Code.unavailable.rawValue : Failure.Code.software.rawValue)
+        } catch let error as ConfigurationError {
+            FileHandle.standardError.write(Data("dsrd: \(error)\n".utf8))
+            throw ExitCode(Failure.Code.configuration.rawValue)
         } catch let error as MigrationError {
             FileHandle.standardError.write(Data("dsrd: \(error)\n".utf8))
             throw ExitCode(Failure.Code.software.rawValue)

@@ -3,7 +3,7 @@ import Foundation
 /// Dates as dsrd writes them. Date formatters are slow to create (ICU), so each shape is
 /// made once and shared; Foundation's formatters are not safe to share between threads,
 /// hence the lock.
-enum DateTexts {
+public enum DateTexts {
     private final class Cache: @unchecked Sendable {
         let lock = NSLock()
         var formatters: [String: DateFormatter] = [:]
@@ -41,7 +41,7 @@ enum DateTexts {
     }
 
     /// An ISO 8601 timestamp with or without fractional seconds, or nil.
-    static func parseISO(_ text: String) -> Date? {
+    public static func parseISO(_ text: String) -> Date? {
         cache.lock.lock()
         defer { cache.lock.unlock() }
         return cache.iso.date(from: text) ?? cache.isoSeconds.date(from: text)

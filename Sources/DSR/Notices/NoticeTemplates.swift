@@ -14,15 +14,19 @@ public struct RenderedNotice: Sendable, Equatable {
 public struct NoticeTemplates: Sendable {
     public static let locales = ["th", "en"]
     /// Notices to the person: email and SMS versions.
-    public static let subjectNotices = ["received", "completed", "refused", "more_time", "identity_needed", "verification_code"]
+    public static let subjectNotices = [
+        "received", "completed", "refused", "more_time", "identity_needed", "verification_code", "breach_notice",
+    ]
     /// Reports to the DPO: email only.
     public static let dpoNotices = [
         "dpo_completion", "dpo_deadline_warning", "dpo_overdue", "dpo_dead_job", "dpo_delivery_failed",
         "dpo_store_unreachable", "dpo_identity_hold", "dpo_no_channel", "dpo_verification_locked", "dpo_store_paused",
-        "dpo_manual_task_late",
+        "dpo_manual_task_late", "dpo_breach_reported", "dpo_breach_alarm",
     ]
     /// Tasks to the owners of manual stores: email only, in the owner's language.
     public static let ownerNotices = ["manual_task", "manual_task_reminder"]
+    /// Documents dsrd drafts for people to send (rendered by `dsrd breach draft`), not notices.
+    public static let documents = ["pdpc_breach_draft"]
 
     private let templates: [String: MustacheTemplate]
 
@@ -30,7 +34,7 @@ public struct NoticeTemplates: Sendable {
         var templates: [String: MustacheTemplate] = [:]
         for locale in Self.locales {
             var expected = Self.subjectNotices.flatMap { ["\($0).mustache", "\($0).sms.mustache"] }
-            expected += (Self.dpoNotices + Self.ownerNotices).map { "\($0).mustache" }
+            expected += (Self.dpoNotices + Self.ownerNotices + Self.documents).map { "\($0).mustache" }
             for file in expected {
                 let path = "\(directory)/\(locale)/\(file)"
                 guard let text = try? String(contentsOfFile: path, encoding: .utf8) else {

@@ -42,7 +42,12 @@ public struct TemplatePreview: Sendable {
             "rows_exported": 1234, "rows_erased": 0, "rows_held": 0, "store": "marketing",
             "conflicting_records": true, "conflicts": "customers.first_name, customers.last_name",
             "task_id": 42, "operation": "erase", "owner": "archive@example.com", "reminders": 2, "reminder": 1, "remind_days": 3,
-            "outcome": "done",
+            "outcome": "done", "breach_id": 3, "risk": "high", "hours": 48, "hours_left": 24, "reported_by": "dpo", "people": 1250,
+            "summary": locale == "en" ? "A laptop holding a customer list was stolen." : "แล็ปท็อปที่มีรายชื่อลูกค้าถูกขโมย",
+            "categories": "contact", "systems": "customer", "consequences": "phishing", "measures": "disk encrypted",
+            "risk_label": "high", "subjects_told": "yes",
+            "became_aware_date": NoticeVocabulary.date(received, locale: locale, timeZone: timeZone),
+            "deadline_date": NoticeVocabulary.date(received.addingTimeInterval(72 * 3600), locale: locale, timeZone: timeZone),
         ]
         let task = ManualTaskDetails(
             operation: .erase, identity: Self.sampleIdentity, change: nil,
@@ -94,7 +99,9 @@ public struct TemplatePreview: Sendable {
         var out: [String] = []
         if includeRenderings {
             for locale in NoticeTemplates.locales {
-                for name in NoticeTemplates.subjectNotices + NoticeTemplates.dpoNotices + NoticeTemplates.ownerNotices {
+                for name in NoticeTemplates.subjectNotices + NoticeTemplates.dpoNotices + NoticeTemplates.ownerNotices
+                    + NoticeTemplates.documents
+                {
                     let notice = try templates.render(
                         name, channel: .email, language: Language(code: locale), values: sampleValues(kind: "access", locale: locale))
                     out.append("== \(locale)/\(name) (email)\nSubject: \(notice.subject ?? "")\n\n\(notice.text)")

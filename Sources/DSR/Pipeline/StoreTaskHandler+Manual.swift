@@ -35,11 +35,11 @@ struct ManualTaskDetails {
     let language: Language
 
     /// Template variables (`manual_task`, `manual_task_reminder`): `identifiers`, `action`,
-    /// `change`, `instructions`, and `outcome` (the usual answer, for the example call).
+    /// `change`, `instructions`, and `outcome` and `evidence_example` (for the example call).
     var variables: [String: String] {
         var values = [
             "identifiers": identifierLines, "action": action, "instructions": instructions[language.rawValue] ?? "",
-            "outcome": operation == .export ? "found" : "done",
+            "outcome": operation == .export ? "found" : "done", "evidence_example": evidenceExample,
         ]
         if let text = changeText { values["change"] = text }
         return values
@@ -78,6 +78,14 @@ struct ManualTaskDetails {
         case .object:
             language.pick(
                 thai: "หยุดใช้ข้อมูลของบุคคลนี้เพื่อวัตถุประสงค์ตามที่ระบุด้านล่าง", english: "stop using this person's records for the purposes below")
+        }
+    }
+
+    var evidenceExample: String {
+        switch operation {
+        case .export: language.pick(thai: "พบใบสมัคร 1 ฉบับ ส่งสำเนาทางไปรษณีย์ลงทะเบียน", english: "1 form found; a copy sent by registered mail")
+        case .erase: language.pick(thai: "ทำลายเอกสาร 3 แผ่น กล่อง 17", english: "shredded 3 pages, box 17")
+        case .rectify, .restrict, .object: language.pick(thai: "แก้ไขใบสมัครในกล่อง 17 แล้ว", english: "updated the form in box 17")
         }
     }
 

@@ -5,7 +5,9 @@ import Postgres
 /// deadline and an overdue alarm, each created once, so concurrent scans from several
 /// processes are harmless), and `dsr.expire_unverified` (requests that waited for identity
 /// verification longer than their kind's `expire_after` are refused, with a notice), and
-/// `dsr.remind_manual_tasks` (owners of open manual tasks reminded, late ones reported to the DPO).
+/// `dsr.remind_manual_tasks` (owners of open manual tasks reminded, late ones reported to the
+/// DPO), and `dsr.scan_breaches` (the DPO alarmed 24, 48 and 66 hours into a breach the PDPC
+/// has not been told of).
 /// Scheduled every `notices.deadline_scan_interval`.
 public struct DeadlineScanner: PeriodicWork {
     let warnings: [Duration]
@@ -22,6 +24,8 @@ public struct DeadlineScanner: PeriodicWork {
         if queued > 0 { logger.notice("deadline notices queued", metadata: ["dsr.count": "\(queued)"]) }
         let expired = try await connection.query("SELECT dsr.expire_unverified(now()) AS expired")[0].decode("expired", as: Int.self)
         if expired > 0 { logger.notice("unverified requests expired", metadata: ["dsr.count": "\(expired)"]) }
+        let alarms = try await connection.query("SELECT dsr.scan_breaches(now()) AS queued")[0].decode("queued", as: Int.self)
+        if alarms > 0 { logger.notice("breach alarms queued", metadata: ["dsr.count": "\(alarms)"]) }
         let chased = try await connection.query("SELECT dsr.remind_manual_tasks(now()) AS queued")[0].decode("queued", as: Int.self)
         if chased > 0 { logger.notice("manual task reminders queued", metadata: ["dsr.count": "\(chased)"]) }
     }
