@@ -111,7 +111,8 @@ public struct PortalServer: Sendable {
         var values: [String: Any] = [
             "csrf": csrf.value, "token": token, "short_id": String(id.uuidString.lowercased().prefix(8)),
             "kind_label": NoticeVocabulary.kindLabel(kind, locale: language.rawValue),
-            "status_label": pages.word("status_" + (hold.map { _ in "awaiting_verification" } ?? status), language),
+            "status_label": pages.word(
+                "status_" + (hold.map { $0 == "approval" ? "under_review" : "awaiting_verification" } ?? status), language),
             "received_date": try date("received_at") ?? "", "due_date": try date("due_at") ?? "",
             "download_\(download)": true,
         ]

@@ -66,7 +66,10 @@ final class BenchEnvironment: @unchecked Sendable {
 
     /// `--config Config/dsrd.toml` plus the loopback SMTP sink once it runs.
     var configArguments: [String] {
-        var arguments = ["--config", repository.appendingPathComponent("Config/dsrd.toml").path] + SeedCompany.arguments
+        // The retention sweep is not what is measured: it would take the generated old rows at start.
+        var arguments =
+            ["--config", repository.appendingPathComponent("Config/dsrd.toml").path, "--set", "retention.enabled=false"]
+            + SeedCompany.arguments
         if smtpPort > 0 {
             arguments += [
                 "--set", "email.smtp_url=smtp://127.0.0.1:\(smtpPort)", "--set", "email.require_tls=false",

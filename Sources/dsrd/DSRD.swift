@@ -19,7 +19,7 @@ struct DSRD: AsyncParsableCommand {
         subcommands: [
             Run.self, Migrate.self, Submit.self, Status.self, ShowConfig.self, Templates.self, Demo.self, Check.self, Indexes.self,
             Grants.self,
-            Keygen.self, VerifyProof.self, Portal.self, Breach.self,
+            Keygen.self, VerifyProof.self, Portal.self, Breach.self, Sweep.self,
         ]
     )
 }

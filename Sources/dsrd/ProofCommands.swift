@@ -64,7 +64,7 @@ struct VerifyProof: AsyncParsableCommand {
             }
             if verdict.valid {
                 print(
-                    "VALID: deletion proof for request \(verdict.requestID ?? "?"), signed by this key, audit entry #\(verdict.seq ?? 0)"
+                    "VALID: \(verdict.isSweep ? "retention sweep proof for sweep" : "deletion proof for request") \(verdict.requestID ?? "?"), signed by this key, audit entry #\(verdict.seq ?? 0)"
                         + (checkDatabase ? " present and chain intact" : " consistent"))
                 valid = true
             } else {

@@ -42,6 +42,8 @@ public let fastQueue =
         "--set", "log.level=notice",
         // Tests that want the minor scan turn it on; elsewhere it would erase generated minors.
         "--set", "minors.enabled=false",
+        // Likewise the retention sweep (RetentionTests drive it themselves).
+        "--set", "retention.enabled=false",
     ] + SeedCompany.arguments
 
 extension TestDatabase {

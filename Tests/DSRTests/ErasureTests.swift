@@ -211,7 +211,21 @@ struct MinorTests {
                     "exports.directory=\(exports.path)", "proofs.signing_key_file=\(keys.privateKey)", "minors.enabled=true",
                     "minors.scan_interval=1h",
                 ]
+                // One more customer whose age nobody knows: reported to the DPO, not erased.
+                try await customer.execute("UPDATE customers SET date_of_birth = NULL WHERE id = 'C0000044'")
                 try await InProcessDaemon.run(database: database, overrides: settings, environment: stores.environment) { daemon in
+                    // The scan's erasures wait for the DPO before any store is touched.
+                    try await daemon.until("both minors' erasures wait for approval") {
+                        try await connection.count("SELECT count(*) FROM dsr.awaiting_approval WHERE from_minors_scan") == 2
+                    }
+                    #expect(try await customer.count("SELECT count(*) FROM customers WHERE id IN ('C0000033', 'C0000099')") == 2)
+                    #expect(try await connection.count("SELECT count(*) FROM dsr.request_tasks") == 0)
+                    #expect(try await connection.count("SELECT count(*) FROM dsr.outbox WHERE template = 'dpo_approval_needed'") == 2)
+                    let unknown = try await connection.query(
+                        "SELECT variables ->> 'count' AS n FROM dsr.outbox WHERE template = 'dpo_minors_unknown_age'")
+                    #expect(try unknown.map { try $0.decode("n", as: String.self) } == ["1"])
+                    try await connection.execute(
+                        "SELECT dsr.approve_request(id, 'checked the application forms') FROM dsr.awaiting_approval")
                     try await daemon.until("both minors' erasures completed") {
                         try await connection.count("SELECT count(*) FROM dsr.requests WHERE kind = 'erasure' AND status = 'completed'") == 2
                     }
@@ -221,6 +235,9 @@ struct MinorTests {
                         try await daemon.next("another minor scan") { $0 == .periodicWorkDone("minor scan") }
                     }
                 }
+                // The unknown age is reported once a day, not once a scan.
+                #expect(try await connection.count("SELECT count(*) FROM dsr.outbox WHERE template = 'dpo_minors_unknown_age'") == 1)
+                #expect(try await customer.count("SELECT count(*) FROM customers WHERE id = 'C0000044'") == 1)
                 let keysUsed = try await connection.query("SELECT idempotency_key FROM dsr.requests ORDER BY 1")
                     .map { try $0.decode("idempotency_key", as: String.self) }
                 #expect(keysUsed == ["minor:customer:C0000033", "minor:customer:C0000099"])

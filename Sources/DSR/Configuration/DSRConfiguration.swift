@@ -313,6 +313,33 @@ public struct DSRConfiguration: Sendable, Equatable {
         public var scanInterval: Duration = .seconds(3600)
     }
 
+    public struct Retention: Sendable, Equatable {
+        /// Sweep the stores for rows past their retention (`expire` in the mappings) and what
+        /// erasures kept for holds that have ended. Default true: the completion notice
+        /// promises held records are kept only as long as the law requires.
+        public var enabled: Bool = true
+        /// How often. Default 1 day.
+        public var interval: Duration = .seconds(86_400)
+    }
+
+    public struct Approvals: Sendable, Equatable {
+        /// Erasures the minors scan submits wait for one approval (the DPO's). Default true.
+        public var minors: Bool = true
+        /// Every erasure waits for this many approvals by different people (0: none, 2: the
+        /// four-eyes rule). Default 0.
+        public var erasure: Int = 0
+
+        public init() {}
+
+        /// Approvals a request needs before any store is touched.
+        public func required(kind: RequestKind, byDSRD: Bool) -> Int {
+            guard kind == .erasure else { return 0 }
+            return max(erasure, byDSRD && minors ? 1 : 0)
+        }
+    }
+
+    public var approvals = Approvals()
+    public var retention = Retention()
     public var database = Database()
     public var company = Company()
     public var identifiers = Identifiers()

@@ -96,6 +96,10 @@ public struct DSRDaemon<C: Clock>: Service where C.Duration == Duration {
         if configuration.minors.enabled && minors.hasWork && fanOut.proofKeys != nil {
             services.append(periodic(minors, every: configuration.minors.scanInterval))
         }
+        let sweeper = RetentionSweeper(fanOut: fanOut)
+        if configuration.retention.enabled && sweeper.hasWork && fanOut.proofKeys != nil {
+            services.append(periodic(sweeper, every: configuration.retention.interval))
+        }
         services.append(SystemdService(readiness: readiness, logger: logger))
         return services
     }

@@ -1,11 +1,16 @@
 import Foundation
 
 /// Plain-text table for terminals, columns padded to their widest cell.
-struct TextTable {
+public struct TextTable {
     let headers: [String]
-    var rows: [[String]] = []
+    public var rows: [[String]] = []
 
-    func render() -> String {
+    public init(headers: [String], rows: [[String]] = []) {
+        self.headers = headers
+        self.rows = rows
+    }
+
+    public func render() -> String {
         var widths = headers.map(\.count)
         for row in rows {
             for (index, cell) in row.enumerated() where index < widths.count {

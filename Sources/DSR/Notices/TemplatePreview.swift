@@ -45,7 +45,8 @@ public struct TemplatePreview: Sendable {
             "outcome": "done", "breach_id": 3, "risk": "high", "hours": 48, "hours_left": 24, "reported_by": "dpo", "people": 1250,
             "summary": locale == "en" ? "A laptop holding a customer list was stolen." : "แล็ปท็อปที่มีรายชื่อลูกค้าถูกขโมย",
             "categories": "contact", "systems": "customer", "consequences": "phishing", "measures": "disk encrypted",
-            "risk_label": "high", "subjects_told": "yes",
+            "risk_label": "high", "subjects_told": "yes", "required": 2, "why": "approvals.erasure", "table": "customers",
+            "count": 3,
             "became_aware_date": NoticeVocabulary.date(received, locale: locale, timeZone: timeZone),
             "deadline_date": NoticeVocabulary.date(received.addingTimeInterval(72 * 3600), locale: locale, timeZone: timeZone),
         ]

@@ -19,11 +19,13 @@ public struct FanOut: Sendable {
     public let processors: [ProcessorWebhook]
     /// How asynchronous work in HTTP stores is polled (`connectors.poll_delay`, `poll_max_delay`).
     public let polling: DSRConfiguration.Connectors
+    /// Which requests wait for approvals before planning (`approvals.*`).
+    public let approvals: DSRConfiguration.Approvals
 
     public init(
         pool: ConnectionPool, connectors: [any Connector], exportDirectory: URL, timeZone: TimeZone, proofKeys: ProofKeys?,
         company: DSRConfiguration.Company, identifiers: DSRConfiguration.Identifiers = .init(), processors: [ProcessorWebhook] = [],
-        polling: DSRConfiguration.Connectors = .init()
+        polling: DSRConfiguration.Connectors = .init(), approvals: DSRConfiguration.Approvals = .init()
     ) {
         self.pool = pool
         self.connectors = connectors
@@ -34,6 +36,7 @@ public struct FanOut: Sendable {
         self.identifiers = identifiers
         self.processors = processors
         self.polling = polling
+        self.approvals = approvals
     }
 
     /// The tasks a request of `kind` is planned with: every store, and the processors told of that kind.
@@ -86,7 +89,7 @@ public struct FanOut: Sendable {
             proofKeys: configuration.proofs.signingKeyFile.isEmpty
                 ? nil : try ProofKeys.load(privateKeyFile: configuration.resolvedPath(configuration.proofs.signingKeyFile)),
             company: configuration.company, identifiers: configuration.identifiers, processors: processors,
-            polling: configuration.connectors)
+            polling: configuration.connectors, approvals: configuration.approvals)
     }
 
     func connector(named name: String) throws -> any Connector {
@@ -141,6 +144,8 @@ public struct FanOut: Sendable {
         let hasNoChannel: Bool
         /// Paused stores (`dsr.paused_stores`, `*` for all) and why, read with the request.
         var paused: [String: String] = [:]
+        /// Approvals given (`dsr.approvals`), by different people.
+        var approvals = 0
 
         /// Why `store`'s work must wait now, or nil when it may run.
         func pause(of store: String) -> String? {
@@ -259,7 +264,8 @@ public struct FanOut: Sendable {
                        (r.representative IS NOT NULL OR r.subject ? 'guardian') AS has_representative,
                        r.verification_method IS NOT DISTINCT FROM 'system' AS by_dsrd,
                        cardinality(r.channels) = 0 AS has_no_channel,
-                       (SELECT coalesce(string_agg(p.store || chr(31) || p.reason, chr(30)), '') FROM dsr.paused_stores AS p) AS paused
+                       (SELECT coalesce(string_agg(p.store || chr(31) || p.reason, chr(30)), '') FROM dsr.paused_stores AS p) AS paused,
+                       (SELECT count(*) FROM dsr.approvals AS a WHERE a.request_id = r.id) AS approvals
                   FROM dsr.requests AS r WHERE r.id = $1
                 """, [id])
         }
@@ -289,7 +295,8 @@ public struct FanOut: Sendable {
             needsVerification: try row.decode("needs_verification", as: Bool.self),
             requester: .init(
                 hasRepresentative: try row.decode("has_representative", as: Bool.self), isDSRD: try row.decode("by_dsrd", as: Bool.self)),
-            hasNoChannel: try row.decode("has_no_channel", as: Bool.self), paused: paused)
+            hasNoChannel: try row.decode("has_no_channel", as: Bool.self), paused: paused,
+            approvals: try row.decode("approvals", as: Int.self))
     }
 
     /// How long a task of a paused store waits before it looks again (`dsr.resume_store`

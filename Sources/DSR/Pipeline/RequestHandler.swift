@@ -97,6 +97,15 @@ public struct RequestHandler: JobHandler {
         case .plan:
             break
         }
+        // Erasures that need approval wait for it before any store is touched.
+        let required = fanOut.approvals.required(kind: request.kind, byDSRD: request.requester.isDSRD)
+        if request.approvals < required {
+            context.logger.notice("request waits for approval", metadata: ["dsr.required": "\(required)"])
+            let why =
+                request.requester.isDSRD
+                ? "an erasure the minors scan submitted (approvals.minors)" : "every erasure is approved first (approvals.erasure)"
+            return JobResult(effects: [SQLStatement("SELECT dsr.await_approval($1, $2, $3)", [requestID, required, why])])
+        }
 
         let identity = resolution.identity
         let identities = String(decoding: try JSONEncoder().encode(identity), as: UTF8.self)

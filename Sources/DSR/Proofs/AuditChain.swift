@@ -10,10 +10,11 @@ public enum AuditChain {
             return ["the proof carries no audit-log entry"]
         }
         let rows = try await connection.query(
-            "SELECT request_id::text AS request_id, proof_sha256, prev_hash, entry_hash FROM dsr.audit_log WHERE seq = $1", [seq])
+            "SELECT coalesce(request_id, sweep_id)::text AS request_id, proof_sha256, prev_hash, entry_hash FROM dsr.audit_log WHERE seq = $1",
+            [seq])
         if let row = rows.first {
             if try row.decode("request_id", as: String.self) != requestID {
-                problems.append("audit entry #\(seq) belongs to another request")
+                problems.append("audit entry #\(seq) belongs to another request or sweep")
             }
             if try row.decode("proof_sha256", as: String.self) != file.payloadSHA256 {
                 problems.append("audit entry #\(seq) records a different proof digest")

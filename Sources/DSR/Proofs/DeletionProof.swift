@@ -192,9 +192,17 @@ public struct DeletionProofFile: Codable, Sendable {
     }
 
     public static func sign(_ payload: DeletionProofPayload, with keys: ProofKeys) throws -> DeletionProofFile {
-        let bytes = try payload.canonicalJSON()
-        return DeletionProofFile(
-            payload: String(decoding: bytes, as: UTF8.self), payloadSHA256: Digests.sha256Hex(bytes),
+        try sign(bytes: try payload.canonicalJSON(), format: "dsrd-deletion-proof", with: keys)
+    }
+
+    /// A retention sweep's proof: the same envelope, another format.
+    public static func sign(_ payload: SweepProofPayload, with keys: ProofKeys) throws -> DeletionProofFile {
+        try sign(bytes: try payload.canonicalJSON(), format: SweepProofPayload.format, with: keys)
+    }
+
+    static func sign(bytes: Data, format: String, with keys: ProofKeys) throws -> DeletionProofFile {
+        DeletionProofFile(
+            format: format, payload: String(decoding: bytes, as: UTF8.self), payloadSHA256: Digests.sha256Hex(bytes),
             signature: try keys.signing.signature(for: bytes).base64EncodedString(), keyID: keys.keyID, audit: nil)
     }
 

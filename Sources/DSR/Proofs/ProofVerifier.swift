@@ -9,13 +9,18 @@ public enum ProofVerifier {
     public struct Verdict: Sendable, Equatable {
         public var valid: Bool
         public var reasons: [String]
+        /// The erasure request, or for a sweep's proof the sweep.
         public var requestID: String?
         public var seq: Int64?
+        /// A retention sweep's proof, not a deletion proof.
+        public var isSweep = false
     }
 
     public static func verify(file data: Data, publicKey: Curve25519.Signing.PublicKey) -> Verdict {
         var reasons: [String] = []
-        guard let file = try? JSONDecoder().decode(DeletionProofFile.self, from: data), file.format == "dsrd-deletion-proof" else {
+        guard let file = try? JSONDecoder().decode(DeletionProofFile.self, from: data),
+            file.format == "dsrd-deletion-proof" || file.format == SweepProofPayload.format
+        else {
             return Verdict(valid: false, reasons: ["not a dsrd deletion proof (unreadable JSON or wrong format)"], requestID: nil, seq: nil)
         }
         let payload = Data(file.payload.utf8)
@@ -30,15 +35,21 @@ public enum ProofVerifier {
         } else {
             reasons.append("the signature is not base64")
         }
-        let decoded = try? JSONDecoder().decode(DeletionProofPayload.self, from: payload)
-        if decoded == nil { reasons.append("the payload is not a deletion proof payload") }
-        if let audit = file.audit, let requestID = decoded?.requestID {
+        // The audit entry names the erasure request, or the sweep.
+        let requestID =
+            file.format == SweepProofPayload.format
+            ? (try? JSONDecoder().decode(SweepProofPayload.self, from: payload))?.sweepID
+            : (try? JSONDecoder().decode(DeletionProofPayload.self, from: payload))?.requestID
+        if requestID == nil { reasons.append("the payload is not a \(file.format) payload") }
+        if let audit = file.audit, let requestID {
             let expected = DeletionProofFile.entryHash(
                 prev: audit.prevHash, seq: audit.seq, requestID: requestID, proofSHA256: file.payloadSHA256)
             if expected != audit.entryHash { reasons.append("audit entry #\(audit.seq) does not match the proof digest and previous hash") }
         } else {
             reasons.append("the proof carries no audit-log entry")
         }
-        return Verdict(valid: reasons.isEmpty, reasons: reasons, requestID: decoded?.requestID, seq: file.audit?.seq)
+        return Verdict(
+            valid: reasons.isEmpty, reasons: reasons, requestID: requestID, seq: file.audit?.seq,
+            isSweep: file.format == SweepProofPayload.format)
     }
 }

@@ -6,7 +6,9 @@ import Postgres
 /// parent's or guardian's consent on record has their data erased when found. Each round
 /// asks every store with a `minor_check` and submits one erasure request per minor
 /// (idempotency key `minor:<store>:<customer id>`, so a minor is queued once however often
-/// the scan runs); the DPO gets the usual completion report. Scheduled every
+/// the scan runs); each waits for the DPO's approval (`approvals.minors`) before any store is
+/// touched, and the DPO gets the usual completion report. Records without a date of birth
+/// are counted and reported to the DPO once a day instead of being skipped silently. Scheduled every
 /// `minors.scan_interval`, only when a store has a `minor_check` and a signing key is set.
 public struct MinorScanner: PeriodicWork {
     let scanners: [SQLConnector]
@@ -31,8 +33,8 @@ public struct MinorScanner: PeriodicWork {
                         withJSONObject: [
                             "idempotency_key": key,
                             "evidence": "dsrd minor scan: younger than the age of majority, no guardian consent on record",
-                            // Not person-initiated: no code goes to the minor (DPO review of
-                            // these requests comes with the PDPA-duties work).
+                            // Not person-initiated: no code goes to the minor; the DPO
+                            // approves the erasure first (approvals.minors).
                             "verification": [
                                 "method": "system", "evidence": "created by dsrd's minors scan, not by a person", "operator": "dsrd",
                             ],
@@ -42,5 +44,15 @@ public struct MinorScanner: PeriodicWork {
             }
         }
         if queued > 0 { logger.notice("erasure queued for minors without guardian consent", metadata: ["dsr.count": "\(queued)"]) }
+        // Records without a date of birth cannot be judged: the DPO hears of them once a day.
+        for scanner in scanners {
+            for (table, count) in try await scanner.recordsOfUnknownAge() {
+                try await connection.execute(
+                    """
+                    SELECT dsr.notify_dpo('minors-unknown-age:' || $1 || ':' || $2 || ':' || to_char(now(), 'YYYY-MM-DD'), NULL,
+                                          'dpo_minors_unknown_age', jsonb_build_object('store', $1::text, 'table', $2::text, 'count', $3::int))
+                    """, [scanner.mapping.name, table, count])
+            }
+        }
     }
 }

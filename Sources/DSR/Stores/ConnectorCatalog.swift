@@ -279,7 +279,15 @@ struct MappingValidator {
                 keepIf: try rule.keepIf.map { try identifier($0, "\(at).hold.keep_if") },
                 keepRule: rule.keepRule ?? "kept while the matter is open")
         }
-        return TableMapping(
+        var expire: TableMapping.Expire?
+        if let rule = entry.expire {
+            let after = rule.after.trimmingCharacters(in: .whitespaces).lowercased()
+            guard after.range(of: "^[1-9][0-9]{0,3} (day|days|month|months|year|years)$", options: .regularExpression) != nil else {
+                throw fail("\(at).expire.after must be a number and days, months or years, e.g. \"13 months\"")
+            }
+            expire = .init(after: after, from: try identifier(rule.from, "\(at).expire.from"))
+        }
+        let mapped = TableMapping(
             name: tableName, key: try (entry.key?.values ?? []).map { try identifier($0, "\(at).key") }, identity: identity,
             authoritative: entry.authoritative ?? false, parent: parent, categories: categories, erasure: erasure,
             purposes: purposes, recipients: entry.recipients ?? [], retention: entry.retention ?? [:], hold: hold,
@@ -287,7 +295,14 @@ struct MappingValidator {
             restrictFlag: try entry.restrictFlag.map { try identifier($0, "\(at).restrict_flag") },
             onObjection: try entry.onObjection.map { try identifier($0, "\(at).on_objection") },
             purposeColumn: try entry.purposeColumn.map { try identifier($0, "\(at).purpose_column") },
-            minorCheck: minorCheck)
+            minorCheck: minorCheck, expire: expire)
+        if expire != nil {
+            guard mapped.rowStrategy != .keep else { throw fail("\(at).expire: rows that _row = \"keep\" keeps cannot expire") }
+            if mapped.rowStrategy == .anonymise, mapped.columnStrategies.values.contains(.hash) {
+                throw fail("\(at).expire: expired rows are anonymised with null and mask only; use null instead of hash here")
+            }
+        }
+        return mapped
     }
 
     func erasureStrategies(_ erasure: [String: String], at: String) throws -> [String: String] {

@@ -21,9 +21,10 @@ struct MappingFile: Decodable {
         var onObjection: String?
         var purposeColumn: String?
         var minorCheck: MinorCheck?
+        var expire: Expire?
 
         enum CodingKeys: String, CodingKey {
-            case name, key, identity, authoritative, parent, categories, erasure, purposes, recipients, retention, hold, rectify
+            case name, key, identity, authoritative, parent, categories, erasure, purposes, recipients, retention, hold, rectify, expire
             case restrictFlag = "restrict_flag"
             case onObjection = "on_objection"
             case purposeColumn = "purpose_column"
@@ -49,6 +50,12 @@ struct MappingFile: Decodable {
             case keepIf = "keep_if"
             case keepRule = "keep_rule"
         }
+    }
+
+    /// `expire = { after = "13 months", from = "at" }`.
+    struct Expire: Decodable {
+        var after: String
+        var from: String
     }
 
     struct MinorCheck: Decodable {

@@ -99,6 +99,11 @@ extension SQLConnector {
         return tests.isEmpty ? "false" : tests.joined(separator: " AND ")
     }
 
+    /// A column's value masked: `s***@example.com` for an email, `0***` otherwise (NULL stays NULL).
+    static func masked(_ reference: String) -> String {
+        "CASE WHEN \(reference) IS NULL THEN NULL WHEN \(reference)::text LIKE '%@%' THEN left(\(reference)::text, 1) || '***@' || split_part(\(reference)::text, '@', 2) ELSE left(\(reference)::text, 1) || '***' END"
+    }
+
     /// The statement that erases one table: held and remaining rows in data-changing CTEs
     /// over one snapshot (their filters are disjoint), with the counts the plan records.
     struct TableErasurePlan: Sendable {
@@ -203,8 +208,7 @@ extension SQLConnector {
                     value =
                         "CASE WHEN \(reference) IS NULL OR \(reference)::text ~ '^[0-9a-f]{64}$' THEN \(reference) ELSE (SELECT m.h FROM unnest(\(values!), \(digests!)) AS m(v, h) WHERE m.v = \(reference)::text) END"
                 case .mask:
-                    value =
-                        "CASE WHEN \(reference) IS NULL THEN NULL WHEN \(reference)::text LIKE '%@%' THEN left(\(reference)::text, 1) || '***@' || split_part(\(reference)::text, '@', 2) ELSE left(\(reference)::text, 1) || '***' END"
+                    value = Self.masked(reference)
                 case .null, .keep:
                     value = "NULL"
                 }

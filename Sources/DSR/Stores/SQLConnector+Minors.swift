@@ -21,6 +21,22 @@ extension SQLConnector {
 }
 
 extension SQLConnector {
+    /// Per table with a `minor_check`: records whose date of birth is missing, so whether
+    /// they are minors cannot be told (the DPO is told, rather than skipping them silently).
+    public func recordsOfUnknownAge() async throws -> [String: Int] {
+        var counts: [String: Int] = [:]
+        for table in mapping.tables {
+            guard let check = table.minorCheck else { continue }
+            let sql = "SELECT count(*) AS n FROM \(Self.quote(table.name)) AS t0 WHERE t0.\(Self.quote(check.birthDate)) IS NULL"
+            let rows = try await pool.withConnection { connection in try await connection.query(sql) }
+            let count = try rows[0].decode("n", as: Int.self)
+            if count > 0 { counts[table.name] = count }
+        }
+        return counts
+    }
+}
+
+extension SQLConnector {
     /// Whether a record this store holds for the person says they are younger than the
     /// table's `minor_check.age` (PDPA s.20: under 20, a parent or guardian acts with them).
     public func holdsAMinor(_ identity: IdentitySet) async throws -> Bool {

@@ -114,6 +114,16 @@ public struct TableMapping: Sendable, Equatable {
     public var purposeColumn: String?
     /// Finds minors without a guardian's consent, whose data the policy says is erased.
     public var minorCheck: MinorCheck?
+    /// The retention the sweeper enforces: rows older than this are deleted (or anonymised,
+    /// per `_row`). Nil: only what erasures leave behind is swept.
+    public var expire: Expire?
+
+    public struct Expire: Sendable, Equatable {
+        /// A PostgreSQL interval: `13 months`, `2 years`, `90 days`.
+        public var after: String
+        /// Date or timestamp column the period counts from.
+        public var from: String
+    }
 
     public struct MinorCheck: Sendable, Equatable {
         /// Date-of-birth column.

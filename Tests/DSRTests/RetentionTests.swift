@@ -1,0 +1,135 @@
+import DSR
+import DSRTestSupport
+import Foundation
+import Postgres
+import TestSupport
+import Testing
+
+/// The retention sweep: rows past their table's `expire` go, and what an erasure kept for a
+/// hold goes once the hold has ended; a dry run changes nothing and says exactly what a real
+/// sweep does; each sweep that changes rows is signed and chained into the audit log.
+@Suite("Retention sweep")
+struct RetentionTests {
+    func sweeper(_ database: TestDatabase, _ stores: StoreFixture, key: String) throws -> RetentionSweeper {
+        let configuration = try InProcessDaemon.configuration(
+            arguments: database.runArguments(["--set", "proofs.signing_key_file=\(key)"]), environment: stores.environment)
+        return RetentionSweeper(
+            fanOut: try FanOut.make(configuration: configuration, pool: ConnectionPool(conninfo: database.conninfo, maximum: 2)))
+    }
+
+    @Test func rowsPastTheirRetentionAreSweptAndTheSweepIsProved() async throws {
+        let keys = try makeKeys()
+        defer { try? FileManager.default.removeItem(at: keys.directory) }
+        try await TestDatabase.migrated { database, connection in
+            try await StoreFixture.with(customers: 20) { stores in
+                let customer = try await PostgresConnection.connect(stores.url("customer"))
+                try await customer.execute(
+                    """
+                    INSERT INTO activity_log (customer_id, event, at)
+                    SELECT 'T-1', 'login', now() - m * interval '1 month' - interval '1 day' FROM generate_series(10, 16) AS m
+                    """)
+                // Written apart from the sweeper: what 13 months of retention leaves.
+                let past = Set(
+                    try await customer.query("SELECT id FROM activity_log WHERE at < now() - interval '13 months'").map {
+                        try $0.decode("id", as: Int64.self)
+                    })
+                let all = Set(try await customer.query("SELECT id FROM activity_log").map { try $0.decode("id", as: Int64.self) })
+                #expect(past.count >= 4)
+                let sweeper = try sweeper(database, stores, key: keys.privateKey)
+
+                let dry = try await sweeper.sweep(asOf: Date(), dryRun: true)
+                let wouldExpire = dry.first { $0.sweep.store == "customer" }?.sweep.tables.first { $0.name == "activity_log" }?.expired
+                #expect(wouldExpire == past.count)
+                #expect(try await customer.count("SELECT count(*) FROM activity_log") == all.count)
+                #expect(try await connection.count("SELECT count(*) FROM dsr.sweeps") == 0)
+
+                let swept = try await sweeper.sweep(asOf: Date(), dryRun: false)
+                let left = Set(try await customer.query("SELECT id FROM activity_log").map { try $0.decode("id", as: Int64.self) })
+                #expect(left == all.subtracting(past))
+                let store = try #require(swept.first { $0.sweep.store == "customer" })
+                #expect(store.sweep.tables.map(\.name) == ["activity_log"])
+                #expect(store.sweep.tables.first?.rules == ["expire 13 months from at"])
+                let proof = try Data(contentsOf: URL(fileURLWithPath: try #require(store.proofPath)))
+                let verdict = ProofVerifier.verify(file: proof, publicKey: try ProofKeys.load(privateKeyFile: keys.privateKey).publicKey)
+                #expect(verdict.valid && verdict.isSweep, "\(verdict.reasons)")
+                #expect(verdict.requestID == store.id?.uuidString.lowercased())
+                #expect(
+                    try await AuditChain.check(connection: connection, requestID: verdict.requestID!, seq: verdict.seq!, proof: proof)
+                        .isEmpty)
+                #expect(try await connection.count("SELECT count(*) FROM dsr.sweeps WHERE rows = $1", [past.count]) == 1)
+                // Nothing more to do: a second sweep changes nothing and records nothing.
+                let again = try await sweeper.sweep(asOf: Date(), dryRun: false)
+                #expect(again.allSatisfy { $0.sweep.store != "customer" || $0.sweep.rows == 0 })
+                #expect(try await connection.count("SELECT count(*) FROM dsr.sweeps WHERE summary::text LIKE '%activity_log%'") == 1)
+                await customer.close()
+            }
+        }
+    }
+
+    /// After an erasure, invoices and payments held by the Accounting Act stay (anonymised)
+    /// until their five years end; then they go, with the orders kept only for them. An open
+    /// dispute keeps its invoice and order. Live customers' rows are never taken.
+    @Test func whatAnErasureKeptForAHoldGoesWhenTheHoldEnds() async throws {
+        let keys = try makeKeys()
+        defer { try? FileManager.default.removeItem(at: keys.directory) }
+        try await TestDatabase.migrated { database, connection in
+            try await StoreFixture.with(customers: 20) { stores in
+                let disputed = try await stores.addOldAndDisputedOrders().disputed
+                let exports = try temporaryDirectory()
+                defer { try? FileManager.default.removeItem(at: exports) }
+                let id = try await connection.query(
+                    "SELECT dsr.submit('erasure', '{\"email\": \"somchai.test@example.co.th\"}') AS id")[0].decode("id", as: UUID.self)
+                let run = try await runInProcessUntilCompleted(
+                    id, database.erasureArguments(exports, key: keys.privateKey), environment: stores.environment, on: connection)
+                #expect(run.completed, "\(run.output)")
+                let order = try await PostgresConnection.connect(stores.url("order"))
+                // Written apart from the sweeper: the erased person's rows still held, and everyone else's.
+                let heldInvoices = try await order.count(
+                    "SELECT count(*) FROM invoices WHERE buyer_name ~ '^[0-9a-f]{64}$' AND NOT dispute_open")
+                let heldOrders = try await order.count("SELECT count(*) FROM orders WHERE customer_id ~ '^[0-9a-f]{64}$'")
+                let liveOrders = try await order.count("SELECT count(*) FROM orders WHERE customer_id !~ '^[0-9a-f]{64}$'")
+                let liveInvoices = try await order.count("SELECT count(*) FROM invoices WHERE buyer_name !~ '^[0-9a-f]{64}$'")
+                let livePayments = try await order.count(
+                    "SELECT count(*) FROM payments AS p JOIN orders AS o ON o.id = p.order_id WHERE o.customer_id !~ '^[0-9a-f]{64}$'")
+                #expect(heldInvoices > 0 && heldOrders > 1)
+                let sweeper = try sweeper(database, stores, key: keys.privateKey)
+                func released(_ swept: [RetentionSweeper.Swept], _ table: String) -> Int {
+                    swept.first { $0.sweep.store == "order" }?.sweep.tables.first { $0.name == table }?.released ?? 0
+                }
+                // Today the hold still applies: nothing is released.
+                let today = try await sweeper.sweep(asOf: Date(), dryRun: true)
+                #expect(released(today, "invoices") == 0 && released(today, "orders") == 0 && released(today, "payments") == 0)
+                // Six years on, as a real sweep would run then (live rows are judged by expiry only).
+                let later = Date().addingTimeInterval(6 * 366 * 86_400)
+                let swept = try await sweeper.sweep(asOf: later, dryRun: false)
+                #expect(released(swept, "invoices") == heldInvoices)
+                #expect(try await order.count("SELECT count(*) FROM invoices WHERE buyer_name ~ '^[0-9a-f]{64}$'") == 0)
+                #expect(try await order.count("SELECT count(*) FROM invoices WHERE order_id = $1", [disputed]) == 1)  // kept whole
+                #expect(
+                    try await order.count(
+                        "SELECT count(*) FROM payments AS p JOIN orders AS o ON o.id = p.order_id WHERE o.customer_id ~ '^[0-9a-f]{64}$'")
+                        == 0)
+                // Only the disputed order is left of the person's.
+                #expect(
+                    try await order.query("SELECT id FROM orders WHERE customer_id ~ '^[0-9a-f]{64}$'").map {
+                        try $0.decode("id", as: Int64.self)
+                    }
+                        == [disputed])
+                #expect(released(swept, "orders") == heldOrders - 1)
+                // Nobody else's orders, invoices or payments were released.
+                #expect(try await order.count("SELECT count(*) FROM orders WHERE customer_id !~ '^[0-9a-f]{64}$'") == liveOrders)
+                #expect(try await order.count("SELECT count(*) FROM invoices WHERE buyer_name !~ '^[0-9a-f]{64}$'") == liveInvoices)
+                #expect(
+                    try await order.count(
+                        "SELECT count(*) FROM payments AS p JOIN orders AS o ON o.id = p.order_id WHERE o.customer_id !~ '^[0-9a-f]{64}$'")
+                        == livePayments)
+                #expect(try await connection.count("SELECT count(*) FROM dsr.verify_audit_chain() WHERE NOT ok") == 0)
+                // One proof per store that changed (the customer store's old activity expired too).
+                #expect(
+                    try await connection.count("SELECT count(*) FROM dsr.audit_log WHERE sweep_id IS NOT NULL")
+                        == swept.filter { $0.sweep.rows > 0 }.count)
+                await order.close()
+            }
+        }
+    }
+}
