@@ -177,7 +177,7 @@ struct PromiseTests {
                 "due_at = received_at - interval '1 day'", "status = 'refused', completed_at = now()", "completed_at = now()",
                 "hold_reason = 'whim'", "status = 'awaiting_verification'", "payload = '[]'", "kind = NULL",
                 "verification_method = 'guess'", "verification_evidence = repeat('x', 1001)", "contacts_on_file = '[]'",
-                "representative = '\"me\"'",
+                "representative = '\"me\"'", "approvals_required = 9",
             ]
             let outbox = [
                 "audience = 'everyone'", "channel = 'fax'", "locale = 'fr'", "variables = '[]'", "state = 'bogus'",
