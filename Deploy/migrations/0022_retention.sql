@@ -65,3 +65,12 @@ LANGUAGE sql STABLE AS $$
     WINDOW w AS (ORDER BY a.seq)
 $$;
 COMMENT ON FUNCTION dsr.verify_audit_chain() IS 'Checks every link of the audit chain (deletion proofs and retention sweeps). Example: SELECT * FROM dsr.verify_audit_chain() WHERE NOT ok;';
+
+-- dsrd's own copies of a person's identifiers are not kept for ever either: some time after
+-- a request ended (retention.own_data_after, default a year) the daemon replaces them with
+-- keyed hashes (computed in the daemon, like every keyed hash), and drops notice bodies and
+-- manual-task details, keeping what the s.39 record needs: kind, dates, status, refusal
+-- ground and reason, result counts, proofs.
+ALTER TABLE dsr.requests ADD COLUMN pseudonymised_at timestamptz;
+COMMENT ON COLUMN dsr.requests.pseudonymised_at IS 'When dsrd replaced the request''s identifiers with keyed hashes and dropped its notice bodies (retention.own_data_after after it ended).';
+CREATE INDEX requests_to_pseudonymise ON dsr.requests (completed_at) WHERE pseudonymised_at IS NULL AND completed_at IS NOT NULL;

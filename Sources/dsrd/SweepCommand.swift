@@ -32,7 +32,8 @@ struct Sweep: AsyncParsableCommand {
             let configuration = try options.loadConfiguration()
             let pool = ConnectionPool(
                 conninfo: try configuration.databaseConninfo(), maximum: 2, settings: configuration.database.sessionSettings)
-            let sweeper = RetentionSweeper(fanOut: try FanOut.make(configuration: configuration, pool: pool))
+            let fanOut = try FanOut.make(configuration: configuration, pool: pool)
+            let sweeper = RetentionSweeper(fanOut: fanOut)
             let swept = try await sweeper.sweep(asOf: asOf, dryRun: dryRun)
             var table = TextTable(headers: [
                 "store", "table", dryRun ? "would expire" : "expired", dryRun ? "would release" : "released", "rules",
@@ -46,6 +47,12 @@ struct Sweep: AsyncParsableCommand {
             }
             print(table.rows.isEmpty ? "nothing is past its retention" : table.render())
             for store in swept { if let path = store.proofPath { print("store \(store.sweep.store): proof \(path)") } }
+            if !dryRun, let keys = fanOut.proofKeys {
+                let connection = try await options.connect(configuration)
+                let requests = try await OwnDataPseudonymiser(keys: keys, after: configuration.retention.ownDataAfter).run(on: connection)
+                print(
+                    "\(requests) requests that ended before \(DurationText.format(configuration.retention.ownDataAfter)) ago pseudonymised")
+            }
         }
     }
 }

@@ -132,4 +132,49 @@ struct RetentionTests {
             }
         }
     }
+
+    /// A year after a request ended, dsrd's own copies of the person's identifiers become
+    /// keyed hashes and the notices lose their recipient and bodies; a recent one is untouched.
+    @Test func dsrdsOwnCopiesArePseudonymisedAYearAfterTheRequestEnded() async throws {
+        let keys = try makeKeys()
+        defer { try? FileManager.default.removeItem(at: keys.directory) }
+        try await TestDatabase.migrated { _, connection in
+            var ids: [UUID] = []
+            for email in ["old.person@example.co.th", "recent.person@example.co.th"] {
+                let id = try await connection.query(
+                    "SELECT dsr.submit('rectification', jsonb_build_object('email', $1::text), '{\"changes\": {\"address\": \"99/1 Sukhumvit\"}}') AS id",
+                    [email])[0].decode("id", as: UUID.self)
+                try await connection.execute("SELECT dsr.complete_request($1, '{\"rows_changed\": 1}')", [id])
+                try await connection.execute("UPDATE dsr.outbox SET state = 'sent', sent_at = now() WHERE request_id = $1", [id])
+                ids.append(id)
+            }
+            try await connection.execute("UPDATE dsr.requests SET completed_at = now() - interval '400 days' WHERE id = $1", [ids[0]])
+            let proofKeys = try ProofKeys.load(privateKeyFile: keys.privateKey)
+            let done = try await OwnDataPseudonymiser(keys: proofKeys, after: .seconds(365 * 86_400)).run(on: connection)
+            #expect(done == 1)
+            let old = try await connection.query(
+                "SELECT subject ->> 'email' AS email, subject_email, payload -> 'changes' ->> 'address' AS address, pseudonymised_at IS NOT NULL AS done, kind, status FROM dsr.requests WHERE id = $1",
+                [ids[0]])[0]
+            #expect(try old.decode("email", as: String.self) == "hmac:" + proofKeys.identifierHash("old.person@example.co.th"))
+            #expect(try old.decode("subject_email", as: String?.self) == nil)
+            #expect(try old.decode("address", as: String.self) == "hmac:" + proofKeys.identifierHash("99/1 Sukhumvit"))
+            #expect(try old.decode("done", as: Bool.self))
+            #expect(try old.decode("kind", as: String.self) == "rectification" && old.decode("status", as: String.self) == "completed")
+            #expect(
+                try await connection.count(
+                    "SELECT count(*) FROM dsr.outbox WHERE request_id = $1 AND (recipient NOT LIKE 'hmac:%' OR rendered_text IS NOT NULL)",
+                    [ids[0]]) == 0)
+            #expect(
+                try await connection.count(
+                    "SELECT count(*) FROM dsr.requests WHERE id = $1 AND subject ->> 'email' = 'recent.person@example.co.th' AND pseudonymised_at IS NULL",
+                    [ids[1]]) == 1)
+            // Nothing in dsrd's tables still names the old person.
+            #expect(
+                try await connection.count(
+                    "SELECT count(*) FROM dsr.requests AS r WHERE r::text LIKE '%old.person%'") == 0)
+            #expect(try await connection.count("SELECT count(*) FROM dsr.outbox AS o WHERE o::text LIKE '%old.person%'") == 0)
+            // A second run has nothing left to do.
+            #expect(try await OwnDataPseudonymiser(keys: proofKeys, after: .seconds(365 * 86_400)).run(on: connection) == 0)
+        }
+    }
 }

@@ -145,6 +145,7 @@ struct ConfigurationKey: Sendable {
         .integer("approvals.erasure", \.approvals.erasure, range: 0...5),
         .bool("retention.enabled", \.retention.enabled),
         .duration("retention.interval", \.retention.interval, minimum: .seconds(1)),
+        .duration("retention.own_data_after", \.retention.ownDataAfter, minimum: .seconds(1)),
         .string("connectors.directory", \.connectors.directory),
         .duration("connectors.statement_timeout", \.connectors.statementTimeout, minimum: .zero),
         .duration("connectors.lock_timeout", \.connectors.lockTimeout, minimum: .zero),
@@ -193,7 +194,7 @@ struct ConfigurationKey: Sendable {
 }
 
 /// Durations written as `250ms`, `30s`, `5m`, `6h`, `30d` (or a bare number of seconds).
-enum DurationText {
+public enum DurationText {
     static func parse(_ text: String) -> Duration? {
         let trimmed = text.trimmingCharacters(in: .whitespaces)
         let units: [(String, Double)] = [("ms", 0.001), ("s", 1), ("m", 60), ("h", 3600), ("d", 86_400)]
@@ -207,7 +208,7 @@ enum DurationText {
         return .milliseconds(Int64((seconds * 1000).rounded()))
     }
 
-    static func format(_ duration: Duration) -> String {
+    public static func format(_ duration: Duration) -> String {
         let milliseconds = duration.components.seconds * 1000 + duration.components.attoseconds / 1_000_000_000_000_000
         if milliseconds % 86_400_000 == 0 && milliseconds > 0 { return "\(milliseconds / 86_400_000)d" }
         if milliseconds % 3_600_000 == 0 && milliseconds > 0 { return "\(milliseconds / 3_600_000)h" }

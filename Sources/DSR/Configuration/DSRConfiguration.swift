@@ -320,6 +320,9 @@ public struct DSRConfiguration: Sendable, Equatable {
         public var enabled: Bool = true
         /// How often. Default 1 day.
         public var interval: Duration = .seconds(86_400)
+        /// How long after a request ended dsrd keeps the person's identifiers in its own
+        /// tables before replacing them with keyed hashes. Default 365 days.
+        public var ownDataAfter: Duration = .seconds(365 * 86_400)
     }
 
     public struct Approvals: Sendable, Equatable {

@@ -96,7 +96,7 @@ public struct DSRDaemon<C: Clock>: Service where C.Duration == Duration {
         if configuration.minors.enabled && minors.hasWork && fanOut.proofKeys != nil {
             services.append(periodic(minors, every: configuration.minors.scanInterval))
         }
-        let sweeper = RetentionSweeper(fanOut: fanOut)
+        let sweeper = RetentionSweeper(fanOut: fanOut, ownDataAfter: configuration.retention.ownDataAfter)
         if configuration.retention.enabled && sweeper.hasWork && fanOut.proofKeys != nil {
             services.append(periodic(sweeper, every: configuration.retention.interval))
         }

@@ -2,7 +2,8 @@ import Foundation
 import Logging
 import Postgres
 
-/// Enforces the retention the mappings state (issue 16): each round sweeps every SQL store
+/// Enforces the retention the mappings state (issue 16), and dsrd's own (`OwnDataPseudonymiser`):
+/// each round sweeps every SQL store
 /// (`SQLConnector.sweep`: rows past their table's `expire`, and what erasures kept for a hold
 /// or a reference that no longer applies). A store sweep that changed rows is signed, chained
 /// into the audit log and recorded in `dsr.sweeps` before the store commits; its proof is
@@ -12,16 +13,23 @@ import Postgres
 public struct RetentionSweeper: PeriodicWork {
     let fanOut: FanOut
     let stores: [SQLConnector]
+    /// dsrd's own copies of identifiers, pseudonymised after `retention.own_data_after`.
+    let ownData: OwnDataPseudonymiser?
 
-    public init(fanOut: FanOut) {
+    public init(fanOut: FanOut, ownDataAfter: Duration? = nil) {
         self.fanOut = fanOut
+        if let keys = fanOut.proofKeys, let ownDataAfter {
+            ownData = OwnDataPseudonymiser(keys: keys, after: ownDataAfter)
+        } else {
+            ownData = nil
+        }
         stores = fanOut.connectors.compactMap { $0 as? SQLConnector }.filter { connector in
             connector.mapping.tables.contains { connector.sweepStatement(for: $0) != nil }
         }
     }
 
     public var name: String { "retention sweep" }
-    public var hasWork: Bool { !stores.isEmpty }
+    public var hasWork: Bool { !stores.isEmpty || ownData != nil }
 
     public func run(on connection: PostgresConnection, logger: Logger) async throws {
         let swept = try await sweep(asOf: Date(), dryRun: false)
@@ -32,6 +40,10 @@ public struct RetentionSweeper: PeriodicWork {
                     "dsr.store": "\(store.sweep.store)", "dsr.rows": "\(store.sweep.rows)",
                     "dsr.sweep": "\(store.id?.uuidString.lowercased() ?? "-")",
                 ])
+        }
+        if let ownData {
+            let requests = try await ownData.run(on: connection)
+            if requests > 0 { logger.notice("requests pseudonymised", metadata: ["dsr.count": "\(requests)"]) }
         }
     }
 
