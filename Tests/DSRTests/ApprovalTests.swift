@@ -69,4 +69,67 @@ struct ApprovalTests {
             }
         }
     }
+
+    /// PDPA s.34: a rectification or objection that waits for a decision restricts the
+    /// person's data until it is decided; applied or refused, the restriction is lifted. An
+    /// objection to direct marketing never waits (s.32).
+    @Test func dataIsRestrictedWhileARectificationOrObjectionIsDecided() async throws {
+        try await TestDatabase.migrated { database, connection in
+            try await StoreFixture.with(customers: 20) { stores in
+                let exports = try temporaryDirectory()
+                defer { try? FileManager.default.removeItem(at: exports) }
+                let customer = try await PostgresConnection.connect(stores.url("customer"))
+                @Sendable func restricted() async throws -> Bool {
+                    try await customer.query("SELECT restricted FROM customers WHERE id = 'T-1'")[0].decode("restricted", as: Bool.self)
+                }
+                @Sendable func status(_ id: UUID) async throws -> String {
+                    try await connection.query("SELECT status FROM dsr.requests WHERE id = $1", [id])[0].decode("status", as: String.self)
+                }
+                let rectification = try await connection.query(
+                    "SELECT dsr.submit('rectification', '{\"email\": \"somchai.test@example.co.th\"}', '{\"changes\": {\"address\": \"99/1 Sukhumvit\"}}') AS id"
+                )[0].decode("id", as: UUID.self)
+                let objection = try await connection.query(
+                    "SELECT dsr.submit('objection', '{\"email\": \"somchai.test@example.co.th\"}', '{\"purposes\": [\"product_improvement\"]}') AS id"
+                )[0].decode("id", as: UUID.self)
+                let arguments = database.exportArguments(
+                    exports, extra: ["--set", "approvals.rectification=1", "--set", "approvals.objection=1"])
+                try await InProcessDaemon.run(arguments: arguments, environment: stores.environment, log: LogCapture(), realTime: true) {
+                    daemon in
+                    try await daemon.until("both wait for a decision") {
+                        try await connection.count("SELECT count(*) FROM dsr.awaiting_approval") == 2
+                    }
+                    #expect(try await restricted())
+                    #expect(try await customer.count("SELECT count(*) FROM customers WHERE id = 'T-1' AND address = '99/1 Sukhumvit'") == 0)
+                    // Decided: the objection refused on a ground, the rectification approved.
+                    _ = try await connection.query(
+                        "SELECT dsr.refuse_request($1, 'compelling_legitimate_grounds', 'fraud prevention') AS m", [objection])
+                    try await daemon.until("the refused objection's final step recorded the lift") {
+                        try await connection.count(
+                            "SELECT count(*) FROM dsr.request_events WHERE request_id = $1 AND step = 'restriction_lifted'", [objection])
+                            == 1
+                    }
+                    _ = try await connection.query(
+                        "SELECT dsr.approve_request($1, 'address checked on the delivery slip') AS m", [rectification])
+                    try await daemon.until("the rectification completed") { try await status(rectification) == "completed" }
+                }
+                #expect(try await status(objection) == "refused")
+                #expect(try await customer.count("SELECT count(*) FROM customers WHERE id = 'T-1' AND address = '99/1 Sukhumvit'") == 1)
+                #expect(try await !restricted())
+                #expect(
+                    try await connection.count(
+                        "SELECT count(*) FROM dsr.request_events WHERE step IN ('restricted_while_deciding', 'restriction_lifted')") == 4)
+                // An objection to direct marketing is never held for a decision.
+                let marketing = try await connection.query(
+                    "SELECT dsr.submit('objection', '{\"email\": \"somchai.test@example.co.th\"}', '{\"purposes\": [\"marketing\"]}') AS id"
+                )[0].decode("id", as: UUID.self)
+                let run = try await runInProcessUntilCompleted(
+                    marketing, database.exportArguments(exports, extra: ["--set", "approvals.objection=1"]),
+                    environment: stores.environment,
+                    on: connection)
+                #expect(run.completed, "\(run.output)")
+                #expect(try await connection.count("SELECT count(*) FROM dsr.approvals WHERE request_id = $1", [marketing]) == 0)
+                await customer.close()
+            }
+        }
+    }
 }

@@ -143,6 +143,8 @@ struct ConfigurationKey: Sendable {
         .duration("minors.scan_interval", \.minors.scanInterval, minimum: .seconds(1)),
         .bool("approvals.minors", \.approvals.minors),
         .integer("approvals.erasure", \.approvals.erasure, range: 0...5),
+        .integer("approvals.rectification", \.approvals.rectification, range: 0...5),
+        .integer("approvals.objection", \.approvals.objection, range: 0...5),
         .bool("retention.enabled", \.retention.enabled),
         .duration("retention.interval", \.retention.interval, minimum: .seconds(1)),
         .duration("retention.own_data_after", \.retention.ownDataAfter, minimum: .seconds(1)),

@@ -331,14 +331,28 @@ public struct DSRConfiguration: Sendable, Equatable {
         /// Every erasure waits for this many approvals by different people (0: none, 2: the
         /// four-eyes rule). Default 0.
         public var erasure: Int = 0
+        /// Rectifications wait for this many decisions (approvals) before they are applied;
+        /// meanwhile the person's data is restricted (PDPA s.34). Default 0: applied at once.
+        public var rectification: Int = 0
+        /// The same for objections that do not cover direct marketing (an objection to direct
+        /// marketing is never refused, PDPA s.32, and never waits). Default 0.
+        public var objection: Int = 0
 
         public init() {}
 
-        /// Approvals a request needs before any store is touched.
-        public func required(kind: RequestKind, byDSRD: Bool) -> Int {
-            guard kind == .erasure else { return 0 }
-            return max(erasure, byDSRD && minors ? 1 : 0)
+        /// Approvals a request needs before any store is touched. `purposes`: an objection's
+        /// (empty: every purpose, marketing included).
+        public func required(kind: RequestKind, byDSRD: Bool, purposes: [String] = []) -> Int {
+            switch kind {
+            case .erasure: return max(erasure, byDSRD && minors ? 1 : 0)
+            case .rectification: return rectification
+            case .objection: return purposes.isEmpty || purposes.contains("marketing") ? 0 : objection
+            case .access, .portability, .restriction, .consentWithdrawal: return 0
+            }
         }
+
+        /// Whether a request waiting for a decision has the person's data restricted meanwhile (s.34).
+        public static func restrictsWhileDeciding(_ kind: RequestKind) -> Bool { kind == .rectification || kind == .objection }
     }
 
     public var approvals = Approvals()

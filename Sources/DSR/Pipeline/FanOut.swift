@@ -146,6 +146,8 @@ public struct FanOut: Sendable {
         var paused: [String: String] = [:]
         /// Approvals given (`dsr.approvals`), by different people.
         var approvals = 0
+        /// The person's data was restricted while the request was decided and is not lifted yet.
+        var restrictedWhileDeciding = false
 
         /// Why `store`'s work must wait now, or nil when it may run.
         func pause(of store: String) -> String? {
@@ -265,7 +267,10 @@ public struct FanOut: Sendable {
                        r.verification_method IS NOT DISTINCT FROM 'system' AS by_dsrd,
                        cardinality(r.channels) = 0 AS has_no_channel,
                        (SELECT coalesce(string_agg(p.store || chr(31) || p.reason, chr(30)), '') FROM dsr.paused_stores AS p) AS paused,
-                       (SELECT count(*) FROM dsr.approvals AS a WHERE a.request_id = r.id) AS approvals
+                       (SELECT count(*) FROM dsr.approvals AS a WHERE a.request_id = r.id) AS approvals,
+                       (EXISTS (SELECT 1 FROM dsr.request_events AS e WHERE e.request_id = r.id AND e.step = 'restricted_while_deciding')
+                        AND NOT EXISTS (SELECT 1 FROM dsr.request_events AS e WHERE e.request_id = r.id AND e.step = 'restriction_lifted'))
+                           AS restricted_while_deciding
                   FROM dsr.requests AS r WHERE r.id = $1
                 """, [id])
         }
@@ -296,7 +301,8 @@ public struct FanOut: Sendable {
             requester: .init(
                 hasRepresentative: try row.decode("has_representative", as: Bool.self), isDSRD: try row.decode("by_dsrd", as: Bool.self)),
             hasNoChannel: try row.decode("has_no_channel", as: Bool.self), paused: paused,
-            approvals: try row.decode("approvals", as: Int.self))
+            approvals: try row.decode("approvals", as: Int.self),
+            restrictedWhileDeciding: try row.decode("restricted_while_deciding", as: Bool.self))
     }
 
     /// How long a task of a paused store waits before it looks again (`dsr.resume_store`

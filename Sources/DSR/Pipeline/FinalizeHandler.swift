@@ -25,6 +25,9 @@ public struct FinalizeHandler: JobHandler {
     public func handle(_ job: Job, context: JobContext) async throws -> JobResult {
         guard let requestID = job.requestID else { throw JobFailure.permanent("finalize job \(job.id) has no request_id") }
         let request = try await fanOut.loadRequest(requestID)
+        if request.restrictedWhileDeciding && (request.status == .refused || request.status == .cancelled) {
+            return JobResult(effects: [try await liftRestriction(request)])  // decided against: the restriction goes
+        }
         guard request.status.allowsWork else { return .none }  // ended, or on hold (resuming queues finalize again)
         if request.kind == .erasure { return try await finalizeErasure(request, context: context) }
         if request.operation != .export { return try await finalizeChange(request) }
@@ -130,8 +133,10 @@ public struct FinalizeHandler: JobHandler {
         outcome.changes = changes
         outcome.manualTasks = manualTasks.isEmpty ? nil : manualTasks
         outcome.processors = processors.isEmpty ? nil : processors
+        // Decided and applied: the restriction made while it was decided goes.
+        let lift = request.restrictedWhileDeciding ? [try await liftRestriction(request)] : []
         outcome.rowsChanged = changes.flatMap(\.tables).reduce(0) { $0 + $1.rows }
-        return JobResult(effects: [SQLStatement("SELECT dsr.complete_request($1, $2::jsonb)", [request.id, try outcome.json()])])
+        return JobResult(effects: lift + [SQLStatement("SELECT dsr.complete_request($1, $2::jsonb)", [request.id, try outcome.json()])])
     }
 }
 

@@ -97,14 +97,19 @@ public struct RequestHandler: JobHandler {
         case .plan:
             break
         }
-        // Erasures that need approval wait for it before any store is touched.
-        let required = fanOut.approvals.required(kind: request.kind, byDSRD: request.requester.isDSRD)
+        // Requests that need approval or a decision wait for it before any change is made;
+        // a rectification or objection has the person's data restricted meanwhile (s.34).
+        let purposes = (try? request.change(rectifiable: fanOut.rectifiableFields)).flatMap { change -> [String]? in
+            if case .object(let purposes) = change { purposes } else { nil }
+        }
+        let required = fanOut.approvals.required(kind: request.kind, byDSRD: request.requester.isDSRD, purposes: purposes ?? [])
         if request.approvals < required {
             context.logger.notice("request waits for approval", metadata: ["dsr.required": "\(required)"])
-            let why =
-                request.requester.isDSRD
-                ? "an erasure the minors scan submitted (approvals.minors)" : "every erasure is approved first (approvals.erasure)"
-            return JobResult(effects: [SQLStatement("SELECT dsr.await_approval($1, $2, $3)", [requestID, required, why])])
+            var effects = [SQLStatement("SELECT dsr.await_approval($1, $2, $3)", [requestID, required, Self.why(request)])]
+            if DSRConfiguration.Approvals.restrictsWhileDeciding(request.kind) {
+                effects = try await restrictWhileDeciding(request, identity: resolution.identity) + effects
+            }
+            return JobResult(effects: effects)
         }
 
         let identity = resolution.identity
@@ -122,6 +127,33 @@ public struct RequestHandler: JobHandler {
             ]
         context.logger.info("request planned", metadata: ["dsr.stores": "\(fanOut.connectors.count)"])
         return JobResult(effects: effects)
+    }
+
+    /// Why a request waits for approval, for the DPO.
+    static func why(_ request: FanOut.RequestRow) -> String {
+        switch request.kind {
+        case .erasure where request.requester.isDSRD: "an erasure the minors scan submitted (approvals.minors)"
+        case .erasure: "every erasure is approved first (approvals.erasure)"
+        case .rectification: "a rectification is decided first (approvals.rectification); the data is restricted meanwhile"
+        default: "an objection is decided first (approvals.objection); the data is restricted meanwhile"
+        }
+    }
+
+    /// Restricts the person's data in every store with a `restrict_flag` while the request is
+    /// decided (PDPA s.34), and records it with the identities the lift will use. Idempotent.
+    func restrictWhileDeciding(_ request: FanOut.RequestRow, identity: IdentitySet) async throws -> [SQLStatement] {
+        let updates = try await fanOut.restrictions(identity, lift: false)
+        let detail = String(decoding: try JSONEncoder().encode(RestrictionRecord(updates)), as: UTF8.self)
+        let identities = String(decoding: try JSONEncoder().encode(identity), as: UTF8.self)
+        return [
+            SQLStatement("UPDATE dsr.requests SET identities = $2::jsonb WHERE id = $1", [request.id, identities]),
+            SQLStatement(
+                """
+                INSERT INTO dsr.request_events (request_id, step, detail)
+                SELECT $1, 'restricted_while_deciding', $2::jsonb
+                 WHERE NOT EXISTS (SELECT 1 FROM dsr.request_events WHERE request_id = $1 AND step = 'restricted_while_deciding')
+                """, [request.id, detail]),
+        ]
     }
 
     /// `dsr.hold_for_verification`'s detail: what the DPO sees about why (no personal data).
