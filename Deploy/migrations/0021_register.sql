@@ -1,6 +1,7 @@
 -- The register of processing activities (PDPA s.39, issue 16): dsrd publishes one row per
 -- store table of its mappings at start (what `dsrd ropa` writes as CSV or HTML), so operators
 -- read the same register with psql; dsr.register puts it into Thai or English words.
+-- The monthly DPO report (`dsrd report --email`) reaches the DPO through the outbox.
 
 CREATE TABLE dsr.register_entries (
     store          text NOT NULL,
@@ -56,3 +57,34 @@ COMMENT ON COLUMN dsr.register.lawful_basis IS 'Lawful basis with its PDPA secti
 COMMENT ON COLUMN dsr.register.sources IS 'Where the data comes from.';
 COMMENT ON COLUMN dsr.register.changed_at IS 'When this row last changed.';
 GRANT SELECT ON dsr.register TO dsr_operator;
+
+-- The monthly DPO report as an email: rendered by `dsrd report --email` (a text summary and
+-- the whole report as the HTML part), queued once per month like any DPO notice.
+CREATE FUNCTION dsr.queue_dpo_report(month text, subject text, body_text text, body_html text) RETURNS bigint
+LANGUAGE plpgsql SECURITY DEFINER SET search_path = dsr, pg_temp AS $$
+DECLARE
+    notice_id bigint;
+BEGIN
+    IF month IS NULL OR month !~ '^[0-9]{4}-(0[1-9]|1[0-2])$' THEN
+        RAISE EXCEPTION 'month must be YYYY-MM, e.g. 2026-11' USING ERRCODE = '22023';
+    END IF;
+    IF btrim(coalesce(subject, '')) = '' OR btrim(coalesce(body_text, '')) = '' OR body_html IS NULL THEN
+        RAISE EXCEPTION 'a report needs a subject, a text body and an HTML body' USING ERRCODE = '22023';
+    END IF;
+    IF octet_length(body_html) > 2000000 OR octet_length(body_text) > 100000 OR length(subject) > 300 THEN
+        RAISE EXCEPTION 'the report is too large for an email (HTML up to 2 MB, text up to 100 kB)' USING ERRCODE = '22023';
+    END IF;
+    INSERT INTO dsr.outbox AS o (idempotency_key, template, audience, channel, variables,
+                                 rendered_subject, rendered_text, rendered_html)
+    VALUES ('dpo:monthly-report:' || month, 'dpo_monthly_report', 'dpo', 'email',
+            jsonb_build_object('month', month, 'queued_by', session_user), subject, body_text, body_html)
+    ON CONFLICT (idempotency_key) DO NOTHING
+    RETURNING o.id INTO notice_id;
+    IF notice_id IS NOT NULL THEN
+        INSERT INTO dsr.jobs (kind, payload, max_attempts) VALUES ('notice', jsonb_build_object('outbox_id', notice_id), 12);
+    END IF;
+    RETURN notice_id;
+END $$;
+COMMENT ON FUNCTION dsr.queue_dpo_report(text, text, text, text) IS 'Queues the monthly DPO report (dsrd report --email) as an email to notices.dpo_email: the subject and bodies as rendered, once per month (returns NULL when that month''s report was queued before). Example: dsrd report --month 2026-11 --email';
+REVOKE EXECUTE ON FUNCTION dsr.queue_dpo_report(text, text, text, text) FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION dsr.queue_dpo_report(text, text, text, text) TO dsr_operator, dsr_daemon;

@@ -19,7 +19,7 @@ public struct NoticeTemplates: Sendable {
     public static let dpoNotices = [
         "dpo_completion", "dpo_deadline_warning", "dpo_overdue", "dpo_dead_job", "dpo_delivery_failed",
         "dpo_store_unreachable", "dpo_identity_hold", "dpo_no_channel", "dpo_verification_locked", "dpo_store_paused",
-        "dpo_manual_task_late",
+        "dpo_manual_task_late", "dpo_monthly_report",
     ]
     /// Tasks to the owners of manual stores: email only, in the owner's language.
     public static let ownerNotices = ["manual_task", "manual_task_reminder"]
