@@ -18,7 +18,7 @@ struct DSRD: AsyncParsableCommand {
         version: DSRVersion.current,
         subcommands: [
             Run.self, Migrate.self, Submit.self, Status.self, ShowConfig.self, Templates.self, Demo.self, Check.self, Indexes.self,
-            Grants.self,
+            Grants.self, Ropa.self, Report.self,
             Keygen.self, VerifyProof.self, Portal.self, Breach.self, Sweep.self,
         ]
     )

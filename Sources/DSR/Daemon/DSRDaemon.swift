@@ -44,8 +44,8 @@ public struct DSRDaemon<C: Clock>: Service where C.Duration == Duration {
         try fanOut.prepareDirectories()
     }
 
-    /// Migrates (or checks that the schema is current), publishes the submission rules, then
-    /// runs every service until graceful shutdown.
+    /// Migrates (or checks that the schema is current), publishes the submission rules and the
+    /// register of processing activities, then runs every service until graceful shutdown.
     public func run() async throws {
         let conninfo = try configuration.databaseConninfo()
         let connection = try await PostgresConnection.connect(conninfo)
@@ -61,6 +61,7 @@ public struct DSRDaemon<C: Clock>: Service where C.Duration == Duration {
             }
         }
         try await fanOut.publishSubmissionRules(on: connection)
+        try await ProcessingRegister(stores: fanOut.connectors.map(\.mapping)).publish(on: connection)
         await connection.close()
         let group = ServiceGroup(services: try services(conninfo: conninfo), gracefulShutdownSignals: [], logger: logger)
         try await group.run()

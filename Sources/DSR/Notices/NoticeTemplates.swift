@@ -22,7 +22,7 @@ public struct NoticeTemplates: Sendable {
         "dpo_completion", "dpo_deadline_warning", "dpo_overdue", "dpo_dead_job", "dpo_delivery_failed",
         "dpo_store_unreachable", "dpo_identity_hold", "dpo_no_channel", "dpo_verification_locked", "dpo_store_paused",
         "dpo_manual_task_late", "dpo_breach_reported", "dpo_breach_alarm",
-        "dpo_approval_needed", "dpo_minors_unknown_age",
+        "dpo_approval_needed", "dpo_minors_unknown_age", "dpo_monthly_report",
     ]
     /// Tasks to the owners of manual stores: email only, in the owner's language.
     public static let ownerNotices = ["manual_task", "manual_task_reminder"]

@@ -55,6 +55,7 @@ public struct TemplatePreview: Sendable {
             instructions: [locale: locale == "en" ? "Boxes 1-40 in room 3; shred." : "กล่อง 1-40 ห้อง 3 ใช้เครื่องทำลายเอกสาร"],
             language: Language(code: locale))
         values.merge(task.variables) { $1 }
+        values.merge(MonthlyReport.sampleNoticeValues(locale: locale)) { $1 }
         if let statusURL { values["status_url"] = statusURL }
         values.merge(NoticeVocabulary.kindValues(kind, lift: false, locale: locale)) { $1 }
         values.merge(NoticeVocabulary.companyValues(company, locale: locale)) { $1 }

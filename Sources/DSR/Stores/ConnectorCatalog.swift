@@ -46,12 +46,23 @@ public enum ConnectorCatalog {
         } catch let error as TOMLParseError {
             throw ConfigurationError("\(source):\(error.source.begin.line):\(error.source.begin.column): \(error.description)")
         } catch let error as UnexpectedKeysError {
-            let keys = error.keys.map { key, path in (path.map(\.stringValue) + [key]).filter { Int($0) == nil }.joined(separator: ".") }
+            let keys = error.keys.map { key, path in keyPath(path, key) }
             throw ConfigurationError("\(source): unknown key \(keys.sorted().joined(separator: ", "))")
         } catch let error as DecodingError {
             throw ConfigurationError("\(source): \(describe(error))")
         }
         return try MappingValidator(source: source, file: file, identifierKinds: identifierKinds).mapping()
+    }
+
+    /// Where an unknown key is: `colour`, `tables[2].transfers[1].note`.
+    static func keyPath(_ path: [any CodingKey], _ key: String) -> String {
+        var path = path
+        if path.last?.stringValue == key { path.removeLast() }
+        let text = path.reduce("") { text, component in
+            if let index = component.intValue { return text + "[\(index + 1)]" }
+            return text.isEmpty ? component.stringValue : text + "." + component.stringValue
+        }
+        return text.isEmpty ? key : text + "." + key
     }
 
     /// A decoding error as `tables[2].key: expected a string or an array of strings`.
@@ -81,7 +92,7 @@ public enum ConnectorCatalog {
         case is Int.Type: "a whole number"
         case is Bool.Type: "true or false"
         case is [String].Type: "an array of strings"
-        default: "a table (\(type))"
+        default: "\(type)".contains("Array") ? "an array" : "a table"
         }
     }
 }
@@ -261,6 +272,16 @@ struct MappingValidator {
                 "\(at): its only purpose is marketing, so an objection to direct marketing (PDPA s.32, which allows no refusal) must stop it: set on_objection (\"delete\" or a timestamp column)"
             )
         }
+        let lawfulBasis = entry.lawfulBasis ?? []
+        try known(lawfulBasis, PrivacyVocabulary.lawfulBases, labels: labels, "\(at).lawful_basis")
+        guard Set(lawfulBasis).count == lawfulBasis.count else { throw fail("\(at).lawful_basis names a code twice") }
+        let transfers = try (entry.transfers ?? []).enumerated().map { index, transfer in
+            try self.transfer(transfer, at: "\(at).transfers[\(index + 1)]", recipients: entry.recipients ?? [], labels: labels)
+        }
+        for (index, transfer) in transfers.enumerated()
+        where transfers[..<index].contains(where: { $0.country == transfer.country && $0.recipient == transfer.recipient }) {
+            throw fail("\(at).transfers[\(index + 1)]: \(transfer.recipient) in \(transfer.country) is listed twice")
+        }
         var minorCheck: TableMapping.MinorCheck?
         if let check = entry.minorCheck {
             guard identity[.customerID] != nil else {
@@ -295,7 +316,7 @@ struct MappingValidator {
             restrictFlag: try entry.restrictFlag.map { try identifier($0, "\(at).restrict_flag") },
             onObjection: try entry.onObjection.map { try identifier($0, "\(at).on_objection") },
             purposeColumn: try entry.purposeColumn.map { try identifier($0, "\(at).purpose_column") },
-            minorCheck: minorCheck, expire: expire)
+            minorCheck: minorCheck, expire: expire, lawfulBasis: lawfulBasis, transfers: transfers)
         if expire != nil {
             guard mapped.rowStrategy != .keep else { throw fail("\(at).expire: rows that _row = \"keep\" keeps cannot expire") }
             if mapped.rowStrategy == .anonymise, mapped.columnStrategies.values.contains(.hash) {
@@ -303,6 +324,24 @@ struct MappingValidator {
             }
         }
         return mapped
+    }
+
+    /// One cross-border transfer: a real country other than Thailand, a recipient the table
+    /// already names, and a safeguard dsrd can put into words.
+    func transfer(
+        _ entry: MappingFile.Transfer, at: String, recipients: [String], labels: [String: [String: String]]
+    ) throws -> TableMapping.Transfer {
+        guard PrivacyVocabulary.isCountryCode(entry.country) else {
+            throw fail("\(at).country: \(entry.country) is not an ISO 3166-1 country code (two capital letters, e.g. US, SG, JP)")
+        }
+        guard entry.country != "TH" else { throw fail("\(at).country: TH is not abroad; list only transfers outside Thailand") }
+        guard recipients.contains(entry.recipient) else {
+            throw fail(
+                "\(at).recipient: \(entry.recipient) is not one of the table's recipients (\(recipients.joined(separator: ", "))); add it to recipients first"
+            )
+        }
+        try known([entry.safeguard], PrivacyVocabulary.safeguards, labels: labels, "\(at).safeguard")
+        return .init(country: entry.country, recipient: entry.recipient, safeguard: entry.safeguard)
     }
 
     func erasureStrategies(_ erasure: [String: String], at: String) throws -> [String: String] {

@@ -22,9 +22,13 @@ struct MappingFile: Decodable {
         var purposeColumn: String?
         var minorCheck: MinorCheck?
         var expire: Expire?
+        var lawfulBasis: [String]?
+        var transfers: [Transfer]?
 
         enum CodingKeys: String, CodingKey {
             case name, key, identity, authoritative, parent, categories, erasure, purposes, recipients, retention, hold, rectify, expire
+            case transfers
+            case lawfulBasis = "lawful_basis"
             case restrictFlag = "restrict_flag"
             case onObjection = "on_objection"
             case purposeColumn = "purpose_column"
@@ -36,6 +40,13 @@ struct MappingFile: Decodable {
         var table: String
         var column: String
         var references: String
+    }
+
+    /// `{ country = "US", recipient = "marketing_provider", safeguard = "appropriate_safeguards" }`.
+    struct Transfer: Decodable {
+        var country: String
+        var recipient: String
+        var safeguard: String
     }
 
     struct Hold: Decodable {

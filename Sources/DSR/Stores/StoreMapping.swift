@@ -125,6 +125,23 @@ public struct TableMapping: Sendable, Equatable {
         public var from: String
     }
 
+    /// Why the processing is lawful: codes of PDPA s.24 and s.26 (consent, contract,
+    /// legal_obligation, ...; ``PrivacyVocabulary/lawfulBases``) or labelled ones. For the
+    /// register of processing activities (s.39).
+    public var lawfulBasis: [String] = []
+    /// Where the table's data goes outside Thailand (PDPA s.28, s.29).
+    public var transfers: [Transfer] = []
+
+    /// A cross-border transfer: to whom in which country, and what makes it lawful.
+    public struct Transfer: Sendable, Equatable, Codable {
+        /// ISO 3166-1 alpha-2 code of the destination, e.g. `US`.
+        public var country: String
+        /// One of the table's recipients.
+        public var recipient: String
+        /// A code of ``PrivacyVocabulary/safeguards`` (s.28 exceptions, s.29 rules) or a labelled one.
+        public var safeguard: String
+    }
+
     public struct MinorCheck: Sendable, Equatable {
         /// Date-of-birth column.
         public var birthDate: String
