@@ -98,7 +98,10 @@ struct MonthlyReportTests {
             #expect(
                 report.answered.first { $0.kind == "access" }
                     == .init(kind: "access", answered: 2, onTime: 1, medianDays: 21, worstDays: 39))
-            #expect(report.breaches == nil)
+            // The breach register always exists (migration 0020): a month without breaches says so.
+            #expect(
+                report.breaches
+                    == .init(recorded: 0, highRisk: 0, risk: 0, unlikely: 0, notifiedInTime: 0, notifiedLate: 0, notNotified: 0))
 
             let html = report.html(locale: "en", company: .init(), timeZone: Self.bangkok)
             #expect(html.hasPrefix("<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">"))
@@ -107,26 +110,25 @@ struct MonthlyReportTests {
             #expect(html.contains("<title>Monthly report: data subject rights requests — October 2026</title>"))
             #expect(html.components(separatedBy: "<svg ").count - 1 == 3)
             #expect(!html.contains("<script") && !html.contains("href=") && !html.contains("src="))
-            #expect(!html.contains("id=\"breaches\""))
+            #expect(html.contains("<h2 id=\"breaches\">Personal data breaches</h2>"))
             #expect(!html.contains("@example.co.th"), "no personal data")
             let thai = report.html(locale: "th", company: .init(), timeZone: Self.bangkok)
             #expect(thai.contains("ตุลาคม 2569") && thai.contains("<html lang=\"th\">"))
         }
     }
 
-    /// The breach section appears once `dsr.breaches` exists (the breach register's migration
-    /// adds it), counting the month's breaches by risk and by the 72-hour notification.
-    @Test func theBreachSectionShowsOnlyWithABreachRegister() async throws {
+    /// The breach section counts the month's breaches (`dsr.breaches`) by risk and by the
+    /// 72-hour notification.
+    @Test func theBreachSectionCountsTheMonthsBreaches() async throws {
         try await TestDatabase.migrated { _, connection in
-            try await BreachRegisterStandIn.create(on: connection)
             try await connection.execute(
                 """
-                INSERT INTO dsr.breaches (summary, became_aware_at, risk, pdpc_notified_at) VALUES
-                ('a', '2026-10-03T09:00:00+07:00', 'high', '2026-10-04T09:00:00+07:00'),
-                ('b', '2026-10-10T09:00:00+07:00', 'risk', '2026-10-14T09:00:00+07:00'),
-                ('c', '2026-10-20T09:00:00+07:00', 'unlikely', NULL),
-                ('d', '2026-10-31T23:00:00+07:00', 'risk', NULL),
-                ('e', '2026-11-01T01:00:00+07:00', 'high', NULL)
+                INSERT INTO dsr.breaches (summary, became_aware_at, risk, pdpc_notified_at, pdpc_reference) VALUES
+                ('a', '2026-10-03T09:00:00+07:00', 'high', '2026-10-04T09:00:00+07:00', 'PDPC-a'),
+                ('b', '2026-10-10T09:00:00+07:00', 'risk', '2026-10-14T09:00:00+07:00', 'PDPC-b'),
+                ('c', '2026-10-20T09:00:00+07:00', 'unlikely', NULL, NULL),
+                ('d', '2026-10-31T23:00:00+07:00', 'risk', NULL, NULL),
+                ('e', '2026-11-01T01:00:00+07:00', 'high', NULL, NULL)
                 """)
             let report = try await MonthlyReport.load(from: connection, month: Self.october)
             #expect(
@@ -185,7 +187,6 @@ struct MonthlyReportTests {
     /// the page is written there (how docs/monthly-report-example.html was made).
     @Test func aBusyMonthRendersEverySection() async throws {
         try await TestDatabase.migrated { _, connection in
-            try await BreachRegisterStandIn.create(on: connection)
             try await DemoMonth.fill(on: connection, month: Self.october, seed: 2026)
             let report = try await MonthlyReport.load(from: connection, month: Self.october)
             #expect(report.receivedCount >= 60)
@@ -212,19 +213,6 @@ struct MonthlyReportTests {
             let encoded = part.components(separatedBy: "\r\n--").first
         else { return "" }
         return String(decoding: Data(base64Encoded: encoded.replacingOccurrences(of: "\r\n", with: "")) ?? Data(), as: UTF8.self)
-    }
-}
-
-/// The columns of `dsr.breaches` the report reads, as the breach register's migration defines
-/// them; these tests run without that migration.
-enum BreachRegisterStandIn {
-    static func create(on connection: PostgresConnection) async throws {
-        try await connection.execute(
-            """
-            CREATE TABLE dsr.breaches (
-                id bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY, summary text NOT NULL, became_aware_at timestamptz NOT NULL,
-                risk text NOT NULL CHECK (risk IN ('unlikely', 'risk', 'high')), pdpc_notified_at timestamptz)
-            """)
     }
 }
 
@@ -285,9 +273,9 @@ enum DemoMonth {
         try await connection.cancelRequestJobs()
         try await connection.execute(
             """
-            INSERT INTO dsr.breaches (summary, became_aware_at, risk, pdpc_notified_at)
-            VALUES ('demo: a laptop with an order export was stolen', $1, 'high', $1::timestamptz + interval '40 hours'),
-                   ('demo: a newsletter sent with addresses in Cc', $2, 'unlikely', NULL)
+            INSERT INTO dsr.breaches (summary, became_aware_at, risk, pdpc_notified_at, pdpc_reference)
+            VALUES ('demo: a laptop with an order export was stolen', $1, 'high', $1::timestamptz + interval '40 hours', 'PDPC-demo'),
+                   ('demo: a newsletter sent with addresses in Cc', $2, 'unlikely', NULL, NULL)
             """, [month.start.addingTimeInterval(9 * 86_400 + 36_000), month.start.addingTimeInterval(21 * 86_400 + 50_000)])
     }
 }
