@@ -51,7 +51,10 @@ public struct InProcessDaemon: Sendable {
                 try await harness.next("the worker pool ready") { $0 == .ready }
                 let clockwork = realTime ? Task { await harness.followRealTime() } : nil
                 defer { clockwork?.cancel() }
-                let result = try await body(harness)
+                // A failed body still shuts the daemon down the graceful way, on a moving
+                // clock: cancelling it with its waits on a stopped test clock would hang.
+                let result: Result<T, any Error>
+                do { result = .success(try await body(harness)) } catch { result = .failure(error) }
                 trigger.triggerGracefulShutdown()
                 // The shutdown's waits (the grace period, the completer's drain) run on the test
                 // clock: keep it moving until the daemon has stopped.
@@ -63,7 +66,7 @@ public struct InProcessDaemon: Sendable {
                 }
                 defer { pump.cancel() }
                 for try await _ in group {}
-                return result
+                return try result.get()
             }
         }
     }
@@ -127,10 +130,20 @@ public struct InProcessDaemon: Sendable {
     }
 
     /// Waits until `condition` (read from the database) holds, checking it at start and after
-    /// every commit of finished jobs.
-    public func until(_ what: String, _ condition: @escaping @Sendable () async throws -> Bool) async throws {
+    /// every commit of finished jobs. Fails the test when it still does not hold after `limit`
+    /// of real time, however busy the daemon is meanwhile (a daemon retrying forever commits
+    /// attempts forever): a bound on a broken test, not a timing assertion.
+    public func until(_ what: String, limit: Duration = .seconds(120), _ condition: @escaping @Sendable () async throws -> Bool)
+        async throws
+    {
+        let deadline = ContinuousClock.now + limit
         while try await !condition() {
-            try await next(what) { if case .recorded = $0 { true } else { false } }
+            let left = deadline - ContinuousClock.now
+            guard left > .zero else {
+                Issue.record("\(what): not so after \(limit); the daemon reported last: \(events.all.suffix(20))")
+                throw CancellationError()
+            }
+            try await next(what, limit: min(left, .seconds(60))) { if case .recorded = $0 { true } else { false } }
         }
     }
 
