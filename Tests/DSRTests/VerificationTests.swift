@@ -313,6 +313,71 @@ struct VerificationTests {
         }
     }
 
+    /// PDPA s.20: for a child under 10 only a parent or guardian may act. The child's own
+    /// objection (which a 10-to-19-year-old may make alone) waits; the person is told a parent
+    /// must ask, the DPO why. No operator can let it go on before a parent or guardian is
+    /// recorded, not even with an attorney recorded; once one is, it completes. A parent's
+    /// access request, recorded at submission, goes ahead.
+    @Test func onlyAParentOrGuardianMayActForAChild() async throws {
+        try await TestDatabase.migrated { database, connection in
+            try await StoreFixture.with(customers: 100) { stores in
+                let exports = try temporaryDirectory()
+                defer { try? FileManager.default.removeItem(at: exports) }
+                let customer = try await PostgresConnection.connect(stores.url("customer"))
+                try await customer.execute("UPDATE customers SET date_of_birth = current_date - interval '7 years' WHERE id = 'C0000034'")
+                let email = try await customer.query("SELECT email FROM customers WHERE id = 'C0000034'")[0].decode("email", as: String.self)
+                await customer.close()
+                func submit(_ kind: String, _ options: String) async throws -> UUID {
+                    try await connection.query(
+                        "SELECT dsr.submit($1, jsonb_build_object('customer_id', 'C0000034', 'email', $3::text), $2::jsonb) AS id",
+                        [kind, options, email]
+                    )[0].decode("id", as: UUID.self)
+                }
+                let objection = try await submit("objection", #"{"purposes": ["marketing"]}"#)
+                let byParent = try await submit(
+                    "access", #"{"representative": {"name": "Malee", "authority": "parent", "evidence": "birth certificate seen"}}"#)
+                let daemon = try BackgroundDaemon(database.exportArguments(exports), environment: stores.environment)
+                #expect(
+                    try await eventually { try await status(connection, objection) == ("awaiting_verification", "child_without_guardian") },
+                    "\(daemon.output)")
+                #expect(
+                    try await eventually {
+                        try await connection.count("SELECT count(*) FROM dsr.requests WHERE id = $1 AND status = 'completed'", [byParent])
+                            == 1
+                    }, "\(daemon.output)")
+                #expect(
+                    try await connection.count(
+                        "SELECT count(*) FROM dsr.outbox WHERE request_id = $1 AND template = 'identity_needed' AND variables @> '{\"child\": true, \"guardian_needed\": true}'",
+                        [objection]) > 0)
+                #expect(
+                    try await connection.count(
+                        "SELECT count(*) FROM dsr.outbox WHERE request_id = $1 AND template = 'dpo_identity_hold' AND variables ? 'child_without_guardian'",
+                        [objection]) == 1)
+                // An operator cannot waive it, nor an attorney act for a child.
+                let waived = await postgresError {
+                    try await connection.execute("SELECT dsr.verify_identity($1, 'in_person', 'the child came to the counter')", [objection])
+                }
+                #expect(waived?.message.contains("child under 10") == true, "\(String(describing: waived))")
+                try await connection.execute(
+                    "SELECT dsr.record_representative($1, 'Somsak', 'power_of_attorney', 'power of attorney seen')", [objection])
+                let byAttorney = await postgresError {
+                    try await connection.execute("SELECT dsr.resume_request($1, NULL, 'attorney present')", [objection])
+                }
+                #expect(byAttorney?.sqlState == "23514")
+                #expect(try await status(connection, objection) == ("awaiting_verification", "child_without_guardian"))
+                try await connection.execute(
+                    "SELECT dsr.record_representative($1, 'Malee', 'parent', 'birth certificate and ID card seen')", [objection])
+                try await connection.execute("SELECT dsr.verify_identity($1, 'documents', 'parent present with the child')", [objection])
+                #expect(
+                    try await eventually {
+                        try await connection.count("SELECT count(*) FROM dsr.requests WHERE id = $1 AND status = 'completed'", [objection])
+                            == 1
+                    }, "\(daemon.output)")
+                #expect(await daemon.stop() == 0)
+            }
+        }
+    }
+
     /// PDPA s.20: C0000033 is under 20. Their own access request waits until an operator
     /// records the parent acting with them and verifies; the same request made by a guardian
     /// (recorded at submission) goes ahead, and so does an objection, which only stops processing.

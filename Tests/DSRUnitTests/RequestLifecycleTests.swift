@@ -73,7 +73,7 @@ struct RequestLifecycleTests {
     }
 
     @Test func aMinorActsWithAGuardianExceptToStopProcessing() {
-        let minor = RequestLifecycle.Resolved(matches: 1, phoneOnly: false, minor: true)
+        let minor = RequestLifecycle.Resolved(matches: 1, phoneOnly: false, age: .minor)
         func plan(_ kind: RequestKind, _ requester: RequestLifecycle.Requester = .person, resumed: Bool = false)
             -> RequestLifecycle.PlanDecision
         {
@@ -88,6 +88,30 @@ struct RequestLifecycleTests {
         #expect(plan(.objection) == .plan && plan(.consentWithdrawal) == .plan)
         #expect(plan(.erasure, .init(isDSRD: true)) == .plan)  // the minors scan's own erasure
         #expect(RequestLifecycle.HoldReason.minorWithoutGuardian.code == "minor_without_guardian")
+    }
+
+    @Test func onlyAParentOrGuardianActsForAChild() {
+        let child = RequestLifecycle.Resolved(matches: 1, phoneOnly: false, age: .child)
+        func plan(_ kind: RequestKind, _ requester: RequestLifecycle.Requester = .person, resumed: Bool = false)
+            -> RequestLifecycle.PlanDecision
+        {
+            RequestLifecycle.plan(
+                status: .received, kind: kind, resumed: resumed, needsVerification: false, requester: requester, resolved: child)
+        }
+        for kind in RequestKind.allCases {
+            #expect(plan(kind) == .hold(.childWithoutGuardian), "\(kind)")  // an objection too
+            #expect(plan(kind, resumed: true) == .hold(.childWithoutGuardian), "\(kind)")  // no operator can waive it
+            #expect(plan(kind, .init(hasRepresentative: true)) == .hold(.childWithoutGuardian), "\(kind)")  // an attorney cannot
+            #expect(plan(kind, .init(hasGuardian: true)) == .plan, "\(kind)")
+        }
+        #expect(plan(.erasure, .init(isDSRD: true)) == .plan)  // the minors scan's own erasure
+        // The identity checks still come first: a shared phone is held as such.
+        let family = RequestLifecycle.Resolved(matches: 2, phoneOnly: true, age: .child)
+        #expect(
+            RequestLifecycle.plan(status: .received, resumed: false, needsVerification: false, resolved: family) == .hold(.sharedPhone))
+        // The youngest record counts.
+        #expect(max(RequestLifecycle.Age.minor, .child, .adultOrUnknown) == .child)
+        #expect(RequestLifecycle.HoldReason.childWithoutGuardian.code == "child_without_guardian")
     }
 
     @Test func eachKindRunsItsStoreOperation() {

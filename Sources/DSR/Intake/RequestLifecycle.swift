@@ -39,6 +39,10 @@ public enum RequestLifecycle {
         /// The person is under 20 (PDPA s.20) and no parent or guardian is recorded as acting
         /// with them: an operator records one (`dsr.record_representative`) and verifies.
         case minorWithoutGuardian
+        /// The person is under 10 (PDPA s.20): only a parent or guardian may act for them, for
+        /// any request. Unlike the other holds, no operator can let it go on until a parent or
+        /// guardian is recorded (a trigger refuses, and planning holds it again).
+        case childWithoutGuardian
 
         /// `dsr.requests.hold_reason`.
         public var code: String {
@@ -46,6 +50,7 @@ public enum RequestLifecycle {
             case .sharedPhone: "shared_phone"
             case .conflictingRecords: "conflicting_records"
             case .minorWithoutGuardian: "minor_without_guardian"
+            case .childWithoutGuardian: "child_without_guardian"
             }
         }
     }
@@ -72,36 +77,67 @@ public enum RequestLifecycle {
         public var phoneOnly: Bool
         /// Pairs of records the identifiers join that disagree on personal details.
         public var conflicts: [String]
-        /// A store's record says the person is under the age of majority (`minor_check`).
-        public var minor: Bool
+        /// How old a store's record says the person is (`minor_check`).
+        public var age: Age
 
-        public init(matches: Int, phoneOnly: Bool, conflicts: [String] = [], minor: Bool = false) {
+        public init(matches: Int, phoneOnly: Bool, conflicts: [String] = [], age: Age = .adultOrUnknown) {
             self.matches = matches
             self.phoneOnly = phoneOnly
             self.conflicts = conflicts
-            self.minor = minor
+            self.age = age
         }
+    }
+
+    /// A person's age as far as PDPA s.20 cares, youngest last: the youngest any record of
+    /// the person gives counts.
+    public enum Age: Int, Comparable, Sendable {
+        /// No record says the person is under the age of majority.
+        case adultOrUnknown
+        /// Under the age of majority (20): a parent or guardian acts with them.
+        case minor
+        /// Under 10 (`minor_check.guardian_only_under`): only a parent or guardian may act.
+        case child
+
+        public static func < (lhs: Age, rhs: Age) -> Bool { lhs.rawValue < rhs.rawValue }
     }
 
     /// Who asked, as far as the decision needs it.
     public struct Requester: Equatable, Sendable {
         /// A parent, guardian or other representative is recorded as acting for the person.
         public var hasRepresentative: Bool
+        /// The representative is a parent or guardian (not a curator or an attorney): the
+        /// only one who may act for a child.
+        public var hasGuardian: Bool
         /// dsrd created the request itself (the minors scan): nobody asked.
         public var isDSRD: Bool
 
-        public init(hasRepresentative: Bool = false, isDSRD: Bool = false) {
-            self.hasRepresentative = hasRepresentative
+        public init(hasRepresentative: Bool = false, hasGuardian: Bool = false, isDSRD: Bool = false) {
+            self.hasRepresentative = hasRepresentative || hasGuardian
+            self.hasGuardian = hasGuardian
             self.isDSRD = isDSRD
         }
 
         public static let person = Requester()
     }
 
-    /// Whether the person's age matters to this request: a person asked without a parent or
-    /// guardian recorded, for more than stopping processing, and no operator has decided yet.
-    public static func mayNeedGuardian(kind: RequestKind, resumed: Bool, requester: Requester) -> Bool {
-        !resumed && !requester.hasRepresentative && !requester.isDSRD && kind != .objection && kind != .consentWithdrawal
+    /// Whether the person's age may matter to this request: no parent or guardian asked for
+    /// them, and dsrd did not make it (the minors scan). A child's request then needs one
+    /// whatever its kind and whoever resumed it; a minor's only for more than stopping
+    /// processing, unless another representative acts or an operator has decided.
+    public static func mayNeedGuardian(_ requester: Requester) -> Bool {
+        !requester.hasGuardian && !requester.isDSRD
+    }
+
+    /// The hold a person of `age` needs for this request, if any.
+    static func guardianHold(age: Age, kind: RequestKind, resumed: Bool, requester: Requester) -> HoldReason? {
+        guard mayNeedGuardian(requester) else { return nil }
+        switch age {
+        case .child: return .childWithoutGuardian
+        case .minor:
+            let stopsProcessingOnly = kind == .objection || kind == .consentWithdrawal
+            return resumed || requester.hasRepresentative || stopsProcessingOnly ? nil : .minorWithoutGuardian
+        case .adultOrUnknown: return nil
+        }
     }
 
     /// Whether a step (planning, a store task, finalize) may do work for a request in `status`.
@@ -115,7 +151,9 @@ public enum RequestLifecycle {
     /// A minor (PDPA s.20: under 20) acts with a parent or guardian: unless one is recorded, a
     /// request that would hand over, change or erase their data waits for an operator. An
     /// objection or a consent withdrawal only stops processing and goes ahead; so do the
-    /// requests dsrd makes itself for minors (the minors scan).
+    /// requests dsrd makes itself for minors (the minors scan). For a child (under 10) only a
+    /// parent or guardian may act: every request of theirs waits until one is recorded, even
+    /// after an operator resumed it.
     public static func plan(
         status: RequestStatus, kind: RequestKind = .access, resumed: Bool, needsVerification: Bool, requester: Requester = .person,
         resolved: Resolved
@@ -124,10 +162,8 @@ public enum RequestLifecycle {
         if !resumed {
             if resolved.phoneOnly && resolved.matches > 1 { return .hold(.sharedPhone) }
             if !resolved.conflicts.isEmpty { return .hold(.conflictingRecords(Array(Set(resolved.conflicts)).sorted())) }
-            if resolved.minor && mayNeedGuardian(kind: kind, resumed: resumed, requester: requester) {
-                return .hold(.minorWithoutGuardian)
-            }
         }
+        if let hold = guardianHold(age: resolved.age, kind: kind, resumed: resumed, requester: requester) { return .hold(hold) }
         if needsVerification { return .verify }
         return .plan
     }

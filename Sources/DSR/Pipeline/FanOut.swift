@@ -264,6 +264,7 @@ public struct FanOut: Sendable {
                        EXISTS (SELECT 1 FROM dsr.request_events AS e WHERE e.request_id = r.id AND e.step = 'resumed') AS resumed,
                        dsr.needs_verification(r.id) AS needs_verification,
                        (r.representative IS NOT NULL OR r.subject ? 'guardian') AS has_representative,
+                       dsr.has_guardian(r.representative, r.subject) AS has_guardian,
                        r.verification_method IS NOT DISTINCT FROM 'system' AS by_dsrd,
                        cardinality(r.channels) = 0 AS has_no_channel,
                        (SELECT coalesce(string_agg(p.store || chr(31) || p.reason, chr(30)), '') FROM dsr.paused_stores AS p) AS paused,
@@ -299,7 +300,8 @@ public struct FanOut: Sendable {
             payload: try row.decode("payload", as: String.self), resumed: try row.decode("resumed", as: Bool.self),
             needsVerification: try row.decode("needs_verification", as: Bool.self),
             requester: .init(
-                hasRepresentative: try row.decode("has_representative", as: Bool.self), isDSRD: try row.decode("by_dsrd", as: Bool.self)),
+                hasRepresentative: try row.decode("has_representative", as: Bool.self),
+                hasGuardian: try row.decode("has_guardian", as: Bool.self), isDSRD: try row.decode("by_dsrd", as: Bool.self)),
             hasNoChannel: try row.decode("has_no_channel", as: Bool.self), paused: paused,
             approvals: try row.decode("approvals", as: Int.self),
             restrictedWhileDeciding: try row.decode("restricted_while_deciding", as: Bool.self))

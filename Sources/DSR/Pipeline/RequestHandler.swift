@@ -68,11 +68,9 @@ public struct RequestHandler: JobHandler {
         }
 
         var resolved = RequestLifecycle.Resolved(matches: resolution.matches, phoneOnly: phoneOnly, conflicts: resolution.conflicts)
-        if RequestLifecycle.mayNeedGuardian(kind: request.kind, resumed: request.resumed, requester: request.requester)
-            && resolution.matches > 0
-        {
-            for connector in fanOut.connectors.compactMap({ $0 as? SQLConnector }) where !resolved.minor {
-                resolved.minor = try await connector.holdsAMinor(resolution.identity)
+        if RequestLifecycle.mayNeedGuardian(request.requester) && resolution.matches > 0 {
+            for connector in fanOut.connectors.compactMap({ $0 as? SQLConnector }) where resolved.age < .child {
+                resolved.age = max(resolved.age, try await connector.age(of: resolution.identity))
             }
         }
         let decision = RequestLifecycle.plan(

@@ -287,9 +287,15 @@ struct MappingValidator {
             guard identity[.customerID] != nil else {
                 throw fail("\(at).minor_check needs a customer_id identity column to name the minors it finds")
             }
+            let age = check.age ?? 20
+            let guardianOnlyUnder = check.guardianOnlyUnder ?? min(10, age)
+            guard (1...150).contains(age), (0...age).contains(guardianOnlyUnder) else {
+                throw fail("\(at).minor_check: age must be 1 to 150 and guardian_only_under 0 to age (got \(age) and \(guardianOnlyUnder))")
+            }
             minorCheck = .init(
                 birthDate: try identifier(check.birthDate, "\(at).minor_check.birth_date"),
-                guardianConsent: try identifier(check.guardianConsent, "\(at).minor_check.guardian_consent"), age: check.age ?? 20)
+                guardianConsent: try identifier(check.guardianConsent, "\(at).minor_check.guardian_consent"), age: age,
+                guardianOnlyUnder: guardianOnlyUnder)
         }
         var hold: TableMapping.Hold?
         if let rule = entry.hold {

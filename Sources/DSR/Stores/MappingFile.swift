@@ -73,11 +73,13 @@ struct MappingFile: Decodable {
         var birthDate: String
         var guardianConsent: String
         var age: Int?
+        var guardianOnlyUnder: Int?
 
         enum CodingKeys: String, CodingKey {
             case age
             case birthDate = "birth_date"
             case guardianConsent = "guardian_consent"
+            case guardianOnlyUnder = "guardian_only_under"
         }
     }
 

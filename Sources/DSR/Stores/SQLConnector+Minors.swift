@@ -37,23 +37,32 @@ extension SQLConnector {
 }
 
 extension SQLConnector {
-    /// Whether a record this store holds for the person says they are younger than the
-    /// table's `minor_check.age` (PDPA s.20: under 20, a parent or guardian acts with them).
-    public func holdsAMinor(_ identity: IdentitySet) async throws -> Bool {
+    /// The youngest age a record this store holds for the person gives (PDPA s.20): under the
+    /// table's `minor_check.age` (20) a parent or guardian acts with them, under
+    /// `guardian_only_under` (10) only a parent or guardian may act.
+    public func age(of identity: IdentitySet) async throws -> RequestLifecycle.Age {
         // A store without a minor_check is not asked (nor reached: it may be down).
-        guard mapping.tables.contains(where: { $0.minorCheck != nil }) else { return false }
+        guard mapping.tables.contains(where: { $0.minorCheck != nil }) else { return .adultOrUnknown }
         let statements = try await statements()
+        var youngest = RequestLifecycle.Age.adultOrUnknown
         for table in mapping.tables {
             guard let check = table.minorCheck else { continue }
             let (sql, parameters) = statements.statement(table, identity: identity) { match, binder in
                 let age = binder.bind(check.age, as: "int")
+                let childAge = binder.bind(check.guardianOnlyUnder, as: "int")
+                let born = "t0.\(Self.quote(check.birthDate))"
                 return """
-                    SELECT 1 FROM \(Self.quote(table.name)) AS t0
-                     WHERE \(match) AND t0.\(Self.quote(check.birthDate)) > current_date - make_interval(years => \(age)) LIMIT 1
+                    SELECT bool_or(\(born) > current_date - make_interval(years => \(childAge))) AS child FROM \(Self.quote(table.name)) AS t0
+                     WHERE \(match) AND \(born) > current_date - make_interval(years => \(age))
                     """
             }
-            if try await run({ connection in try await connection.query(sql, parameters) }).isEmpty == false { return true }
+            let rows = try await run { connection in try await connection.query(sql, parameters) }
+            switch try rows.first?.decode("child", as: Bool?.self) {
+            case true?: return .child
+            case false?: youngest = .minor
+            case nil: continue
+            }
         }
-        return false
+        return youngest
     }
 }

@@ -149,6 +149,9 @@ public struct TableMapping: Sendable, Equatable {
         public var guardianConsent: String
         /// Age of majority (PDPA s.20 and the Civil and Commercial Code: 20).
         public var age: Int
+        /// Below this age only a parent or guardian may act for the person, for any request
+        /// (PDPA s.20: 10).
+        public var guardianOnlyUnder: Int
     }
 
     public struct Hold: Sendable, Equatable {
