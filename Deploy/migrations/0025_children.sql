@@ -31,6 +31,7 @@ BEGIN
     END IF;
     RETURN NEW;
 END $$;
+COMMENT ON FUNCTION dsr.guard_child_requests() IS 'Trigger function of requests_child_needs_guardian: refuses to let a request held as child_without_guardian go on before a parent or guardian is recorded.';
 CREATE TRIGGER requests_child_needs_guardian BEFORE UPDATE OF status ON dsr.requests
     FOR EACH ROW WHEN (OLD.hold_reason = 'child_without_guardian' AND NEW.status IN ('received', 'in_progress', 'waiting'))
     EXECUTE FUNCTION dsr.guard_child_requests();

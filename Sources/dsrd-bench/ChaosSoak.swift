@@ -57,6 +57,9 @@ struct ChaosSoak {
         var mailsAccepted = 0
         var mailsSentTwice = 0
         var peakRssMib: [Double] = []
+        /// Daemons that exited on their own (e.g. `dsrd run` started while PostgreSQL was
+        /// restarting exits 69) and were started again, as systemd's `Restart=on-failure` does.
+        var daemonsRestarted = 0
         var problems: [String] = []
     }
 
@@ -125,8 +128,23 @@ struct ChaosSoak {
         // The faults, one after another until the load is in.
         let end = ContinuousClock.now + .milliseconds(Int64(minutes * 60_000))
         var cuts = 0
+        // What systemd does with dsrd.service: a daemon that exited with a failure is started
+        // again. A configuration error (78) would stop there (RestartPreventExitStatus): it is
+        // a problem of the run.
+        func restartExited() throws {
+            for slot in running.indices where !running[slot].isRunning {
+                let status = running[slot].process.terminationStatus
+                if status == 78 {
+                    summary.problems.append("a daemon exited with a configuration error:\n\(running[slot].output.suffix(2000))")
+                }
+                peaks[slot] = max(peaks[slot], running[slot].peakResidentMebibytes)
+                summary.daemonsRestarted += 1
+                running[slot] = try DaemonProcess(arguments, environment: daemonEnvironment)
+            }
+        }
         while ContinuousClock.now < end {
             try await Task.sleep(for: .milliseconds(Int64.random(in: 1_000...4_000, using: &random)))
+            try restartExited()
             let fault = Fault.allCases.randomElement(using: &random)!
             let seconds = Int.random(in: 3...14, using: &random)
             summary.faults[fault.rawValue, default: 0] += 1
@@ -177,6 +195,7 @@ struct ChaosSoak {
         let ids = submitted.map(\.0)
         let connection = try await environment.connect()
         let settled = try await eventually(timeout: .seconds(600), every: .seconds(1)) {
+            try restartExited()
             for (slot, daemon) in running.enumerated() { peaks[slot] = max(peaks[slot], daemon.peakResidentMebibytes) }
             let open = try await connection.query(
                 """

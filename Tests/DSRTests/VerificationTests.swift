@@ -325,7 +325,8 @@ struct VerificationTests {
                 defer { try? FileManager.default.removeItem(at: exports) }
                 let customer = try await PostgresConnection.connect(stores.url("customer"))
                 try await customer.execute("UPDATE customers SET date_of_birth = current_date - interval '7 years' WHERE id = 'C0000034'")
-                let email = try await customer.query("SELECT email FROM customers WHERE id = 'C0000034'")[0].decode("email", as: String.self)
+                let email = try await customer.query("SELECT email FROM customers WHERE id = 'C0000034'")[0].decode(
+                    "email", as: String.self)
                 await customer.close()
                 func submit(_ kind: String, _ options: String) async throws -> UUID {
                     try await connection.query(
@@ -355,7 +356,8 @@ struct VerificationTests {
                         [objection]) == 1)
                 // An operator cannot waive it, nor an attorney act for a child.
                 let waived = await postgresError {
-                    try await connection.execute("SELECT dsr.verify_identity($1, 'in_person', 'the child came to the counter')", [objection])
+                    try await connection.execute(
+                        "SELECT dsr.verify_identity($1, 'in_person', 'the child came to the counter')", [objection])
                 }
                 #expect(waived?.message.contains("child under 10") == true, "\(String(describing: waived))")
                 try await connection.execute(
