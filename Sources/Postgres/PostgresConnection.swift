@@ -83,14 +83,13 @@ public actor PostgresConnection {
         canceller.withLock { $0 = PQgetCancel(connection).map(CancelHandle.init) }
         // Server notices (e.g. "already exists, skipping") would go to stderr; drop them.
         PQsetNoticeProcessor(connection, { _, _ in }, nil)
-        // Fixed session settings that decoding relies on; and every execution of a prepared
-        // statement planned for its actual values (PostgreSQL switches to a generic plan after
-        // five runs when it looks no dearer, and for a batch passed as an array that plan can
-        // be a sequential scan of the whole queue or store table).
+        // Fixed session settings that decoding relies on. Prepared statements keep
+        // PostgreSQL's plan_cache_mode (auto: a generic plan after five runs when it looks no
+        // dearer); a connection whose batches need a plan per run sets force_custom_plan
+        // (the queue's completer, `Completer.settings`).
         try runScript(
             """
-            SET TimeZone = 'UTC'; SET DateStyle = 'ISO, MDY'; SET bytea_output = 'hex'; SET IntervalStyle = 'postgres';
-            SET plan_cache_mode = 'force_custom_plan'
+            SET TimeZone = 'UTC'; SET DateStyle = 'ISO, MDY'; SET bytea_output = 'hex'; SET IntervalStyle = 'postgres'
             """)
     }
 
@@ -153,8 +152,8 @@ public actor PostgresConnection {
     ///
     /// A query or data-changing statement is prepared on first use and its prepared form
     /// reused on this connection (up to ``preparedLimit`` of them), so the server parses and
-    /// analyses it once: dsrd runs the same few hundred statements over and over. Each run is
-    /// still planned for its values (`plan_cache_mode = force_custom_plan`).
+    /// analyses it once: dsrd runs the same few hundred statements over and over. PostgreSQL
+    /// plans each run for its values until a generic plan looks no dearer (`plan_cache_mode`).
     @discardableResult
     public func query(_ sql: String, _ parameters: [any PostgresEncodable] = []) throws -> PostgresRows {
         let handle = try liveHandle()

@@ -65,6 +65,7 @@ struct Failure: Error, CustomStringConvertible {
         case dataError = 65
         case unavailable = 69
         case software = 70
+        case cannotCreate = 73
         case configuration = 78
     }
 

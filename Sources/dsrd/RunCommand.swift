@@ -34,6 +34,7 @@ struct Run: AsyncParsableCommand {
                 configuration.queue.workers = workers
             }
             LoggingSetup.bootstrap(level: configuration.log.level)
+            MemoryAllocator.tuneForDaemon()
             let logger = Logger(label: "dsrd")
             do {
                 var services: [any Service] = []
@@ -46,6 +47,8 @@ struct Run: AsyncParsableCommand {
                 throw Failure(message: "configuration: \(error)", exitCode: .configuration)
             } catch let error as DSRDaemon<ContinuousClock>.StartError {
                 throw Failure(message: "configuration: \(error)", exitCode: .configuration)
+            } catch let error as ExportsUnwritable {
+                throw Failure(message: "\(error)", exitCode: .cannotCreate)
             } catch let error as PostgresError where error.kind == .connection {
                 throw Failure(message: "cannot connect to the database: \(error)", exitCode: .unavailable)
             }

@@ -95,7 +95,7 @@ struct ConfigurationTests {
         var configuration = DSRConfiguration()
         configuration.database.url = "postgresql://dsrd:s3cret@db/dsr"
         #expect(!configuration.rendered().contains("s3cret"))
-        #expect(configuration.rendered().contains("workers = 4"))
+        #expect(configuration.rendered().contains("workers = 8"))
     }
 
     @Test func retryDelaysGrowAndAreCapped() {

@@ -305,4 +305,19 @@ struct PromiseTests {
             #expect(run.output.contains("company.contact_email") && run.output.contains("not set"), "\(run.output)")
         }
     }
+
+    /// An export folder that cannot be created (here a file stands in its way, as when a mount
+    /// is missing) is not a configuration error: 73, which systemd restarts, not 78, which it
+    /// gives up on. The chaos soak once met this when a daemon restarted during such an outage.
+    @Test func anUnwritableExportFolderIsAnOutageNotAConfigurationError() async throws {
+        try await TestDatabase.migrated { database, _ in
+            let blocker = try temporaryDirectory()
+            defer { try? FileManager.default.removeItem(at: blocker) }
+            let file = blocker.appendingPathComponent("exports")
+            #expect(FileManager.default.createFile(atPath: file.path, contents: Data("not a folder\n".utf8)))
+            let run = try await DaemonProcess.run(database.exportArguments(file))
+            #expect(run.status == 73, "\(run.output)")
+            #expect(run.output.contains("exports.directory: cannot create"), "\(run.output)")
+        }
+    }
 }

@@ -27,7 +27,7 @@ public struct DSRConfiguration: Sendable, Equatable {
 
     public struct Queue: Sendable, Equatable {
         /// Jobs this process runs at once. Default 4.
-        public var workers: Int = 4
+        public var workers: Int = 8
         /// Most jobs claimed in one statement. Default 32.
         public var batchSize: Int = 32
         /// Fallback poll when no notification arrives. Default 2 s.

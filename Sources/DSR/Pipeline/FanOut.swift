@@ -116,7 +116,7 @@ public struct FanOut: Sendable {
             do {
                 try FileSystem.makeDirectory(directory.path)
             } catch {
-                throw ConfigurationError("exports.directory: cannot create \(directory.path)")
+                throw ExportsUnwritable(path: directory.path)
             }
         }
     }
