@@ -192,7 +192,7 @@ struct MonthlyReportTests {
             #expect(report.receivedCount >= 60)
             #expect(report.total.answered > 0 && report.total.late > 0)
             #expect(report.refusals.count >= 3)
-            #expect(report.breaches?.recorded == 2)
+            #expect(report.breaches.recorded == 2)
             var company = DSRConfiguration.Company()
             for (key, value) in SeedCompany.settings where key == "company.name_th" { company.nameTH = value }
             let html = report.html(locale: "th", company: company, timeZone: Self.bangkok)

@@ -59,11 +59,7 @@ public struct RequestSubmission: Sendable {
                 purposes: purposes, verification: verification))
     }
 
-    static func json(_ value: some Encodable) throws -> String {
-        let encoder = JSONEncoder()
-        encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
-        return String(decoding: try encoder.encode(value), as: UTF8.self)
-    }
+    static func json(_ value: some Encodable) throws -> String { try CanonicalJSON.string(value) }
 
     /// Submits the request and returns its id (an existing id for a reused idempotency key).
     public func submit(on connection: PostgresConnection) async throws -> UUID {

@@ -195,9 +195,5 @@ struct CompletionOutcome: Codable, Sendable {
         case stores
     }
 
-    func json() throws -> String {
-        let encoder = JSONEncoder()
-        encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
-        return String(decoding: try encoder.encode(self), as: UTF8.self)
-    }
+    func json() throws -> String { try CanonicalJSON.string(self) }
 }

@@ -155,12 +155,6 @@ public struct DeletionProofPayload: Codable, Sendable, Equatable {
         case identifierHash = "identifier_hash"
     }
 
-    /// The exact bytes that are signed: JSON with sorted keys, no extra whitespace.
-    public func canonicalJSON() throws -> Data {
-        let encoder = JSONEncoder()
-        encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
-        return try encoder.encode(self)
-    }
 }
 
 /// The proof file handed to the DPO: the payload as the exact signed text, its digest, the
@@ -192,12 +186,12 @@ public struct DeletionProofFile: Codable, Sendable {
     }
 
     public static func sign(_ payload: DeletionProofPayload, with keys: ProofKeys) throws -> DeletionProofFile {
-        try sign(bytes: try payload.canonicalJSON(), format: "dsrd-deletion-proof", with: keys)
+        try sign(bytes: try CanonicalJSON.data(payload), format: "dsrd-deletion-proof", with: keys)
     }
 
     /// A retention sweep's proof: the same envelope, another format.
     public static func sign(_ payload: SweepProofPayload, with keys: ProofKeys) throws -> DeletionProofFile {
-        try sign(bytes: try payload.canonicalJSON(), format: SweepProofPayload.format, with: keys)
+        try sign(bytes: try CanonicalJSON.data(payload), format: SweepProofPayload.format, with: keys)
     }
 
     static func sign(bytes: Data, format: String, with keys: ProofKeys) throws -> DeletionProofFile {

@@ -23,9 +23,4 @@ public struct SweepProofPayload: Codable, Sendable, Equatable {
         case asOf = "as_of"
     }
 
-    public func canonicalJSON() throws -> Data {
-        let encoder = JSONEncoder()
-        encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
-        return try encoder.encode(self)
-    }
 }

@@ -9,7 +9,7 @@ extension MonthlyReport {
             "answered_count": total.answered, "on_time_count": total.onTime, "on_time_percent": ReportWords.percent(total.onTimePercent),
             "late_count": total.late, "median_days": ReportWords.days(total.medianDays), "worst_days": ReportWords.days(total.worstDays),
             "refused_count": refusals.reduce(0) { $0 + $1.count }, "cancelled_count": cancelled, "open_count": openAtEnd,
-            "overdue_count": overdueAtEnd, "has_breaches": breaches != nil, "breach_count": breaches?.recorded ?? 0,
+            "overdue_count": overdueAtEnd, "has_breaches": true, "breach_count": breaches.recorded,
         ]
         if let file { values["report_file"] = file }
         return values

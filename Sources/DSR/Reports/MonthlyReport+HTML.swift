@@ -19,7 +19,7 @@ extension MonthlyReport {
         body += receivedSection(locale: locale)
         body += answersSection(locale: locale)
         body += refusalsSection(locale: locale)
-        if let breaches { body += Self.breachSection(breaches, locale: locale) }
+        body += Self.breachSection(breaches, locale: locale)
         body += "<p class=\"note\">\(word(.definitions)) dsrd \(HTMLPage.escape(DSRVersion.current)).</p>\n"
         return HTMLPage.document(title: title, lang: locale, landscape: false, body: body)
     }

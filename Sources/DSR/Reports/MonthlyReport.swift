@@ -5,7 +5,7 @@ import Postgres
 /// requests received in the month (by kind and current status), requests answered in it
 /// (completed or refused: on time when `completed_at <= due_at`, the deadline as extended;
 /// median and worst days from receipt to answer), cancellations, what was open and overdue
-/// when the month ended, refusals by ground, and breaches when `dsr.breaches` exists.
+/// when the month ended, refusals by ground, and the breaches the company became aware of.
 public struct MonthlyReport: Sendable {
     public let month: ReportMonth
     /// When the figures were read. For a month not yet over, "at the end of the month" means now.
@@ -20,8 +20,8 @@ public struct MonthlyReport: Sendable {
     /// Of those, past their deadline then.
     public let overdueAtEnd: Int
     public let refusals: [Refusals]
-    /// Nil when the database has no breach register (`dsr.breaches`).
-    public let breaches: Breaches?
+    /// From the breach register (`dsr.breaches`).
+    public let breaches: Breaches
 
     public struct Received: Sendable, Equatable {
         public let kind: String
@@ -132,17 +132,8 @@ public struct MonthlyReport: Sendable {
             refusals: refusals, breaches: try await breaches(from: connection, start: start, end: end))
     }
 
-    /// The breach section's figures, or nil when there is no breach register with the columns
-    /// it needs (the breach migration adds `dsr.breaches`).
-    static func breaches(from connection: PostgresConnection, start: Date, end: Date) async throws -> Breaches? {
-        let present = try await connection.query(
-            """
-            SELECT to_regclass('dsr.breaches') IS NOT NULL
-                   AND (SELECT count(*) FROM information_schema.columns
-                         WHERE table_schema = 'dsr' AND table_name = 'breaches'
-                           AND column_name IN ('became_aware_at', 'risk', 'pdpc_notified_at')) = 3 AS present
-            """)[0].decode("present", as: Bool.self)
-        guard present else { return nil }
+    /// The breach section's figures: breaches the company became aware of in the month.
+    static func breaches(from connection: PostgresConnection, start: Date, end: Date) async throws -> Breaches {
         let row = try await connection.query(
             """
             SELECT count(*)::bigint AS recorded,

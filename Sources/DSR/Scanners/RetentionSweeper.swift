@@ -86,7 +86,7 @@ public struct RetentionSweeper: PeriodicWork {
     /// Signs the proof and records it, with its audit entry, in one transaction of dsrd's database.
     func record(_ payload: SweepProofPayload, rows: Int, keys: ProofKeys) async throws -> Data {
         let unsigned = try DeletionProofFile.sign(payload, with: keys)
-        let summary = String(decoding: try payload.canonicalJSON(), as: UTF8.self)
+        let summary = try CanonicalJSON.string(payload)
         return try await fanOut.pool.withConnection { connection in
             try await connection.transaction { connection in
                 try connection.execute(

@@ -73,9 +73,7 @@ public struct ProcessorWebhook: Sendable {
 
     /// Delivers the event once; throws (and the task retries) unless the processor answers 2xx.
     public func deliver(_ event: Event) async throws -> Acknowledgement {
-        let encoder = JSONEncoder()
-        encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
-        let body = try encoder.encode(event)
+        let body = try CanonicalJSON.data(event)
         let headers: [(name: String, value: String)] =
             [("Content-Type", "application/json"), ("DSR-Event-Id", event.eventID)]
             + signer.headers(method: "POST", url: processor.url, body: body)
