@@ -44,6 +44,16 @@ public enum RequestLifecycle {
         /// guardian is recorded (a trigger refuses, and planning holds it again).
         case childWithoutGuardian
 
+        /// The person is known for sure and only who may act for them is in question, so their
+        /// contacts on file may be told of the hold (not so for a shared phone or records that
+        /// disagree: those contacts may be someone else's).
+        public var concernsOnePerson: Bool {
+            switch self {
+            case .minorWithoutGuardian, .childWithoutGuardian: true
+            case .sharedPhone, .conflictingRecords: false
+            }
+        }
+
         /// `dsr.requests.hold_reason`.
         public var code: String {
             switch self {

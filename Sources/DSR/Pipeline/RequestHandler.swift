@@ -86,9 +86,16 @@ public struct RequestHandler: JobHandler {
             var detail = HoldDetail()
             if case .conflictingRecords(let conflicts) = reason { detail.conflicts = conflicts.joined(separator: ", ") }
             let json = String(decoding: try JSONEncoder().encode(detail), as: UTF8.self)
-            return JobResult(effects: [
-                SQLStatement("SELECT dsr.hold_for_verification($1, $2, NULL, $3::jsonb)", [requestID, reason.code, json])
-            ])
+            // A request that gave only an id reaches the person on the contacts on file, so
+            // they learn why it waits, when the hold is about who may ask (their age), not
+            // about which of several people asked.
+            let adopt =
+                request.hasNoChannel && reason.concernsOnePerson
+                ? [SQLStatement("SELECT dsr.adopt_contacts($1, $2::jsonb)", [requestID, contacts])] : []
+            return JobResult(
+                effects: adopt + [
+                    SQLStatement("SELECT dsr.hold_for_verification($1, $2, NULL, $3::jsonb)", [requestID, reason.code, json])
+                ])
         case .verify:
             context.logger.notice("request waits for identity verification")
             return JobResult(effects: [SQLStatement("SELECT dsr.start_verification($1, $2::jsonb)", [requestID, contacts])])
