@@ -35,10 +35,20 @@ struct ExportTests {
             try await StoreFixture.with { stores in
                 let exports = try temporaryDirectory()
                 defer { try? FileManager.default.removeItem(at: exports) }
+                // A signup at the shop's counter left only the family's phone, which both T-1's
+                // and T-2's records carry: it may be either's, so it goes to neither.
+                let marketing = try await PostgresConnection.connect(stores.url("marketing"))
+                try await marketing.execute(
+                    "INSERT INTO subscriptions (email, phone, channel, source, subscribed_at) VALUES (NULL, '081 234 5678', 'sms', 'shop counter', now())"
+                )
+                await marketing.close()
                 let export = try await runExport(
                     "SELECT dsr.submit('access', '{\"email\": \"somchai.test@example.co.th\", \"phone\": \"081-234-5678\"}') AS id",
                     database: database, connection: connection, stores: stores, exports: exports)
                 let (id, result, bundle) = (export.id, export.result, export.bundle)
+                #expect(
+                    try await connection.count(
+                        "SELECT count(*) FROM dsr.request_events WHERE request_id = $1 AND step = 'shared_phone_left_out'", [id]) == 1)
                 let path = try #require(result["export_path"] as? String)
                 #expect(path.hasPrefix(exports.path + "/"))
                 #expect(URL(fileURLWithPath: path).lastPathComponent.count == 36)  // 32 hex + .zip

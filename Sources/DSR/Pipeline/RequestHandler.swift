@@ -124,8 +124,18 @@ public struct RequestHandler: JobHandler {
         let stores = fanOut.taskNames(for: request.kind)
         // A request that gave only ids is answered on the contacts the stores hold.
         let adopt = request.hasNoChannel ? [SQLStatement("SELECT dsr.adopt_contacts($1, $2::jsonb)", [requestID, contacts])] : []
+        // Recorded without the numbers: the DPO sees that rows found by a shared phone alone
+        // were left out, and why.
+        let shared =
+            resolution.sharedPhones.isEmpty
+            ? []
+            : [
+                SQLStatement(
+                    "INSERT INTO dsr.request_events (request_id, step, detail) VALUES ($1, 'shared_phone_left_out', jsonb_build_object('phones', $2::int, 'why', 'another customer''s record carries the same phone: rows found by it alone may be theirs'))",
+                    [requestID, resolution.sharedPhones.count])
+            ]
         let effects =
-            adopt + [
+            adopt + shared + [
                 SQLStatement(
                     "SELECT dsr.plan_request($1, $2::jsonb, $3::text[], $4, $5)",
                     [requestID, identities, stores, operation.rawValue, exportFile])
@@ -188,6 +198,8 @@ public struct RequestHandler: JobHandler {
         var identity: IdentitySet
         /// Identifiers read from the stores' rows only, never the ones the request gave.
         var onFile = IdentitySet()
+        /// The person's phones that other customers' records carry too, left out of both.
+        var sharedPhones = Set<String>()
         var matches = 0
         var conflicts: [String] = []
     }
@@ -213,6 +225,13 @@ public struct RequestHandler: JobHandler {
             if next == identity { break }
             identity = next
         }
+        // A phone another customer's record also carries identifies nobody: it neither
+        // finds rows nor becomes a channel.
+        for connector in fanOut.connectors.compactMap({ $0 as? SQLConnector }) {
+            last.sharedPhones.formUnion(try await connector.sharedPhones(last.identity))
+        }
+        last.identity.phones.subtract(last.sharedPhones)
+        onFile.phones.subtract(last.sharedPhones)
         last.onFile = onFile
         return last
     }
