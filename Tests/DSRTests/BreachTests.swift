@@ -9,6 +9,31 @@ import Testing
 /// clock, the people affected found by identity resolution, the PDPC draft.
 @Suite("Personal data breaches")
 struct BreachTests {
+    /// The DPO's email states the PDPC deadline (the outbox keeps it as `deadline`, which once
+    /// rendered as nothing: "คือภายใน  (มาตรา 37(4))").
+    @Test func theDPOIsToldTheDeadlineInWords() async throws {
+        try await TestDatabase.migrated { database, connection in
+            let aware = try #require(DateTexts.parseISO("2026-11-26T09:00:00+07:00"))
+            _ = try await connection.query(
+                "SELECT dsr.report_breach('Laptop with a customer export stolen', ARRAY['contact'], ARRAY['customer'], $1, 'high') AS id",
+                [aware])
+            let sink = try await ScriptedServer.smtpSink()
+            try await InProcessDaemon.run(arguments: database.noticeArguments(smtpPort: sink.port), log: LogCapture(), realTime: true) {
+                daemon in
+                try await daemon.until("the DPO's breach email sent") {
+                    try await connection.count("SELECT count(*) FROM dsr.outbox WHERE template = 'dpo_breach_reported' AND state = 'sent'")
+                        == 1
+                }
+            }
+            let text = plainText(of: try #require(try sink.messages().first))
+            let deadline = NoticeVocabulary.date(
+                aware.addingTimeInterval(72 * 3600), locale: "th", timeZone: TimeZone(identifier: "Asia/Bangkok")!)
+            #expect(deadline == "29 พฤศจิกายน 2569")
+            #expect(text.contains("คือภายใน \(deadline) (มาตรา 37(4))"), "\(text)")
+            try await sink.stop()
+        }
+    }
+
     @Test func alarmsFireOnceEachUntilThePDPCIsNotifiedAndTheGuardsChangeNothing() async throws {
         try await TestDatabase.migrated { _, connection in
             let aware = Date().addingTimeInterval(-3600)

@@ -198,13 +198,16 @@ public struct NoticeHandler: JobHandler {
         var dates: [String: Date] = [:]
         if let received = try row.decode("received_at", as: Date?.self) { dates["received_at"] = received }
         if let due = try row.decode("due_at", as: Date?.self) { dates["due_at"] = due }
-        for (key, value) in values where key.hasSuffix("_at") {
+        // Timestamps in the variables (`…_at`, and the breach notices' `deadline`) are also
+        // given as dates in the reader's words (`…_date`, `deadline_date`).
+        for (key, value) in values where key.hasSuffix("_at") || key == "deadline" {
             if let text = value as? String, let date = Date(postgresText: Substring(text)) ?? DateTexts.parseISO(text) {
                 dates[key] = date
             }
         }
         for (key, date) in dates {
-            values[String(key.dropLast(3)) + "_date"] = NoticeVocabulary.date(date, locale: locale, timeZone: settings.timeZone)
+            let name = key.hasSuffix("_at") ? String(key.dropLast(3)) : key
+            values[name + "_date"] = NoticeVocabulary.date(date, locale: locale, timeZone: settings.timeZone)
         }
         if values["days_left"] == nil, let due = dates["due_at"] {
             values["days_left"] = Int((due.timeIntervalSinceNow / 86_400).rounded(.up))
