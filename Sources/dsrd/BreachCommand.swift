@@ -133,6 +133,13 @@ struct Breach: AsyncParsableCommand {
                 guard let language = Language(rawValue: command.lang) else {
                     throw Failure(message: "--lang is th or en", exitCode: .usage)
                 }
+                // The draft names the controller and its contact: not with blanks.
+                let missing = configuration.company.missingKeys
+                guard missing.isEmpty else {
+                    throw Failure(
+                        message: "configuration: \(missing.joined(separator: ", ")) not set (the draft names the company and its contact)",
+                        exitCode: .configuration)
+                }
                 let connection = try await options.connect(configuration)
                 let draft = try await BreachDraft(configuration: configuration).render(
                     breach: command.breach, language: language, on: connection)

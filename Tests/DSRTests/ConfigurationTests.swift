@@ -1,5 +1,6 @@
 import DSRTestSupport
 import Foundation
+import TestSupport
 import Testing
 
 @testable import DSR
@@ -107,5 +108,22 @@ struct ConfigurationTests {
             ])
         #expect(policy.delay(afterAttempt: 3, jitter: 0) == .seconds(20))
         #expect(policy.delay(afterAttempt: 1000, jitter: 0.5) == .seconds(225))
+    }
+
+    /// `dsrd config` reads the store mappings too, so a typo in one fails there (the connectors
+    /// guide says so), not first when the daemon starts.
+    @Test func dsrdConfigChecksTheStoreMappings() async throws {
+        let directory = try temporaryDirectory()
+        defer { try? FileManager.default.removeItem(at: directory) }
+        try "nmae = \"shop\"\ntype = \"postgres\"\n".write(
+            to: directory.appendingPathComponent("shop.toml"), atomically: true, encoding: .utf8)
+        let run = try await DaemonProcess.run([
+            "config", "--config", Self.exampleFile, "--set", "connectors.directory=\(directory.path)",
+        ])
+        #expect(run.status == 78, "\(run.output)")
+        #expect(run.output.contains("shop.toml: name: name is required"), "\(run.output)")
+        let good = try await DaemonProcess.run(["config", "--config", Self.exampleFile])
+        #expect(good.status == 0, "\(good.output)")
+        #expect(good.output.contains("# store mappings (") && good.output.contains("customer, marketing, order"), "\(good.output)")
     }
 }
