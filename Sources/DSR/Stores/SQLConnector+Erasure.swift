@@ -36,7 +36,7 @@ extension SQLConnector {
                     let values = try connection.query(hashInputs.sql, hashInputs.parameters).map { try $0.decode("v", as: String.self) }
                     hashes = HashedValues(values: values, hashes: values.map(keys.identifierHash))
                 }
-                let plans = mapping.tables.reversed().map {
+                let plans = Self.erasureOrder(mapping.tables, schema: statements.schema).map {
                     erasurePlan(for: $0, identity: identity, hashes: hashes, statements: statements)
                 }
                 var tables: [StoreErasure.Table] = []
@@ -178,16 +178,19 @@ extension SQLConnector {
         let name = Self.quote(table.name)
         let keep = table.hold?.keepIf.map { "coalesce(t0.\(Self.quote($0)), false)" } ?? "false"
         let hold = table.hold.map { "t0.\(Self.quote($0.from)) > now() - make_interval(years => \($0.years))" } ?? "false"
-        let children = mapping.tables.filter { $0.parent?.table == table.name }
-        // One EXISTS over all children, and OFFSET 0: both keep PostgreSQL from turning the
-        // test into a hashed subplan, which reads every child table whole (60 ms on the
-        // demo's 235,000 payments) instead of probing its index once per row to erase.
+        let references = Self.references(to: table, in: mapping, schema: statements.schema)
+        // One EXISTS over all referencing tables, and OFFSET 0: both keep PostgreSQL from
+        // turning the test into a hashed subplan, which reads every child table whole (60 ms
+        // on the demo's 235,000 payments) instead of probing its index once per row to erase.
         let referenced =
-            children.isEmpty
+            references.isEmpty
             ? "false"
             : "EXISTS ("
-                + children.map { child in
-                    "SELECT 1 FROM \(Self.quote(child.name)) AS c WHERE c.\(Self.quote(child.parent!.column)) = t0.\(Self.quote(child.parent!.references))"
+                + references.map { reference in
+                    let join = zip(reference.columns, reference.referencedColumns).map {
+                        "c.\(Self.quote($0.0)) = t0.\(Self.quote($0.1))"
+                    }.joined(separator: " AND ")
+                    return "SELECT 1 FROM \(reference.referencingTable) AS c WHERE \(join)"
                 }.joined(separator: " UNION ALL ") + " OFFSET 0)"
         let fromColumn = table.hold.map { "t0.\(Self.quote($0.from))::timestamptz" } ?? "NULL::timestamptz"
         let heldIsUpdate = !table.columnStrategies.isEmpty

@@ -41,7 +41,8 @@ extension SQLConnector {
         -> StoreSweep
     {
         let store = mapping.name
-        let plans = mapping.tables.reversed().compactMap { sweepStatement(for: $0) }
+        let schema = try await schema()
+        let plans = Self.erasureOrder(mapping.tables, schema: schema).compactMap { sweepStatement(for: $0, schema: schema) }
         guard !plans.isEmpty else { return StoreSweep(store: store, tables: []) }
         do {
             return try await run { connection in
@@ -91,7 +92,7 @@ extension SQLConnector {
     /// One table's sweep: a data-changing statement returning how many rows each rule took.
     /// `$1` is the time retention counts against, `$2` the expiry period. Nil when nothing can
     /// expire in the table.
-    func sweepStatement(for table: TableMapping) -> SweepStatement? {
+    func sweepStatement(for table: TableMapping, schema: StoreSchema? = nil) -> SweepStatement? {
         let name = Self.quote(table.name)
         let strategies = table.columnStrategies
         // Proof that a row was anonymised by an erasure, not merely empty: a hashed or masked
@@ -115,11 +116,10 @@ extension SQLConnector {
             rules.append("hold ended: \(hold.rule)")
         }
         if let keepIf = table.hold?.keepIf { kept.append("coalesce(t0.\(Self.quote(keepIf)), false)") }
-        for child in mapping.tables where child.parent?.table == table.name {
-            let relation = child.parent!
-            kept.append(
-                "EXISTS (SELECT 1 FROM \(Self.quote(child.name)) AS c WHERE c.\(Self.quote(relation.column)) = t0.\(Self.quote(relation.references)))"
-            )
+        // Mapped children, and any table whose foreign key points here (the schema, when known).
+        for reference in Self.references(to: table, in: mapping, schema: schema ?? StoreSchema(tables: [:])) {
+            let join = zip(reference.columns, reference.referencedColumns).map { "c.\(Self.quote($0.0)) = t0.\(Self.quote($0.1))" }
+            kept.append("EXISTS (SELECT 1 FROM \(reference.referencingTable) AS c WHERE \(join.joined(separator: " AND ")))")
         }
         let free = kept.isEmpty ? "true" : "NOT (" + kept.map { "coalesce(\($0), false)" }.joined(separator: " OR ") + ")"
         var expired = "false"

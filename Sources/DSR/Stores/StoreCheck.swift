@@ -201,17 +201,17 @@ extension SQLConnector {
                 )
             }
         }
+        // A table the mapping leaves out whose foreign key points here: the person's rows there
+        // are never found, and the rows here they point at are kept, not deleted.
+        for reference in entry.referencedBy where !mapping.tables.contains(where: { $0.name == reference.referencingName }) {
+            warning(
+                "\(reference.referencingName) (not in the mapping) points at \(table.name).\(reference.referencedColumns.joined(separator: ", ")): its rows are neither exported nor erased, and the rows here they point at are kept (anonymised), not deleted; map it"
+            )
+        }
         // Erasure strategies that cannot work on this table as it is.
-        let referencedBy =
-            mapping.tables.compactMap { child -> (String, String)? in
-                guard let relation = child.parent, relation.table == table.name else { return nil }
-                return (relation.references, "\(child.name).\(relation.column)")
-            }
-            + schema.tables.values.flatMap { other in
-                other.foreignKeys.filter { $0.referencedTable == table.name }.flatMap { key in
-                    zip(key.referencedColumns, key.columns).map { ($0.0, "\(other.name).\($0.1)") }
-                }
-            }
+        let referencedBy = SQLConnector.references(to: table, in: mapping, schema: schema).flatMap { reference in
+            zip(reference.referencedColumns, reference.columns).map { ($0.0, "\(reference.referencingName).\($0.1)") }
+        }
         for (name, strategy) in table.columnStrategies.sorted(by: { $0.key < $1.key }) {
             guard let target = column(name, "erasure.\(name)") else { continue }
             if strategy == .null && target.notNull {

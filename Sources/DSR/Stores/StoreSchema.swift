@@ -25,7 +25,8 @@ public struct StoreSchema: Sendable {
             }
         }
 
-        var isText: Bool { [25, 1042, 1043].contains(typeOID) }
+        /// text, char, varchar, and the citext extension's case-insensitive text.
+        var isText: Bool { [25, 1042, 1043].contains(typeOID) || type == "citext" || type.hasSuffix(".citext") }
         var isBoolean: Bool { typeOID == 16 }
         var isDateOrTime: Bool { [1082, 1114, 1184].contains(typeOID) }
         var isTimestamp: Bool { [1114, 1184].contains(typeOID) }
@@ -51,12 +52,25 @@ public struct StoreSchema: Sendable {
         public var referencedColumns: [String]
     }
 
+    /// A foreign key of any table in the store, mapped or not, that points at a mapped table.
+    public struct Reference: Sendable, Equatable {
+        /// The referencing table as PostgreSQL names it in SQL (`regclass`: quoted, and
+        /// schema-qualified when outside the `search_path`).
+        public var referencingTable: String
+        /// Its bare name, and whether the mapping names it.
+        public var referencingName: String
+        public var columns: [String]
+        public var referencedColumns: [String]
+    }
+
     public struct Table: Sendable, Equatable {
         public var name: String
         public var columns: [Column]
         public var primaryKey: [String]
         public var indexes: [Index]
         public var foreignKeys: [ForeignKey]
+        /// Foreign keys of any table (mapped or not) that point at this one.
+        public var referencedBy: [Reference] = []
         /// The planner's estimate (`pg_class.reltuples`); 0 when never analysed.
         public var estimatedRows: Int64
 
@@ -129,6 +143,25 @@ public struct StoreSchema: Sendable {
             tables[try row.decode("name", as: String.self)]?.foreignKeys.append(
                 ForeignKey(
                     columns: try row.decode("columns", as: [String].self), referencedTable: try row.decode("referenced", as: String.self),
+                    referencedColumns: try row.decode("referenced_columns", as: [String].self)))
+        }
+        for row in try connection.query(
+            """
+            \(mapped)
+            SELECT m.name, k.conrelid::regclass::text AS referencing, c.relname AS referencing_name,
+                   array(SELECT a.attname::text FROM unnest(k.conkey) WITH ORDINALITY AS u(n, o)
+                           JOIN pg_attribute a ON a.attrelid = k.conrelid AND a.attnum = u.n ORDER BY u.o) AS columns,
+                   array(SELECT a.attname::text FROM unnest(k.confkey) WITH ORDINALITY AS u(n, o)
+                           JOIN pg_attribute a ON a.attrelid = k.confrelid AND a.attnum = u.n ORDER BY u.o) AS referenced_columns
+              FROM mapped m JOIN pg_constraint k ON k.confrelid = m.rel AND k.contype = 'f' JOIN pg_class c ON c.oid = k.conrelid
+             ORDER BY 1, 2, 4
+            """, [names])
+        {
+            tables[try row.decode("name", as: String.self)]?.referencedBy.append(
+                Reference(
+                    referencingTable: try row.decode("referencing", as: String.self),
+                    referencingName: try row.decode("referencing_name", as: String.self),
+                    columns: try row.decode("columns", as: [String].self),
                     referencedColumns: try row.decode("referenced_columns", as: [String].self)))
         }
         return StoreSchema(tables: tables)
