@@ -25,7 +25,7 @@ struct Grants: AsyncParsableCommand {
             let configuration = try options.loadConfiguration()
             let (stores, _) = try options.storeMappings(configuration, only: only)
             for mapping in stores where mapping.kind == .postgres {
-                print("-- store \(mapping.name)")
+                print("-- store \(mapping.name) (run in its database; tables outside public also need GRANT USAGE ON SCHEMA <schema>)")
                 for statement in StoreGrants(mapping).statements(role: role) { print(statement) }
                 print("")
             }

@@ -202,6 +202,7 @@ struct AnySchemaTests {
                     shop.arguments(["check"], database: database, extra: ["--set", "connectors.directory=\(broken.path)"]),
                     environment: shop.environment)
                 #expect(check.status == 1)
+                #expect(check.output.contains("indexes and sequential scans are checked once the errors are fixed"), "\(check.output)")
                 for message in [
                     "table customers: erasure.full_name = \"null\" on a NOT NULL column",
                     "table customers: erasure.id = \"hash\" needs a text column",
@@ -346,5 +347,18 @@ struct AnySchemaTests {
             #expect(StoreSchema.Column(name: "email", type: type, typeOID: oid, notNull: false).isText, "\(type)")
         }
         #expect(!StoreSchema.Column(name: "n", type: "integer", typeOID: 23, notNull: false).isText)
+    }
+
+    /// Mixed-case tables and columns are named as the store has them (dsrd quotes every name);
+    /// the store's name stays a lower-case code.
+    @Test func mixedCaseNamesAreNamedAsTheyAre() throws {
+        let mapping = try ConnectorCatalog.parse(
+            "name = \"crm\"\n[[tables]]\nname = \"Contacts\"\nidentity = { email = \"EmailAddress\" }\n[tables.categories]\nDisplayName = \"personal\"\n",
+            source: "crm.toml")
+        #expect(mapping.tables.first?.name == "Contacts" && mapping.tables.first?.identity[.email] == "EmailAddress")
+        #expect(SQLConnector.quote("DisplayName") == "\"DisplayName\"")
+        #expect(throws: ConfigurationError.self) {
+            try ConnectorCatalog.parse("name = \"CRM\"\n[[tables]]\nname = \"t\"\nidentity = { email = \"e\" }\n", source: "crm.toml")
+        }
     }
 }

@@ -324,7 +324,7 @@ struct IdentityTests {
 
     @Test(arguments: [
         ("name = \"x\"\n[[tables]]\nname = \"t\"\n", "needs an identity column or a parent"),
-        ("name = \"x\"\n[[tables]]\nname = \"t; drop\"\nidentity = { email = \"e\" }\n", "lower-case SQL identifier"),
+        ("name = \"x\"\n[[tables]]\nname = \"t; drop\"\nidentity = { email = \"e\" }\n", "must be an SQL identifier"),
         ("name = \"x\"\n[[tables]]\nname = \"t\"\nidentity = { fax = \"f\" }\n", "unknown identifier fax"),
         (
             "name = \"x\"\n[[tables]]\nname = \"t\"\nidentity = { email = \"e\" }\ncategories = { e = \"secret\" }\n",

@@ -107,14 +107,25 @@ struct MappingValidator {
     func fail(_ message: String) -> ConfigurationError { ConfigurationError("\(source): \(message)") }
 
     func identifier(_ value: String?, _ what: String) throws -> String {
+        // Letters, digits and underscores: always quoted in SQL, so a mixed-case column
+        // ("DisplayName") is named exactly as it is.
+        guard let value, value.range(of: "^[A-Za-z_][A-Za-z0-9_]{0,62}$", options: .regularExpression) != nil else {
+            throw fail("\(what) must be an SQL identifier (letters, digits and underscores, as the table or column is named)")
+        }
+        return value
+    }
+
+    /// A store name or a code of the mapping's own: lower case, as it appears in
+    /// `dsr.request_tasks`, the bundle's folders and `DSRD_STORE_<NAME>_URL`.
+    func code(_ value: String?, _ what: String) throws -> String {
         guard let value, value.range(of: "^[a-z_][a-z0-9_]{0,62}$", options: .regularExpression) != nil else {
-            throw fail("\(what) must be a lower-case SQL identifier")
+            throw fail("\(what) must be lower-case letters, digits and underscores")
         }
         return value
     }
 
     func mapping() throws -> StoreMapping {
-        let name = try identifier(file.name, "name")
+        let name = try code(file.name, "name")
         guard let kind = StoreMapping.Kind(rawValue: file.type ?? "postgres") else {
             throw fail("type must be \(StoreMapping.Kind.allCases.map(\.rawValue).joined(separator: ", "))")
         }
@@ -123,7 +134,7 @@ struct MappingValidator {
         try onlyFor(kind)
         let labels = file.labels ?? [:]
         for (code, texts) in labels {
-            _ = try identifier(code, "labels key")
+            _ = try self.code(code, "labels key")
             guard texts["th"] != nil || texts["en"] != nil, texts.keys.allSatisfy({ ["th", "en"].contains($0) }) else {
                 throw fail("labels.\(code) must give th and/or en, e.g. { th = \"...\", en = \"...\" }")
             }

@@ -55,8 +55,11 @@ public struct StoreCheckReport: Sendable {
                     ? "          (every lookup has an index: the planner prefers reading the table; compare the estimate with the real size)"
                     : "          fix: the missing index(es) above, \(fixes.joined(separator: ", "))")
         }
+        // With errors the statements were not planned: no figure for indexes and scans.
         lines.append(
-            "  \(errors) error(s), \(warnings) warning(s), \(lookups.filter { !$0.isServed }.count) missing index(es), \(scans.count) sequential scan(s) over tables above \(threshold) rows"
+            errors > 0
+                ? "  \(errors) error(s), \(warnings) warning(s); indexes and sequential scans are checked once the errors are fixed"
+                : "  \(errors) error(s), \(warnings) warning(s), \(lookups.filter { !$0.isServed }.count) missing index(es), \(scans.count) sequential scan(s) over tables above \(threshold) rows"
         )
         return lines.joined(separator: "\n")
     }
