@@ -77,9 +77,14 @@ struct BoundedCallsTests {
                     "id", as: UUID.self)
                 let monitor = try await PostgresConnection.connect(stores.url("customer"))
                 let waiting = "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() AND wait_event_type = 'Lock'"
+                // Leases long enough that only the attempt timeout acts: the database counts a
+                // lease in real time while heartbeats follow the test clock, so on a loaded
+                // machine a 3 s lease could expire and be rescued in the same clock step
+                // (which made this test fail in CI once).
                 let settings = [
                     "exports.directory=\(exports.path)", "connectors.lock_timeout=0", "connectors.statement_timeout=0",
-                    "queue.request_timeout=1m", "queue.store_task_timeout=1m",
+                    "queue.request_timeout=1m", "queue.store_task_timeout=1m", "queue.lease_duration=10m",
+                    "queue.heartbeat_interval=5m",
                 ]
                 try await InProcessDaemon.run(database: database, overrides: settings, environment: stores.environment) { daemon in
                     #expect(try await eventually { try await monitor.count(waiting) == 1 })
