@@ -38,12 +38,14 @@ CREATE TRIGGER requests_child_needs_guardian BEFORE UPDATE OF status ON dsr.requ
 COMMENT ON TRIGGER requests_child_needs_guardian ON dsr.requests IS 'A request held as child_without_guardian goes on only once a parent or guardian is recorded (PDPA s.20: under 10, only they may act); refusing or cancelling it stays possible.';
 
 -- As in 0008, with the person told when a parent or guardian must act (guardian_needed,
--- child) instead of only "verify your identity".
+-- child) instead of only "verify your identity", and the DPO told whether the person could
+-- be told at all (person_told: a request that gave only an id has no channel yet).
 CREATE OR REPLACE FUNCTION dsr.hold_for_verification(request uuid, reason text, note text DEFAULT NULL, detail jsonb DEFAULT '{}')
 RETURNS void
 LANGUAGE plpgsql SECURITY DEFINER SET search_path = dsr, pg_temp AS $$
 DECLARE
     asked bigint;
+    told integer;
 BEGIN
     UPDATE dsr.requests
        SET status = 'awaiting_verification', hold_reason = reason, updated_at = now(),
@@ -66,13 +68,13 @@ BEGIN
     VALUES (request, 'identity_verification_requested', jsonb_build_object('reason', reason) || coalesce(detail, '{}'));
     SELECT count(*) INTO asked FROM dsr.request_events AS e
      WHERE e.request_id = request AND e.step = 'identity_verification_requested';
-    PERFORM dsr.notify_subject(request, 'identity_needed',
+    told := dsr.notify_subject(request, 'identity_needed',
         jsonb_build_object('note', coalesce(note, ''), 'several_accounts', reason IN ('shared_phone', 'conflicting_records'),
                            'guardian_needed', reason IN ('minor_without_guardian', 'child_without_guardian'),
                            'child', reason = 'child_without_guardian'),
         ':' || asked);
     IF reason <> 'operator' THEN
         PERFORM dsr.notify_dpo('identity-hold:' || request || ':' || asked, request, 'dpo_identity_hold',
-            jsonb_build_object(reason, true) || coalesce(detail, '{}'));
+            jsonb_build_object(reason, true, 'person_told', told > 0) || coalesce(detail, '{}'));
     END IF;
 END $$;

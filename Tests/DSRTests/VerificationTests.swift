@@ -337,6 +337,15 @@ struct VerificationTests {
                 let objection = try await submit("objection", #"{"purposes": ["marketing"]}"#)
                 let byParent = try await submit(
                     "access", #"{"representative": {"name": "Malee", "authority": "parent", "evidence": "birth certificate seen"}}"#)
+                // A hold on a request with no channel (here an id-only request held by hand as a
+                // shared phone, before any daemon runs): the DPO's email must not claim the person was told.
+                let silent = try await connection.query("SELECT dsr.submit('access', '{\"customer_id\": \"C0000040\"}') AS id")[0]
+                    .decode("id", as: UUID.self)
+                try await connection.execute("SELECT dsr.hold_for_verification($1, 'shared_phone')", [silent])
+                #expect(
+                    try await connection.count(
+                        "SELECT count(*) FROM dsr.outbox WHERE request_id = $1 AND template = 'dpo_identity_hold' AND variables @> '{\"person_told\": false}'",
+                        [silent]) == 1)
                 let daemon = try BackgroundDaemon(database.exportArguments(exports), environment: stores.environment)
                 #expect(
                     try await eventually { try await status(connection, objection) == ("awaiting_verification", "child_without_guardian") },
@@ -352,7 +361,7 @@ struct VerificationTests {
                         [objection, email]) > 0)
                 #expect(
                     try await connection.count(
-                        "SELECT count(*) FROM dsr.outbox WHERE request_id = $1 AND template = 'dpo_identity_hold' AND variables ? 'child_without_guardian'",
+                        "SELECT count(*) FROM dsr.outbox WHERE request_id = $1 AND template = 'dpo_identity_hold' AND variables @> '{\"child_without_guardian\": true, \"person_told\": true}'",
                         [objection]) == 1)
                 // An operator cannot waive it, nor an attorney act for a child.
                 let waived = await postgresError {
