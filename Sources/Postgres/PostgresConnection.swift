@@ -33,6 +33,11 @@ public actor PostgresConnection {
     /// variables, `~/.pgpass` and `PGSERVICE`, exactly as `psql` does. `settings` are session
     /// settings (`statement_timeout`, `lock_timeout`) set with `set_config` once connected,
     /// so they hold for the connection's life.
+    /// The session setting that plans every run of a prepared statement for its values (for
+    /// connections whose statements take batches as arrays, or data whose size varies by
+    /// orders of magnitude from one run to the next).
+    public static let customPlansAlways: (name: String, value: String) = ("plan_cache_mode", "force_custom_plan")
+
     public static func connect(
         _ conninfo: String? = nil, applicationName: String = "dsrd", settings: [(name: String, value: String)] = []
     ) async throws -> PostgresConnection {

@@ -43,6 +43,18 @@ extension TestDatabase {
     }
 }
 
+extension TestDatabase {
+    /// Runs the daemon in-process, its clock following real time, until the outbox's one
+    /// notice made from `template` has been sent to `sink`.
+    public func sendNotice(_ template: String, to sink: ScriptedServer, on connection: PostgresConnection) async throws {
+        try await InProcessDaemon.run(arguments: noticeArguments(smtpPort: sink.port), log: LogCapture(), realTime: true) { daemon in
+            try await daemon.until("the \(template) notice sent") {
+                try await connection.count("SELECT count(*) FROM dsr.outbox WHERE template = $1 AND state = 'sent'", [template]) == 1
+            }
+        }
+    }
+}
+
 extension PostgresConnection {
     /// Notice tests look at notices alone: the requests' own jobs (which would plan, reach
     /// stores and send more notices) are cancelled.

@@ -159,13 +159,7 @@ struct MonthlyReportTests {
             #expect(written.contains("80.0% (4)"))
 
             let sink = try await ScriptedServer.smtpSink()
-            try await InProcessDaemon.run(arguments: database.noticeArguments(smtpPort: sink.port), log: LogCapture(), realTime: true) {
-                daemon in
-                try await daemon.until("the report sent") {
-                    try await connection.count("SELECT count(*) FROM dsr.outbox WHERE template = 'dpo_monthly_report' AND state = 'sent'")
-                        == 1
-                }
-            }
+            try await database.sendNotice("dpo_monthly_report", to: sink, on: connection)
             // An ASCII subject is sent as it is, folded.
             func subject(_ message: String) -> String {
                 (header("Subject", in: message) ?? "").replacingOccurrences(of: "\r\n ", with: " ")

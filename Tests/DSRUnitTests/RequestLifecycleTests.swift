@@ -72,13 +72,20 @@ struct RequestLifecycleTests {
             RequestLifecycle.plan(status: .awaitingVerification, resumed: false, needsVerification: true, resolved: family) == .skip)
     }
 
+    /// The planning decision for one matched person of `age`, received and needing no code.
+    static func planFor(
+        age: RequestLifecycle.Age, _ kind: RequestKind, _ requester: RequestLifecycle.Requester, resumed: Bool
+    ) -> RequestLifecycle.PlanDecision {
+        RequestLifecycle.plan(
+            status: .received, kind: kind, resumed: resumed, needsVerification: false, requester: requester,
+            resolved: RequestLifecycle.Resolved(matches: 1, phoneOnly: false, age: age))
+    }
+
     @Test func aMinorActsWithAGuardianExceptToStopProcessing() {
-        let minor = RequestLifecycle.Resolved(matches: 1, phoneOnly: false, age: .minor)
         func plan(_ kind: RequestKind, _ requester: RequestLifecycle.Requester = .person, resumed: Bool = false)
             -> RequestLifecycle.PlanDecision
         {
-            RequestLifecycle.plan(
-                status: .received, kind: kind, resumed: resumed, needsVerification: false, requester: requester, resolved: minor)
+            Self.planFor(age: .minor, kind, requester, resumed: resumed)
         }
         for kind in [RequestKind.access, .portability, .erasure, .rectification, .restriction] {
             #expect(plan(kind) == .hold(.minorWithoutGuardian), "\(kind)")
@@ -91,12 +98,10 @@ struct RequestLifecycleTests {
     }
 
     @Test func onlyAParentOrGuardianActsForAChild() {
-        let child = RequestLifecycle.Resolved(matches: 1, phoneOnly: false, age: .child)
         func plan(_ kind: RequestKind, _ requester: RequestLifecycle.Requester = .person, resumed: Bool = false)
             -> RequestLifecycle.PlanDecision
         {
-            RequestLifecycle.plan(
-                status: .received, kind: kind, resumed: resumed, needsVerification: false, requester: requester, resolved: child)
+            Self.planFor(age: .child, kind, requester, resumed: resumed)
         }
         for kind in RequestKind.allCases {
             #expect(plan(kind) == .hold(.childWithoutGuardian), "\(kind)")  // an objection too

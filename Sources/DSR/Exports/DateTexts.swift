@@ -60,7 +60,18 @@ public enum DateTexts {
 
     /// `25 ธันวาคม 2569` (Buddhist era) in Thai, `25 December 2026` in English.
     static func long(_ date: Date, locale: String, timeZone: TimeZone) -> String {
-        formatted(date, key: "long:\(locale):\(timeZone.identifier)") {
+        inWords(date, pattern: "d MMMM yyyy", locale: locale, timeZone: timeZone)
+    }
+
+    /// `พฤศจิกายน 2569` (Buddhist era) in Thai, `November 2026` in English.
+    static func monthAndYear(_ date: Date, locale: String, timeZone: TimeZone) -> String {
+        inWords(date, pattern: "MMMM yyyy", locale: locale, timeZone: timeZone)
+    }
+
+    /// `pattern` with month names in the reader's language: Thai with the Buddhist era,
+    /// anything else British English.
+    private static func inWords(_ date: Date, pattern: String, locale: String, timeZone: TimeZone) -> String {
+        formatted(date, key: "\(pattern):\(locale):\(timeZone.identifier)") {
             let formatter = DateFormatter()
             formatter.timeZone = timeZone
             if locale == "en" {
@@ -70,7 +81,7 @@ public enum DateTexts {
                 formatter.locale = Locale(identifier: "th_TH")
                 formatter.calendar = Calendar(identifier: .buddhist)
             }
-            formatter.dateFormat = "d MMMM yyyy"
+            formatter.dateFormat = pattern
             return formatter
         }
     }

@@ -263,7 +263,7 @@ public struct FanOut: Sendable {
                        result ->> 'export_file' AS export_file, received_at, payload::text AS payload,
                        EXISTS (SELECT 1 FROM dsr.request_events AS e WHERE e.request_id = r.id AND e.step = 'resumed') AS resumed,
                        dsr.needs_verification(r.id) AS needs_verification,
-                       (r.representative IS NOT NULL OR r.subject ? 'guardian') AS has_representative,
+                       r.representative IS NOT NULL AS has_representative,
                        dsr.has_guardian(r.representative, r.subject) AS has_guardian,
                        r.verification_method IS NOT DISTINCT FROM 'system' AS by_dsrd,
                        cardinality(r.channels) = 0 AS has_no_channel,

@@ -26,7 +26,7 @@ final class Completer: Sendable {
     /// was a sequential scan of the whole queue (39,965 jobs/s fell to 8,540): every run is
     /// planned for its values instead, about 0.1 ms each. Other connections keep the default,
     /// which saved 0.3 ms of planning per job elsewhere (issue 12).
-    static let settings: [(name: String, value: String)] = [("plan_cache_mode", "force_custom_plan")]
+    static let settings: [(name: String, value: String)] = [PostgresConnection.customPlansAlways]
 
     init(
         conninfo: String, settings: [(name: String, value: String)] = [], leases: LeaseBook, events: DaemonEvents = .none,

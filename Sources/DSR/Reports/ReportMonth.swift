@@ -39,19 +39,7 @@ public struct ReportMonth: Sendable, Equatable, CustomStringConvertible {
     }
 
     /// `พฤศจิกายน 2569` (Buddhist era) or `November 2026`.
-    public func name(locale: String) -> String {
-        let formatter = DateFormatter()
-        formatter.timeZone = timeZone
-        if locale == "en" {
-            formatter.locale = Locale(identifier: "en_GB")
-            formatter.calendar = Calendar(identifier: .gregorian)
-        } else {
-            formatter.locale = Locale(identifier: "th_TH")
-            formatter.calendar = Calendar(identifier: .buddhist)
-        }
-        formatter.dateFormat = "MMMM yyyy"
-        return formatter.string(from: start)
-    }
+    public func name(locale: String) -> String { DateTexts.monthAndYear(start, locale: locale, timeZone: timeZone) }
 
     private static func firstDay(year: Int, month: Int, timeZone: TimeZone) -> Date {
         var calendar = Calendar(identifier: .gregorian)

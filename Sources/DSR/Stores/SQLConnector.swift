@@ -20,7 +20,7 @@ public struct SQLConnector: Connector {
     /// row for most people and 10,000 orders for some, and a generic plan made for the first
     /// kind would serve the second badly. (dsrd's own database keeps PostgreSQL's default:
     /// its statements' plans do not depend on the person.)
-    static let planSettings: [(name: String, value: String)] = [("plan_cache_mode", "force_custom_plan")]
+    static let planSettings: [(name: String, value: String)] = [PostgresConnection.customPlansAlways]
 
     /// The mapped tables as the store's catalog describes them, read once and again after a
     /// statement fails on the schema (a migration in the store).
