@@ -33,11 +33,7 @@ extension PostgresConnection {
             } catch {
                 // Stop the server sending the rest; keep draining until it says so.
                 failure = error
-                if let cancel = PQgetCancel(handle) {
-                    var message = [CChar](repeating: 0, count: 256)
-                    _ = PQcancel(cancel, &message, Int32(message.count))
-                    PQfreeCancel(cancel)
-                }
+                stopSending()
             }
         }
         var serverError: Error?

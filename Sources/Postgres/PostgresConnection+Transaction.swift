@@ -19,9 +19,7 @@ extension PostgresConnection {
         do {
             value = try body(self)
         } catch {
-            if isOpen {
-                _ = try? execute(nested ? "ROLLBACK TO SAVEPOINT dsrd_nested" : "ROLLBACK")
-            }
+            rollBack(nested ? "ROLLBACK TO SAVEPOINT dsrd_nested" : "ROLLBACK")
             throw error
         }
         try execute(nested ? "RELEASE SAVEPOINT dsrd_nested" : "COMMIT")
@@ -47,7 +45,7 @@ extension PostgresConnection {
             try execute("COMMIT")
             return value
         } catch {
-            if isOpen { _ = try? execute("ROLLBACK") }
+            rollBack("ROLLBACK")
             throw error
         }
     }

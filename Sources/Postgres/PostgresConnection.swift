@@ -21,8 +21,9 @@ public actor PostgresConnection {
     private var preparedOrder: [String] = []
     private var preparedCount = 0
     /// libpq's cancel object for this connection (`PQgetCancel`), usable from any thread
-    /// while the connection's own thread is blocked in a call.
-    private nonisolated let canceller = Mutex<CancelHandle?>(nil)
+    /// while the connection's own thread is blocked in a call, and whether a cancel is in
+    /// force (``cancelRunningStatement()`` until ``clearCancellation()``).
+    private nonisolated let canceller = Mutex<Cancellation>(Cancellation())
 
     public nonisolated var unownedExecutor: UnownedSerialExecutor {
         thread.asUnownedSerialExecutor()
@@ -85,7 +86,7 @@ public actor PostgresConnection {
             throw error
         }
         handle = connection
-        canceller.withLock { $0 = PQgetCancel(connection).map(CancelHandle.init) }
+        canceller.withLock { $0.handle = PQgetCancel(connection).map(CancelHandle.init) }
         // Server notices (e.g. "already exists, skipping") would go to stderr; drop them.
         PQsetNoticeProcessor(connection, { _, _ in }, nil)
         // Fixed session settings that decoding relies on. Prepared statements keep
@@ -109,20 +110,50 @@ public actor PostgresConnection {
     /// `PQcancel`, which is safe from any thread). The blocked call then fails with SQLSTATE
     /// 57014 (`query_canceled`). Swift task cancellation cannot interrupt a libpq call by
     /// itself: ``ConnectionPool`` calls this when the task holding the connection is cancelled.
+    ///
+    /// PostgreSQL ignores a cancel that arrives while the session waits for its next
+    /// statement, so the cancel stays in force: every later statement on this connection
+    /// fails at once with the same error (a transaction's rollback still runs) until
+    /// ``clearCancellation()``. A cancel that reached the server just before a statement
+    /// did can be lost all the same: ``repeatCancel()`` sends it again.
     /// Returns false when the request could not be sent.
     @discardableResult
     public nonisolated func cancelRunningStatement() -> Bool {
-        canceller.withLock { cancel in
-            guard let cancel else { return false }
-            var message = [CChar](repeating: 0, count: 256)
-            return PQcancel(cancel.pointer, &message, Int32(message.count)) == 1
+        canceller.withLock { state in
+            state.requested = true
+            return state.send()
         }
     }
 
+    /// Sends the cancel again if it is still in force (see ``cancelRunningStatement()``) and
+    /// the connection open; returns whether it was sent. Never reaches a statement run after ``clearCancellation()``:
+    /// both take the same lock, and `PQcancel` returns only once the server has signalled
+    /// the session.
+    @discardableResult
+    public nonisolated func repeatCancel() -> Bool {
+        canceller.withLock { state in
+            guard state.requested, state.handle != nil else { return false }
+            _ = state.send()
+            return true
+        }
+    }
+
+    /// Ends a cancel in force: statements run again (a pooled connection handed to its next
+    /// user).
+    public nonisolated func clearCancellation() {
+        canceller.withLock { $0.requested = false }
+    }
+
+    /// Cancels the statement whose rows are arriving, once (a consumer that failed half-way
+    /// through a stream), without putting a cancel in force.
+    func stopSending() {
+        canceller.withLock { _ = $0.send() }
+    }
+
     private func dropCanceller() {
-        canceller.withLock { cancel in
-            if let cancel { PQfreeCancel(cancel.pointer) }
-            cancel = nil
+        canceller.withLock { state in
+            if let cancel = state.handle { PQfreeCancel(cancel.pointer) }
+            state.handle = nil
         }
     }
 
@@ -144,11 +175,22 @@ public actor PostgresConnection {
         return PQtransactionStatus(handle) != PQTRANS_IDLE
     }
 
+    /// The open connection's handle, for a statement about to be sent: refused while a
+    /// cancel is in force (``cancelRunningStatement()``).
     func liveHandle() throws -> OpaquePointer {
         guard let handle else {
             throw PostgresError(kind: .connection, message: "connection is closed")
         }
+        if canceller.withLock({ $0.requested }) { throw PostgresError.canceled }
         return handle
+    }
+
+    /// Ends the transaction `body` failed in (`ROLLBACK`, or back to a savepoint), even
+    /// while a cancel is in force; errors are ignored (a broken connection is dropped by
+    /// whoever owns it).
+    func rollBack(_ sql: String) {
+        guard let handle else { return }
+        PQclear(PQexec(handle, sql))
     }
 
     // MARK: Statements
@@ -168,6 +210,7 @@ public actor PostgresConnection {
             return try checked(result, handle: handle)
         }
         let name = try preparedName(for: sql, parameterCount: parameters.count, handle: handle)
+        _ = try liveHandle()  // a cancel that came while the statement was being prepared
         let result = withCStringArray(values) { PQexecPrepared(handle, name, Int32(parameters.count), $0, nil, nil, 0) }
         do {
             return try checked(result, handle: handle)
@@ -284,11 +327,7 @@ public actor PostgresConnection {
                 if rows.count > 0 { try body(rows[0]) }
             } catch {
                 failure = error
-                if let cancel = PQgetCancel(handle) {
-                    var buffer = [CChar](repeating: 0, count: 256)
-                    _ = PQcancel(cancel, &buffer, Int32(buffer.count))
-                    PQfreeCancel(cancel)
-                }
+                stopSending()
             }
         }
         if let failure { throw failure }
@@ -351,4 +390,17 @@ func withCStringArray<R>(_ strings: [String?], _ body: ([UnsafePointer<CChar>?])
 /// A `PGcancel *`, only ever used under ``PostgresConnection``'s mutex.
 struct CancelHandle: @unchecked Sendable {
     let pointer: OpaquePointer
+}
+
+/// What ``PostgresConnection``'s mutex guards: the cancel object and whether a cancel is in force.
+struct Cancellation: Sendable {
+    var handle: CancelHandle?
+    var requested = false
+
+    /// `PQcancel`; false when there is no connection or the request could not be sent.
+    func send() -> Bool {
+        guard let handle else { return false }
+        var message = [CChar](repeating: 0, count: 256)
+        return PQcancel(handle.pointer, &message, Int32(message.count)) == 1
+    }
 }

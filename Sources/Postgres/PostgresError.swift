@@ -53,6 +53,10 @@ public struct PostgresError: Error, CustomStringConvertible, Sendable {
             || sqlState == "57P01" || sqlState == "57P02" || sqlState == "57P03"
     }
 
+    /// What a statement on a cancelled connection fails with: the server's own error for a
+    /// cancelled statement (SQLSTATE 57014).
+    static let canceled = PostgresError(kind: .server, sqlState: "57014", message: "canceling statement due to user request")
+
     static func from(result: OpaquePointer) -> PostgresError {
         func field(_ code: Int32) -> String? {
             guard let value = PQresultErrorField(result, code) else { return nil }

@@ -122,7 +122,9 @@ struct BoundedCallsTests {
             let sleeper = Task { try await pool.withConnection { try await $0.query("SELECT pg_sleep(600)") } }
             #expect(
                 try await eventually {
-                    try await connection.count("SELECT count(*) FROM pg_stat_activity WHERE query = 'SELECT pg_sleep(600)'") == 1
+                    // Sleeping, not merely parsed: a cancel that comes between the two is dropped.
+                    try await connection.count(
+                        "SELECT count(*) FROM pg_stat_activity WHERE wait_event = 'PgSleep' AND query = 'SELECT pg_sleep(600)'") == 1
                 })
             let waiter = Task { try await pool.withConnection { try await $0.query("SELECT 1") } }
             #expect(try await eventually { await pool.waiting == 1 })
@@ -144,6 +146,32 @@ struct BoundedCallsTests {
             }
             #expect(second.pid != first && second.one == 1)
             #expect(await pool.openConnections == 1)
+            await pool.close()
+        }
+    }
+
+    /// A task cancelled between two statements (where PostgreSQL drops a cancel) runs no
+    /// further statement, and the connection serves the pool's next user.
+    @Test func aTaskCancelledBetweenStatementsRunsNoMore() async throws {
+        try await TestDatabase.migrated { database, _ in
+            let pool = ConnectionPool(conninfo: database.conninfo, maximum: 1)
+            let (between, arrived) = AsyncStream.makeStream(of: Int32.self)
+            let task = Task {
+                try await pool.withConnection { connection in
+                    arrived.yield(await connection.backendPID)
+                    try? await Task.sleep(for: .seconds(3600))  // ends when the task is cancelled
+                    return try await connection.query("SELECT 1")
+                }
+            }
+            var iterator = between.makeAsyncIterator()
+            let pid = await iterator.next()
+            task.cancel()
+            let error = await #expect(throws: PostgresError.self) { try await task.value }
+            #expect(error?.sqlState == "57014")
+            let next = try await pool.withConnection { connection in
+                (pid: await connection.backendPID, one: try await connection.query("SELECT 1 AS one")[0].decode("one", as: Int.self))
+            }
+            #expect(next.pid == pid && next.one == 1)
             await pool.close()
         }
     }

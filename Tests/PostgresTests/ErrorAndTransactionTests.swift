@@ -30,6 +30,30 @@ struct ErrorAndTransactionTests {
         }
     }
 
+    /// PostgreSQL ignores a cancel that arrives between statements; the connection does not:
+    /// once cancelled, its statements fail until the cancel is cleared, and the transaction
+    /// it was in is still rolled back.
+    @Test func aCancelStaysInForceUntilCleared() async throws {
+        try await TestDatabase.with { database in
+            let connection = try await database.connect()
+            try await connection.execute("CREATE TABLE t (v int)")
+            let error = await #expect(throws: PostgresError.self) {
+                try await connection.transaction { connection in
+                    try connection.execute("INSERT INTO t VALUES ($1)", [1])
+                    #expect(connection.cancelRunningStatement())
+                    try connection.execute("INSERT INTO t VALUES ($1)", [2])
+                }
+            }
+            #expect(error?.sqlState == "57014")
+            #expect(await connection.inTransaction == false)
+            await #expect(throws: PostgresError.self) { try await connection.query("SELECT 1") }
+            #expect(connection.repeatCancel())
+            connection.clearCancellation()
+            #expect(!connection.repeatCancel())
+            #expect(try await connection.query("SELECT count(*) AS n FROM t")[0].decode("n", as: Int.self) == 0)
+        }
+    }
+
     @Test func rollbackLeavesNothingBehind() async throws {
         try await TestDatabase.with { database in
             let connection = try await database.connect()

@@ -10,7 +10,9 @@ import Postgres
 ///   stops waiting (`CancellationError`).
 /// - A task cancelled while it holds a connection cancels the statement running on it
 ///   (`PQcancel`): a statement blocked on a lock or a hung store ends instead of holding its
-///   worker forever.
+///   worker forever. Its later statements fail at once, and the cancel is sent again (1 s,
+///   2 s, 4 s... apart, at most 30 s) until the connection comes back: PostgreSQL drops a
+///   cancel that reaches it just before the statement does.
 public actor ConnectionPool {
     private let conninfo: String
     private let maximum: Int
@@ -43,12 +45,24 @@ public actor ConnectionPool {
                 try await body(connection)
             } onCancel: {
                 connection.cancelRunningStatement()
+                Task { await Self.repeatCancel(on: connection) }
             }
             await release(connection)
             return value
         } catch {
             await release(connection)
             throw error
+        }
+    }
+
+    /// Sends a cancel again, with growing pauses, while it is still in force on `connection`
+    /// (until ``release(_:)`` clears it).
+    private static func repeatCancel(on connection: PostgresConnection) async {
+        var pause = Duration.seconds(1)
+        while true {
+            try? await Task.sleep(for: pause)
+            guard connection.repeatCancel() else { return }
+            pause = min(pause * 2, .seconds(30))
         }
     }
 
@@ -122,6 +136,7 @@ public actor ConnectionPool {
     }
 
     private func release(_ connection: PostgresConnection) async {
+        connection.clearCancellation()
         let open = await connection.isOpen
         let busy = await connection.inTransaction
         if open && !busy {
