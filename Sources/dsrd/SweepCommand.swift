@@ -49,9 +49,10 @@ struct Sweep: AsyncParsableCommand {
             for store in swept { if let path = store.proofPath { print("store \(store.sweep.store): proof \(path)") } }
             if !dryRun, let keys = fanOut.proofKeys {
                 let connection = try await options.connect(configuration)
-                let requests = try await OwnDataPseudonymiser(keys: keys, after: configuration.retention.ownDataAfter).run(on: connection)
-                print(
-                    "\(requests) requests that ended before \(DurationText.format(configuration.retention.ownDataAfter)) ago pseudonymised")
+                let done = try await OwnDataPseudonymiser(keys: keys, after: configuration.retention.ownDataAfter).run(on: connection)
+                let age = DurationText.format(configuration.retention.ownDataAfter)
+                print("\(done.requests) requests that ended before \(age) ago pseudonymised")
+                print("\(done.breaches) breaches closed before \(age) ago: their people pseudonymised")
             }
         }
     }

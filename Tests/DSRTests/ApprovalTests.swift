@@ -82,6 +82,13 @@ struct ApprovalTests {
                 @Sendable func restricted() async throws -> Bool {
                     try await customer.query("SELECT restricted FROM customers WHERE id = 'T-1'")[0].decode("restricted", as: Bool.self)
                 }
+                /// Why a request's lift kept the data restricted, if it did.
+                @Sendable func liftKept(_ id: UUID) async throws -> String? {
+                    try await connection.query(
+                        "SELECT detail ->> 'kept' AS kept FROM dsr.request_events WHERE request_id = $1 AND step = 'restriction_lifted'",
+                        [id]
+                    )[0].decode("kept", as: String?.self)
+                }
                 @Sendable func status(_ id: UUID) async throws -> String {
                     try await connection.query("SELECT status FROM dsr.requests WHERE id = $1", [id])[0].decode("status", as: String.self)
                 }
@@ -108,6 +115,9 @@ struct ApprovalTests {
                             "SELECT count(*) FROM dsr.request_events WHERE request_id = $1 AND step = 'restriction_lifted'", [objection])
                             == 1
                     }
+                    // The rectification is still being decided: its restriction stands.
+                    #expect(try await restricted())
+                    #expect(try await liftKept(objection) == "another_request_deciding")
                     _ = try await connection.query(
                         "SELECT dsr.approve_request($1, 'address checked on the delivery slip') AS m", [rectification])
                     try await daemon.until("the rectification completed") { try await status(rectification) == "completed" }
@@ -115,9 +125,33 @@ struct ApprovalTests {
                 #expect(try await status(objection) == "refused")
                 #expect(try await customer.count("SELECT count(*) FROM customers WHERE id = 'T-1' AND address = '99/1 Sukhumvit'") == 1)
                 #expect(try await !restricted())
+                #expect(try await liftKept(rectification) == nil)
                 #expect(
                     try await connection.count(
                         "SELECT count(*) FROM dsr.request_events WHERE step IN ('restricted_while_deciding', 'restriction_lifted')") == 4)
+                // A restriction the person asked for outlives an objection decided after it.
+                let restriction = try await connection.query(
+                    "SELECT dsr.submit('restriction', '{\"email\": \"somchai.test@example.co.th\"}') AS id")[0].decode("id", as: UUID.self)
+                #expect(
+                    try await runInProcessUntilCompleted(restriction, arguments, environment: stores.environment, on: connection).completed)
+                #expect(try await restricted())
+                let second = try await connection.query(
+                    "SELECT dsr.submit('objection', '{\"email\": \"somchai.test@example.co.th\"}', '{\"purposes\": [\"product_improvement\"]}') AS id"
+                )[0].decode("id", as: UUID.self)
+                try await InProcessDaemon.run(arguments: arguments, environment: stores.environment, log: LogCapture(), realTime: true) {
+                    daemon in
+                    try await daemon.until("the objection waits for a decision") {
+                        try await connection.count("SELECT count(*) FROM dsr.awaiting_approval WHERE id = $1", [second]) == 1
+                    }
+                    _ = try await connection.query(
+                        "SELECT dsr.refuse_request($1, 'compelling_legitimate_grounds', 'fraud prevention') AS m", [second])
+                    try await daemon.until("the refused objection's final step ran") {
+                        try await connection.count(
+                            "SELECT count(*) FROM dsr.request_events WHERE request_id = $1 AND step = 'restriction_lifted'", [second]) == 1
+                    }
+                }
+                #expect(try await restricted())
+                #expect(try await liftKept(second) == "restriction_requested")
                 // An objection to direct marketing is never held for a decision.
                 let marketing = try await connection.query(
                     "SELECT dsr.submit('objection', '{\"email\": \"somchai.test@example.co.th\"}', '{\"purposes\": [\"marketing\"]}') AS id"

@@ -135,6 +135,7 @@ struct RetentionTests {
 
     /// A year after a request ended, dsrd's own copies of the person's identifiers become
     /// keyed hashes and the notices lose their recipient and bodies; a recent one is untouched.
+    /// The same a year after a breach was closed, for the people it affected.
     @Test func dsrdsOwnCopiesArePseudonymisedAYearAfterTheRequestEnded() async throws {
         let keys = try makeKeys()
         defer { try? FileManager.default.removeItem(at: keys.directory) }
@@ -149,9 +150,37 @@ struct RetentionTests {
                 ids.append(id)
             }
             try await connection.execute("UPDATE dsr.requests SET completed_at = now() - interval '400 days' WHERE id = $1", [ids[0]])
+            // A breach that affected the old person, closed long ago, and a recent one still open.
+            var breaches: [Int] = []
+            for (index, email) in ["old.person@example.co.th", "recent.person@example.co.th"].enumerated() {
+                let breach = try await connection.query(
+                    "SELECT dsr.report_breach('a laptop was lost', '{contact}', '{customer}', now() - interval '500 days', 'unlikely') AS id"
+                )[0].decode("id", as: Int.self)
+                try await connection.execute(
+                    "INSERT INTO dsr.breach_subjects (breach_id, person, identity, email, found_by) VALUES ($1, 1, jsonb_build_object('emails', jsonb_build_array($2::text)), $2, 'list')",
+                    [breach, email])
+                try await connection.execute(
+                    "INSERT INTO dsr.outbox (idempotency_key, template, audience, channel, locale, recipient, variables, state, sent_at) VALUES ('breach:' || $1 || ':1', 'breach_notice', 'subject', 'email', 'th', $2, '{}', 'sent', now())",
+                    [breach, email])
+                if index == 0 {
+                    _ = try await connection.query("SELECT dsr.close_breach($1) AS m", [breach])
+                    try await connection.execute("UPDATE dsr.breaches SET closed_at = now() - interval '400 days' WHERE id = $1", [breach])
+                }
+                breaches.append(breach)
+            }
             let proofKeys = try ProofKeys.load(privateKeyFile: keys.privateKey)
             let done = try await OwnDataPseudonymiser(keys: proofKeys, after: .seconds(365 * 86_400)).run(on: connection)
-            #expect(done == 1)
+            #expect(done == OwnDataPseudonymiser.Done(requests: 1, breaches: 1))
+            #expect(
+                try await connection.count(
+                    "SELECT count(*) FROM dsr.breach_subjects WHERE breach_id = $1 AND email IS NULL AND identity -> 'emails' ->> 0 = $2",
+                    [breaches[0], "hmac:" + proofKeys.identifierHash("old.person@example.co.th")]) == 1)
+            #expect(
+                try await connection.count(
+                    "SELECT count(*) FROM dsr.breach_subjects WHERE breach_id = $1 AND email = 'recent.person@example.co.th'", [breaches[1]]
+                )
+                    == 1)
+            #expect(try await connection.count("SELECT count(*) FROM dsr.breach_subjects AS s WHERE s::text LIKE '%old.person%'") == 0)
             let old = try await connection.query(
                 "SELECT subject ->> 'email' AS email, subject_email, payload -> 'changes' ->> 'address' AS address, pseudonymised_at IS NOT NULL AS done, kind, status FROM dsr.requests WHERE id = $1",
                 [ids[0]])[0]
@@ -174,7 +203,7 @@ struct RetentionTests {
                     "SELECT count(*) FROM dsr.requests AS r WHERE r::text LIKE '%old.person%'") == 0)
             #expect(try await connection.count("SELECT count(*) FROM dsr.outbox AS o WHERE o::text LIKE '%old.person%'") == 0)
             // A second run has nothing left to do.
-            #expect(try await OwnDataPseudonymiser(keys: proofKeys, after: .seconds(365 * 86_400)).run(on: connection) == 0)
+            #expect(try await OwnDataPseudonymiser(keys: proofKeys, after: .seconds(365 * 86_400)).run(on: connection) == .init())
         }
     }
 }

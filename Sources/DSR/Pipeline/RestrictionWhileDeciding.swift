@@ -10,6 +10,8 @@ struct RestrictionRecord: Codable {
     }
 
     var stores: [Store]
+    /// Set when the restriction was kept instead of lifted: why (`dsr.restriction_still_required`).
+    var kept: String?
 
     init(_ updates: [StoreUpdate]) {
         stores = updates.map { update in Store(store: update.store, rows: update.tables.reduce(0) { $0 + $1.rows }) }
@@ -33,10 +35,21 @@ extension FanOut {
 extension FinalizeHandler {
     /// Lifts a restriction made while the request was decided, and records that it did.
     /// Used when the request completes (the change applied) and when it was refused or
-    /// cancelled (`dsr.lift_restriction_after_decision` queues this step).
+    /// cancelled (`dsr.lift_restriction_after_decision` queues this step). A restriction that
+    /// still stands is kept (`dsr.restriction_still_required`: the person asked for one, or
+    /// another of their requests is being decided): no store is changed, and the record says why.
     func liftRestriction(_ request: FanOut.RequestRow) async throws -> SQLStatement {
-        let updates = try await fanOut.restrictions(request.resolved ?? request.given, lift: true)
-        let detail = String(decoding: try JSONEncoder().encode(RestrictionRecord(updates)), as: UTF8.self)
+        let kept = try await fanOut.pool.withConnection { connection in
+            try await connection.query("SELECT dsr.restriction_still_required($1) AS why", [request.id])[0]
+                .decode("why", as: String?.self)
+        }
+        var record = RestrictionRecord([])
+        if let kept {
+            record.kept = kept
+        } else {
+            record = RestrictionRecord(try await fanOut.restrictions(request.resolved ?? request.given, lift: true))
+        }
+        let detail = String(decoding: try JSONEncoder().encode(record), as: UTF8.self)
         return SQLStatement(
             """
             INSERT INTO dsr.request_events (request_id, step, detail)

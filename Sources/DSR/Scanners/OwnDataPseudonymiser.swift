@@ -7,7 +7,8 @@ import Postgres
 /// representative, the values of a rectification) become keyed hashes (HMAC-SHA256 under the
 /// proof key's identifier key, computed here: the key never reaches the database), its email
 /// and phone columns are cleared, its notices lose their recipient and bodies, and its
-/// manual tasks their details. What the s.39 record needs stays: kind, dates, status, refusal
+/// manual tasks their details. The people a breach affected are pseudonymised the same way
+/// `retention.own_data_after` after the DPO closed it. What the s.39 record needs stays: kind, dates, status, refusal
 /// ground and reason, result counts, proofs. Runs with the retention sweep.
 public struct OwnDataPseudonymiser: Sendable {
     let keys: ProofKeys
@@ -22,15 +23,68 @@ public struct OwnDataPseudonymiser: Sendable {
         self.batch = batch
     }
 
-    /// Pseudonymises every request that ended before `now - after`; returns how many.
-    public func run(on connection: PostgresConnection, now: Date = Date()) async throws -> Int {
+    /// What a run pseudonymised.
+    public struct Done: Sendable, Equatable {
+        /// Requests that ended before the cutoff.
+        public var requests = 0
+        /// Breaches closed before the cutoff whose affected people were pseudonymised.
+        public var breaches = 0
+
+        public init(requests: Int = 0, breaches: Int = 0) {
+            self.requests = requests
+            self.breaches = breaches
+        }
+    }
+
+    /// Pseudonymises every request that ended, and the people of every breach closed, before
+    /// `now - after`.
+    public func run(on connection: PostgresConnection, now: Date = Date()) async throws -> Done {
         let cutoff = now.addingTimeInterval(-Double(after.components.seconds))
-        var total = 0
+        var total = Done()
         while true {
             let done = try await connection.transaction { connection in try self.pseudonymiseBatch(on: connection, cutoff: cutoff) }
-            total += done
-            if done < batch { return total }
+            total.requests += done
+            if done < batch { break }
         }
+        let breaches = try await connection.query(
+            "SELECT id FROM dsr.breaches WHERE closed_at < $1 AND subjects_pseudonymised_at IS NULL ORDER BY id", [cutoff]
+        ).map { try $0.decode("id", as: Int.self) }
+        for breach in breaches {
+            try await connection.transaction { connection in try self.pseudonymiseSubjects(of: breach, on: connection) }
+            total.breaches += 1
+        }
+        return total
+    }
+
+    /// A closed breach's people: identities as keyed hashes, no email or phone, and their
+    /// notices without recipient or bodies.
+    func pseudonymiseSubjects(of breach: Int, on connection: isolated PostgresConnection) throws {
+        let rows = try connection.query(
+            "SELECT person, identity::text AS identity FROM dsr.breach_subjects WHERE breach_id = $1 ORDER BY person FOR UPDATE", [breach])
+        for row in rows {
+            try connection.execute(
+                "UPDATE dsr.breach_subjects SET identity = $3::jsonb, email = NULL, phone = NULL WHERE breach_id = $1 AND person = $2",
+                [breach, try row.decode("person", as: Int.self), try hashed(row.decode("identity", as: String.self))])
+        }
+        try hashRecipients(where: "o.idempotency_key LIKE 'breach:' || $1 || ':%'", [breach], on: connection)
+        try connection.execute("UPDATE dsr.breaches SET subjects_pseudonymised_at = now() WHERE id = $1", [breach])
+    }
+
+    /// Notices matching `condition` (on `dsr.outbox AS o`, its parameters first): the
+    /// recipient becomes its hash, the bodies and values go. Only notices that are over.
+    func hashRecipients(where condition: String, _ parameters: [any PostgresEncodable], on connection: isolated PostgresConnection) throws {
+        let recipients = try connection.query(
+            "SELECT DISTINCT recipient FROM dsr.outbox AS o WHERE \(condition) AND recipient IS NOT NULL AND recipient NOT LIKE 'hmac:%'",
+            parameters
+        ).map { try $0.decode("recipient", as: String.self) }
+        let n = parameters.count
+        try connection.execute(
+            """
+            UPDATE dsr.outbox AS o
+               SET recipient = 'hmac:' || h.hash, variables = '{}', rendered_subject = NULL, rendered_text = NULL, rendered_html = NULL
+              FROM unnest($\(n + 1)::text[], $\(n + 2)::text[]) AS h(recipient, hash)
+             WHERE \(condition) AND o.recipient = h.recipient AND o.state IN ('sent', 'failed', 'in_doubt', 'cancelled')
+            """, parameters + [recipients, recipients.map(keys.identifierHash)])
     }
 
     func pseudonymiseBatch(on connection: isolated PostgresConnection, cutoff: Date) throws -> Int {
@@ -58,17 +112,7 @@ public struct OwnDataPseudonymiser: Sendable {
                     try row.decode("contacts", as: String?.self).map(hashed),
                     try row.decode("representative", as: String?.self).map(hashed),
                 ])
-            // Notices: the recipient becomes its hash, the bodies and values go.
-            let recipients = try connection.query(
-                "SELECT DISTINCT recipient FROM dsr.outbox WHERE request_id = $1 AND recipient IS NOT NULL", [id]
-            ).map { try $0.decode("recipient", as: String.self) }
-            try connection.execute(
-                """
-                UPDATE dsr.outbox AS o
-                   SET recipient = 'hmac:' || h.hash, variables = '{}', rendered_subject = NULL, rendered_text = NULL, rendered_html = NULL
-                  FROM unnest($2::text[], $3::text[]) AS h(recipient, hash)
-                 WHERE o.request_id = $1 AND o.recipient = h.recipient AND o.state IN ('sent', 'failed', 'in_doubt', 'cancelled')
-                """, [id, recipients, recipients.map(keys.identifierHash)])
+            try hashRecipients(where: "o.request_id = $1", [id], on: connection)
             try connection.execute("UPDATE dsr.manual_tasks SET details = '{}' WHERE request_id = $1", [id])
         }
         return rows.count

@@ -42,8 +42,9 @@ public struct RetentionSweeper: PeriodicWork {
                 ])
         }
         if let ownData {
-            let requests = try await ownData.run(on: connection)
-            if requests > 0 { logger.notice("requests pseudonymised", metadata: ["dsr.count": "\(requests)"]) }
+            let done = try await ownData.run(on: connection)
+            if done.requests > 0 { logger.notice("requests pseudonymised", metadata: ["dsr.count": "\(done.requests)"]) }
+            if done.breaches > 0 { logger.notice("breaches' people pseudonymised", metadata: ["dsr.count": "\(done.breaches)"]) }
         }
     }
 
