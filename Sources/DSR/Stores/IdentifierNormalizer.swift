@@ -76,12 +76,14 @@ public enum IdentifierNormalizer {
     }
 
     /// E.164, or nil: Thai numbers in any common form (`081-234-5678`, `๐๘๑-๒๓๔-๕๖๗๘`,
-    /// `66812345678`, `+66 (0)81 234 5678`) give `+66812345678`; other countries must
-    /// start with `+`.
+    /// `66812345678`, `+66 (0)81 234 5678`, `0066 81 234 5678`) give `+66812345678`; other
+    /// countries must start with `+` or the international prefix `00`.
     public static func phone(_ raw: String) -> String? {
         guard raw.unicodeScalars.count <= 40 else { return nil }
-        let p = Substring(
+        let separated = Substring(
             String(String.UnicodeScalarView(Self.digits(raw).unicodeScalars.filter { !" \t().-".unicodeScalars.contains($0) })))
+        // The international call prefix 00 is +.
+        let p = separated.hasPrefix("00") ? Substring("+" + separated.dropFirst(2)) : separated
         func allDigits(_ text: Substring) -> Bool { text.unicodeScalars.allSatisfy { ("0"..."9").contains($0) } }
         func thai(_ rest: Substring) -> String? {
             // rest: national number, optionally with the trunk 0.

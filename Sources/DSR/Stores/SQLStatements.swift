@@ -141,7 +141,8 @@ struct SQLStatements: Sendable {
     static func phoneExpression(_ column: String) -> String {
         // Thai (๐-๙) and fullwidth (０-９) digits as ASCII, as dsr.normalize_digits does.
         let digits = "translate(\(column)::text, '๐๑๒๓๔๕๖๗๘๙０１２３４５６７８９', '01234567890123456789')"
-        let n = "regexp_replace(\(digits), '[ \\t().-]', '', 'g')"
+        // Separators removed, then the international call prefix 00 written as +.
+        let n = "regexp_replace(regexp_replace(\(digits), '[ \\t().-]', '', 'g'), '^00', '+')"
         return """
             (CASE WHEN length(\(column)::text) > 40 THEN NULL \
             WHEN \(n) ~ '^\\+660?[1-9][0-9]{7,8}$' THEN '+66' || regexp_replace(substr(\(n), 4), '^0', '') \
