@@ -125,4 +125,29 @@ struct QueueTests {
         }
     }
 
+    /// Cancelling the only job of an open request stalls it: the answer says so, the request
+    /// shows in dsr.stalled_requests, and a retry of the job takes it off.
+    @Test func cancellingARequestsLastJobShowsItStalled() async throws {
+        try await TestDatabase.migrated { _, connection in
+            let id = try await connection.query("SELECT dsr.submit('access', '{\"email\": \"somchai@example.co.th\"}') AS id")[0]
+                .decode("id", as: UUID.self)
+            let job = try await connection.query("SELECT id FROM dsr.jobs WHERE request_id = $1 AND kind = 'request'", [id])[0]
+                .decode("id", as: Int64.self)
+            #expect(try await connection.count("SELECT count(*) FROM dsr.stalled_requests") == 0)
+            let answer = try await connection.query("SELECT dsr.cancel_job($1, 'by mistake') AS m", [job])[0].decode("m", as: String.self)
+            #expect(answer.contains("will not move on until SELECT dsr.retry_job(\(job))"), "\(answer)")
+            let stalled = try await connection.query("SELECT id, last_job, last_error FROM dsr.stalled_requests")
+            #expect(stalled.count == 1)
+            #expect(try stalled[0].decode("id", as: UUID.self) == id && stalled[0].decode("last_job", as: Int64.self) == job)
+            #expect(try stalled[0].decode("last_error", as: String.self) == "cancelled by operator: by mistake")
+            _ = try await connection.query("SELECT dsr.retry_job($1)", [job])
+            #expect(try await connection.count("SELECT count(*) FROM dsr.stalled_requests") == 0)
+            // A notice job is not the request's way forward: cancelling one stalls nothing.
+            let notice = try await connection.query("SELECT id FROM dsr.jobs WHERE request_id = $1 AND kind = 'notice'", [id])[0]
+                .decode("id", as: Int64.self)
+            #expect(
+                try await connection.query("SELECT dsr.cancel_job($1, 'sent by hand') AS m", [notice])[0].decode("m", as: String.self)
+                    == "job \(notice) cancelled")
+        }
+    }
 }
