@@ -10,8 +10,8 @@ Forwards every connection to --target HOST:PORT and writes the port it listens o
 """
 import argparse
 import asyncio
-import os
-import signal
+
+from loopback import announce_port, exit_on_signal
 
 
 class Proxy:
@@ -70,11 +70,7 @@ class Proxy:
 
 
 async def main():
-    # A parent may have started us with SIGTERM ignored or blocked (both are inherited): the
-    # soak stops us with it.
-    signal.signal(signal.SIGTERM, lambda *_: os._exit(0))
-    signal.signal(signal.SIGINT, lambda *_: os._exit(0))
-    signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGTERM, signal.SIGINT})
+    exit_on_signal()  # the soak stops us with SIGTERM
     parser = argparse.ArgumentParser()
     parser.add_argument("--target", required=True, help="HOST:PORT to forward to")
     parser.add_argument("--control", required=True)
@@ -85,9 +81,7 @@ async def main():
     proxy = Proxy(host, int(port), arguments.control)
     server = await asyncio.start_server(proxy.handle, "127.0.0.1", arguments.port)
     bound = server.sockets[0].getsockname()[1]
-    with open(arguments.port_file + ".tmp", "w") as handle:
-        handle.write(str(bound))
-    os.rename(arguments.port_file + ".tmp", arguments.port_file)
+    announce_port(arguments.port_file, bound)
     asyncio.get_running_loop().create_task(proxy.watch())
     async with server:
         await server.serve_forever()

@@ -22,11 +22,12 @@ import hashlib
 import hmac
 import json
 import os
-import signal
 import threading
 import time
 import uuid
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
+
+from loopback import serve_http
 
 
 def verify_signature(secret, header, method, path, body, now=None, tolerance=300):
@@ -173,14 +174,7 @@ def main():
         def log_message(self, *_):
             pass
 
-    server = ThreadingHTTPServer(("127.0.0.1", args.port), Handler)
-    with open(args.port_file + ".tmp", "w") as out:
-        out.write(str(server.server_address[1]))
-    os.rename(args.port_file + ".tmp", args.port_file)
-    signal.signal(signal.SIGTERM, lambda *_: threading.Thread(target=server.shutdown).start())
-    signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGTERM})
-    server.serve_forever()
-
+    serve_http(Handler, args.port, args.port_file)
 
 if __name__ == "__main__":
     main()

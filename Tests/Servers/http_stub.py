@@ -7,10 +7,10 @@ body from --body, and appends every request as a JSON line (method, path, header
 """
 import argparse
 import json
-import os
-import signal
 import threading
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
+
+from loopback import serve_http
 
 
 def main():
@@ -47,14 +47,7 @@ def main():
         def log_message(self, *_):
             pass
 
-    server = ThreadingHTTPServer(("127.0.0.1", args.port), Handler)
-    with open(args.port_file + ".tmp", "w") as out:
-        out.write(str(server.server_address[1]))
-    os.rename(args.port_file + ".tmp", args.port_file)
-    signal.signal(signal.SIGTERM, lambda *_: threading.Thread(target=server.shutdown).start())
-    signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGTERM})
-    server.serve_forever()
-
+    serve_http(Handler, args.port, args.port_file)
 
 if __name__ == "__main__":
     main()

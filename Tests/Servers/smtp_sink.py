@@ -8,12 +8,13 @@ refuse to send.
 """
 import argparse
 import os
-import signal
 import socket
 import threading
 import uuid
 
 from aiosmtpd.controller import Controller
+
+from loopback import announce_port, exit_on_signal
 
 
 class Sink:
@@ -52,15 +53,10 @@ def main():
         probe.close()
     controller = Controller(Sink(args.dir), hostname="127.0.0.1", port=port)
     controller.start()
-    with open(args.port_file + ".tmp", "w") as out:
-        out.write(str(port))
-    os.rename(args.port_file + ".tmp", args.port_file)
+    announce_port(args.port_file, port)
     # Exit at once on SIGTERM/SIGINT: every message is already on disk (written, then renamed),
     # and aiosmtpd's controller.stop() can hang while a client is connected.
-    # A parent may have started us with these signals blocked (the mask is inherited).
-    signal.signal(signal.SIGTERM, lambda *_: os._exit(0))
-    signal.signal(signal.SIGINT, lambda *_: os._exit(0))
-    signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGTERM, signal.SIGINT})
+    exit_on_signal()
     threading.Event().wait()
 
 
