@@ -28,6 +28,34 @@ struct BreachTests {
         }
     }
 
+    /// A breach unlikely to result in a risk needs no PDPC notification: the DPO's email and
+    /// dsr.breach_status give no deadline. One that is a risk cannot be closed before the PDPC
+    /// was told.
+    @Test func anUnlikelyRiskHasNoPDPCDeadlineAndARiskIsNotClosedUntold() async throws {
+        try await TestDatabase.migrated { database, connection in
+            let unlikely = try await connection.query(
+                "SELECT dsr.report_breach('A printout left in the office', ARRAY['contact'], ARRAY['customer'], now(), 'unlikely') AS id"
+            )[0].decode("id", as: Int.self)
+            let sink = try await ScriptedServer.smtpSink()
+            try await database.sendNotice("dpo_breach_reported", to: sink, on: connection)
+            let text = plainText(of: try #require(try sink.messages().first))
+            #expect(text.contains("จึงไม่ต้องแจ้งสำนักงานคณะกรรมการคุ้มครองข้อมูลส่วนบุคคล (มาตรา 37(4))"), "\(text)")
+            #expect(!text.contains("คือภายใน"), "\(text)")
+            try await sink.stop()
+            #expect(
+                try await connection.count("SELECT count(*) FROM dsr.breach_status WHERE id = $1 AND pdpc_deadline IS NULL", [unlikely])
+                    == 1)
+            let high = try await connection.query(
+                "SELECT dsr.report_breach('Laptop stolen', ARRAY['contact'], ARRAY['customer'], now(), 'high') AS id")[0].decode(
+                    "id", as: Int.self)
+            let refusal = await #expect(throws: PostgresError.self) { try await connection.query("SELECT dsr.close_breach($1)", [high]) }
+            #expect(refusal?.message == "breach \(high) (risk: high) must be notified to the PDPC before it is closed")
+            #expect(try await connection.count("SELECT count(*) FROM dsr.breaches WHERE closed_at IS NOT NULL") == 0)
+            _ = try await connection.query("SELECT dsr.close_breach($1)", [unlikely])
+            #expect(try await connection.count("SELECT count(*) FROM dsr.breaches WHERE closed_at IS NOT NULL") == 1)
+        }
+    }
+
     @Test func alarmsFireOnceEachUntilThePDPCIsNotifiedAndTheGuardsChangeNothing() async throws {
         try await TestDatabase.migrated { _, connection in
             let aware = Date().addingTimeInterval(-3600)

@@ -183,6 +183,8 @@ public struct NoticeHandler: JobHandler {
         }
         // An empty note would still open its section ("Note:" followed by nothing).
         if (values["note"] as? String)?.isEmpty == true { values["note"] = nil }
+        // A breach whose risk is unlikely needs no PDPC notification (s.37(4)): its notices say so.
+        if let risk = values["risk"] as? String { values["pdpc_needed"] = risk != "unlikely" }
         values.merge(NoticeVocabulary.companyValues(settings.company, locale: locale)) { _, company in company }
         if let requestID = try row.decode("request_id", as: UUID?.self) {
             let id = requestID.uuidString.lowercased()
