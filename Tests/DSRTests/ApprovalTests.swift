@@ -143,15 +143,31 @@ struct ApprovalTests {
                     try await daemon.until("the objection waits for a decision") {
                         try await connection.count("SELECT count(*) FROM dsr.awaiting_approval WHERE id = $1", [second]) == 1
                     }
+                    // The person asks to lift their restriction meanwhile: the lift waits for the decision.
+                    let lift = try await connection.query(
+                        "SELECT dsr.submit_lift_restriction('{\"email\": \"somchai.test@example.co.th\"}') AS id")[0].decode(
+                            "id", as: UUID.self)
+                    try await daemon.until("the lift waits for the objection's decision") {
+                        try await connection.count(
+                            "SELECT count(*) FROM dsr.requests WHERE id = $1 AND status = 'waiting' AND current_step LIKE '%the lift waits until request ' || $2 || '%'",
+                            [lift, second.uuidString.lowercased()]) == 1
+                    }
+                    #expect(try await restricted())
                     _ = try await connection.query(
                         "SELECT dsr.refuse_request($1, 'compelling_legitimate_grounds', 'fraud prevention') AS m", [second])
                     try await daemon.until("the refused objection's final step ran") {
                         try await connection.count(
                             "SELECT count(*) FROM dsr.request_events WHERE request_id = $1 AND step = 'restriction_lifted'", [second]) == 1
                     }
+                    // The person's own restriction still stood when the objection was decided.
+                    #expect(try await restricted())
+                    #expect(try await liftKept(second) == "restriction_requested")
+                    // Decided: the lift's postponed tasks run (now, not after their minute) and lift it.
+                    try await connection.execute(
+                        "UPDATE dsr.jobs SET run_at = now() WHERE request_id = $1 AND state = 'available'", [lift])
+                    try await daemon.until("the lift completed") { try await status(lift) == "completed" }
                 }
-                #expect(try await restricted())
-                #expect(try await liftKept(second) == "restriction_requested")
+                #expect(try await !restricted())
                 // An objection to direct marketing is never held for a decision.
                 let marketing = try await connection.query(
                     "SELECT dsr.submit('objection', '{\"email\": \"somchai.test@example.co.th\"}', '{\"purposes\": [\"marketing\"]}') AS id"

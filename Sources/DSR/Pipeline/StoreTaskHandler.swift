@@ -93,8 +93,19 @@ public struct StoreTaskHandler: JobHandler {
     }
 
     /// Rectification, restriction, objection, consent withdrawal: one transaction per store.
+    /// A lift of a restriction waits while another of the person's requests is decided with
+    /// their data restricted (PDPA s.34): the task is postponed, the request shows as waiting.
     func change(_ request: FanOut.RequestRow, store: String, identity: IdentitySet, connector: any Connector) async throws -> JobResult {
         let change = try requestedChange(request)
+        if case .restrict(lift: true) = change {
+            let deciding = try await fanOut.pool.withConnection { connection in
+                try await connection.query("SELECT dsr.deciding_request($1) AS id", [request.id])[0].decode("id", as: UUID?.self)
+            }
+            if let deciding {
+                try await fanOut.postpone(
+                    request, because: "the lift waits until request \(deciding.uuidString.lowercased()) is decided (PDPA s.34)")
+            }
+        }
         let update = try await WorkGate.around(request.id, pool: fanOut.pool) { gate in
             try await connector.update(identity, change: change) { try await gate.admit() }
         }
