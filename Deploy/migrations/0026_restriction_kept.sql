@@ -3,11 +3,27 @@
 -- ends, the data stays restricted if the person asked for a restriction themselves (their
 -- latest completed restriction request was not a lift), or if another of their requests is
 -- still being decided with the data restricted. The final step then records
--- 'restriction_lifted' with "kept" naming the reason and changes no store.
+-- 'restriction_lifted' with "kept" naming the reason and changes no store. A person's own
+-- request to lift a restriction, made while such a decision is pending, waits for it
+-- (dsr.deciding_request; the store task postpones itself).
 
 -- Finds the person's other requests that restrict, by their strong identifiers.
 CREATE INDEX requests_restriction_identifiers ON dsr.requests USING gin (dsr.strong_identifiers(identities))
     WHERE kind IN ('restriction', 'rectification', 'objection');
+
+CREATE FUNCTION dsr.deciding_request(request uuid) RETURNS uuid
+LANGUAGE sql STABLE AS $$
+    SELECT o.id
+      FROM dsr.requests AS r, dsr.requests AS o
+     WHERE r.id = request AND o.id <> r.id
+       AND o.kind IN ('rectification', 'objection') AND o.completed_at IS NULL
+       AND dsr.strong_identifiers(o.identities) && dsr.strong_identifiers(r.identities)
+       AND EXISTS (SELECT 1 FROM dsr.request_events AS e WHERE e.request_id = o.id AND e.step = 'restricted_while_deciding')
+       AND NOT EXISTS (SELECT 1 FROM dsr.request_events AS e WHERE e.request_id = o.id AND e.step = 'restriction_lifted')
+     ORDER BY o.received_at
+     LIMIT 1
+$$;
+COMMENT ON FUNCTION dsr.deciding_request(uuid) IS 'Another open rectification or objection of the same person (by strong identifiers) that restricted their data while it is decided, if any: a lift of a restriction waits for it.';
 
 CREATE FUNCTION dsr.restriction_still_required(request uuid) RETURNS text
 LANGUAGE sql STABLE AS $$
@@ -23,13 +39,7 @@ LANGUAGE sql STABLE AS $$
     )
     SELECT CASE
         WHEN coalesce((SELECT restricting FROM asked), false) THEN 'restriction_requested'
-        WHEN EXISTS (
-            SELECT 1 FROM dsr.requests AS o, me
-             WHERE o.kind IN ('rectification', 'objection') AND o.completed_at IS NULL AND o.id <> me.id
-               AND dsr.strong_identifiers(o.identities) && me.ids
-               AND EXISTS (SELECT 1 FROM dsr.request_events AS e WHERE e.request_id = o.id AND e.step = 'restricted_while_deciding')
-               AND NOT EXISTS (SELECT 1 FROM dsr.request_events AS e WHERE e.request_id = o.id AND e.step = 'restriction_lifted'))
-            THEN 'another_request_deciding'
+        WHEN dsr.deciding_request(request) IS NOT NULL THEN 'another_request_deciding'
     END
 $$;
 COMMENT ON FUNCTION dsr.restriction_still_required(uuid) IS 'Why the person''s data must stay restricted when this request''s restriction while deciding ends: restriction_requested (their latest completed restriction request was not a lift), another_request_deciding (another of their rectifications or objections is decided with the data restricted), or NULL.';
@@ -53,7 +63,7 @@ BEGIN
         RETURN 'breach ' || breach || ' was closed on ' || b.closed_at;
     END IF;
     IF b.risk <> 'unlikely' AND b.pdpc_notified_at IS NULL THEN
-        RAISE EXCEPTION 'breach % is a risk and the PDPC has not been notified', breach
+        RAISE EXCEPTION 'breach % (risk: %) must be notified to the PDPC before it is closed', breach, b.risk
             USING ERRCODE = '55000', HINT = 'Record the notification first: SELECT dsr.record_pdpc_notification(' || breach || ', reference);';
     END IF;
     IF EXISTS (SELECT 1 FROM dsr.outbox WHERE idempotency_key LIKE 'breach:' || breach || ':%' AND state IN ('pending', 'sending')) THEN

@@ -13,16 +13,18 @@ struct BreachTests {
     /// rendered as nothing: "คือภายใน  (มาตรา 37(4))").
     @Test func theDPOIsToldTheDeadlineInWords() async throws {
         try await TestDatabase.migrated { database, connection in
-            let aware = try #require(DateTexts.parseISO("2026-11-26T09:00:00+07:00"))
+            // An hour ago: a fixed date would, a day later, also queue the 24-hour alarm.
+            let aware = Date(timeIntervalSince1970: (Date().timeIntervalSince1970 - 3600).rounded())
             _ = try await connection.query(
                 "SELECT dsr.report_breach('Laptop with a customer export stolen', ARRAY['contact'], ARRAY['customer'], $1, 'high') AS id",
                 [aware])
             let sink = try await ScriptedServer.smtpSink()
             try await database.sendNotice("dpo_breach_reported", to: sink, on: connection)
             let text = plainText(of: try #require(try sink.messages().first))
-            let deadline = NoticeVocabulary.date(
-                aware.addingTimeInterval(72 * 3600), locale: "th", timeZone: TimeZone(identifier: "Asia/Bangkok")!)
-            #expect(deadline == "29 พฤศจิกายน 2569")
+            let bangkok = TimeZone(identifier: "Asia/Bangkok")!
+            let deadline = NoticeVocabulary.date(aware.addingTimeInterval(72 * 3600), locale: "th", timeZone: bangkok)
+            let fixed = try #require(DateTexts.parseISO("2026-11-26T09:00:00+07:00"))
+            #expect(NoticeVocabulary.date(fixed.addingTimeInterval(72 * 3600), locale: "th", timeZone: bangkok) == "29 พฤศจิกายน 2569")
             #expect(text.contains("คือภายใน \(deadline) (มาตรา 37(4))"), "\(text)")
             try await sink.stop()
         }
