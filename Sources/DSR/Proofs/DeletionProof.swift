@@ -154,7 +154,6 @@ public struct DeletionProofPayload: Codable, Sendable, Equatable {
         case receivedAt = "received_at"
         case identifierHash = "identifier_hash"
     }
-
 }
 
 /// The proof file handed to the DPO: the payload as the exact signed text, its digest, the

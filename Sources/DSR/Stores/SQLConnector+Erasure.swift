@@ -185,13 +185,7 @@ extension SQLConnector {
         let referenced =
             references.isEmpty
             ? "false"
-            : "EXISTS ("
-                + references.map { reference in
-                    let join = zip(reference.columns, reference.referencedColumns).map {
-                        "c.\(Self.quote($0.0)) = t0.\(Self.quote($0.1))"
-                    }.joined(separator: " AND ")
-                    return "SELECT 1 FROM \(reference.referencingTable) AS c WHERE \(join)"
-                }.joined(separator: " UNION ALL ") + " OFFSET 0)"
+            : "EXISTS (" + references.map(Self.referencingRows).joined(separator: " UNION ALL ") + " OFFSET 0)"
         let fromColumn = table.hold.map { "t0.\(Self.quote($0.from))::timestamptz" } ?? "NULL::timestamptz"
         let heldIsUpdate = !table.columnStrategies.isEmpty
 

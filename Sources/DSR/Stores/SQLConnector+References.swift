@@ -18,6 +18,12 @@ extension SQLConnector {
         return references
     }
 
+    /// `SELECT 1` from the rows of `reference`'s table (alias `c`) that point at the row `t0`.
+    static func referencingRows(_ reference: StoreSchema.Reference) -> String {
+        let join = zip(reference.columns, reference.referencedColumns).map { "c.\(quote($0.0)) = t0.\(quote($0.1))" }
+        return "SELECT 1 FROM \(reference.referencingTable) AS c WHERE \(join.joined(separator: " AND "))"
+    }
+
     /// The order tables are erased in: a table that points at another (a mapped `parent`, or
     /// a foreign key in the catalog) before the table it points at, so its rows are gone, or
     /// known to be kept, when the other's are weighed. Otherwise the mapping's order,

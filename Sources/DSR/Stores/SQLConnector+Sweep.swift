@@ -118,8 +118,7 @@ extension SQLConnector {
         if let keepIf = table.hold?.keepIf { kept.append("coalesce(t0.\(Self.quote(keepIf)), false)") }
         // Mapped children, and any table whose foreign key points here (the schema, when known).
         for reference in Self.references(to: table, in: mapping, schema: schema ?? StoreSchema(tables: [:])) {
-            let join = zip(reference.columns, reference.referencedColumns).map { "c.\(Self.quote($0.0)) = t0.\(Self.quote($0.1))" }
-            kept.append("EXISTS (SELECT 1 FROM \(reference.referencingTable) AS c WHERE \(join.joined(separator: " AND ")))")
+            kept.append("EXISTS (\(Self.referencingRows(reference)))")
         }
         let free = kept.isEmpty ? "true" : "NOT (" + kept.map { "coalesce(\($0), false)" }.joined(separator: " OR ") + ")"
         var expired = "false"

@@ -91,6 +91,13 @@ public struct StoreSchema: Sendable {
     /// Reads the catalog for `names` (resolved through the connection's `search_path`).
     public static func load(_ names: [String], on connection: isolated PostgresConnection) throws -> StoreSchema {
         let mapped = "WITH mapped AS (SELECT name, to_regclass(quote_ident(name)) AS rel FROM unnest($1::text[]) AS name)"
+        // A foreign key `k`'s columns, and the columns they reference, in the key's order.
+        let keyColumns = """
+            array(SELECT a.attname::text FROM unnest(k.conkey) WITH ORDINALITY AS u(n, o)
+                           JOIN pg_attribute a ON a.attrelid = k.conrelid AND a.attnum = u.n ORDER BY u.o) AS columns,
+                   array(SELECT a.attname::text FROM unnest(k.confkey) WITH ORDINALITY AS u(n, o)
+                           JOIN pg_attribute a ON a.attrelid = k.confrelid AND a.attnum = u.n ORDER BY u.o) AS referenced_columns
+            """
         var tables: [String: Table] = [:]
         for row in try connection.query(
             "\(mapped) SELECT m.name, greatest(c.reltuples, 0)::int8 AS rows FROM mapped m JOIN pg_class c ON c.oid = m.rel", [names])
@@ -132,10 +139,7 @@ public struct StoreSchema: Sendable {
             """
             \(mapped)
             SELECT m.name, r.relname AS referenced,
-                   array(SELECT a.attname::text FROM unnest(k.conkey) WITH ORDINALITY AS u(n, o)
-                           JOIN pg_attribute a ON a.attrelid = k.conrelid AND a.attnum = u.n ORDER BY u.o) AS columns,
-                   array(SELECT a.attname::text FROM unnest(k.confkey) WITH ORDINALITY AS u(n, o)
-                           JOIN pg_attribute a ON a.attrelid = k.confrelid AND a.attnum = u.n ORDER BY u.o) AS referenced_columns
+                   \(keyColumns)
               FROM mapped m JOIN pg_constraint k ON k.conrelid = m.rel AND k.contype = 'f' JOIN pg_class r ON r.oid = k.confrelid
              ORDER BY 1, 2
             """, [names])
@@ -149,10 +153,7 @@ public struct StoreSchema: Sendable {
             """
             \(mapped)
             SELECT m.name, k.conrelid::regclass::text AS referencing, c.relname AS referencing_name,
-                   array(SELECT a.attname::text FROM unnest(k.conkey) WITH ORDINALITY AS u(n, o)
-                           JOIN pg_attribute a ON a.attrelid = k.conrelid AND a.attnum = u.n ORDER BY u.o) AS columns,
-                   array(SELECT a.attname::text FROM unnest(k.confkey) WITH ORDINALITY AS u(n, o)
-                           JOIN pg_attribute a ON a.attrelid = k.confrelid AND a.attnum = u.n ORDER BY u.o) AS referenced_columns
+                   \(keyColumns)
               FROM mapped m JOIN pg_constraint k ON k.confrelid = m.rel AND k.contype = 'f' JOIN pg_class c ON c.oid = k.conrelid
              ORDER BY 1, 2, 4
             """, [names])
