@@ -91,8 +91,8 @@ public actor PostgresConnection {
         PQsetNoticeProcessor(connection, { _, _ in }, nil)
         // Fixed session settings that decoding relies on. Prepared statements keep
         // PostgreSQL's plan_cache_mode (auto: a generic plan after five runs when it looks no
-        // dearer); a connection whose batches need a plan per run sets force_custom_plan
-        // (the queue's completer, `Completer.settings`).
+        // dearer); a statement that needs a plan per run uses `queryPlannedForValues`, a
+        // connection whose every statement does sets force_custom_plan (`customPlansAlways`).
         try runScript(
             """
             SET TimeZone = 'UTC'; SET DateStyle = 'ISO, MDY'; SET bytea_output = 'hex'; SET IntervalStyle = 'postgres'
@@ -204,11 +204,8 @@ public actor PostgresConnection {
     @discardableResult
     public func query(_ sql: String, _ parameters: [any PostgresEncodable] = []) throws -> PostgresRows {
         let handle = try liveHandle()
+        guard Self.isPreparable(sql) else { return try queryPlannedForValues(sql, parameters) }
         let values = try texts(of: parameters)
-        guard Self.isPreparable(sql) else {
-            let result = withCStringArray(values) { PQexecParams(handle, sql, Int32(parameters.count), nil, $0, nil, nil, 0) }
-            return try checked(result, handle: handle)
-        }
         let name = try preparedName(for: sql, parameterCount: parameters.count, handle: handle)
         _ = try liveHandle()  // a cancel that came while the statement was being prepared
         let result = withCStringArray(values) { PQexecPrepared(handle, name, Int32(parameters.count), $0, nil, nil, 0) }
@@ -224,6 +221,19 @@ public actor PostgresConnection {
             let retried = withCStringArray(values) { PQexecPrepared(handle, again, Int32(parameters.count), $0, nil, nil, 0) }
             return try checked(retried, handle: handle)
         }
+    }
+
+    /// Runs one statement with bound parameters without preparing it: the server parses and
+    /// plans it for these values on every run. For statements whose best plan depends on the
+    /// values, such as a batch passed as arrays (`… FROM unnest($1::bigint[])`), where a
+    /// generic plan made after five runs can be far worse (a sequential scan of the whole
+    /// table). Everything else on the connection keeps PostgreSQL's plan cache.
+    @discardableResult
+    public func queryPlannedForValues(_ sql: String, _ parameters: [any PostgresEncodable] = []) throws -> PostgresRows {
+        let handle = try liveHandle()
+        let values = try texts(of: parameters)
+        let result = withCStringArray(values) { PQexecParams(handle, sql, Int32(parameters.count), nil, $0, nil, nil, 0) }
+        return try checked(result, handle: handle)
     }
 
     /// Most prepared statements kept per connection; the least recently prepared goes first.

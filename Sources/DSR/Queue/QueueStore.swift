@@ -59,7 +59,7 @@ enum QueueStore {
         }
         var recorded = Set<Int64>()
         if !completed.isEmpty {
-            let rows = try connection.query(
+            let rows = try connection.queryPlannedForValues(
                 """
                 UPDATE dsr.jobs AS j
                    SET state = 'completed', finished_at = now(), locked_by = NULL, locked_until = NULL
@@ -80,7 +80,7 @@ enum QueueStore {
         if !failed.isEmpty {
             // A job retried by time (a budget given) keeps retrying until retry_until, set at
             // its first failure; any other until it runs out of attempts.
-            let rows = try connection.query(
+            let rows = try connection.queryPlannedForValues(
                 """
                 WITH f AS (
                     SELECT * FROM unnest($1::bigint[], $2::int[], $3::bigint[], $4::text[], $5::bigint[])
@@ -115,7 +115,7 @@ enum QueueStore {
         if !released.isEmpty {
             // Released (shutdown) or postponed (a paused store): back to the queue, the
             // attempt not counted; a postponement waits and says why.
-            let rows = try connection.query(
+            let rows = try connection.queryPlannedForValues(
                 """
                 UPDATE dsr.jobs AS j
                    SET state = 'available', attempt = j.attempt - 1,
