@@ -20,8 +20,6 @@ public actor PostgresConnection {
     private var prepared: [String: String] = [:]
     private var preparedOrder: [String] = []
     private var preparedCount = 0
-    /// Statements are never prepared: each run is planned for its values (`connect`).
-    private let planEveryRun: Bool
     /// libpq's cancel object for this connection (`PQgetCancel`), usable from any thread
     /// while the connection's own thread is blocked in a call, and whether a cancel is in
     /// force (``cancelRunningStatement()`` until ``clearCancellation()``).
@@ -36,18 +34,15 @@ public actor PostgresConnection {
     /// variables, `~/.pgpass` and `PGSERVICE`, exactly as `psql` does. `settings` are session
     /// settings (`statement_timeout`, `lock_timeout`) set with `set_config` once connected,
     /// so they hold for the connection's life.
-    ///
-    /// With `planEveryRun`, statements are never prepared: the server parses and plans each
-    /// run for its values (``queryPlannedForValues(_:_:)``). For connections whose statements'
-    /// best plans depend on the values (a person with one order, the next with 10,000), where
-    /// a generic plan made after five runs could serve the second badly. Unlike the session
-    /// setting `plan_cache_mode = force_custom_plan`, this leaves the plans of the server's
-    /// own queries alone (foreign-key checks, functions), which stay cached.
+    /// The session setting that plans every run of a prepared statement for its values (for
+    /// connections whose statements take batches as arrays, or data whose size varies by
+    /// orders of magnitude from one run to the next).
+    public static let customPlansAlways: (name: String, value: String) = ("plan_cache_mode", "force_custom_plan")
+
     public static func connect(
-        _ conninfo: String? = nil, applicationName: String = "dsrd", settings: [(name: String, value: String)] = [],
-        planEveryRun: Bool = false
+        _ conninfo: String? = nil, applicationName: String = "dsrd", settings: [(name: String, value: String)] = []
     ) async throws -> PostgresConnection {
-        let connection = PostgresConnection(planEveryRun: planEveryRun)
+        let connection = PostgresConnection()
         try await connection.open(conninfo ?? "", applicationName: applicationName)
         for setting in settings {
             _ = try await connection.query("SELECT set_config($1, $2, false)", [setting.name, setting.value])
@@ -55,9 +50,8 @@ public actor PostgresConnection {
         return connection
     }
 
-    private init(planEveryRun: Bool) {
+    private init() {
         thread = ConnectionThread(name: "dsrd-pq")
-        self.planEveryRun = planEveryRun
     }
 
     isolated deinit {
@@ -98,7 +92,7 @@ public actor PostgresConnection {
         // Fixed session settings that decoding relies on. Prepared statements keep
         // PostgreSQL's plan_cache_mode (auto: a generic plan after five runs when it looks no
         // dearer); a statement that needs a plan per run uses `queryPlannedForValues`, a
-        // connection whose every statement does is opened with `planEveryRun`.
+        // connection whose every statement does sets force_custom_plan (`customPlansAlways`).
         try runScript(
             """
             SET TimeZone = 'UTC'; SET DateStyle = 'ISO, MDY'; SET bytea_output = 'hex'; SET IntervalStyle = 'postgres'
@@ -210,7 +204,7 @@ public actor PostgresConnection {
     @discardableResult
     public func query(_ sql: String, _ parameters: [any PostgresEncodable] = []) throws -> PostgresRows {
         let handle = try liveHandle()
-        guard !planEveryRun, Self.isPreparable(sql) else { return try queryPlannedForValues(sql, parameters) }
+        guard Self.isPreparable(sql) else { return try queryPlannedForValues(sql, parameters) }
         let values = try texts(of: parameters)
         let name = try preparedName(for: sql, parameterCount: parameters.count, handle: handle)
         _ = try liveHandle()  // a cancel that came while the statement was being prepared

@@ -28,17 +28,13 @@ public actor ConnectionPool {
     /// Session settings every connection gets when it opens (`statement_timeout`,
     /// `lock_timeout`), set with `set_config`, so they hold for the connection's life.
     private let settings: [(name: String, value: String)]
-    /// Connections plan every run of a statement for its values (`PostgresConnection.connect`).
-    private let planEveryRun: Bool
 
     public init(
-        conninfo: String, maximum: Int, settings: [(name: String, value: String)] = [], planEveryRun: Bool = false,
-        healthCheckAfter: Duration = .seconds(30)
+        conninfo: String, maximum: Int, settings: [(name: String, value: String)] = [], healthCheckAfter: Duration = .seconds(30)
     ) {
         self.conninfo = conninfo
         self.maximum = max(1, maximum)
         self.settings = settings
-        self.planEveryRun = planEveryRun
         self.healthCheckAfter = healthCheckAfter
     }
 
@@ -131,7 +127,7 @@ public actor ConnectionPool {
     private func openConnection() async throws -> PostgresConnection {
         open += 1
         do {
-            return try await PostgresConnection.connect(conninfo, settings: settings, planEveryRun: planEveryRun)
+            return try await PostgresConnection.connect(conninfo, settings: settings)
         } catch {
             open -= 1
             wakeOne()

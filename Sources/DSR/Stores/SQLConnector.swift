@@ -13,13 +13,14 @@ public struct SQLConnector: Connector {
     /// `connectors.lock_timeout`).
     public init(mapping: StoreMapping, maxConnections: Int = 4, settings: [(name: String, value: String)] = []) {
         self.mapping = mapping
-        // Every run of a store statement is planned for its values: the same lookup finds one
-        // row for most people and 10,000 orders for some, and a generic plan made for the
-        // first kind would serve the second badly. (dsrd's own database keeps PostgreSQL's
-        // plan cache: its statements' plans do not depend on the person.) The store's own
-        // queries (foreign-key checks of an erasure) keep their cached plans.
-        self.pool = ConnectionPool(conninfo: mapping.url, maximum: maxConnections, settings: settings, planEveryRun: true)
+        self.pool = ConnectionPool(conninfo: mapping.url, maximum: maxConnections, settings: settings + Self.planSettings)
     }
+
+    /// Every run of a store statement is planned for its values: the same lookup finds one
+    /// row for most people and 10,000 orders for some, and a generic plan made for the first
+    /// kind would serve the second badly. (dsrd's own database keeps PostgreSQL's default:
+    /// its statements' plans do not depend on the person.)
+    static let planSettings: [(name: String, value: String)] = [PostgresConnection.customPlansAlways]
 
     /// The mapped tables as the store's catalog describes them, read once and again after a
     /// statement fails on the schema (a migration in the store).
