@@ -21,15 +21,6 @@ final class Completer: Sendable {
     private let events: DaemonEvents
     private let maxBatch = 1000
 
-    /// The completer's own session settings: none beyond the daemon's. Its batch statements
-    /// pass job ids as arrays (`UPDATE … FROM unnest($1)`), and after five runs PostgreSQL's
-    /// generic plan for them was a sequential scan of the whole queue (39,965 jobs/s fell to
-    /// 8,540), so `QueueStore.record` runs them unprepared, planned for their values. The
-    /// jobs' effects (the `dsr.*` functions) keep the plan cache: forcing a custom plan on the
-    /// whole session made every statement inside those functions be planned again on every
-    /// call, about a quarter of PostgreSQL's CPU in a request (issue 12).
-    static let settings: [(name: String, value: String)] = []
-
     init(
         conninfo: String, settings: [(name: String, value: String)] = [], leases: LeaseBook, events: DaemonEvents = .none,
         logger: Logger

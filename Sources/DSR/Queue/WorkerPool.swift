@@ -83,7 +83,7 @@ public final class WorkerPool<C: Clock>: Service, Sendable where C.Duration == D
             metadata: ["dsr.worker": "\(options.workerID)", "dsr.workers": "\(options.queue.workers)"])
 
         let completer = Completer(
-            conninfo: conninfo, settings: options.sessionSettings + Completer.settings, leases: leases, events: events, logger: logger)
+            conninfo: conninfo, settings: options.sessionSettings, leases: leases, events: events, logger: logger)
         await withTaskGroup(of: Void.self) { background in
             background.addTask { await completer.run() }
             background.addTask { await self.listen() }

@@ -18,8 +18,11 @@ public struct SQLConnector: Connector {
 
     /// Every run of a store statement is planned for its values: the same lookup finds one
     /// row for most people and 10,000 orders for some, and a generic plan made for the first
-    /// kind would serve the second badly. (dsrd's own database keeps PostgreSQL's default:
-    /// its statements' plans do not depend on the person.)
+    /// kind would serve the second badly (tried: the ORed identifier lookups became sequential
+    /// scans). The setting also re-plans the store's own foreign-key checks during an
+    /// erasure; running the statements unprepared instead avoids that but parses every
+    /// statement again, which cost more (issue 12). dsrd's own database keeps PostgreSQL's
+    /// default: its statements' plans do not depend on the person.
     static let planSettings: [(name: String, value: String)] = [PostgresConnection.customPlansAlways]
 
     /// The mapped tables as the store's catalog describes them, read once and again after a
