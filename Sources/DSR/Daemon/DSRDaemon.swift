@@ -45,7 +45,8 @@ public struct DSRDaemon<C: Clock>: Service where C.Duration == Duration {
     }
 
     /// Migrates (or checks that the schema is current), publishes the submission rules and the
-    /// register of processing activities, then runs every service until graceful shutdown.
+    /// register of processing activities, then runs every service until graceful shutdown,
+    /// and meanwhile warns about store lookups that no index serves (``StoreIndexCheck``).
     public func run() async throws {
         let conninfo = try configuration.databaseConninfo()
         let connection = try await PostgresConnection.connect(conninfo)
@@ -64,7 +65,15 @@ public struct DSRDaemon<C: Clock>: Service where C.Duration == Duration {
         try await ProcessingRegister(stores: fanOut.connectors.map(\.mapping)).publish(on: connection)
         await connection.close()
         let group = ServiceGroup(services: try services(conninfo: conninfo), gracefulShutdownSignals: [], logger: logger)
-        try await group.run()
+        let indexCheck = StoreIndexCheck(
+            connectors: fanOut.connectors.compactMap { $0 as? SQLConnector },
+            extraKinds: (try? configuration.identifiers.kinds().filter { !IdentityKind.builtIn.contains($0) }) ?? [],
+            events: events, logger: logger)
+        try await withThrowingTaskGroup(of: Void.self) { tasks in
+            tasks.addTask { await indexCheck.run() }
+            try await group.run()
+            tasks.cancelAll()
+        }
     }
 
     func services(conninfo: String) throws -> [any Service] {

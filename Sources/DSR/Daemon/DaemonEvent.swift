@@ -20,6 +20,10 @@ public enum DaemonEvent: Sendable, Equatable {
     /// A periodic work round finished (`deadline scan`, `minor scan`, `export clean-up`),
     /// whether it succeeded or not.
     case periodicWorkDone(String)
+    /// The check at start of a PostgreSQL store's indexes finished: how many of dsrd's
+    /// lookups no index serves (each logged as a warning), or nil when the store could not
+    /// be checked.
+    case storeIndexesChecked(store: String, missing: Int?)
 }
 
 /// Where ``DaemonEvent``s go. `.none` drops them (what `dsrd run` uses).

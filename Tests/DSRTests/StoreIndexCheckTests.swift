@@ -1,0 +1,50 @@
+import DSR
+import DSRTestSupport
+import Foundation
+import Postgres
+import TestSupport
+import Testing
+
+/// At start the daemon asks each store which lookups no index serves and warns about them:
+/// a store that lost an index (or whose index no longer matches dsrd's expression after an
+/// upgrade) would otherwise be read whole on every request without anyone being told.
+@Suite("Store index check at start")
+struct StoreIndexCheckTests {
+    @Test func aLookupWithoutAnIndexIsLoggedAtStart() async throws {
+        try await TestDatabase.migrated { database, _ in
+            try await StoreFixture.with(customers: 20) { stores in
+                let customer = try await PostgresConnection.connect(stores.url("customer"))
+                let email = try await customer.query(
+                    "SELECT indexname FROM pg_indexes WHERE tablename = 'customers' AND indexdef LIKE '%lower(btrim(email))%'")
+                #expect(email.count == 1, "the demo store has its email index")
+                for row in email { try await customer.execute("DROP INDEX \(try row.decode("indexname", as: String.self))") }
+                await customer.close()
+
+                let log = LogCapture()
+                let checks = try await InProcessDaemon.run(
+                    arguments: database.runArguments([]), environment: stores.environment, log: log
+                ) { daemon in
+                    @Sendable func checked() -> [String: Int?] {
+                        var found: [String: Int?] = [:]
+                        for event in daemon.events.all {
+                            if case .storeIndexesChecked(let store, let missing) = event { found[store] = missing }
+                        }
+                        return found
+                    }
+                    while checked().count < 3 {
+                        _ = try await daemon.next("the stores' index checks") {
+                            if case .storeIndexesChecked = $0 { true } else { false }
+                        }
+                    }
+                    return checked()
+                }
+                #expect(checks == ["customer": 1, "order": 0, "marketing": 0])
+                let warnings = log.text.split(separator: "\n").filter { $0.contains("store lookups without an index") }
+                #expect(warnings.count == 1)
+                #expect(warnings.first?.contains("dsr.store=customer") == true)
+                #expect(warnings.first?.contains("customers: email lookup") == true)
+                #expect(warnings.first?.contains("dsrd indexes --store customer") == true)
+            }
+        }
+    }
+}
