@@ -206,4 +206,47 @@ struct RetentionTests {
             #expect(try await OwnDataPseudonymiser(keys: proofKeys, after: .seconds(365 * 86_400)).run(on: connection) == .init())
         }
     }
+
+    /// A restriction the person asked for stays in force until they lift it, however long
+    /// that takes (PDPA s.34): retention keeps that request whole, because a later
+    /// objection's end looks for it to keep the data restricted. Once a lift supersedes it,
+    /// it is pseudonymised like any other request.
+    @Test func aRestrictionInForceKeepsItsIdentifiersUntilLifted() async throws {
+        let keys = try makeKeys()
+        defer { try? FileManager.default.removeItem(at: keys.directory) }
+        try await TestDatabase.migrated { _, connection in
+            let email = "restricted.person@example.co.th"
+            @Sendable func completed(_ kind: String, options: String, daysAgo: Int) async throws -> UUID {
+                let id = try await connection.query(
+                    "SELECT dsr.submit($1, jsonb_build_object('email', $2::text), $3::jsonb) AS id", [kind, email, options]
+                )[0].decode("id", as: UUID.self)
+                try await connection.execute(
+                    "UPDATE dsr.requests SET identities = jsonb_build_object('emails', jsonb_build_array($2::text)) WHERE id = $1",
+                    [id, email])
+                try await connection.execute("SELECT dsr.complete_request($1, '{}')", [id])
+                try await connection.execute(
+                    "UPDATE dsr.requests SET completed_at = now() - make_interval(days => $2) WHERE id = $1", [id, daysAgo])
+                try await connection.execute("UPDATE dsr.outbox SET state = 'sent', sent_at = now() WHERE request_id = $1", [id])
+                return id
+            }
+            let access = try await completed("access", options: "{}", daysAgo: 700)
+            let restriction = try await completed("restriction", options: "{}", daysAgo: 600)
+            let proofKeys = try ProofKeys.load(privateKeyFile: keys.privateKey)
+            let pseudonymiser = OwnDataPseudonymiser(keys: proofKeys, after: .seconds(365 * 86_400))
+            let stillRestricted =
+                "SELECT count(*) FROM dsr.requests WHERE id = $1 AND subject ->> 'email' = $2 AND pseudonymised_at IS NULL"
+
+            #expect(try await pseudonymiser.run(on: connection) == .init(requests: 1))
+            #expect(try await connection.count(stillRestricted, [access, email]) == 0)
+            #expect(try await connection.count(stillRestricted, [restriction, email]) == 1)
+            #expect(try await connection.query("SELECT dsr.restriction_in_force($1) AS f", [restriction])[0].decode("f", as: Bool.self))
+
+            let lift = try await completed("restriction", options: "{\"lift\": true}", daysAgo: 30)
+            #expect(try await !connection.query("SELECT dsr.restriction_in_force($1) AS f", [restriction])[0].decode("f", as: Bool.self))
+            #expect(try await !connection.query("SELECT dsr.restriction_in_force($1) AS f", [lift])[0].decode("f", as: Bool.self))
+            #expect(try await pseudonymiser.run(on: connection) == .init(requests: 1))
+            #expect(try await connection.count(stillRestricted, [restriction, email]) == 0)
+            #expect(try await connection.count(stillRestricted, [lift, email]) == 1, "the lift is recent")
+        }
+    }
 }

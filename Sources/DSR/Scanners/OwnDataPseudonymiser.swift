@@ -9,7 +9,9 @@ import Postgres
 /// and phone columns are cleared, its notices lose their recipient and bodies, and its
 /// manual tasks their details. The people a breach affected are pseudonymised the same way
 /// `retention.own_data_after` after the DPO closed it. What the s.39 record needs stays: kind, dates, status, refusal
-/// ground and reason, result counts, proofs. Runs with the retention sweep.
+/// ground and reason, result counts, proofs. A restriction the person asked for is kept
+/// whole while it is in force (`dsr.restriction_in_force`): a later lift must still find it
+/// (PDPA s.34). Runs with the retention sweep.
 public struct OwnDataPseudonymiser: Sendable {
     let keys: ProofKeys
     /// Requests that ended longer ago than this are pseudonymised.
@@ -93,7 +95,7 @@ public struct OwnDataPseudonymiser: Sendable {
             SELECT id, subject::text AS subject, identities::text AS identities, payload::text AS payload,
                    contacts_on_file::text AS contacts, representative::text AS representative
               FROM dsr.requests
-             WHERE completed_at < $1 AND pseudonymised_at IS NULL
+             WHERE completed_at < $1 AND pseudonymised_at IS NULL AND NOT dsr.restriction_in_force(id)
              ORDER BY completed_at LIMIT $2
                FOR UPDATE SKIP LOCKED
             """, [cutoff, batch])
