@@ -111,6 +111,23 @@ public struct InProcessDaemon: Sendable {
         try await events.next(what, limit: limit, matches: matches)
     }
 
+    /// The start-up index checks (``DaemonEvent/storeIndexesChecked(store:missing:)``) of the
+    /// stores in `stores`, once each has reported, whether before the pool was ready or after:
+    /// how many lookups no index serves, or nil when the store could not be checked.
+    public func indexChecks(of stores: Set<String>) async throws -> [String: Int?] {
+        @Sendable func reported() -> [String: Int?] {
+            var found: [String: Int?] = [:]
+            for event in events.all {
+                if case .storeIndexesChecked(let store, let missing) = event, stores.contains(store) { found[store] = missing }
+            }
+            return found
+        }
+        while reported().count < stores.count {
+            try await next("the index checks of \(stores.sorted())") { if case .storeIndexesChecked = $0 { true } else { false } }
+        }
+        return reported()
+    }
+
     /// Advances the test clock by `queue.poll_interval` of the test settings, so the pool
     /// looks for due jobs as it does when a notification was lost, and returns what the
     /// next claim took.

@@ -24,19 +24,7 @@ struct StoreIndexCheckTests {
                 let checks = try await InProcessDaemon.run(
                     arguments: database.runArguments([]), environment: stores.environment, log: log
                 ) { daemon in
-                    @Sendable func checked() -> [String: Int?] {
-                        var found: [String: Int?] = [:]
-                        for event in daemon.events.all {
-                            if case .storeIndexesChecked(let store, let missing) = event { found[store] = missing }
-                        }
-                        return found
-                    }
-                    while checked().count < 3 {
-                        _ = try await daemon.next("the stores' index checks") {
-                            if case .storeIndexesChecked = $0 { true } else { false }
-                        }
-                    }
-                    return checked()
+                    try await daemon.indexChecks(of: ["customer", "order", "marketing"])
                 }
                 #expect(checks == ["customer": 1, "order": 0, "marketing": 0])
                 let warnings = log.text.split(separator: "\n").filter { $0.contains("store lookups without an index") }

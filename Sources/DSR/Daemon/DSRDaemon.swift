@@ -69,11 +69,10 @@ public struct DSRDaemon<C: Clock>: Service where C.Duration == Duration {
             connectors: fanOut.connectors.compactMap { $0 as? SQLConnector },
             extraKinds: (try? configuration.identifiers.kinds().filter { !IdentityKind.builtIn.contains($0) }) ?? [],
             events: events, logger: logger)
-        try await withThrowingTaskGroup(of: Void.self) { tasks in
-            tasks.addTask { await indexCheck.run() }
-            try await group.run()
-            tasks.cancelAll()
-        }
+        // Not a child task: shutdown must not wait for a store that hangs (it is cancelled).
+        let checking = Task { await indexCheck.run() }
+        defer { checking.cancel() }
+        try await group.run()
     }
 
     func services(conninfo: String) throws -> [any Service] {

@@ -5,8 +5,9 @@ import Logging
 /// whole table, and nothing else would say so. A store whose phone index predates migration
 /// 0027 made access requests about seven times slower here, silently.
 ///
-/// Runs beside the daemon's services and never holds them up: a store that cannot be reached
-/// is noted and skipped (its requests wait for it as usual).
+/// Runs beside the daemon's services and never holds them up: a store that cannot be reached,
+/// or whose tables stay locked for longer than ``lockTimeout``, is noted and skipped (its
+/// requests wait for it as usual).
 struct StoreIndexCheck: Sendable {
     let connectors: [SQLConnector]
     /// Identifier kinds configured beyond the built-in ones (`identifiers.extra_kinds`).
@@ -14,12 +15,21 @@ struct StoreIndexCheck: Sendable {
     let events: DaemonEvents
     let logger: Logger
 
+    /// How long the check waits for a table another session holds exclusively (a store
+    /// migration at start-up) before it gives up on that store.
+    static let lockTimeout: Duration = .seconds(2)
+
     func run() async {
         for connector in connectors {
             if Task.isCancelled { return }
             let store = connector.mapping.name
             do {
-                let lookups = try await connector.lookupIndexes(extraKinds: extraKinds)
+                // A connection of its own, bounded: the workers' connections stay theirs, and a
+                // table locked by a store migration is given up on instead of waited for.
+                let checker = SQLConnector(
+                    mapping: connector.mapping, maxConnections: 1,
+                    settings: [("lock_timeout", "\(Self.lockTimeout.milliseconds)ms"), ("statement_timeout", "30s")])
+                let lookups = try await checker.lookupIndexes(extraKinds: extraKinds)
                 let missing = lookups.filter { !$0.isServed }
                 if !missing.isEmpty {
                     logger.warning(
