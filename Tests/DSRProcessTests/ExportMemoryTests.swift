@@ -20,7 +20,7 @@ struct ExportMemoryTests {
                 let daemon = try DaemonProcess(database.exportArguments(exports), environment: stores.environment)
                 #expect(
                     try await eventually(timeout: .seconds(120)) {
-                        try await connection.count("SELECT count(*) FROM dsr.requests WHERE id = $1 AND status = 'completed'", [id]) == 1
+                        try await connection.isCompleted(id)
                     }, "\(daemon.output)")
                 let peak = daemon.peakResidentMebibytes
                 print("dsrd peak RSS exporting 5,003 orders (25,015 order-store rows): \(Int(peak)) MiB")

@@ -30,7 +30,7 @@ struct QueueProcessTests {
                 .decode("id", as: UUID.self)
             #expect(
                 try await eventually(timeout: .seconds(30)) {
-                    try await connection.count("SELECT count(*) FROM dsr.requests WHERE id = $1 AND status = 'completed'", [id]) == 1
+                    try await connection.isCompleted(id)
                 }, "\(daemon.output)")
             let steps = try await connection.query("SELECT step FROM dsr.request_events WHERE request_id = $1 ORDER BY id", [id])
                 .map { try $0.decode("step", as: String.self) }

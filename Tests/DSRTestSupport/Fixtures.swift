@@ -102,7 +102,7 @@ public func runUntilCompleted(
 ) async throws -> FinishedRun {
     let daemon = try DaemonProcess(arguments, environment: environment)
     let completed = try await eventually(timeout: timeout) {
-        try await connection.count("SELECT count(*) FROM dsr.requests WHERE id = $1 AND status = 'completed'", [id]) == 1
+        try await connection.isCompleted(id)
     }
     daemon.signal(SIGTERM)
     let status = try await daemon.waitForExit(timeout: .seconds(30))
@@ -112,5 +112,10 @@ public func runUntilCompleted(
 extension PostgresConnection {
     public func count(_ sql: String, _ parameters: [any PostgresEncodable] = []) throws -> Int {
         try query(sql, parameters)[0].decode(at: 0, as: Int.self)
+    }
+
+    /// Whether request `id` is completed: what most tests wait for.
+    public func isCompleted(_ id: UUID) throws -> Bool {
+        try count("SELECT count(*) FROM dsr.requests WHERE id = $1 AND status = 'completed'", [id]) == 1
     }
 }

@@ -188,7 +188,7 @@ public func runInProcessUntilCompleted(
     do {
         try await InProcessDaemon.run(arguments: arguments, environment: environment, log: log, realTime: true) { daemon in
             try await daemon.until("request \(id) completed") {
-                try await connection.count("SELECT count(*) FROM dsr.requests WHERE id = $1 AND status = 'completed'", [id]) == 1
+                try await connection.isCompleted(id)
             }
         }
     } catch {

@@ -54,7 +54,7 @@ struct ApprovalTests {
                     #expect(try await customer.count("SELECT count(*) FROM customers WHERE id = 'T-1'") == 1)
                     #expect(try await approve(as: bob) == "approved (2 of 2); the request runs now")
                     try await daemon.until("the erasure completed") {
-                        try await connection.count("SELECT count(*) FROM dsr.requests WHERE id = $1 AND status = 'completed'", [id]) == 1
+                        try await connection.isCompleted(id)
                     }
                 }
                 #expect(try await customer.count("SELECT count(*) FROM customers WHERE id = 'T-1'") == 0)

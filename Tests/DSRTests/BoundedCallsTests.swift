@@ -27,12 +27,12 @@ struct BoundedCallsTests {
                         try await connection.count(
                             "SELECT count(*) FROM dsr.jobs WHERE request_id = $1 AND last_error LIKE '%lock timeout%'", [id]) > 0
                     }, "\(daemon.output)")
-                #expect(try await connection.count("SELECT count(*) FROM dsr.requests WHERE id = $1 AND status = 'completed'", [id]) == 0)
+                #expect(try await !connection.isCompleted(id))
                 try await store.execute("ROLLBACK")
                 await store.close()
                 #expect(
                     try await eventually {
-                        try await connection.count("SELECT count(*) FROM dsr.requests WHERE id = $1 AND status = 'completed'", [id]) == 1
+                        try await connection.isCompleted(id)
                     }, "\(daemon.output)")
                 #expect(await daemon.stop() == 0)
             }
@@ -106,7 +106,7 @@ struct BoundedCallsTests {
                     try await connection.execute("UPDATE dsr.jobs SET run_at = now() WHERE id = $1", [job])
                     try await daemon.pollUntilClaimed(job)
                     try await daemon.until("the request completed") {
-                        try await connection.count("SELECT count(*) FROM dsr.requests WHERE id = $1 AND status = 'completed'", [id]) == 1
+                        try await connection.isCompleted(id)
                     }
                 }
                 await monitor.close()

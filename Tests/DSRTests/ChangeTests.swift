@@ -71,8 +71,7 @@ struct ChangeTests {
                 let liftID = try #require(UUID(uuidString: lift.output.trimmingCharacters(in: .whitespacesAndNewlines)), "\(lift.output)")
                 #expect(
                     try await eventually {
-                        try await connection.count("SELECT count(*) FROM dsr.requests WHERE id = $1 AND status = 'completed'", [liftID])
-                            == 1
+                        try await connection.isCompleted(liftID)
                     })
                 #expect(
                     try await connection.count("SELECT count(*) FROM dsr.requests WHERE id = $1 AND payload->>'lift' = 'true'", [liftID])

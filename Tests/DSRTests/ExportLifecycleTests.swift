@@ -12,7 +12,7 @@ import Testing
 @Suite("Export life cycle")
 struct ExportLifecycleTests {
     func completed(_ connection: PostgresConnection, _ id: UUID) async throws -> Bool {
-        try await connection.count("SELECT count(*) FROM dsr.requests WHERE id = $1 AND status = 'completed'", [id]) == 1
+        try await connection.isCompleted(id)
     }
 
     /// T-1 and T-2 each get an export; T-1 then has their data erased. T-1's export file is

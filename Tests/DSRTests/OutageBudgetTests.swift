@@ -69,7 +69,7 @@ struct OutageBudgetTests {
                     #expect(try await connection.count("SELECT count(*) FROM dsr.jobs WHERE id = $1 AND retry_until IS NULL", [job]) == 1)
                     try await daemon.pollUntilClaimed(job)
                     try await daemon.until("the request completed") {
-                        try await connection.count("SELECT count(*) FROM dsr.requests WHERE id = $1 AND status = 'completed'", [id]) == 1
+                        try await connection.isCompleted(id)
                     }
                 }
                 await store.close()

@@ -59,7 +59,7 @@ struct PauseTests {
                         try await connection.query("SELECT dsr.resume_store('marketing') AS m")[0].decode("m", as: String.self)
                             == "resumed; 1 waiting job(s) run now")
                     try await daemon.until("the request completed") {
-                        try await connection.count("SELECT count(*) FROM dsr.requests WHERE id = $1 AND status = 'completed'", [id]) == 1
+                        try await connection.isCompleted(id)
                     }
                     #expect(try await connection.count("SELECT attempt FROM dsr.jobs WHERE id = $1", [job]) == 1)
                 }
@@ -94,7 +94,7 @@ struct PauseTests {
                     #expect(try await connection.count("SELECT count(*) FROM dsr.request_tasks WHERE request_id = $1", [id]) == 0)
                     try await connection.execute("SELECT dsr.resume_store('*')")
                     try await daemon.until("the request completed") {
-                        try await connection.count("SELECT count(*) FROM dsr.requests WHERE id = $1 AND status = 'completed'", [id]) == 1
+                        try await connection.isCompleted(id)
                     }
                 }
             }

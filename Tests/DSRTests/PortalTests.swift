@@ -53,7 +53,7 @@ struct PortalTests {
                 let id = try await connection.query("SELECT id FROM dsr.requests")[0].decode("id", as: UUID.self)
                 #expect(
                     try await eventually {
-                        try await connection.count("SELECT count(*) FROM dsr.requests WHERE id = $1 AND status = 'completed'", [id]) == 1
+                        try await connection.isCompleted(id)
                     }, "\(daemon.output)")
                 // The completion notice links the status page.
                 #expect(try await eventually { try sink.messages().contains { plainText(of: $0).contains(portal.url + statusPath) } })

@@ -31,7 +31,7 @@ struct VerificationHoldTests {
                 let daemon = try BackgroundDaemon(database.exportArguments(exports), environment: stores.environment)
                 #expect(
                     try await eventually {
-                        try await connection.count("SELECT count(*) FROM dsr.requests WHERE id = $1 AND status = 'completed'", [other]) == 1
+                        try await connection.isCompleted(other)
                     }, "\(daemon.output)")
                 #expect(try await status(connection, held) == ("awaiting_verification", "operator"))
                 #expect(try await connection.count("SELECT count(*) FROM dsr.request_tasks WHERE request_id = $1", [held]) == 0)
@@ -49,7 +49,7 @@ struct VerificationHoldTests {
                 try await connection.execute("SELECT dsr.resume_request($1, NULL, 'ID card checked at the counter')", [held])
                 #expect(
                     try await eventually {
-                        try await connection.count("SELECT count(*) FROM dsr.requests WHERE id = $1 AND status = 'completed'", [held]) == 1
+                        try await connection.isCompleted(held)
                     }, "\(daemon.output)")
                 #expect(
                     try await connection.count(
@@ -91,7 +91,7 @@ struct VerificationHoldTests {
                     "SELECT dsr.resume_request($1, '{\"customer_id\": \"T-1\"}', 'called back on the number on file')", [id])
                 #expect(
                     try await eventually {
-                        try await connection.count("SELECT count(*) FROM dsr.requests WHERE id = $1 AND status = 'completed'", [id]) == 1
+                        try await connection.isCompleted(id)
                     }, "\(daemon.output)")
                 let bundle = try OpenedBundle(path: try await completedResult(connection, id)["export_path"] as? String ?? "")
                 #expect(try bundle.rows("customer/customers.json").map { $0["id"] as? String } == ["T-1"])
@@ -134,7 +134,7 @@ struct VerificationHoldTests {
                 try await connection.execute("SELECT dsr.resume_request($1, NULL, 'T-4 had a mistyped email; corrected')", [id])
                 #expect(
                     try await eventually {
-                        try await connection.count("SELECT count(*) FROM dsr.requests WHERE id = $1 AND status = 'completed'", [id]) == 1
+                        try await connection.isCompleted(id)
                     }, "\(daemon.output)")
                 let bundle = try OpenedBundle(path: try await completedResult(connection, id)["export_path"] as? String ?? "")
                 #expect(try bundle.rows("customer/customers.json").map { $0["id"] as? String } == ["T-3"])

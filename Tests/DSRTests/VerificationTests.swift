@@ -86,7 +86,7 @@ struct VerificationTests {
                 #expect(try await confirm(connection, id, code) == "verified")
                 #expect(
                     try await eventually {
-                        try await connection.count("SELECT count(*) FROM dsr.requests WHERE id = $1 AND status = 'completed'", [id]) == 1
+                        try await connection.isCompleted(id)
                     }, "\(daemon.output)")
                 #expect(try await customer.count("SELECT count(*) FROM customers WHERE id = 'T-1' AND email IS NOT NULL") == 0)
                 await customer.close()
@@ -249,7 +249,7 @@ struct VerificationTests {
                 let daemon = try BackgroundDaemon(database.exportArguments(exports), environment: stores.environment)
                 #expect(
                     try await eventually {
-                        try await connection.count("SELECT count(*) FROM dsr.requests WHERE id = $1 AND status = 'completed'", [id]) == 1
+                        try await connection.isCompleted(id)
                     }, "\(daemon.output)")
                 #expect(await daemon.stop() == 0)
                 let recipients = try await connection.query(
@@ -352,8 +352,7 @@ struct VerificationTests {
                     "\(daemon.output)")
                 #expect(
                     try await eventually {
-                        try await connection.count("SELECT count(*) FROM dsr.requests WHERE id = $1 AND status = 'completed'", [byParent])
-                            == 1
+                        try await connection.isCompleted(byParent)
                     }, "\(daemon.output)")
                 #expect(
                     try await connection.count(
@@ -381,8 +380,7 @@ struct VerificationTests {
                 try await connection.execute("SELECT dsr.verify_identity($1, 'documents', 'parent present with the child')", [objection])
                 #expect(
                     try await eventually {
-                        try await connection.count("SELECT count(*) FROM dsr.requests WHERE id = $1 AND status = 'completed'", [objection])
-                            == 1
+                        try await connection.isCompleted(objection)
                     }, "\(daemon.output)")
                 #expect(await daemon.stop() == 0)
             }
@@ -414,8 +412,7 @@ struct VerificationTests {
                 for id in [withParent, objection] {
                     #expect(
                         try await eventually {
-                            try await connection.count("SELECT count(*) FROM dsr.requests WHERE id = $1 AND status = 'completed'", [id])
-                                == 1
+                            try await connection.isCompleted(id)
                         }, "\(daemon.output)")
                 }
                 #expect(
@@ -427,7 +424,7 @@ struct VerificationTests {
                 try await connection.execute("SELECT dsr.verify_identity($1, 'documents', 'guardian present with the minor')", [alone])
                 #expect(
                     try await eventually {
-                        try await connection.count("SELECT count(*) FROM dsr.requests WHERE id = $1 AND status = 'completed'", [alone]) == 1
+                        try await connection.isCompleted(alone)
                     }, "\(daemon.output)")
                 #expect(await daemon.stop() == 0)
             }
