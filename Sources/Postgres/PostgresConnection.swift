@@ -203,8 +203,8 @@ public actor PostgresConnection {
     /// plans each run for its values until a generic plan looks no dearer (`plan_cache_mode`).
     @discardableResult
     public func query(_ sql: String, _ parameters: [any PostgresEncodable] = []) throws -> PostgresRows {
-        let handle = try liveHandle()
         guard Self.isPreparable(sql) else { return try queryPlannedForValues(sql, parameters) }
+        let handle = try liveHandle()
         let values = try texts(of: parameters)
         let name = try preparedName(for: sql, parameterCount: parameters.count, handle: handle)
         _ = try liveHandle()  // a cancel that came while the statement was being prepared

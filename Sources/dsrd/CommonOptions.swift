@@ -37,7 +37,7 @@ struct CommonOptions: ParsableArguments {
         let kinds: [IdentityKind]
         do {
             stores = try configuration.storeMappings()
-            kinds = try configuration.identifiers.kinds().filter { !IdentityKind.builtIn.contains($0) }
+            kinds = try configuration.identifiers.addedKinds()
         } catch let error as ConfigurationError {
             throw Failure(message: "configuration: \(error)", exitCode: .configuration)
         }

@@ -11,10 +11,6 @@ import Testing
 /// and an erasure of the same person deletes it at once, listing it in the signed proof.
 @Suite("Export life cycle")
 struct ExportLifecycleTests {
-    func completed(_ connection: PostgresConnection, _ id: UUID) async throws -> Bool {
-        try await connection.isCompleted(id)
-    }
-
     /// T-1 and T-2 each get an export; T-1 then has their data erased. T-1's export file is
     /// gone, recorded as deleted by that erasure, listed in its proof and mentioned in the
     /// completion notice; T-2's export stays.
@@ -34,8 +30,8 @@ struct ExportLifecycleTests {
                     database.erasureArguments(exports, key: keys.privateKey), environment: stores.environment)
                 #expect(
                     try await eventually {
-                        let one = try await completed(connection, first)
-                        let two = try await completed(connection, other)
+                        let one = try await connection.isCompleted(first)
+                        let two = try await connection.isCompleted(other)
                         return one && two
                     },
                     "\(daemon.output)")
@@ -44,7 +40,7 @@ struct ExportLifecycleTests {
                 #expect(FileManager.default.fileExists(atPath: firstPath) && FileManager.default.fileExists(atPath: otherPath))
 
                 let erasure = try await submit("SELECT dsr.submit('erasure', '{\"email\": \"somchai.test@example.co.th\"}') AS id")
-                #expect(try await eventually { try await completed(connection, erasure) }, "\(daemon.output)")
+                #expect(try await eventually { try await connection.isCompleted(erasure) }, "\(daemon.output)")
                 #expect(await daemon.stop() == 0)
                 #expect(!FileManager.default.fileExists(atPath: firstPath))
                 #expect(FileManager.default.fileExists(atPath: otherPath))

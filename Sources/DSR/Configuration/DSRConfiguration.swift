@@ -221,6 +221,11 @@ public struct DSRConfiguration: Sendable, Equatable {
             }
             return kinds
         }
+
+        /// Only the kinds `extraKinds` adds to the built-in ones, checked as ``kinds()`` checks them.
+        public func addedKinds() throws -> [IdentityKind] {
+            try kinds().filter { !IdentityKind.builtIn.contains($0) }
+        }
     }
 
     public struct Connectors: Sendable, Equatable {

@@ -67,7 +67,7 @@ public struct DSRDaemon<C: Clock>: Service where C.Duration == Duration {
         let group = ServiceGroup(services: try services(conninfo: conninfo), gracefulShutdownSignals: [], logger: logger)
         let indexCheck = StoreIndexCheck(
             connectors: fanOut.connectors.compactMap { $0 as? SQLConnector },
-            extraKinds: (try? configuration.identifiers.kinds().filter { !IdentityKind.builtIn.contains($0) }) ?? [],
+            extraKinds: (try? configuration.identifiers.addedKinds()) ?? [],
             events: events, logger: logger)
         // Not a child task: shutdown must not wait for a store that hangs (it is cancelled).
         let checking = Task { await indexCheck.run() }

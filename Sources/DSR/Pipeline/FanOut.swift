@@ -232,7 +232,7 @@ public struct FanOut: Sendable {
         }
         let fields = stores.keys.sorted()
         let lists = fields.map { stores[$0]!.sorted().joined(separator: ",") }
-        let extra = try identifiers.kinds().filter { !IdentityKind.builtIn.contains($0) }.map(\.rawValue)
+        let extra = try identifiers.addedKinds().map(\.rawValue)
         let nationalID = identifiers.nationalIDFormat == "document" ? "document" : "thai_national_id"
         try await connection.transaction { connection in
             try connection.execute("DELETE FROM dsr.correctable_fields WHERE field <> ALL($1::text[])", [fields])
