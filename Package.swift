@@ -37,6 +37,13 @@ let package = Package(
             pkgConfig: "libcurl",
             providers: [.apt(["libcurl4-openssl-dev"])]
         ),
+        // zlib through pkg-config; Debian: zlib1g-dev. Export files are deflated as they are
+        // written, so the ZIP is assembled by copying (ZIPFoundation cannot add such entries).
+        .systemLibrary(
+            name: "CDeflate",
+            pkgConfig: "zlib",
+            providers: [.apt(["zlib1g-dev"])]
+        ),
         // Safe Swift over libcurl: an HTTP client and an SMTP client with a MIME builder.
         .target(name: "Curl", dependencies: ["CCurl"]),
         // Safe Swift over libpq: one actor per connection, each on its own thread.
@@ -54,6 +61,7 @@ let package = Package(
             dependencies: [
                 "Postgres",
                 "Curl",
+                "CDeflate",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "TOMLKit", package: "TOMLKit"),

@@ -47,7 +47,8 @@ struct BenchReport: Codable {
         var bytes: Int
         var zipBytes: Int
         var repetitions: Int
-        /// Median, request claimed to ZIP written (identity, all stores, ZIP, digests).
+        /// Median of a warm daemon's requests, request claimed to ZIP written (identity, all
+        /// stores, ZIP, digests).
         var seconds: Double
         var rowsPerSecond: Double
         var megabytesPerSecond: Double
@@ -57,6 +58,10 @@ struct BenchReport: Codable {
         var requestSeconds: Double
         var orderStoreSeconds: Double
         var finalizeSeconds: Double
+        /// The first request of a daemon started for it: connections opened, catalogs read.
+        /// (Optional so that reports written before they existed still load as a baseline.)
+        var coldSeconds: Double?
+        var coldOrderStoreSeconds: Double?
         var copyRows: Int
         var copySeconds: Double
         var copyRowsPerSecond: Double
@@ -222,13 +227,18 @@ struct BenchReport: Codable {
         }
         if let export {
             lines.append("")
-            lines.append("export of one person with \(export.orders) orders (median of \(export.repetitions)):")
+            lines.append("export of one person with \(export.orders) orders (median of \(export.repetitions), one warm daemon):")
             lines.append(
                 "  dsrd:   \(export.rows) rows, \(Self.number(Double(export.bytes) / 1_048_576, 1)) MiB of JSON (\(Self.number(Double(export.zipBytes) / 1_048_576, 2)) MiB zipped) in \(Self.number(export.seconds, 3)) s = \(Self.number(export.rowsPerSecond)) rows/s, \(Self.number(export.megabytesPerSecond, 1)) MiB/s; peak \(Self.number(export.peakRSSMebibytes, 1)) MiB"
             )
             lines.append(
                 "          steps: identity and plan \(Self.number(export.requestSeconds, 3)) s, order store task \(Self.number(export.orderStoreSeconds, 3)) s, ZIP assembly \(Self.number(export.finalizeSeconds, 3)) s"
             )
+            if let cold = export.coldSeconds, let coldStore = export.coldOrderStoreSeconds {
+                lines.append(
+                    "          cold (a daemon started for the request): \(Self.number(cold, 3)) s, order store task \(Self.number(coldStore, 3)) s"
+                )
+            }
             lines.append(
                 "  \\copy:  \(export.copyRows) rows in \(Self.number(export.copySeconds, 3)) s = \(Self.number(export.copyRowsPerSecond)) rows/s"
             )

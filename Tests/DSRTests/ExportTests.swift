@@ -273,7 +273,7 @@ struct ExportTests {
         #expect(files.map(\.path) == ["helpdesk/tickets.json", "helpdesk/tickets.csv"])
         let rows =
             try JSONSerialization.jsonObject(
-                with: Data(contentsOf: directory.appendingPathComponent(ExportedFile.stagedName("helpdesk/tickets.json"))))
+                with: StagedFiles.contents(of: "helpdesk/tickets.json", in: directory, files: files))
             as? [[String: Any]]
         #expect(rows?.first?["subject"] as? String == "ฟิล์มลอก")
         #expect(rows?.first?["open"] as? Bool == true)

@@ -41,12 +41,18 @@ struct QueueTests {
             try await InProcessDaemon.run(database: database, overrides: ["daemon.shutdown_grace=1s"]) { daemon in
                 try await daemon.next("the job claimed") { $0 == .claimed([jobID]) }
                 // Pull the lease close to its end; a heartbeat (500 ms on the pool's clock) pushes it out again.
-                try await connection.execute("UPDATE dsr.jobs SET locked_until = now() + interval '100 ms' WHERE id = $1", [jobID])
+                let pulled = try await connection.query(
+                    "UPDATE dsr.jobs SET locked_until = now() + interval '100 ms' WHERE id = $1 RETURNING locked_until::text AS until",
+                    [jobID])[0].decode("until", as: String.self)
                 daemon.clock.advance(by: .milliseconds(500))
                 try await daemon.next("a heartbeat") { $0 == .leasesRenewed(1) }
+                // Renewed to a full lease (3 s) from the heartbeat's own time, which is later than
+                // the pull: compared with the pulled value, not with now(), which a loaded
+                // machine can move on by a second before this query runs.
                 #expect(
                     try await connection.count(
-                        "SELECT count(*) FROM dsr.jobs WHERE id = $1 AND locked_until > now() + interval '2 seconds'", [jobID]) == 1)
+                        "SELECT count(*) FROM dsr.jobs WHERE id = $1 AND locked_until > $2::timestamptz + interval '2 seconds'",
+                        [jobID, pulled]) == 1)
             }
             // Shut down with the job still running: after the grace period it went back to the queue.
             #expect(try await connection.count("SELECT count(*) FROM dsr.jobs WHERE id = $1 AND state = 'available'", [jobID]) == 1)

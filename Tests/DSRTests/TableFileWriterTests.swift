@@ -42,12 +42,12 @@ struct TableFileWriterTests {
                 return try writer.finish()
             }
             #expect(files.map(\.rows) == [2, 2])
-            let json = try Data(contentsOf: directory.appendingPathComponent(ExportedFile.stagedName("s/t.json")))
+            let json = try StagedFiles.contents(of: "s/t.json", in: directory, files: files)
             #expect(Digests.sha256Hex(json) == files[0].sha256)
             // Escaped, so the file is also valid JavaScript; control characters never raw.
             #expect(json.range(of: Data("\u{2028}".utf8)) == nil && json.range(of: Data("\u{2029}".utf8)) == nil)
             #expect(!json.contains(where: { $0 < 0x20 && $0 != UInt8(ascii: "\n") }))
-            return (json, try String(contentsOf: directory.appendingPathComponent(ExportedFile.stagedName("s/t.csv")), encoding: .utf8))
+            return (json, String(decoding: try StagedFiles.contents(of: "s/t.csv", in: directory, files: files), as: UTF8.self))
         }
     }
 
@@ -89,9 +89,9 @@ struct TableFileWriterTests {
             #"{"name": "\u0e2a\u0e21\u0e0a\u0e32\u0e22", "flag": "\ud83c\uddf9\ud83c\udded", "kept": "a\\u0041 \" \u0007 \u2028 \u0041"}"#
         let directory = try temporaryDirectory()
         defer { try? FileManager.default.removeItem(at: directory) }
-        try await TestDatabase.with { database in
+        let files = try await TestDatabase.with { database in
             let connection = try await database.connect()
-            _ = try await connection.transactionIf(false) { connection in
+            return try await connection.transactionIf(false) { connection in
                 let writer = try TableFileWriter(directory: directory, store: "s", table: "t", formats: [.json])
                 try connection.stream("SELECT $1::json AS doc", [stored]) { row in
                     try writer.write(
@@ -100,7 +100,7 @@ struct TableFileWriterTests {
                 return try writer.finish()
             }
         }
-        let data = try Data(contentsOf: directory.appendingPathComponent(ExportedFile.stagedName("s/t.json")))
+        let data = try StagedFiles.contents(of: "s/t.json", in: directory, files: files)
         let text = String(decoding: data, as: UTF8.self)
         #expect(text.contains(#""name": "สมชาย""#), "\(text)")
         #expect(text.contains(#""flag": "🇹🇭""#), "\(text)")
@@ -125,7 +125,7 @@ struct TableFileWriterTests {
             try await connection.execute("UPDATE probe SET note = $1", [Self.hostileText])
             let columns = try await connection.query("SELECT * FROM probe LIMIT 0").columns
             let kinds = try await connection.query("SELECT * FROM probe").columnTypes.map(TableFileWriter.FieldKind.init(postgresType:))
-            _ = try await connection.transaction { connection in
+            let files = try await connection.transaction { connection in
                 let writer = try TableFileWriter(directory: directory, store: "s", table: "t", formats: [.json, .csv])
                 let scratch = CopyScratch()
                 for _ in 0..<2 {
@@ -137,8 +137,8 @@ struct TableFileWriterTests {
                 }
                 return try writer.finish()
             }
-            #expect(try Data(contentsOf: directory.appendingPathComponent(ExportedFile.stagedName("s/t.json"))) == json)
-            #expect(try String(contentsOf: directory.appendingPathComponent(ExportedFile.stagedName("s/t.csv")), encoding: .utf8) == csv)
+            #expect(try StagedFiles.contents(of: "s/t.json", in: directory, files: files) == json)
+            #expect(String(decoding: try StagedFiles.contents(of: "s/t.csv", in: directory, files: files), as: UTF8.self) == csv)
         }
     }
 
@@ -147,7 +147,7 @@ struct TableFileWriterTests {
         defer { try? FileManager.default.removeItem(at: directory) }
         let writer = try TableFileWriter(directory: directory, store: "s", table: "t", formats: [.json, .csv])
         let files = try writer.finish()
-        #expect(try String(contentsOf: directory.appendingPathComponent(ExportedFile.stagedName("s/t.json")), encoding: .utf8) == "[]\n")
+        #expect(String(decoding: try StagedFiles.contents(of: "s/t.json", in: directory, files: files), as: UTF8.self) == "[]\n")
         #expect(files.map(\.size) == [3, 0])
     }
 }

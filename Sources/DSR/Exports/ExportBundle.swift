@@ -3,8 +3,10 @@ import ZIPFoundation
 
 /// Assembles the files the store tasks wrote into one ZIP: the tables, a human-readable
 /// `summary.txt` in the person's language, and `manifest.json` listing every other file with
-/// its SHA-256, size and row count. Files are added from disk one at a time, so memory does
-/// not depend on the size of the export.
+/// its SHA-256, size and row count. The tables were deflated as the stores sent them
+/// (`StagedFileWriter`); `ZIPWriter` copies them in from disk one at a time, so memory does
+/// not depend on the size of the export. ZIPFoundation reads bundles back (`existing`,
+/// `ExportVerifier`).
 struct ExportBundle {
     struct Result: Sendable {
         let path: String
@@ -58,7 +60,7 @@ struct ExportBundle {
 
     /// Whether a task's file is still in the staging folder, complete.
     static func isStaged(_ file: ExportedFile, in staging: URL) -> Bool {
-        FileSystem.size(staging.path + "/" + ExportedFile.stagedName(file.path)) == file.size
+        FileSystem.size(staging.path + "/" + ExportedFile.stagedName(file.path)) == (file.staged?.deflatedSize ?? file.size)
     }
 
     /// An entry's bytes, read in `chunkSize` pieces; nil when it cannot be read.
@@ -83,7 +85,7 @@ struct ExportBundle {
             let (manifest, manifestData) = Self.manifest(in: archive),
             manifest.requestID == requestID.uuidString.lowercased(),
             manifest.files.filter({ $0.path != "summary.txt" }).sorted(by: { $0.path < $1.path })
-                == files.sorted(by: { $0.path < $1.path }),
+                == files.map(\.listed).sorted(by: { $0.path < $1.path }),
             let sha256 = try? Digests.sha256Hex(file: destination), let size = FileSystem.size(destination.path)
         else { return nil }
         return Result(
@@ -91,13 +93,10 @@ struct ExportBundle {
             rows: files.filter { $0.path.hasSuffix(".json") }.reduce(0) { $0 + $1.rows }, files: files.count + 2)
     }
 
-    /// Bytes read, checksummed and deflated at a time (ZIPFoundation's default, 16 KiB, spent
-    /// a tenth of the assembly on per-chunk overhead).
-    static let chunkSize = 1 << 18
-
     /// Writes the ZIP as `.<name>.partial` beside `destination` and renames it into place.
-    /// The tables come from the staging folder; the summary and manifest from memory.
-    func write(staging: URL, to destination: URL) throws -> Result {
+    /// The tables come from the staging folder, already deflated: they are copied. The
+    /// summary and manifest come from memory.
+    func write(staging: URL, to destination: URL, zip64Limit: UInt64 = 0xFFFF_FFFF) throws -> Result {
         let now = Date()
         let summaryBytes = Array(summary().utf8)
         let summaryFile = ExportedFile(
@@ -106,41 +105,61 @@ struct ExportBundle {
             format: kind == .portability ? "dsrd-portability" : "dsrd-access", formatVersion: 1,
             requestID: requestID.uuidString.lowercased(), kind: kind.rawValue,
             generatedAt: DateTexts.isoSeconds(now), dsrdVersion: DSRVersion.current,
-            stores: stores.map { .init(name: $0.name, sources: $0.sources) }, files: files + [summaryFile])
+            stores: stores.map { .init(name: $0.name, sources: $0.sources) }, files: (files + [summaryFile]).map(\.listed))
         let manifestData = try Self.encoder.encode(manifest)
 
         let temporary = destination.deletingLastPathComponent().path + "/.\(destination.lastPathComponent).partial"
         FileSystem.remove(temporary)
-        let archive = try Archive(url: URL(fileURLWithPath: temporary), accessMode: .create)
+        let zip = try ZIPWriter(path: temporary, modified: now, timeZone: timeZone, zip64Limit: zip64Limit)
         for file in files {
             let path = staging.path + "/" + ExportedFile.stagedName(file.path)
-            let descriptor = open(path, O_RDONLY | O_CLOEXEC)
-            guard descriptor >= 0 else { throw FileSystemError.failed("read", path: path, errno: errno) }
-            defer { close(descriptor) }
-            try archive.addEntry(
-                with: file.path, type: .file, uncompressedSize: Int64(file.size), modificationDate: now, permissions: 0o600,
-                compressionMethod: .deflate, bufferSize: Self.chunkSize
-            ) { position, size in
-                var chunk = Data(count: size)
-                let read = chunk.withUnsafeMutableBytes { pread(descriptor, $0.baseAddress!, size, off_t(position)) }
-                guard read == size else { throw FileSystemError.failed("read", path: path, errno: errno) }
-                return chunk
+            if let staged = file.staged {
+                try zip.addDeflated(
+                    name: file.path, crc32: staged.crc32, size: file.size, deflatedPath: path, deflatedSize: staged.deflatedSize)
+            } else {
+                let deflated = try Self.deflate(path, into: path + ".deflate")
+                defer { FileSystem.remove(path + ".deflate") }
+                try zip.addDeflated(
+                    name: file.path, crc32: deflated.crc32, size: deflated.size, deflatedPath: path + ".deflate",
+                    deflatedSize: deflated.deflatedSize)
             }
         }
-        for (path, bytes) in [("summary.txt", Data(summaryBytes)), ("manifest.json", manifestData)] {
-            try archive.addEntry(
-                with: path, type: .file, uncompressedSize: Int64(bytes.count), modificationDate: now, permissions: 0o600,
-                compressionMethod: .deflate
-            ) { position, size in bytes.subdata(in: Int(position)..<Int(position) + size) }
-        }
-        chmod(temporary, 0o600)
+        try zip.add(name: "summary.txt", bytes: summaryBytes)
+        try zip.add(name: "manifest.json", bytes: Array(manifestData))
+        let (size, sha256) = try zip.finish()
         Failpoints.hit("finalize.after_partial_written")
         try FileSystem.rename(temporary, destination.path)
         return Result(
-            path: destination.path, size: FileSystem.size(destination.path) ?? 0, sha256: try Digests.sha256Hex(file: destination),
-            manifestSHA256: Digests.sha256Hex(manifestData), rows: files.filter { $0.path.hasSuffix(".json") }.reduce(0) { $0 + $1.rows },
-            files: files.count + 2)
+            path: destination.path, size: size, sha256: sha256, manifestSHA256: Digests.sha256Hex(manifestData),
+            rows: files.filter { $0.path.hasSuffix(".json") }.reduce(0) { $0 + $1.rows }, files: files.count + 2)
     }
+
+    /// Deflates a file staged uncompressed (by a dsrd from before staged files were deflated)
+    /// into `destination`, in 256 KiB pieces.
+    static func deflate(_ path: String, into destination: String) throws -> DeflateStream {
+        let source = open(path, O_RDONLY | O_CLOEXEC)
+        guard source >= 0 else { throw FileSystemError.failed("read", path: path, errno: errno) }
+        defer { close(source) }
+        let target = open(destination, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o600)
+        guard target >= 0 else { throw FileSystemError.failed("create", path: destination, errno: errno) }
+        defer { close(target) }
+        let deflater = try DeflateStream()
+        var chunk = [UInt8](repeating: 0, count: chunkSize)
+        while true {
+            let read = chunk.withUnsafeMutableBytes { Glibc.read(source, $0.baseAddress!, $0.count) }
+            if read < 0 && errno == EINTR { continue }
+            guard read >= 0 else { throw FileSystemError.failed("read", path: path, errno: errno) }
+            try chunk.withUnsafeBytes { bytes in
+                try deflater.deflate(UnsafeRawBufferPointer(rebasing: bytes[0..<read]), finish: read == 0) {
+                    try FileSystem.write(target, $0)
+                }
+            }
+            if read == 0 { return deflater }
+        }
+    }
+
+    /// Bytes read at a time from files.
+    static let chunkSize = 1 << 18
 
     /// What PDPA s.30 / GDPR Art. 15 require the person to be told, per store and table.
     func summary() -> String {

@@ -16,16 +16,18 @@ enum FileSystem {
     }
 
     static func write(_ descriptor: Int32, _ bytes: [UInt8]) throws {
-        try bytes.withUnsafeBytes { buffer in
-            var offset = 0
-            while offset < buffer.count {
-                let written = Glibc.write(descriptor, buffer.baseAddress! + offset, buffer.count - offset)
-                if written < 0 {
-                    if errno == EINTR { continue }
-                    throw FileSystemError.failed("write", path: "", errno: errno)
-                }
-                offset += written
+        try bytes.withUnsafeBytes { try write(descriptor, $0) }
+    }
+
+    static func write(_ descriptor: Int32, _ buffer: UnsafeRawBufferPointer) throws {
+        var offset = 0
+        while offset < buffer.count {
+            let written = Glibc.write(descriptor, buffer.baseAddress! + offset, buffer.count - offset)
+            if written < 0 {
+                if errno == EINTR { continue }
+                throw FileSystemError.failed("write", path: "", errno: errno)
             }
+            offset += written
         }
     }
 

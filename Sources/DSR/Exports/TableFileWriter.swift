@@ -46,8 +46,8 @@ final class TableFileWriter {
         case json(String)
     }
 
-    private let json: HashingFileWriter
-    private let csv: HashingFileWriter?
+    private let json: StagedFileWriter
+    private let csv: StagedFileWriter?
     /// `"name": ` per column, JSON-escaped once.
     private var keys: [[UInt8]]?
     private(set) var rows = 0
@@ -61,8 +61,8 @@ final class TableFileWriter {
         self.table = table
         jsonPath = "\(store)/\(table).json"
         csvPath = "\(store)/\(table).csv"
-        json = try HashingFileWriter(path: directory.path + "/" + ExportedFile.stagedName(jsonPath))
-        csv = formats.contains(.csv) ? try HashingFileWriter(path: directory.path + "/" + ExportedFile.stagedName(csvPath)) : nil
+        json = try StagedFileWriter(path: directory.path + "/" + ExportedFile.stagedName(jsonPath))
+        csv = formats.contains(.csv) ? try StagedFileWriter(path: directory.path + "/" + ExportedFile.stagedName(csvPath)) : nil
         json.buffer.append(UInt8(ascii: "["))
     }
 
@@ -96,10 +96,16 @@ final class TableFileWriter {
     func finish() throws -> [ExportedFile] {
         json.buffer.append(contentsOf: Array((rows == 0 ? "]\n" : "\n]\n").utf8))
         let jsonDigest = try json.finish()
-        var files = [ExportedFile(path: jsonPath, sha256: jsonDigest.sha256, size: jsonDigest.size, rows: rows, store: store, table: table)]
+        var files = [
+            ExportedFile(
+                path: jsonPath, sha256: jsonDigest.sha256, size: jsonDigest.size, rows: rows, store: store, table: table,
+                staged: jsonDigest.staged)
+        ]
         if let csv {
             let digest = try csv.finish()
-            files.append(ExportedFile(path: csvPath, sha256: digest.sha256, size: digest.size, rows: rows, store: store, table: table))
+            files.append(
+                ExportedFile(
+                    path: csvPath, sha256: digest.sha256, size: digest.size, rows: rows, store: store, table: table, staged: digest.staged))
         }
         return files
     }

@@ -23,11 +23,40 @@ public struct Resolution: Sendable, Equatable {
 public struct ExportedFile: Codable, Sendable, Equatable {
     /// Path inside the bundle, e.g. `customer/customers.json`.
     public var path: String
+    /// SHA-256 and size of the file itself (not of its compressed form).
     public var sha256: String
     public var size: Int
     public var rows: Int
     public var store: String
     public var table: String
+    /// How the file sits in its request's staging folder: deflated, as its ZIP entry will
+    /// hold it. Nil for a file staged uncompressed (by dsrd before 2026-11-27), which the
+    /// assembly compresses itself. Not part of the manifest.
+    public var staged: Staged?
+
+    public struct Staged: Codable, Sendable, Equatable {
+        /// CRC-32 of the file before compression, as a ZIP entry records it.
+        public var crc32: UInt32
+        /// Bytes of raw DEFLATE in the staging folder.
+        public var deflatedSize: Int
+    }
+
+    public init(path: String, sha256: String, size: Int, rows: Int, store: String, table: String, staged: Staged? = nil) {
+        self.path = path
+        self.sha256 = sha256
+        self.size = size
+        self.rows = rows
+        self.store = store
+        self.table = table
+        self.staged = staged
+    }
+
+    /// The file as `manifest.json` lists it: without its staging details.
+    public var listed: ExportedFile {
+        var file = self
+        file.staged = nil
+        return file
+    }
 
     /// The file's name in its request's staging folder: its path in the bundle with `%` and
     /// `/` escaped, so all of a request's files sit in one folder (creating a folder per

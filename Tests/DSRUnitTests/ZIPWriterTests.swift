@@ -1,0 +1,111 @@
+import Foundation
+import Testing
+
+@testable import DSR
+
+/// dsrd writes its export ZIPs itself (entries deflated while the stores send rows, copied in
+/// at assembly). These read the result back with two independent readers: ZIPFoundation,
+/// through `ExportVerifier`, and Python's `zipfile`, as a person's unzip tool would.
+@Suite("Export ZIP writer")
+struct ZIPWriterTests {
+    static let rows: [[TableFileWriter.Value]] = (0..<3000).map { index in
+        [.string("\(index)"), .string("สมชาย \(index), \"quoted\"\nline"), .json(index.isMultiple(of: 2) ? "true" : "false"), .null]
+    }
+
+    /// Stages a store's table the way a store task does, then assembles the bundle.
+    static func bundle(zip64Limit: UInt64, stagedUncompressed: Bool = false) throws -> (zip: String, files: [ExportedFile], folder: URL) {
+        let folder = FileManager.default.temporaryDirectory.appendingPathComponent("zipwriter-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
+        let staging = folder.appendingPathComponent("staging")
+        try FileManager.default.createDirectory(at: staging, withIntermediateDirectories: true)
+        let writer = try TableFileWriter(directory: staging, store: "ร้านค้า", table: "orders", formats: [.json, .csv])
+        for row in rows { try writer.write(columns: ["id", "note", "paid", "gone"], values: row) }
+        var files = try writer.finish()
+        if stagedUncompressed {
+            // As a dsrd from before staged files were deflated left them: plain bytes.
+            for index in files.indices {
+                let path = staging.path + "/" + ExportedFile.stagedName(files[index].path)
+                let plain = try inflate(path)
+                try FileSystem.writeFile(path, Array(plain))
+                files[index].staged = nil
+            }
+        }
+        let bundle = ExportBundle(
+            requestID: UUID(), kind: .access, language: .thai, stores: [], files: files,
+            timeZone: TimeZone(identifier: "Asia/Bangkok")!, company: DSRConfiguration.Company())
+        let destination = folder.appendingPathComponent("export.zip")
+        let result = try bundle.write(staging: staging, to: destination, zip64Limit: zip64Limit)
+        #expect(result.size == FileSystem.size(destination.path))
+        #expect(try result.sha256 == Digests.sha256Hex(file: destination))
+        return (destination.path, files, folder)
+    }
+
+    /// Inflates a staged file with Python's zlib (an independent implementation of the reader).
+    static func inflate(_ path: String) throws -> Data {
+        try python("import sys, zlib; sys.stdout.buffer.write(zlib.decompress(open(sys.argv[1], 'rb').read(), -15))", path)
+    }
+
+    static func python(_ script: String, _ arguments: String...) throws -> Data {
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: "/usr/bin/python3")
+        process.arguments = ["-c", script] + arguments
+        let output = Pipe()
+        process.standardOutput = output
+        try process.run()
+        let data = output.fileHandleForReading.readDataToEndOfFile()
+        process.waitUntilExit()
+        #expect(process.terminationStatus == 0)
+        return data
+    }
+
+    /// What Python's zipfile makes of the ZIP: each entry's name, size and whether its
+    /// CRC-32 checks (`testzip`), plus the JSON table parsed.
+    static func pythonReads(_ zip: String) throws -> [String: Any] {
+        let script = """
+            import json, sys, zipfile
+            z = zipfile.ZipFile(sys.argv[1])
+            table = json.loads(z.read('ร้านค้า/orders.json'))
+            print(json.dumps({'bad': z.testzip(), 'names': sorted(i.filename for i in z.infolist()),
+                              'rows': len(table), 'note': table[7]['note'], 'paid': table[7]['paid'],
+                              'modes': sorted({i.external_attr >> 16 for i in z.infolist()}),
+                              'methods': sorted({i.compress_type for i in z.infolist()})}))
+            """
+        return try #require(try JSONSerialization.jsonObject(with: python(script, zip)) as? [String: Any])
+    }
+
+    @Test(arguments: [UInt64(0xFFFF_FFFF), 1])
+    func bothReadersAgreeWithTheManifest(zip64Limit: UInt64) throws {
+        // A limit of 1 writes every size and offset as ZIP64, as a 4 GiB export would.
+        let (zip, files, folder) = try Self.bundle(zip64Limit: zip64Limit)
+        defer { try? FileManager.default.removeItem(at: folder) }
+        #expect(ExportVerifier.problems(path: zip) == [])
+        let read = try Self.pythonReads(zip)
+        #expect(read["bad"] is NSNull)
+        #expect(read["names"] as? [String] == ["manifest.json", "summary.txt", "ร้านค้า/orders.csv", "ร้านค้า/orders.json"])
+        #expect(read["rows"] as? Int == Self.rows.count)
+        #expect(read["note"] as? String == "สมชาย 7, \"quoted\"\nline")
+        #expect(read["paid"] as? Bool == false)
+        #expect(read["modes"] as? [Int] == [0o100600])
+        #expect(read["methods"] as? [Int] == [8])
+        // Deflated while staged: far smaller than the file, and the ZIP is about that size.
+        let json = try #require(files.first { $0.path.hasSuffix(".json") })
+        #expect(try #require(json.staged).deflatedSize * 5 < json.size)
+    }
+
+    /// A request whose store tasks ran under an older dsrd left its files uncompressed; the
+    /// assembly after an upgrade deflates them itself.
+    @Test func filesStagedUncompressedAreStillBundled() throws {
+        let (zip, _, folder) = try Self.bundle(zip64Limit: 0xFFFF_FFFF, stagedUncompressed: true)
+        defer { try? FileManager.default.removeItem(at: folder) }
+        #expect(ExportVerifier.problems(path: zip) == [])
+        #expect(try Self.pythonReads(zip)["bad"] is NSNull)
+        #expect(FileSystem.entries(of: folder.appendingPathComponent("staging").path).allSatisfy { !$0.name.hasSuffix(".deflate") })
+    }
+
+    @Test func dosTimesAreLocalToTheCompany() throws {
+        let noonUTC = try #require(ISO8601DateFormatter().date(from: "2026-11-27T05:00:08Z"))
+        let (date, time) = ZIPWriter.dosDateTime(noonUTC, timeZone: try #require(TimeZone(identifier: "Asia/Bangkok")))
+        #expect(date == UInt16(2026 - 1980) << 9 | 11 << 5 | 27)
+        #expect(time == 12 << 11 | 0 << 5 | 4)
+    }
+}
