@@ -51,7 +51,9 @@ def mailed_code(mail_dir, recipient):
             message = email.message_from_binary_file(handle, policy=email.policy.default)
         if recipient not in str(message["To"]):
             continue
-        match = re.search(r": (\d{6}) \(", str(message["Subject"]))
+        # The code is on a line of its own in the body, never in the subject.
+        body = message.get_body(preferencelist=("plain",))
+        match = re.search(r"^ {4}(\d{6})\s*$", body.get_content() if body else "", re.MULTILINE)
         if match:
             found = match.group(1)
     return found

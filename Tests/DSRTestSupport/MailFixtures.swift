@@ -33,6 +33,13 @@ public func plainText(of message: String) -> String {
     return String(decoding: Data(base64Encoded: encoded.replacingOccurrences(of: "\r\n", with: "")) ?? Data(), as: UTF8.self)
 }
 
+/// The one-time code of a verification mail: on a line of its own in the body, indented, and
+/// never in the subject (mailbox previews and lock screens show subjects).
+public func verificationCode(in message: String) -> String? {
+    plainText(of: message).split(whereSeparator: \.isNewline).first { $0.wholeMatch(of: #/ {4}\d{6}\s*/#) != nil }
+        .map { String($0.trimmingCharacters(in: .whitespaces)) }
+}
+
 extension TestDatabase {
     public func noticeArguments(smtpPort: Int, extra: [String] = []) -> [String] {
         runArguments(

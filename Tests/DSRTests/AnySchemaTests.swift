@@ -338,6 +338,88 @@ struct AnySchemaTests {
         }
     }
 
+    /// A store whose email and phone columns are called `Email` and `mobile`: a person corrects
+    /// "email" and "phone", whatever the columns are called. The corrected values are checked
+    /// and normalised as an email and a phone, and every table's column of that kind gets them.
+    /// The result says truthfully what happened: rows already as asked are told apart, and so
+    /// is a field no store holds for the person.
+    @Test func aRectificationNamesTheKindNotTheColumnAndSaysWhatItDidNotFind() async throws {
+        let connectors = try temporaryDirectory()
+        defer { try? FileManager.default.removeItem(at: connectors) }
+        var mapping = try String(contentsOfFile: ShopFixture.connectors + "/shop.toml", encoding: .utf8)
+        for (old, new) in [
+            (#"email = "email", phone = "phone", passport"#, #"email = "Email", phone = "mobile", passport"#),
+            (#"rectify = ["full_name", "birth_date", "email"]"#, #"rectify = ["full_name", "birth_date", "Email", "mobile"]"#),
+            ("email = \"contact\"\nphone = \"contact\"", "Email = \"contact\"\nmobile = \"contact\""),
+            ("email = \"hash\"\nphone = \"null\"", "Email = \"hash\"\nmobile = \"null\""),
+            (#"identity = { email = "email" }"#, #"identity = { email = "email" }"# + "\nrectify = [\"email\", \"subscribed_on\"]"),
+        ] {
+            let range = try #require(mapping.range(of: old), "\(old)")
+            mapping.replaceSubrange(range, with: new)
+        }
+        try mapping.write(to: connectors.appendingPathComponent("shop.toml"), atomically: true, encoding: .utf8)
+        try await TestDatabase.migrated { database, connection in
+            try await ShopFixture.with(customers: 10) { shop in
+                let store = try await PostgresConnection.connect(shop.url)
+                try await store.execute(#"ALTER TABLE customers RENAME COLUMN email TO "Email""#)
+                try await store.execute("ALTER TABLE customers RENAME COLUMN phone TO mobile")
+                let exports = try temporaryDirectory()
+                defer { try? FileManager.default.removeItem(at: exports) }
+                let daemon = try BackgroundDaemon(
+                    shop.arguments(
+                        ["run"], database: database,
+                        extra: fastQueue + [
+                            "--set", "connectors.directory=\(connectors.path)", "--set", "exports.directory=\(exports.path)",
+                        ]),
+                    environment: shop.environment)
+                #expect(
+                    try await eventually {
+                        try await connection.query("SELECT string_agg(field, ',' ORDER BY field) AS f FROM dsr.correctable_fields")[0]
+                            .decode("f", as: String?.self) == "birth_date,email,full_name,phone,subscribed_on"
+                    }, "\(daemon.output.suffix(2000))")
+                func rectify(_ customer: Int, _ changes: String) async throws -> [String: Any] {
+                    let id = try await connection.query(
+                        "SELECT dsr.submit('rectification', jsonb_build_object('customer_id', $1::text), jsonb_build_object('changes', $2::jsonb)) AS id",
+                        [String(customer), changes])[0].decode("id", as: UUID.self)
+                    #expect(try await eventually { try await connection.isCompleted(id) }, "\(daemon.output.suffix(3000))")
+                    return try await completedResult(connection, id)
+                }
+                // "email" corrects the customers' `Email` and the newsletter's `email`, normalised.
+                _ = try await rectify(7, #"{"email": " Shopper7.New@Example.COM "}"#)
+                #expect(
+                    try await store.count(#"SELECT count(*) FROM customers WHERE id = 7 AND "Email" = 'shopper7.new@example.com'"#) == 1)
+                #expect(try await store.count("SELECT count(*) FROM newsletter WHERE email = 'shopper7.new@example.com'") == 1)
+                // "phone" corrects `mobile`, normalised as a phone.
+                _ = try await rectify(7, #"{"phone": "+44 7700 900 007"}"#)
+                #expect(try await store.count("SELECT count(*) FROM customers WHERE id = 7 AND mobile = '+447700900007'") == 1)
+                // The column's own name is not a field, and an email must be an email.
+                for changes in [#"{"Email": "x@example.com"}"#, #"{"email": "not an email at all"}"#] {
+                    await #expect(throws: PostgresError.self, "\(changes)") {
+                        try await connection.query(
+                            "SELECT dsr.submit('rectification', '{\"customer_id\": \"7\"}', jsonb_build_object('changes', $1::jsonb))",
+                            [changes])
+                    }
+                }
+                #expect(
+                    try await store.count(#"SELECT count(*) FROM customers WHERE "Email" IN ('x@example.com', 'not an email at all')"#) == 0
+                )
+                // A name already as asked is not "corrected", and a field no store holds for the
+                // person (customer 8 has no newsletter row) is named as not found.
+                let result = try await rectify(8, #"{"full_name": "Shopper 8", "subscribed_on": "2026-01-01"}"#)
+                #expect(result["rows_changed"] as? Int == 0, "\(result)")
+                #expect(result["fields_not_held"] as? [String] == ["subscribed_on"], "\(result)")
+                let lines = NoticeVocabulary.outcomeValues(result, locale: "en")["change_lines"] as? [String] ?? []
+                #expect(
+                    lines == [
+                        "shop / customers: already as you asked, nothing to change (1 record)",
+                        "\"subscribed_on\": we hold no such detail about you, so nothing was corrected",
+                    ], "\(lines)")
+                await store.close()
+                #expect(await daemon.stop() == 0)
+            }
+        }
+    }
+
     /// citext (the extension's case-insensitive text, its type oid given out at install) is
     /// text to the checks: an email in it can be hashed or masked.
     @Test func citextIsText() {

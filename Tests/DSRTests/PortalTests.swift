@@ -18,10 +18,9 @@ struct PortalTests {
 
     func location(_ response: HTTPResponse) -> String { response.header("Location").first ?? "" }
 
-    /// The code in the newest verification mail to `recipient` (its subject: "...: 482913 (...").
+    /// The code in the newest verification mail to `recipient`.
     func mailedCode(in sink: ScriptedServer, to recipient: String) throws -> String? {
-        try sink.messages().filter { header("To", in: $0) == "<\(recipient)>" }
-            .compactMap { decodeHeader(header("Subject", in: $0) ?? "").firstMatch(of: /: (\d{6}) \(/).map { String($0.output.1) } }.last
+        try sink.messages().filter { header("To", in: $0) == "<\(recipient)>" }.compactMap(verificationCode(in:)).last
     }
 
     @Test func anAccessRequestFromThePortalIsVerifiedAnsweredAndDownloadedOnce() async throws {

@@ -275,7 +275,21 @@ struct PromiseTests {
                 "Reason: your identity could not be verified."))
         let erasure = try render("completed", "email", "en", ["rows_held": 0], kind: "erasure")
         #expect(!erasure.contains("the law requires us to keep"))
-        #expect(try render("completed", "email", "en", ["rows_held": 3], kind: "erasure").contains("The exception is 3 records"))
+        #expect(try render("completed", "email", "en", ["rows_held": 3], kind: "erasure").contains("The exception is 3 record(s)"))
+        // Only rows a rule keeps are called the law's; rows kept because kept rows refer to
+        // them, or because the mapping keeps them, are told apart, to the person and the DPO.
+        let split: [String: Any] = ["rows_held": 4, "rows_held_by_rule": 1, "rows_held_referenced": 2, "rows_kept_by_mapping": 1]
+        let told = try render("completed", "email", "en", split, kind: "erasure")
+        #expect(told.contains("The exception is 1 record(s) the law requires us to keep"), "\(told)")
+        #expect(told.contains("2 further record(s) are kept only because other records we keep refer to them"), "\(told)")
+        #expect(told.contains("1 record(s) are kept under our own retention rules"), "\(told)")
+        let referencedOnly = try render(
+            "completed", "email", "en", ["rows_held": 2, "rows_held_by_rule": 0, "rows_held_referenced": 2], kind: "erasure")
+        #expect(!referencedOnly.contains("the law requires"), "\(referencedOnly)")
+        let thaiHeld = try render("completed", "email", "th", split, kind: "erasure")
+        #expect(thaiHeld.contains("จำนวน 1 รายการ") && thaiHeld.contains("อีก 2 รายการถูกเก็บไว้เพียงเพราะ"), "\(thaiHeld)")
+        let dpo = try render("dpo_completion", "email", "en", split, kind: "erasure")
+        #expect(dpo.contains("Held by a rule (legal hold, open dispute): 1  referenced by kept rows: 2  kept by the mapping: 1"), "\(dpo)")
         // Another company's name and contact, never the seed company's.
         configuration.company = .init(
             nameTH: "บริษัท ตัวอย่าง รีเทล จำกัด", nameEN: "Example Retail Co., Ltd.", shortName: "ExRetail",

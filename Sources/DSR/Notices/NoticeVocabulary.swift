@@ -58,7 +58,20 @@ public enum NoticeVocabulary {
     /// (`change_lines`), or `no_change_found`.
     static func outcomeValues(_ values: [String: Any], locale: String) -> [String: Any] {
         var derived: [String: Any] = [:]
-        if let held = values["rows_held"] as? Int { derived["has_held"] = held > 0 }
+        if let held = values["rows_held"] as? Int {
+            // Why rows were kept, told apart: only a rule may be called the law's. A result
+            // from before the split counts every kept row as kept by a rule, as it then said.
+            let referenced = values["rows_held_referenced"] as? Int ?? 0
+            let mapping = values["rows_kept_by_mapping"] as? Int ?? 0
+            let byRule = values["rows_held_by_rule"] as? Int ?? max(held - referenced - mapping, 0)
+            derived["has_held"] = held > 0
+            derived["rows_held_by_rule"] = byRule
+            derived["has_held_by_rule"] = byRule > 0
+            derived["rows_held_referenced"] = referenced
+            derived["has_held_referenced"] = referenced > 0
+            derived["rows_kept_by_mapping"] = mapping
+            derived["has_kept_by_mapping"] = mapping > 0
+        }
         // An erasure that also deleted earlier exports of the person says so.
         derived["exports_deleted"] = (values["exports_deleted"] as? Int ?? 0) > 0
         // Records checked by hand (manual stores): each outcome in the owner's words.
@@ -76,12 +89,23 @@ public enum NoticeVocabulary {
         for update in updates {
             let store = update["store"] as? String ?? ""
             for table in update["tables"] as? [[String: Any]] ?? [] {
-                guard let rows = table["rows"] as? Int, rows > 0, let action = table["action"] as? String,
-                    let name = table["name"] as? String
-                else { continue }
-                lines.append(changeLine(store: store, table: name, action: action, rows: rows, locale: locale))
+                guard let action = table["action"] as? String, let name = table["name"] as? String else { continue }
+                let rows = table["rows"] as? Int ?? 0
+                if rows > 0 {
+                    lines.append(changeLine(store: store, table: name, action: action, rows: rows, locale: locale))
+                } else if action == "rectified", let matched = table["matched"] as? Int, matched > 0 {
+                    lines.append(changeLine(store: store, table: name, action: "already", rows: matched, locale: locale))
+                }
             }
         }
+        let notHeld = values["fields_not_held"] as? [String] ?? []
+        for field in notHeld {
+            lines.append(
+                locale == "en"
+                    ? "\"\(field)\": we hold no such detail about you, so nothing was corrected"
+                    : "\"\(field)\": เราไม่มีข้อมูลนี้ของท่าน จึงไม่มีสิ่งใดถูกแก้ไข")
+        }
+        if !notHeld.isEmpty { derived["fields_not_held_text"] = notHeld.joined(separator: ", ") }
         derived["change_lines"] = lines
         derived["has_change_lines"] = !lines.isEmpty
         derived["no_change_found"] = lines.isEmpty && !manual.contains { $0["outcome"] as? String == "done" }
@@ -92,11 +116,11 @@ public enum NoticeVocabulary {
     static func changeLine(store: String, table: String, action: String, rows: Int, locale: String) -> String {
         let english = [
             "rectified": "corrected", "restricted": "processing restricted", "unrestricted": "restriction lifted",
-            "withdrawn": "stopped", "deleted": "deleted",
+            "withdrawn": "stopped", "deleted": "deleted", "already": "already as you asked, nothing to change",
         ]
         let thai = [
             "rectified": "แก้ไขแล้ว", "restricted": "ระงับการใช้แล้ว", "unrestricted": "ยกเลิกการระงับแล้ว",
-            "withdrawn": "หยุดใช้แล้ว", "deleted": "ลบแล้ว",
+            "withdrawn": "หยุดใช้แล้ว", "deleted": "ลบแล้ว", "already": "ตรงตามที่ท่านขออยู่แล้ว ไม่มีสิ่งใดต้องแก้ไข",
         ]
         if locale == "en" {
             return "\(store) / \(table): \(english[action] ?? action) (\(rows) \(rows == 1 ? "record" : "records"))"

@@ -88,6 +88,12 @@ extension FinalizeHandler {
         outcome.rowsAnonymised = total(\.anonymised)
         outcome.rowsHeldAnonymised = total(\.heldAnonymised)
         outcome.rowsHeldUnchanged = total(\.heldUnchanged)
+        func held(_ reason: StoreErasure.Held.Reason) -> Int {
+            tables.flatMap(\.held).filter { $0.reason == reason }.reduce(0) { $0 + $1.rows }
+        }
+        outcome.rowsHeldByRule = held(.rule)
+        outcome.rowsHeldReferenced = held(.referenced)
+        outcome.rowsKeptByMapping = held(.mapping)
         if !exportsDeleted.isEmpty { outcome.exportsDeleted = exportsDeleted.count }
         let json = try outcome.json()
         context.logger.info("deletion proof signed", metadata: ["dsr.audit_seq": "\(entry.seq)", "dsr.rows": "\(erased)"])

@@ -136,7 +136,35 @@ public struct FinalizeHandler: JobHandler {
         // Decided and applied: the restriction made while it was decided goes.
         let lift = request.restrictedWhileDeciding ? [try await liftRestriction(request)] : []
         outcome.rowsChanged = changes.flatMap(\.tables).reduce(0) { $0 + $1.rows }
+        if case .rectify(let requested) = try? request.change(rectifiable: fanOut.rectifiableFields) {
+            var correctable: [String: Set<String>] = [:]
+            for connector in fanOut.connectors {
+                correctable[connector.mapping.name] = Set(connector.mapping.tables.flatMap(\.rectifyFields))
+            }
+            let notHeld = Self.fieldsNotHeld(Set(requested.keys), updates: changes, correctable: correctable)
+            outcome.fieldsNotHeld = notHeld.isEmpty ? nil : notHeld
+        }
         return JobResult(effects: lift + [SQLStatement("SELECT dsr.complete_request($1, $2::jsonb)", [request.id, try outcome.json()])])
+    }
+}
+
+extension FinalizeHandler {
+    /// The fields of a rectification that no store holds for the person: nothing could be
+    /// corrected, and the person and the DPO are told so instead of "done". A store that does
+    /// not say which field it changed (HTTP) holds every field it can correct once it changed
+    /// any row.
+    static func fieldsNotHeld(_ requested: Set<String>, updates: [StoreUpdate], correctable: [String: Set<String>]) -> [String] {
+        var held = Set<String>()
+        for update in updates {
+            for table in update.tables where table.action == "rectified" || table.field == nil {
+                if let field = table.field {
+                    if (table.matched ?? table.rows) > 0 { held.insert(field) }
+                } else if table.rows > 0 {
+                    held.formUnion(correctable[update.store] ?? [])
+                }
+            }
+        }
+        return requested.subtracting(held).sorted()
     }
 }
 
@@ -160,9 +188,16 @@ struct CompletionOutcome: Codable, Sendable {
     var rowsAnonymised: Int?
     var rowsHeldAnonymised: Int?
     var rowsHeldUnchanged: Int?
+    /// Of `rowsHeld`, by why they were kept (``StoreErasure/Held/Reason``): a rule the company
+    /// must follow, kept rows referring to them, the mapping's `_row = "keep"`.
+    var rowsHeldByRule: Int?
+    var rowsHeldReferenced: Int?
+    var rowsKeptByMapping: Int?
     /// Rectification, restriction, objection, withdrawal: what each store did, and the rows changed.
     var changes: [StoreUpdate]?
     var rowsChanged: Int?
+    /// Rectification: the fields asked for that no store holds for the person.
+    var fieldsNotHeld: [String]?
     /// Erasure: earlier exports of the person that were deleted with their data.
     var exportsDeleted: Int?
     /// Manual stores: what each owner recorded.
@@ -187,8 +222,12 @@ struct CompletionOutcome: Codable, Sendable {
         case rowsAnonymised = "rows_anonymised"
         case rowsHeldAnonymised = "rows_held_anonymised"
         case rowsHeldUnchanged = "rows_held_unchanged"
+        case rowsHeldByRule = "rows_held_by_rule"
+        case rowsHeldReferenced = "rows_held_referenced"
+        case rowsKeptByMapping = "rows_kept_by_mapping"
         case changes
         case rowsChanged = "rows_changed"
+        case fieldsNotHeld = "fields_not_held"
         case exportsDeleted = "exports_deleted"
         case manualTasks = "manual_tasks"
         case processors

@@ -12,6 +12,24 @@ public struct StoreErasure: Codable, Sendable, Equatable {
         public var until: String?
         /// anonymised (identifying columns replaced) or kept (untouched, e.g. an open dispute).
         public var treatment: String
+
+        /// The rule of rows kept only because kept rows (possibly of tables the mapping does
+        /// not list) refer to them.
+        public static let referencedRule = "referenced by rows kept in other tables of this store"
+        /// The rule of rows a table's `_row = "keep"` keeps.
+        public static let mappingRule = "kept by the store mapping"
+
+        /// Why the rows were kept, as the person is told: a rule the company must follow (a
+        /// legal hold, an open dispute), other kept rows referring to them, or the mapping.
+        public enum Reason: Sendable { case rule, referenced, mapping }
+
+        public var reason: Reason {
+            switch rule {
+            case Self.referencedRule: .referenced
+            case Self.mappingRule: .mapping
+            default: .rule
+            }
+        }
     }
 
     public struct Table: Codable, Sendable, Equatable {

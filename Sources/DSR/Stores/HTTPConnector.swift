@@ -103,7 +103,14 @@ public struct HTTPConnector: Connector {
             "identity": try JSONSerialization.jsonObject(with: JSONEncoder().encode(identity)),
         ]
         switch change {
-        case .rectify(let changes): body["changes"] = changes
+        case .rectify(let changes):
+            // The store's own field names: an `email` correction goes to whichever of its
+            // fields the mapping names as the email.
+            var fields: [String: String] = [:]
+            for table in mapping.tables {
+                for (field, value) in changes { for column in table.rectifyColumns(for: field) { fields[column] = value } }
+            }
+            body["changes"] = fields
         case .restrict(let lift): body["lift"] = lift
         case .object(let purposes): body["purposes"] = purposes
         case nil: break

@@ -8,6 +8,8 @@ extension SQLConnector {
         var table: String
         var action: String
         var column: String?
+        /// For a rectification, the field the person named (``StoreMapping/Table/rectifyField(_:)``).
+        var field: String? = nil
         var sql: String
         var parameters: [any PostgresEncodable]
         var afterDigest: String?
@@ -25,13 +27,15 @@ extension SQLConnector {
                 var tables: [StoreUpdate.Table] = []
                 for statement in prepared {
                     if statement.action == "rectified" {
-                        let digests = try connection.query(statement.sql, statement.parameters).map {
-                            try $0.decode("before_digest", as: String.self)
-                        }
+                        let row = try connection.query(statement.sql, statement.parameters)[0]
+                        let digests = try row.decode("digests", as: String.self)
                         tables.append(
                             .init(
-                                name: statement.table, action: statement.action, column: statement.column, rows: digests.count,
-                                beforeDigests: Array(Set(digests)).sorted(), afterDigest: statement.afterDigest))
+                                name: statement.table, action: statement.action, column: statement.column,
+                                rows: try row.decode("changed", as: Int.self),
+                                beforeDigests: digests.isEmpty ? [] : digests.split(separator: ",").map(String.init),
+                                afterDigest: statement.afterDigest, field: statement.field, matched: try row.decode("matched", as: Int.self)
+                            ))
                     } else {
                         tables.append(
                             .init(
@@ -51,24 +55,32 @@ extension SQLConnector {
             let name = Self.quote(table.name)
             switch change {
             case .rectify(let changes):
-                for (column, value) in changes.sorted(by: { $0.key < $1.key }) where table.rectify.contains(column) {
-                    let quoted = Self.quote(column)
-                    // The corrected value in the column's own type (a date stays a date); the
-                    // type's name comes from the store's catalog, never from the request.
-                    let type = statements.table(table.name)?.column(column)?.type ?? "text"
-                    let (sql, parameters) = statements.statement(table, identity: identity) { match, binder in
-                        let bound = "CAST(\(binder.bind(value, as: "text")) AS \(type))"
-                        return """
-                            WITH old AS (SELECT t0.ctid AS row_id, t0.\(quoted)::text AS before FROM \(name) AS t0 WHERE \(match) FOR UPDATE)
-                            UPDATE \(name) AS t SET \(quoted) = \(bound) FROM old
-                             WHERE t.ctid = old.row_id AND t.\(quoted) IS DISTINCT FROM \(bound)
-                            RETURNING encode(sha256(convert_to(coalesce(old.before, ''), 'UTF8')), 'hex') AS before_digest
-                            """
+                for (field, value) in changes.sorted(by: { $0.key < $1.key }) {
+                    for column in table.rectifyColumns(for: field) {
+                        let quoted = Self.quote(column)
+                        // The corrected value in the column's own type (a date stays a date); the
+                        // type's name comes from the store's catalog, never from the request.
+                        let type = statements.table(table.name)?.column(column)?.type ?? "text"
+                        let (sql, parameters) = statements.statement(table, identity: identity) { match, binder in
+                            let bound = "CAST(\(binder.bind(value, as: "text")) AS \(type))"
+                            // One row however many match: how many rows hold the field (so "already
+                            // as asked" is told apart from "not held here") and the digests of the
+                            // values replaced.
+                            return """
+                                WITH old AS (SELECT t0.ctid AS row_id, t0.\(quoted)::text AS before FROM \(name) AS t0 WHERE \(match) FOR UPDATE),
+                                     changed AS (UPDATE \(name) AS t SET \(quoted) = \(bound) FROM old
+                                                  WHERE t.ctid = old.row_id AND t.\(quoted) IS DISTINCT FROM \(bound)
+                                              RETURNING encode(sha256(convert_to(coalesce(old.before, ''), 'UTF8')), 'hex') AS before_digest)
+                                SELECT (SELECT count(*) FROM old) AS matched,
+                                       (SELECT coalesce(string_agg(DISTINCT before_digest, ',' ORDER BY before_digest), '') FROM changed) AS digests,
+                                       (SELECT count(*) FROM changed) AS changed
+                                """
+                        }
+                        prepared.append(
+                            .init(
+                                table: table.name, action: "rectified", column: column, field: field, sql: sql, parameters: parameters,
+                                afterDigest: Digests.sha256Hex(Data(value.utf8))))
                     }
-                    prepared.append(
-                        .init(
-                            table: table.name, action: "rectified", column: column, sql: sql, parameters: parameters,
-                            afterDigest: Digests.sha256Hex(Data(value.utf8))))
                 }
             case .restrict(let lift):
                 guard let flag = table.restrictFlag.map(Self.quote) else { continue }

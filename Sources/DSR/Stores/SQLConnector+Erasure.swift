@@ -129,11 +129,11 @@ extension SQLConnector {
             if byReference > 0 {
                 heldEntries.append(
                     .init(
-                        rule: "referenced by rows kept in other tables of this store", rows: byReference, until: nil, treatment: treatment))
+                        rule: StoreErasure.Held.referencedRule, rows: byReference, until: nil, treatment: treatment))
             }
             var heldUnchanged = kept + (heldIsUpdate ? 0 : byHold + byReference)
             if table.rowStrategy == .keep && affected > 0 {
-                heldEntries.append(.init(rule: "kept by the store mapping", rows: affected, until: nil, treatment: "kept"))
+                heldEntries.append(.init(rule: StoreErasure.Held.mappingRule, rows: affected, until: nil, treatment: "kept"))
                 heldUnchanged += affected
             }
             return StoreErasure.Table(

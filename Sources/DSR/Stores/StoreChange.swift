@@ -2,7 +2,8 @@ import Foundation
 
 /// A change to a person's data in a store, for the rights that correct or limit processing.
 public enum StoreChange: Sendable, Equatable {
-    /// Rectification: column (as listed in a table's `rectify`) -> corrected value.
+    /// Rectification: field (``StoreMapping/Table/rectifyField(_:)``: the identifier kind for a
+    /// column that holds one, else the column's name) -> corrected value.
     case rectify([String: String])
     /// Restriction (PDPA s.34), or lifting it.
     case restrict(lift: Bool)
@@ -21,9 +22,27 @@ public struct StoreUpdate: Codable, Sendable, Equatable {
         public var rows: Int
         public var beforeDigests: [String]?
         public var afterDigest: String?
+        /// Rectification: the field the person named, and how many of the person's rows hold
+        /// it (changed or already as asked). Nil from stores that do not say (HTTP).
+        public var field: String?
+        public var matched: Int?
+
+        public init(
+            name: String, action: String, column: String?, rows: Int, beforeDigests: [String]? = nil, afterDigest: String? = nil,
+            field: String? = nil, matched: Int? = nil
+        ) {
+            self.name = name
+            self.action = action
+            self.column = column
+            self.rows = rows
+            self.beforeDigests = beforeDigests
+            self.afterDigest = afterDigest
+            self.field = field
+            self.matched = matched
+        }
 
         enum CodingKeys: String, CodingKey {
-            case name, action, column, rows
+            case name, action, column, rows, field, matched
             case beforeDigests = "before_digests"
             case afterDigest = "after_digest"
         }

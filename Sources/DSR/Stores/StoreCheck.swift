@@ -111,7 +111,9 @@ extension SQLConnector {
         }
         var corrections: [String: String] = [:]
         for table in mapping.tables {
-            for column in table.rectify { corrections[column] = Self.probeValue(for: statements.table(table.name)?.column(column)) }
+            for column in table.rectify {
+                corrections[table.rectifyField(column)] = Self.probeValue(for: statements.table(table.name)?.column(column))
+            }
         }
         for change in [StoreChange.rectify(corrections), .restrict(lift: false), .object(purposes: ["marketing"])] {
             for statement in changeStatements(identity, change: change, statements: statements) {

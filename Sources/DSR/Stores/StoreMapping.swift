@@ -105,6 +105,19 @@ public struct TableMapping: Sendable, Equatable {
     public var hold: Hold?
     /// Columns a rectification request may correct.
     public var rectify: [String] = []
+
+    /// The name a person corrects `column` by: the identifier kind when the column holds one
+    /// (`email`, `phone`), whatever the store calls it, so the corrected value is checked as
+    /// such and every store's column of that kind gets it; else the column's own name.
+    public func rectifyField(_ column: String) -> String {
+        identity.filter { $0.value == column }.map(\.key.rawValue).min() ?? column
+    }
+
+    /// The fields a rectification can name here (``rectifyField(_:)`` of each `rectify` column).
+    public var rectifyFields: [String] { rectify.map(rectifyField) }
+
+    /// The columns a rectification of `field` corrects in this table.
+    public func rectifyColumns(for field: String) -> [String] { rectify.filter { rectifyField($0) == field } }
     /// Boolean column set while processing is restricted.
     public var restrictFlag: String?
     /// On objection or consent withdrawal: `delete` the rows, or set this timestamp column
