@@ -172,13 +172,15 @@ public struct SQLConnector: Connector {
 
     /// Runs `body` on a pooled connection; connection failures become `unreachable`. A
     /// statement that fails on the schema (SQLSTATE class 42: a column renamed, a type
-    /// changed) makes the next statement read the catalog again.
+    /// changed) or on a foreign key dsrd did not know of (23503: a table added since the
+    /// catalog was read points at the rows) makes the next attempt read the catalog again, so
+    /// a retry plans with it instead of failing the same way for days.
     func run<T: Sendable>(_ body: @Sendable (PostgresConnection) async throws -> T) async throws -> T {
         do {
             return try await pool.withConnection(body)
         } catch let error as PostgresError where error.kind == .connection {
             throw ConnectorError.unreachable(store: mapping.name, reason: error.message)
-        } catch let error as PostgresError where error.sqlState?.hasPrefix("42") == true {
+        } catch let error as PostgresError where error.sqlState?.hasPrefix("42") == true || error.sqlState == "23503" {
             await schemaCache.store(nil)
             throw error
         }
