@@ -428,6 +428,46 @@ struct AnySchemaTests {
         }
     }
 
+    /// Someone only a newsletter knows (no customer record) who asks by that one email gets
+    /// the code there: the email is on file in the table keyed by it. Given with a second
+    /// identifier no authoritative table holds, nothing is sent: a code to one contact never
+    /// unlocks data keyed by another the requester named.
+    @Test func aPersonOnlyANewsletterHoldsIsSentTheCodeThere() async throws {
+        try await TestDatabase.migrated(verification: true) { database, connection in
+            try await ShopFixture.with(customers: 10) { shop in
+                let store = try await PostgresConnection.connect(shop.url)
+                try await store.execute(
+                    "INSERT INTO newsletter (email, subscribed_on) VALUES ('Only.News@Example.net', '2026-01-01'), ('other.news@example.net', '2026-01-01')"
+                )
+                await store.close()
+                let daemon = try BackgroundDaemon(
+                    shop.arguments(["run"], database: database, extra: fastQueue), environment: shop.environment)
+                func submitted(_ subject: String) async throws -> (hold: String?, onFile: String?) {
+                    let id = try await connection.query("SELECT dsr.submit('access', $1::jsonb) AS id", [subject])[0].decode(
+                        "id", as: UUID.self)
+                    #expect(
+                        try await eventually {
+                            try await connection.count(
+                                "SELECT count(*) FROM dsr.requests WHERE id = $1 AND status = 'awaiting_verification'", [id])
+                                == 1
+                        }, "\(daemon.output.suffix(2000))")
+                    let row = try await connection.query(
+                        "SELECT hold_reason, contacts_on_file -> 'email' ->> 0 AS email FROM dsr.requests WHERE id = $1", [id])[0]
+                    return (try row.decode("hold_reason", as: String?.self), try row.decode("email", as: String?.self))
+                }
+                let alone = try await submitted(#"{"email": " ONLY.news@example.net"}"#)
+                #expect(alone.hold == "unverified" && alone.onFile == "only.news@example.net", "\(alone)")
+                #expect(
+                    try await connection.count(
+                        "SELECT count(*) FROM dsr.outbox WHERE template = 'verification_code' AND recipient = 'only.news@example.net'") == 1
+                )
+                let two = try await submitted(#"{"email": "only.news@example.net", "customer_id": "9999"}"#)
+                #expect(two.hold == "no_contact_on_file" && two.onFile == nil, "\(two)")
+                #expect(await daemon.stop() == 0)
+            }
+        }
+    }
+
     /// citext (the extension's case-insensitive text, its type oid given out at install) is
     /// text to the checks: an email in it can be hashed or masked.
     @Test func citextIsText() {

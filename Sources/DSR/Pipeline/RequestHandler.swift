@@ -76,8 +76,9 @@ public struct RequestHandler: JobHandler {
         let decision = RequestLifecycle.plan(
             status: request.status, kind: request.kind, resumed: request.resumed, needsVerification: request.needsVerification,
             requester: request.requester, resolved: resolved)
-        let contacts = String(
-            decoding: try JSONEncoder().encode(ContactsOnFile(resolution.onFile, matches: resolution.matches)), as: UTF8.self)
+        // A person only a non-authoritative table holds is known: counted as one record.
+        let known = resolution.matches > 0 ? resolution.matches : (resolution.heldOutsideAuthoritative ? 1 : 0)
+        let contacts = String(decoding: try JSONEncoder().encode(ContactsOnFile(resolution.onFile, matches: known)), as: UTF8.self)
         switch decision {
         case .skip:
             return .none
@@ -202,6 +203,8 @@ public struct RequestHandler: JobHandler {
         var sharedPhones = Set<String>()
         var matches = 0
         var conflicts: [String] = []
+        /// No authoritative table matched, but another table holds the one contact the person gave.
+        var heldOutsideAuthoritative = false
     }
 
     /// Resolves `given` across the stores until no new identifier turns up (at most three
@@ -232,6 +235,22 @@ public struct RequestHandler: JobHandler {
         }
         last.identity.phones.subtract(last.sharedPhones)
         onFile.phones.subtract(last.sharedPhones)
+        // A person no authoritative table knows, who gave one email or one phone and nothing
+        // else, may still have data keyed by it elsewhere (a newsletter, SMS opt-ins): it is on
+        // file there, and the code sent to it proves control of exactly what that data is keyed
+        // by. Never with more identifiers: a code to one contact must not unlock data keyed by
+        // another the requester named.
+        let onlyContact =
+            given.values.count == 1 && given.values.values.first?.count == 1 && !(given.emails.isEmpty && given.phones.isEmpty)
+        if last.matches == 0 && onlyContact && onFile.isEmpty {
+            var elsewhere = given
+            elsewhere.phones.subtract(last.sharedPhones)
+            for connector in fanOut.connectors.compactMap({ $0 as? SQLConnector }) {
+                let held = try await connector.contactsHeld(elsewhere)
+                onFile.formUnion(held)
+                last.heldOutsideAuthoritative = last.heldOutsideAuthoritative || !held.isEmpty
+            }
+        }
         last.onFile = onFile
         return last
     }

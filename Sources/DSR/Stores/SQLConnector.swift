@@ -102,6 +102,29 @@ public struct SQLConnector: Connector {
         }
     }
 
+    /// Which of `candidates`' emails and phones a table of this store holds in a column of its
+    /// own (a newsletter keyed by email, SMS opt-ins by phone): for a person no authoritative
+    /// table knows, these are the contacts on file that a verification code may go to.
+    public func contactsHeld(_ candidates: IdentitySet) async throws -> IdentitySet {
+        let statements = try await statements()
+        var held = IdentitySet()
+        for kind in [IdentityKind.email, .phone] {
+            for value in candidates[kind].sorted() {
+                var one = IdentitySet()
+                one[kind] = [value]
+                for table in mapping.tables where table.identity[kind] != nil {
+                    let (sql, parameters) = countStatement(table, identity: one, statements: statements)
+                    let count = try await run { connection in try await connection.query(sql, parameters)[0].decode("n", as: Int.self) }
+                    if count > 0 {
+                        held[kind].insert(value)
+                        break
+                    }
+                }
+            }
+        }
+        return held
+    }
+
     public func discover(_ identity: IdentitySet) async throws -> [String: Int] {
         let statements = try await statements()
         var counts: [String: Int] = [:]
