@@ -25,8 +25,19 @@ struct Grants: AsyncParsableCommand {
             let configuration = try options.loadConfiguration()
             let (stores, _) = try options.storeMappings(configuration, only: only)
             for mapping in stores where mapping.kind == .postgres {
-                print("-- store \(mapping.name) (run in its database; tables outside public also need GRANT USAGE ON SCHEMA <schema>)")
-                for statement in StoreGrants(mapping).statements(role: role) { print(statement) }
+                // The catalog names each table's schema; a store not reachable yet gets the
+                // names as mapped.
+                let schema: StoreSchema?
+                do {
+                    schema = try await SQLConnector(mapping: mapping, maxConnections: 1).schema()
+                    print("-- store \(mapping.name) (run in its database)")
+                } catch {
+                    schema = nil
+                    print(
+                        "-- store \(mapping.name) (run in its database; its catalog could not be read, so tables are named as mapped: tables outside public also need GRANT USAGE ON SCHEMA <schema>)"
+                    )
+                }
+                for statement in StoreGrants(mapping).statements(role: role, schema: schema) { print(statement) }
                 print("")
             }
         }

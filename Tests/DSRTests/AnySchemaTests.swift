@@ -468,6 +468,40 @@ struct AnySchemaTests {
         }
     }
 
+    /// A store whose tables live outside `public`, found through the connection's
+    /// `search_path`: what `dsrd indexes` and `dsrd grants` print names each table with its
+    /// schema (and grants the schema's USAGE), so it runs as printed in a plain psql session.
+    @Test func indexesAndGrantsNameTheSchemaOfTablesOutsidePublic() async throws {
+        try await TestDatabase.migrated { database, _ in
+            try await ShopFixture.with(customers: 10) { shop in
+                let store = try await PostgresConnection.connect(shop.url)
+                try await store.execute("CREATE SCHEMA sales")
+                for table in ["customers", "orders", "order_items", "newsletter"] {
+                    try await store.execute("ALTER TABLE \(table) SET SCHEMA sales")
+                }
+                let role = "t_grants_" + UUID().uuidString.prefix(8).lowercased()
+                try await store.execute("CREATE ROLE \(role)")
+                let environment = ["DSRD_STORE_SHOP_URL": shop.url + " options='-csearch_path=sales'"]
+                let indexes = try await DaemonProcess.run(shop.arguments(["indexes"], database: database), environment: environment)
+                let creates = indexes.output.split(separator: "\n").filter { $0.hasPrefix("CREATE INDEX") }
+                #expect(creates.count == 5 && creates.allSatisfy { $0.contains(#" ON "sales"."#) }, "\(indexes.output)")
+                let grants = try await DaemonProcess.run(
+                    shop.arguments(["grants"], database: database, extra: ["--role", role]), environment: environment)
+                let granted = grants.output.split(separator: "\n").filter { $0.hasPrefix("GRANT") }
+                #expect(granted.first == #"GRANT USAGE ON SCHEMA "sales" TO "\#(role)";"#, "\(grants.output)")
+                #expect(granted.dropFirst().allSatisfy { $0.contains(#""sales"."#) }, "\(grants.output)")
+                // As printed, in a session whose search_path does not find the tables.
+                for statement in creates + granted { try await store.execute(String(statement)) }
+                try await store.execute("SET ROLE \(role)")
+                #expect(try await store.count("SELECT count(*) FROM sales.customers") == 10)
+                try await store.execute("RESET ROLE")
+                try await store.execute("DROP OWNED BY \(role)")
+                try await store.execute("DROP ROLE \(role)")
+                await store.close()
+            }
+        }
+    }
+
     /// citext (the extension's case-insensitive text, its type oid given out at install) is
     /// text to the checks: an email in it can be hashed or masked.
     @Test func citextIsText() {

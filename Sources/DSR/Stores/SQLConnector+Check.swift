@@ -45,8 +45,11 @@ extension SQLConnector {
         var identity = Self.probeIdentity
         for kind in extraKinds { identity[kind] = ["X0000000"] }
         var probes: [(LookupIndex, String, [any PostgresEncodable])] = []
-        for table in mapping.tables where statements.table(table.name) != nil {
+        for table in mapping.tables {
+            guard let found = statements.table(table.name) else { continue }
             let name = Self.quote(table.name)
+            // The index is printed for psql, whose search_path may not find the table.
+            let qualified = found.qualifiedName
             for (kind, column) in table.identity.sorted(by: { $0.key < $1.key }) {
                 var binder = SQLStatements.Binder()
                 guard let arm = statements.lookup(kind, column: column, in: table, alias: "t0", identity: identity, binder: &binder) else {
@@ -62,14 +65,14 @@ extension SQLConnector {
                 }
                 let lookup = LookupIndex(
                     table: table.name, lookup: "\(kind.rawValue) lookup on \(column)", servedBy: nil,
-                    createIndex: "CREATE INDEX IF NOT EXISTS \(Self.indexName(table.name, column, indexed)) ON \(name) (\(indexed));")
+                    createIndex: "CREATE INDEX IF NOT EXISTS \(Self.indexName(table.name, column, indexed)) ON \(qualified) (\(indexed));")
                 probes.append((lookup, "SELECT 1 FROM \(name) AS t0 WHERE \(arm)", binder.parameters))
             }
             if let relation = table.parent {
                 let lookup = LookupIndex(
                     table: table.name, lookup: "parent \(relation.table).\(relation.references) through \(relation.column)", servedBy: nil,
                     createIndex:
-                        "CREATE INDEX IF NOT EXISTS \(Self.indexName(table.name, relation.column, relation.column)) ON \(name) (\(Self.quote(relation.column)));"
+                        "CREATE INDEX IF NOT EXISTS \(Self.indexName(table.name, relation.column, relation.column)) ON \(qualified) (\(Self.quote(relation.column)));"
                 )
                 // The parent's keys arrive at run time: the planner cannot fold them away.
                 probes.append(

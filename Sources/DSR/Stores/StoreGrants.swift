@@ -40,19 +40,24 @@ public struct StoreGrants: Sendable, Equatable {
         self.tables = tables
     }
 
-    /// The GRANT statements for `role`, one privilege kind per statement.
-    public func statements(role: String) -> [String] {
+    /// The GRANT statements for `role`, one privilege kind per statement. With the store's
+    /// catalog, tables are named with their schema and each schema other than `public` gets
+    /// `GRANT USAGE`, so the output runs as it is in psql; without it, names are as mapped.
+    public func statements(role: String, schema: StoreSchema? = nil) -> [String] {
         let grantee = SQLStatements.quote(role)
+        func name(_ table: String) -> String { schema?.tables[table]?.qualifiedName ?? SQLStatements.quote(table) }
         var lines: [String] = []
-        let selected = tables.filter(\.select).map { SQLStatements.quote($0.name) }
+        let schemas = Set(tables.compactMap { schema?.tables[$0.name]?.schemaName }).subtracting(["public"]).sorted()
+        for used in schemas { lines.append("GRANT USAGE ON SCHEMA \(SQLStatements.quote(used)) TO \(grantee);") }
+        let selected = tables.filter(\.select).map { name($0.name) }
         if !selected.isEmpty { lines.append("GRANT SELECT ON \(selected.joined(separator: ", ")) TO \(grantee);") }
-        let deleted = tables.filter(\.delete).map { SQLStatements.quote($0.name) }
+        let deleted = tables.filter(\.delete).map { name($0.name) }
         if !deleted.isEmpty { lines.append("GRANT DELETE ON \(deleted.joined(separator: ", ")) TO \(grantee);") }
         for table in tables where !table.updateColumns.isEmpty {
             let columns = table.updateColumns.sorted().map(SQLStatements.quote).joined(separator: ", ")
-            lines.append("GRANT UPDATE (\(columns)) ON \(SQLStatements.quote(table.name)) TO \(grantee);")
+            lines.append("GRANT UPDATE (\(columns)) ON \(name(table.name)) TO \(grantee);")
         }
-        for table in tables where table.insert { lines.append("GRANT INSERT ON \(SQLStatements.quote(table.name)) TO \(grantee);") }
+        for table in tables where table.insert { lines.append("GRANT INSERT ON \(name(table.name)) TO \(grantee);") }
         return lines
     }
 }

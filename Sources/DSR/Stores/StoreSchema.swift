@@ -73,6 +73,12 @@ public struct StoreSchema: Sendable {
         public var referencedBy: [Reference] = []
         /// The planner's estimate (`pg_class.reltuples`); 0 when never analysed.
         public var estimatedRows: Int64
+        /// The schema the connection's `search_path` found the table in.
+        public var schemaName: String = "public"
+
+        /// The table named with its schema, for statements run outside dsrd's connection
+        /// (`dsrd indexes`, `dsrd grants` in psql, whose `search_path` may not find it).
+        public var qualifiedName: String { SQLStatements.quote(schemaName) + "." + SQLStatements.quote(name) }
 
         public func column(_ name: String) -> Column? { columns.first { $0.name == name } }
 
@@ -100,12 +106,16 @@ public struct StoreSchema: Sendable {
             """
         var tables: [String: Table] = [:]
         for row in try connection.query(
-            "\(mapped) SELECT m.name, greatest(c.reltuples, 0)::int8 AS rows FROM mapped m JOIN pg_class c ON c.oid = m.rel", [names])
+            """
+            \(mapped) SELECT m.name, greatest(c.reltuples, 0)::int8 AS rows, n.nspname::text AS schema
+              FROM mapped m JOIN pg_class c ON c.oid = m.rel JOIN pg_namespace n ON n.oid = c.relnamespace
+            """, [names])
         {
             let name = try row.decode("name", as: String.self)
             tables[name] = Table(
-                name: name, columns: [], primaryKey: [], indexes: [], foreignKeys: [], estimatedRows: try row.decode("rows", as: Int64.self)
-            )
+                name: name, columns: [], primaryKey: [], indexes: [], foreignKeys: [],
+                estimatedRows: try row.decode("rows", as: Int64.self),
+                schemaName: try row.decode("schema", as: String.self))
         }
         for row in try connection.query(
             """
