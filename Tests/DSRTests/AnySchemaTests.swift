@@ -192,6 +192,12 @@ struct AnySchemaTests {
         for (old, new) in [
             ("full_name = \"mask\"", "full_name = \"null\"\nid = \"hash\""), ("from = \"placed_on\"", "from = \"total\""),
             ("gift_note = \"other\"", "gift_note = \"other\"\nwrapping = \"other\""),
+            // A passport read from a date column, and items linked to orders through a text column.
+            ("passport = \"passport\" }", "passport = \"birth_date\" }"),
+            (
+                #"parent = { table = "orders", column = "order_id", references = "id" }"#,
+                #"parent = { table = "orders", column = "sku", references = "id" }"#
+            ),
         ] {
             mapping = mapping.replacingOccurrences(of: old, with: new)
         }
@@ -209,6 +215,8 @@ struct AnySchemaTests {
                     "table customers: erasure.id = \"hash\" changes a value orders.customer_id points at",
                     "table orders: hold rules count from a date: hold.from total is numeric(12,2)",
                     "table order_items: categories: no column wrapping",
+                    "table customers: identity.passport birth_date is date: an identifier column holds text, a number or a uuid",
+                    "table order_items: parent.column sku is text but orders.id is bigint: they cannot be compared",
                 ] {
                     #expect(check.output.contains(message), "\(message)\n\(check.output)")
                 }

@@ -126,7 +126,15 @@ extension SQLConnector {
             try await connection.transaction { connection in
                 var scans: [StoreCheckReport.Scan] = []
                 for (name, sql, parameters) in checked {
-                    for table in try Self.plan(of: sql, parameters, on: connection).fullScans.sorted() {
+                    let plan: Plan
+                    do {
+                        plan = try Self.plan(of: sql, parameters, on: connection)
+                    } catch let error as PostgresError {
+                        // Say which statement: the server's message names no table.
+                        throw ConnectorError.invalidResponse(
+                            store: mapping.name, reason: "the \(name) statement cannot be planned: \(error.message)")
+                    }
+                    for table in plan.fullScans.sorted() {
                         let rows = sizes[table] ?? 0
                         if rows > threshold { scans.append(.init(statement: name, table: table, estimatedRows: rows)) }
                     }
@@ -168,7 +176,19 @@ extension SQLConnector {
             }
             return column
         }
-        for (kind, name) in table.identity.sorted(by: { $0.key < $1.key }) { _ = column(name, "identity.\(kind.rawValue)") }
+        for (kind, name) in table.identity.sorted(by: { $0.key < $1.key }) {
+            guard let identifier = column(name, "identity.\(kind.rawValue)") else { continue }
+            switch kind.format {
+            case .email, .phone:
+                if !identifier.isText {
+                    error("identity.\(kind.rawValue) \(name) is \(identifier.type): an email or phone column holds text")
+                }
+            case .exact, .document:
+                if !["text", "number", "uuid"].contains(identifier.family) {
+                    error("identity.\(kind.rawValue) \(name) is \(identifier.type): an identifier column holds text, a number or a uuid")
+                }
+            }
+        }
         for name in table.categories.keys.sorted() { _ = column(name, "categories") }
         for name in table.rectify { _ = column(name, "rectify") }
         for name in table.key { _ = column(name, "key") }
@@ -197,9 +217,15 @@ extension SQLConnector {
             }
         }
         if let relation = table.parent {
-            _ = column(relation.column, "parent.column")
+            let child = column(relation.column, "parent.column")
             if let parent = schema.tables[relation.table], parent.column(relation.references) == nil {
                 error("parent.references: table \(relation.table) has no column \(relation.references)")
+            } else if let child, let referenced = schema.tables[relation.table]?.column(relation.references),
+                child.family != referenced.family
+            {
+                error(
+                    "parent.column \(relation.column) is \(child.type) but \(relation.table).\(relation.references) is \(referenced.type): they cannot be compared; name the column of \(table.name) that holds \(relation.table).\(relation.references)"
+                )
             } else if !entry.foreignKeys.contains(where: { $0.columns == [relation.column] && $0.referencedTable == relation.table }) {
                 warning(
                     "no foreign key from \(relation.column) to \(relation.table).\(relation.references): rows whose parent is gone are never found"

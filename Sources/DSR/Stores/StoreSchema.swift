@@ -28,6 +28,17 @@ public struct StoreSchema: Sendable {
         /// text, char, varchar, and the citext extension's case-insensitive text.
         var isText: Bool { [25, 1042, 1043].contains(typeOID) || type == "citext" || type.hasSuffix(".citext") }
         var isBoolean: Bool { typeOID == 16 }
+        /// What the column's values compare with: columns of different families cannot be
+        /// joined (`uuid = bigint` has no operator).
+        var family: String {
+            switch typeOID {
+            case 20, 21, 23, 26, 700, 701, 1700: "number"
+            case 2950: "uuid"
+            case 1082, 1114, 1184: "date"
+            case 16: "boolean"
+            default: isText ? "text" : type
+            }
+        }
         var isDateOrTime: Bool { [1082, 1114, 1184].contains(typeOID) }
         var isTimestamp: Bool { [1114, 1184].contains(typeOID) }
     }
