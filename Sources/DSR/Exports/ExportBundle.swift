@@ -200,7 +200,9 @@ struct ExportBundle {
             }
             for table in store.tables {
                 let rows = files.first { $0.store == store.name && $0.table == table.name && $0.path.hasSuffix(".json") }?.rows ?? 0
-                lines.append("  \(table.name): \(rows) " + (english ? "records" : "รายการ") + " (\(store.name)/\(table.name).json)")
+                lines.append(
+                    "  \(table.name): \(rows) " + (english ? (rows == 1 ? "record" : "records") : "รายการ")
+                        + " (\(store.name)/\(table.name).json)")
                 guard rows > 0 else { continue }
                 let categories = Array(Set(table.categories.values)).sorted()
                 if !categories.isEmpty {

@@ -151,8 +151,8 @@ public struct FinalizeHandler: JobHandler {
 extension FinalizeHandler {
     /// The fields of a rectification that no store holds for the person: nothing could be
     /// corrected, and the person and the DPO are told so instead of "done". A store that does
-    /// not say which field it changed (HTTP) holds every field it can correct once it changed
-    /// any row.
+    /// not say which field it changed (HTTP) holds every field it can correct (every field,
+    /// when its mapping lists none) once it changed any row.
     static func fieldsNotHeld(_ requested: Set<String>, updates: [StoreUpdate], correctable: [String: Set<String>]) -> [String] {
         var held = Set<String>()
         for update in updates {
@@ -160,7 +160,9 @@ extension FinalizeHandler {
                 if let field = table.field {
                     if (table.matched ?? table.rows) > 0 { held.insert(field) }
                 } else if table.rows > 0 {
-                    held.formUnion(correctable[update.store] ?? [])
+                    // A store whose mapping lists no `rectify` columns takes every change.
+                    let fields = correctable[update.store] ?? []
+                    held.formUnion(fields.isEmpty ? requested : fields)
                 }
             }
         }

@@ -104,13 +104,14 @@ public struct HTTPConnector: Connector {
         ]
         switch change {
         case .rectify(let changes):
-            // The store's own field names: an `email` correction goes to whichever of its
-            // fields the mapping names as the email.
+            // A mapping that lists `rectify` columns gets them under its own names (an `email`
+            // correction goes to whichever field it names as the email); one that lists none
+            // gets every change as the person named it, and the service decides.
             var fields: [String: String] = [:]
             for table in mapping.tables {
                 for (field, value) in changes { for column in table.rectifyColumns(for: field) { fields[column] = value } }
             }
-            body["changes"] = fields
+            body["changes"] = mapping.tables.allSatisfy(\.rectify.isEmpty) ? changes : fields
         case .restrict(let lift): body["lift"] = lift
         case .object(let purposes): body["purposes"] = purposes
         case nil: break

@@ -160,6 +160,21 @@ extension SQLConnector {
         }
     }
 
+    /// Whether `relation` (one column of a composite foreign key) reaches its parent through
+    /// the table that key points at: `returns (order_id, line_no)` → `order_lines (order_id,
+    /// line_no)`, whose `order_id` → `orders (id)`. Rows cannot lose their parent then either.
+    static func reachesThroughCompositeKey(_ entry: StoreSchema.Table, _ relation: TableMapping.Relation, schema: StoreSchema) -> Bool {
+        entry.foreignKeys.contains { key in
+            guard key.columns.count > 1, let index = key.columns.firstIndex(of: relation.column),
+                let via = schema.tables[key.referencedTable]
+            else { return false }
+            let viaColumn = key.referencedColumns[index]
+            return via.foreignKeys.contains {
+                $0.columns == [viaColumn] && $0.referencedTable == relation.table && $0.referencedColumns == [relation.references]
+            }
+        }
+    }
+
     /// The mapping of one table held against its catalog entry.
     static func findings(_ table: TableMapping, in mapping: StoreMapping, schema: StoreSchema) -> [StoreCheckReport.Finding] {
         var found: [StoreCheckReport.Finding] = []
@@ -226,7 +241,9 @@ extension SQLConnector {
                 error(
                     "parent.column \(relation.column) is \(child.type) but \(relation.table).\(relation.references) is \(referenced.type): they cannot be compared; name the column of \(table.name) that holds \(relation.table).\(relation.references)"
                 )
-            } else if !entry.foreignKeys.contains(where: { $0.columns == [relation.column] && $0.referencedTable == relation.table }) {
+            } else if !entry.foreignKeys.contains(where: { $0.columns == [relation.column] && $0.referencedTable == relation.table }),
+                !Self.reachesThroughCompositeKey(entry, relation, schema: schema)
+            {
                 warning(
                     "no foreign key from \(relation.column) to \(relation.table).\(relation.references): rows whose parent is gone are never found"
                 )
@@ -263,10 +280,14 @@ extension SQLConnector {
             }
         }
         if table.rowStrategy != .delete || table.hold != nil {
-            let linked = table.identity.filter { table.columnStrategies[$0.value] == nil }.map(\.value).sorted()
-            if !linked.isEmpty && table.rowStrategy == .anonymise {
+            // Identifier columns, and the link to a parent (the person's kept parent row), that
+            // no strategy changes.
+            var linked = Set(table.identity.filter { table.columnStrategies[$0.value] == nil }.map(\.value))
+            if let link = table.parent?.column, table.columnStrategies[link] == nil { linked.insert(link) }
+            let kept = linked.sorted()
+            if !kept.isEmpty && table.rowStrategy == .anonymise {
                 warning(
-                    "anonymised rows keep \(linked.joined(separator: ", ")), which still find the person: they are pseudonymised, not anonymous"
+                    "anonymised rows keep \(kept.joined(separator: ", ")), which still find the person: they are pseudonymised, not anonymous"
                 )
             }
         }
