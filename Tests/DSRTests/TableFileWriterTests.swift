@@ -142,6 +142,60 @@ struct TableFileWriterTests {
         }
     }
 
+    /// Arrays come out as JSON arrays of their elements' own kinds, through both paths
+    /// (rows, and COPY with its own escaping on top); the CSV keeps PostgreSQL's form.
+    @Test func arraysAreJSONArraysOfTheirElements() async throws {
+        let query = """
+            SELECT ARRAY['vip', 'line "friend"', NULL, 'ไทย', 'a,b', '{x}', 'back\\slash', 'null']::text[] AS tags,
+                   ARRAY[[1, 2], [3, 4]]::int[] AS grid, '{}'::int[] AS empty, ARRAY['{"a": 1}']::jsonb[] AS docs,
+                   '[0:1]={7,8}'::int[] AS shifted, ARRAY[true, NULL]::boolean[] AS flags,
+                   ARRAY['2026-11-25 11:40:06+00']::timestamptz[] AS times, ARRAY[1.5, 'NaN']::numeric[] AS amounts
+            """
+        try await TestDatabase.with { database in
+            let connection = try await database.connect()
+            try await connection.execute("SET TIME ZONE 'UTC'")
+            try await connection.execute("CREATE TABLE probe AS \(query)")
+            let columns = try await connection.query("SELECT * FROM probe LIMIT 0").columns
+            let kinds = try await connection.query("SELECT * FROM probe").columnTypes.map(TableFileWriter.FieldKind.init(postgresType:))
+            for copying in [false, true] {
+                let directory = try temporaryDirectory()
+                defer { try? FileManager.default.removeItem(at: directory) }
+                let files = try await connection.transaction { connection in
+                    let writer = try TableFileWriter(directory: directory, store: "s", table: "t", formats: [.json, .csv])
+                    if copying {
+                        let scratch = CopyScratch()
+                        try connection.copyOut("COPY (SELECT * FROM probe) TO STDOUT") { line in
+                            try writer.write(
+                                columns: columns, kinds: kinds,
+                                row: CopyRowFields(row: CopyTextRow(line, expecting: columns.count), scratch: scratch))
+                        }
+                    } else {
+                        try connection.stream("SELECT * FROM probe", [], fetchSize: 1) { row in
+                            try writer.write(columns: columns, kinds: kinds, row: row)
+                        }
+                    }
+                    return try writer.finish()
+                }
+                let json = try StagedFiles.contents(of: "s/t.json", in: directory, files: files)
+                let row = try #require((try JSONSerialization.jsonObject(with: json) as? [[String: Any]])?.first)
+                let tags = try #require(row["tags"] as? [Any], "\(String(decoding: json, as: UTF8.self))")
+                #expect(tags.count == 8 && tags[2] is NSNull, "\(tags)")
+                #expect(
+                    tags.compactMap { $0 as? String } == ["vip", "line \"friend\"", "ไทย", "a,b", "{x}", "back\\slash", "null"], "\(tags)")
+                #expect(row["grid"] as? [[Int]] == [[1, 2], [3, 4]], "\(row)")
+                #expect((row["empty"] as? [Any])?.isEmpty == true, "\(row)")
+                #expect(((row["docs"] as? [Any])?.first as? [String: Int]) == ["a": 1], "\(row)")
+                #expect(row["shifted"] as? [Int] == [7, 8], "\(row)")
+                #expect((row["flags"] as? [Any])?.first as? Bool == true && (row["flags"] as? [Any])?.last is NSNull, "\(row)")
+                #expect(row["times"] as? [String] == ["2026-11-25T11:40:06Z"], "\(row)")
+                #expect(
+                    (row["amounts"] as? [Any])?.first as? Double == 1.5 && (row["amounts"] as? [Any])?.last as? String == "NaN", "\(row)")
+                let csv = String(decoding: try StagedFiles.contents(of: "s/t.csv", in: directory, files: files), as: UTF8.self)
+                #expect(csv.contains(#""{{1,2},{3,4}}""#), "\(csv)")
+            }
+        }
+    }
+
     @Test func emptyTableIsAnEmptyArrayAndAnEmptyCSV() throws {
         let directory = try temporaryDirectory()
         defer { try? FileManager.default.removeItem(at: directory) }

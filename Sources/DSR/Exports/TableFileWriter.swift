@@ -5,7 +5,8 @@ import Postgres
 ///
 /// Portable format (documented in README "Export format"): one object per row, keys are the
 /// store's column names, values keep their type: booleans and numbers as JSON booleans and
-/// numbers, json/jsonb embedded as JSON, bytea as base64 strings, everything else (text,
+/// numbers, json/jsonb embedded as JSON, bytea as base64 strings, arrays of these and of text,
+/// dates and uuids as JSON arrays, everything else (text,
 /// dates as ISO 8601, inet, uuid...) as strings, SQL NULL as null. CSV has the same columns;
 /// NULL is an empty field.
 ///
@@ -25,6 +26,9 @@ final class TableFileWriter {
         case bytea
         /// `2026-11-25 11:40:06.5+00` emitted as `2026-11-25T11:40:06.5Z` (sessions run in UTC).
         case timestamp
+        /// PostgreSQL's array text form (`{vip,"a b",NULL}`), emitted as a JSON array (nested
+        /// for more dimensions) of its elements, each as its own kind.
+        indirect case array(FieldKind)
 
         init(postgresType oid: UInt32) {
             switch oid {
@@ -33,6 +37,12 @@ final class TableFileWriter {
             case 114, 3802: self = .json
             case 17: self = .bytea
             case 1114, 1184: self = .timestamp
+            case 1000: self = .array(.boolean)
+            case 1005, 1007, 1016, 1021, 1022, 1028, 1231: self = .array(.number)
+            case 199, 3807: self = .array(.json)
+            case 1001: self = .array(.bytea)
+            case 1115, 1185: self = .array(.timestamp)
+            case 1009, 1014, 1015, 1182, 2951: self = .array(.text)
             default: self = .text
             }
         }
@@ -132,7 +142,7 @@ final class TableFileWriter {
         return keys
     }
 
-    private static func encode(_ bytes: UnsafeRawBufferPointer?, as kind: FieldKind, json: inout [UInt8], csv: inout [UInt8]?) {
+    static func encode(_ bytes: UnsafeRawBufferPointer?, as kind: FieldKind, json: inout [UInt8], csv: inout [UInt8]?) {
         guard let bytes else {
             json.append(contentsOf: null)
             return
@@ -156,6 +166,14 @@ final class TableFileWriter {
         case .bytea:
             let base64 = Data(postgresText: Substring(String(decoding: bytes, as: UTF8.self)))?.base64EncodedString() ?? ""
             Array(base64.utf8).withUnsafeBytes { encodeString($0, json: &json, csv: &csv) }
+        case .array(let element):
+            // The CSV keeps PostgreSQL's form; JSON gets an array, or the text when it is not one.
+            let start = json.count
+            if !appendJSONArray(bytes, of: element, to: &json) {
+                json.removeSubrange(start...)
+                appendJSONString(bytes, to: &json)
+            }
+            if csv != nil { appendCSVField(bytes, to: &csv!) }
         case .text, .number:
             encodeString(bytes, json: &json, csv: &csv)
         }
