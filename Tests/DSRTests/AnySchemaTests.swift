@@ -37,6 +37,21 @@ struct ShopFixture: Sendable {
         }
     }
 
+    /// A folder holding the shop mapping with each `(old, new)` made once (each `old` must be
+    /// there) and `appending` added at the end, for a test's variant; remove it after.
+    static func mapping(replacing replacements: [(String, String)] = [], appending extra: String = "") throws -> URL {
+        var mapping = try String(contentsOfFile: connectors + "/shop.toml", encoding: .utf8)
+        for (old, new) in replacements {
+            guard let range = mapping.range(of: old) else { throw ShopMappingError(description: "the shop mapping has no \(old)") }
+            mapping.replaceSubrange(range, with: new)
+        }
+        let folder = try temporaryDirectory()
+        try (mapping + extra).write(to: folder.appendingPathComponent("shop.toml"), atomically: true, encoding: .utf8)
+        return folder
+    }
+
+    struct ShopMappingError: Error, CustomStringConvertible { let description: String }
+
     /// `dsrd run` / `check` / `indexes` arguments for this store and the passport kind.
     func arguments(_ command: [String], database: TestDatabase, extra: [String] = []) -> [String] {
         command + [
@@ -186,10 +201,7 @@ struct AnySchemaTests {
 
     /// Strategies that cannot work on the schema as it is, found before any request.
     @Test func checkFindsWhatCannotWorkBeforeAnyRequestDoes() async throws {
-        let broken = try temporaryDirectory()
-        defer { try? FileManager.default.removeItem(at: broken) }
-        var mapping = try String(contentsOfFile: ShopFixture.connectors + "/shop.toml", encoding: .utf8)
-        for (old, new) in [
+        let broken = try ShopFixture.mapping(replacing: [
             ("full_name = \"mask\"", "full_name = \"null\"\nid = \"hash\""), ("from = \"placed_on\"", "from = \"total\""),
             ("gift_note = \"other\"", "gift_note = \"other\"\nwrapping = \"other\""),
             // A passport read from a date column, and items linked to orders through a text column.
@@ -198,10 +210,8 @@ struct AnySchemaTests {
                 #"parent = { table = "orders", column = "order_id", references = "id" }"#,
                 #"parent = { table = "orders", column = "sku", references = "id" }"#
             ),
-        ] {
-            mapping = mapping.replacingOccurrences(of: old, with: new)
-        }
-        try mapping.write(to: broken.appendingPathComponent("shop.toml"), atomically: true, encoding: .utf8)
+        ])
+        defer { try? FileManager.default.removeItem(at: broken) }
         try await TestDatabase.migrated { database, _ in
             try await ShopFixture.with(customers: 10) { shop in
                 let check = try await DaemonProcess.run(
@@ -302,12 +312,9 @@ struct AnySchemaTests {
     @Test func foreignKeysTheMappingDoesNotNameKeepWhatTheyPointAt() async throws {
         let keys = try makeKeys()
         defer { try? FileManager.default.removeItem(at: keys.directory) }
-        let connectors = try temporaryDirectory()
+        // The first `_row = "anonymise"` is the customers table's.
+        let connectors = try ShopFixture.mapping(replacing: [("_row = \"anonymise\"", "_row = \"delete\"")])
         defer { try? FileManager.default.removeItem(at: connectors) }
-        let mapping = try String(contentsOfFile: ShopFixture.connectors + "/shop.toml", encoding: .utf8)
-        let deleting = try #require(mapping.range(of: "_row = \"anonymise\""))  // the customers table's
-        try mapping.replacingCharacters(in: deleting, with: "_row = \"delete\"").write(
-            to: connectors.appendingPathComponent("shop.toml"), atomically: true, encoding: .utf8)
         try await TestDatabase.migrated { database, connection in
             try await ShopFixture.with(customers: 10) { shop in
                 let store = try await PostgresConnection.connect(shop.url)
@@ -360,20 +367,14 @@ struct AnySchemaTests {
     /// The result says truthfully what happened: rows already as asked are told apart, and so
     /// is a field no store holds for the person.
     @Test func aRectificationNamesTheKindNotTheColumnAndSaysWhatItDidNotFind() async throws {
-        let connectors = try temporaryDirectory()
-        defer { try? FileManager.default.removeItem(at: connectors) }
-        var mapping = try String(contentsOfFile: ShopFixture.connectors + "/shop.toml", encoding: .utf8)
-        for (old, new) in [
+        let connectors = try ShopFixture.mapping(replacing: [
             (#"email = "email", phone = "phone", passport"#, #"email = "Email", phone = "mobile", passport"#),
             (#"rectify = ["full_name", "birth_date", "email"]"#, #"rectify = ["full_name", "birth_date", "Email", "mobile"]"#),
             ("email = \"contact\"\nphone = \"contact\"", "Email = \"contact\"\nmobile = \"contact\""),
             ("email = \"hash\"\nphone = \"null\"", "Email = \"hash\"\nmobile = \"null\""),
             (#"identity = { email = "email" }"#, #"identity = { email = "email" }"# + "\nrectify = [\"email\", \"subscribed_on\"]"),
-        ] {
-            let range = try #require(mapping.range(of: old), "\(old)")
-            mapping.replaceSubrange(range, with: new)
-        }
-        try mapping.write(to: connectors.appendingPathComponent("shop.toml"), atomically: true, encoding: .utf8)
+        ])
+        defer { try? FileManager.default.removeItem(at: connectors) }
         try await TestDatabase.migrated { database, connection in
             try await ShopFixture.with(customers: 10) { shop in
                 let store = try await PostgresConnection.connect(shop.url)
@@ -515,10 +516,8 @@ struct AnySchemaTests {
     /// warning: its rows cannot lose that parent. Rows anonymised in place that keep their
     /// parent link are named as pseudonymised.
     @Test func aCompositeForeignKeyReachesItsParentAndKeptLinksAreNamed() async throws {
-        let connectors = try temporaryDirectory()
-        defer { try? FileManager.default.removeItem(at: connectors) }
-        let mapping =
-            try String(contentsOfFile: ShopFixture.connectors + "/shop.toml", encoding: .utf8) + """
+        let connectors = try ShopFixture.mapping(
+            appending: """
 
                 [[tables]]
                 name = "returns"
@@ -530,8 +529,8 @@ struct AnySchemaTests {
                 reason = "other"
                 [tables.erasure]
                 _row = "delete"
-                """
-        try mapping.write(to: connectors.appendingPathComponent("shop.toml"), atomically: true, encoding: .utf8)
+                """)
+        defer { try? FileManager.default.removeItem(at: connectors) }
         try await TestDatabase.migrated { database, _ in
             try await ShopFixture.with(customers: 10) { shop in
                 let store = try await PostgresConnection.connect(shop.url)
