@@ -442,15 +442,33 @@ struct AnySchemaTests {
     /// identifier no authoritative table holds, nothing is sent: a code to one contact never
     /// unlocks data keyed by another the requester named.
     @Test func aPersonOnlyANewsletterHoldsIsSentTheCodeThere() async throws {
+        // SMS opt-ins keyed by phone alone, beside the newsletter keyed by email.
+        let connectors = try ShopFixture.mapping(
+            appending: """
+
+                [[tables]]
+                name = "sms_optin"
+                identity = { phone = "phone" }
+                purposes = ["marketing"]
+                on_objection = "delete"
+                [tables.categories]
+                phone = "contact"
+                [tables.erasure]
+                _row = "delete"
+                """)
+        defer { try? FileManager.default.removeItem(at: connectors) }
         try await TestDatabase.migrated(verification: true) { database, connection in
             try await ShopFixture.with(customers: 10) { shop in
                 let store = try await PostgresConnection.connect(shop.url)
                 try await store.execute(
                     "INSERT INTO newsletter (email, subscribed_on) VALUES ('Only.News@Example.net', '2026-01-01'), ('other.news@example.net', '2026-01-01')"
                 )
+                try await store.execute("CREATE TABLE sms_optin (phone text NOT NULL)")
+                try await store.execute("INSERT INTO sms_optin VALUES ('+66823334444')")
                 await store.close()
                 let daemon = try BackgroundDaemon(
-                    shop.arguments(["run"], database: database, extra: fastQueue), environment: shop.environment)
+                    shop.arguments(["run"], database: database, extra: fastQueue + ["--set", "connectors.directory=\(connectors.path)"]),
+                    environment: shop.environment)
                 func submitted(_ subject: String) async throws -> (hold: String?, onFile: String?) {
                     let id = try await connection.query("SELECT dsr.submit('access', $1::jsonb) AS id", [subject])[0].decode(
                         "id", as: UUID.self)
@@ -472,6 +490,11 @@ struct AnySchemaTests {
                 )
                 let two = try await submitted(#"{"email": "only.news@example.net", "customer_id": "9999"}"#)
                 #expect(two.hold == "no_contact_on_file" && two.onFile == nil, "\(two)")
+                // An email nobody holds beside a phone only the opt-ins hold: not turned into a
+                // request for the phone alone, which would answer for less than was asked.
+                let phoneToo = try await submitted(#"{"email": "unknown@example.net", "phone": "082-333-4444"}"#)
+                #expect(phoneToo.hold == "no_contact_on_file", "\(phoneToo)")
+                #expect(try await connection.count("SELECT count(*) FROM dsr.outbox WHERE template = 'verification_code'") == 1)
                 #expect(await daemon.stop() == 0)
             }
         }

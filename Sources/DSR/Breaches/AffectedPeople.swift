@@ -90,7 +90,7 @@ public struct AffectedPeople: Sendable {
                 let index = next
                 next += 1
                 group.addTask {
-                    let resolution = try await resolver.resolve(given[index])
+                    let resolution = try await resolver.resolve(given[index], contactsElsewhere: false)
                     let onFile = resolution.onFile
                     return (
                         index,

@@ -51,13 +51,14 @@ public struct RequestHandler: JobHandler {
         var resolution: Found
         var phoneOnly = !request.given.hasStrongIdentifier
         do {
-            resolution = try await resolve(request.given)
+            resolution = try await resolve(request.given, contactsElsewhere: true)
             if !phoneOnly && resolution.matches == 0 && !request.given.phones.isEmpty {
                 // The email or ids given matched nobody: what is left is the phone, and the
-                // request is treated as the phone-only request it effectively is.
+                // request is treated as the phone-only request it effectively is. Not for a
+                // contact only another table holds: the person named more than that phone.
                 var phones = IdentitySet()
                 phones.phones = request.given.phones
-                resolution = try await resolve(phones)
+                resolution = try await resolve(phones, contactsElsewhere: false)
                 phoneOnly = true
             }
         } catch let error as ConnectorError {
@@ -208,8 +209,10 @@ public struct RequestHandler: JobHandler {
     }
 
     /// Resolves `given` across the stores until no new identifier turns up (at most three
-    /// rounds). `matches` and `conflicts` are those of the last round.
-    func resolve(_ given: IdentitySet) async throws -> Found {
+    /// rounds). `matches` and `conflicts` are those of the last round. With
+    /// `contactsElsewhere`, a single email or phone that only a non-authoritative table holds
+    /// counts as on file (see below); `given` must then be what the request itself gave.
+    func resolve(_ given: IdentitySet, contactsElsewhere: Bool) async throws -> Found {
         var identity = given
         var last = Found(identity: given)
         var onFile = IdentitySet()
@@ -242,7 +245,7 @@ public struct RequestHandler: JobHandler {
         // another the requester named.
         let onlyContact =
             given.values.count == 1 && given.values.values.first?.count == 1 && !(given.emails.isEmpty && given.phones.isEmpty)
-        if last.matches == 0 && onlyContact && onFile.isEmpty {
+        if contactsElsewhere && last.matches == 0 && onlyContact && onFile.isEmpty {
             var elsewhere = given
             elsewhere.phones.subtract(last.sharedPhones)
             for connector in fanOut.connectors.compactMap({ $0 as? SQLConnector }) {
