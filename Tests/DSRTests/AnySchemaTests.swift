@@ -428,9 +428,22 @@ struct AnySchemaTests {
                 let lines = NoticeVocabulary.outcomeValues(result, locale: "en")["change_lines"] as? [String] ?? []
                 #expect(
                     lines == [
-                        "shop / customers: already as you asked, nothing to change (1 record)",
+                        "shop / customers (full_name): already as you asked, nothing to change (1 record)",
                         "\"subscribed_on\": we hold no such detail about you, so nothing was corrected",
                     ], "\(lines)")
+                // An email another customer's row and newsletter entry already hold (both unique):
+                // the request completes instead of retrying for days, nothing is changed, and
+                // the person and the DPO are told.
+                let taken = try await rectify(9, #"{"email": "shopper7.new@example.com"}"#)
+                #expect(taken["rows_changed"] as? Int == 0 && taken["fields_not_held"] == nil, "\(taken)")
+                let told = NoticeVocabulary.outcomeValues(taken, locale: "en")
+                #expect(
+                    told["change_lines"] as? [String] == [
+                        "shop / newsletter (email): not corrected: another record there already holds this value; our Data Protection Officer has been told",
+                        "shop / customers (Email): not corrected: another record there already holds this value; our Data Protection Officer has been told",
+                    ], "\(told)")
+                #expect(told["conflicts_text"] as? String == "shop / newsletter (email), shop / customers (Email)", "\(told)")
+                #expect(try await store.count(#"SELECT count(*) FROM customers WHERE id = 9 AND "Email" = 'shopper9@example.com'"#) == 1)
                 await store.close()
                 #expect(await daemon.stop() == 0)
             }

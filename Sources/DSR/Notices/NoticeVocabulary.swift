@@ -86,18 +86,25 @@ public enum NoticeVocabulary {
         derived["manual_refused"] = manual.contains { $0["outcome"] as? String == "refused" }
         guard let updates = values["changes"] as? [[String: Any]] else { return derived }
         var lines: [String] = []
+        var conflicts: [String] = []
         for update in updates {
             let store = update["store"] as? String ?? ""
             for table in update["tables"] as? [[String: Any]] ?? [] {
                 guard let action = table["action"] as? String, let name = table["name"] as? String else { continue }
                 let rows = table["rows"] as? Int ?? 0
-                if rows > 0 {
-                    lines.append(changeLine(store: store, table: name, action: action, rows: rows, locale: locale))
+                // A correction names the column it changed: one line per field and table.
+                let place = (action == "rectified" || action == "conflict") ? table["column"] as? String : nil
+                if action == "conflict" {
+                    lines.append(changeLine(store: store, table: name, column: place, action: action, rows: 0, locale: locale))
+                    conflicts.append("\(store) / \(name)" + (place.map { " (\($0))" } ?? ""))
+                } else if rows > 0 {
+                    lines.append(changeLine(store: store, table: name, column: place, action: action, rows: rows, locale: locale))
                 } else if action == "rectified", let matched = table["matched"] as? Int, matched > 0 {
-                    lines.append(changeLine(store: store, table: name, action: "already", rows: matched, locale: locale))
+                    lines.append(changeLine(store: store, table: name, column: place, action: "already", rows: matched, locale: locale))
                 }
             }
         }
+        if !conflicts.isEmpty { derived["conflicts_text"] = conflicts.joined(separator: ", ") }
         let notHeld = values["fields_not_held"] as? [String] ?? []
         for field in notHeld {
             lines.append(
@@ -113,7 +120,7 @@ public enum NoticeVocabulary {
     }
 
     /// One line of what a change did, e.g. "marketing / subscriptions: stopped (1 record)".
-    static func changeLine(store: String, table: String, action: String, rows: Int, locale: String) -> String {
+    static func changeLine(store: String, table: String, column: String? = nil, action: String, rows: Int, locale: String) -> String {
         let english = [
             "rectified": "corrected", "restricted": "processing restricted", "unrestricted": "restriction lifted",
             "withdrawn": "stopped", "deleted": "deleted", "already": "already as you asked, nothing to change",
@@ -122,10 +129,16 @@ public enum NoticeVocabulary {
             "rectified": "แก้ไขแล้ว", "restricted": "ระงับการใช้แล้ว", "unrestricted": "ยกเลิกการระงับแล้ว",
             "withdrawn": "หยุดใช้แล้ว", "deleted": "ลบแล้ว", "already": "ตรงตามที่ท่านขออยู่แล้ว ไม่มีสิ่งใดต้องแก้ไข",
         ]
-        if locale == "en" {
-            return "\(store) / \(table): \(english[action] ?? action) (\(rows) \(rows == 1 ? "record" : "records"))"
+        let place = "\(store) / \(table)" + (column.map { " (\($0))" } ?? "")
+        if action == "conflict" {
+            return locale == "en"
+                ? "\(place): not corrected: another record there already holds this value; our Data Protection Officer has been told"
+                : "\(place): ไม่ได้แก้ไข เพราะมีข้อมูลอื่นในระบบนั้นใช้ค่านี้อยู่แล้ว เราได้แจ้งเจ้าหน้าที่คุ้มครองข้อมูลส่วนบุคคลแล้ว"
         }
-        return "\(store) / \(table): \(thai[action] ?? action) (\(rows) รายการ)"
+        if locale == "en" {
+            return "\(place): \(english[action] ?? action) (\(rows) \(rows == 1 ? "record" : "records"))"
+        }
+        return "\(place): \(thai[action] ?? action) (\(rows) รายการ)"
     }
 
     /// `25 ธันวาคม 2569` (Buddhist era) in Thai, `25 December 2026` in English.

@@ -156,9 +156,9 @@ extension FinalizeHandler {
     static func fieldsNotHeld(_ requested: Set<String>, updates: [StoreUpdate], correctable: [String: Set<String>]) -> [String] {
         var held = Set<String>()
         for update in updates {
-            for table in update.tables where table.action == "rectified" || table.field == nil {
+            for table in update.tables where table.action == "rectified" || table.action == "conflict" || table.field == nil {
                 if let field = table.field {
-                    if (table.matched ?? table.rows) > 0 { held.insert(field) }
+                    if table.action == "conflict" || (table.matched ?? table.rows) > 0 { held.insert(field) }
                 } else if table.rows > 0 {
                     // A store whose mapping lists no `rectify` columns takes every change.
                     let fields = correctable[update.store] ?? []

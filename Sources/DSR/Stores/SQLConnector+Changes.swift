@@ -27,7 +27,21 @@ extension SQLConnector {
                 var tables: [StoreUpdate.Table] = []
                 for statement in prepared {
                     if statement.action == "rectified" {
-                        let row = try connection.query(statement.sql, statement.parameters)[0]
+                        // A corrected value another row already holds (a unique key) is not
+                        // retried for days: that table is left as it was and the conflict is
+                        // recorded, for the person's notice and the DPO.
+                        try connection.execute("SAVEPOINT dsrd_rectify")
+                        let row: PostgresRow
+                        do {
+                            row = try connection.query(statement.sql, statement.parameters)[0]
+                            try connection.execute("RELEASE SAVEPOINT dsrd_rectify")
+                        } catch let error as PostgresError where error.sqlState == "23505" {
+                            try connection.execute("ROLLBACK TO SAVEPOINT dsrd_rectify")
+                            tables.append(
+                                .init(
+                                    name: statement.table, action: "conflict", column: statement.column, rows: 0, field: statement.field))
+                            continue
+                        }
                         let digests = try row.decode("digests", as: String.self)
                         tables.append(
                             .init(
