@@ -361,6 +361,57 @@ struct AnySchemaTests {
         }
     }
 
+    /// A table dsrd's role may not even see (a schema it has no USAGE on) points at a
+    /// customer: which rows it references cannot be known, so the rows it could point at are
+    /// kept (anonymised) instead of failing the deletion on every retry, and `dsrd check`
+    /// says so instead of failing on "permission denied".
+    @Test func aTableDsrdCannotReadKeepsWhatItPointsAt() async throws {
+        let keys = try makeKeys()
+        defer { try? FileManager.default.removeItem(at: keys.directory) }
+        let connectors = try ShopFixture.mapping(replacing: [("_row = \"anonymise\"", "_row = \"delete\"")])
+        defer { try? FileManager.default.removeItem(at: connectors) }
+        try await TestDatabase.migrated { database, connection in
+            try await ShopFixture.with(customers: 10) { shop in
+                let store = try await PostgresConnection.connect(shop.url)
+                let role = "t_store_" + UUID().uuidString.prefix(8).lowercased()
+                try await store.execute("CREATE ROLE \(role) LOGIN")
+                let settings = ["--set", "connectors.directory=\(connectors.path)"]
+                let grants = try await DaemonProcess.run(
+                    shop.arguments(["grants"], database: database, extra: settings + ["--role", role]), environment: shop.environment)
+                for statement in grants.output.split(separator: "\n") where statement.hasPrefix("GRANT") {
+                    try await store.execute(String(statement))
+                }
+                try await store.execute("INSERT INTO customers (id, email, full_name) VALUES (5000, 'no.orders@example.com', 'No Orders')")
+                try await store.execute("CREATE SCHEMA logistics")
+                try await store.execute(
+                    "CREATE TABLE logistics.parcels (customer_id integer NOT NULL REFERENCES customers (id), label text)")
+                try await store.execute("INSERT INTO logistics.parcels VALUES (5000, 'PARCEL-1')")
+                let environment = ["DSRD_STORE_SHOP_URL": shop.url + " user=\(role)"]
+                let check = try await DaemonProcess.run(
+                    shop.arguments(["check"], database: database, extra: settings), environment: environment)
+                #expect(
+                    check.output.contains("logistics.parcels (not in the mapping) points at customers.id, and dsrd's role cannot read it"),
+                    "\(check.output)")
+                let daemon = try BackgroundDaemon(
+                    shop.arguments(
+                        ["run"], database: database,
+                        extra: settings + fastQueue + [
+                            "--set", "exports.directory=\(keys.directory.path)", "--set", "proofs.signing_key_file=\(keys.privateKey)",
+                        ]),
+                    environment: environment)
+                let id = try await connection.query("SELECT dsr.submit('erasure', '{\"customer_id\": \"5000\"}') AS id")[0].decode(
+                    "id", as: UUID.self)
+                #expect(try await eventually { try await connection.isCompleted(id) }, "\(daemon.output.suffix(3000))")
+                #expect(try await store.count("SELECT count(*) FROM customers WHERE id = 5000 AND full_name LIKE '%***'") == 1)
+                #expect(await daemon.stop() == 0)
+                try await store.execute("DROP SCHEMA logistics CASCADE")
+                try await store.execute("DROP OWNED BY \(role)")
+                try await store.execute("DROP ROLE \(role)")
+                await store.close()
+            }
+        }
+    }
+
     /// A store whose email and phone columns are called `Email` and `mobile`: a person corrects
     /// "email" and "phone", whatever the columns are called. The corrected values are checked
     /// and normalised as an email and a phone, and every table's column of that kind gets them.

@@ -18,8 +18,11 @@ extension SQLConnector {
         return references
     }
 
-    /// `SELECT 1` from the rows of `reference`'s table (alias `c`) that point at the row `t0`.
+    /// `SELECT 1` from the rows of `reference`'s table (alias `c`) that point at the row `t0`;
+    /// a bare `SELECT 1` (every row referenced, so kept) when dsrd's role cannot read that
+    /// table: guessing wrong would fail the deletion (23503) on every retry.
     static func referencingRows(_ reference: StoreSchema.Reference) -> String {
+        guard reference.readable else { return "SELECT 1" }
         let join = zip(reference.columns, reference.referencedColumns).map { "c.\(quote($0.0)) = t0.\(quote($0.1))" }
         return "SELECT 1 FROM \(reference.referencingTable) AS c WHERE \(join.joined(separator: " AND "))"
     }

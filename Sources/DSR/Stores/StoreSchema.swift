@@ -72,6 +72,9 @@ public struct StoreSchema: Sendable {
         public var referencingName: String
         public var columns: [String]
         public var referencedColumns: [String]
+        /// Whether dsrd's role may read the referencing table (USAGE on its schema, SELECT on
+        /// it). When it may not, which rows it references cannot be known, so all are kept.
+        public var readable: Bool = true
     }
 
     public struct Table: Sendable, Equatable {
@@ -174,6 +177,7 @@ public struct StoreSchema: Sendable {
             """
             \(mapped)
             SELECT m.name, k.conrelid::regclass::text AS referencing, c.relname AS referencing_name,
+                   has_schema_privilege(c.relnamespace, 'USAGE') AND has_table_privilege(c.oid, 'SELECT') AS readable,
                    \(keyColumns)
               FROM mapped m JOIN pg_constraint k ON k.confrelid = m.rel AND k.contype = 'f' JOIN pg_class c ON c.oid = k.conrelid
              ORDER BY 1, 2, 4
@@ -184,7 +188,8 @@ public struct StoreSchema: Sendable {
                     referencingTable: try row.decode("referencing", as: String.self),
                     referencingName: try row.decode("referencing_name", as: String.self),
                     columns: try row.decode("columns", as: [String].self),
-                    referencedColumns: try row.decode("referenced_columns", as: [String].self)))
+                    referencedColumns: try row.decode("referenced_columns", as: [String].self),
+                    readable: try row.decode("readable", as: Bool.self)))
         }
         return StoreSchema(tables: tables)
     }
