@@ -27,10 +27,17 @@ struct Grants: AsyncParsableCommand {
             for mapping in stores where mapping.kind == .postgres {
                 // The catalog names each table's schema; a store not reachable yet gets the
                 // names as mapped.
-                let schema: StoreSchema?
+                var schema: StoreSchema?
                 do {
-                    schema = try await SQLConnector(mapping: mapping, maxConnections: 1).schema()
+                    let connector = SQLConnector(mapping: mapping, maxConnections: 1)
+                    schema = try await connector.schema()
                     print("-- store \(mapping.name) (run in its database)")
+                    let invisible = try await connector.invisibleTables()
+                    if !invisible.isEmpty {
+                        print(
+                            "-- not visible to this connection, so named as mapped: \(invisible.joined(separator: ", ")) (missing, or in a schema its role has no USAGE on: run this as the tables' owner to have them named with their schema and USAGE granted)"
+                        )
+                    }
                 } catch {
                     schema = nil
                     print(

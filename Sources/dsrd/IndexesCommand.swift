@@ -23,16 +23,26 @@ struct Indexes: AsyncParsableCommand {
         try await reportingFailures {
             let configuration = try options.loadConfiguration()
             let (stores, kinds) = try options.storeMappings(configuration, only: only)
+            var incomplete = false
             for mapping in stores where mapping.kind == .postgres {
-                let lookups = try await SQLConnector(mapping: mapping, maxConnections: 1).lookupIndexes(extraKinds: kinds)
+                let connector = SQLConnector(mapping: mapping, maxConnections: 1)
+                let lookups = try await connector.lookupIndexes(extraKinds: kinds)
                 let missing = lookups.filter { !$0.isServed }
                 print("-- store \(mapping.name): \(lookups.count - missing.count) of \(lookups.count) lookups have an index")
+                let invisible = try await connector.invisibleTables().filter { name in mapping.tables.contains { $0.name == name } }
+                if !invisible.isEmpty {
+                    incomplete = true
+                    print(
+                        "-- not checked, not visible to this connection: \(invisible.joined(separator: ", ")) (missing, or in a schema its role has no USAGE on; `dsrd check` says which)"
+                    )
+                }
                 for lookup in missing {
                     print("-- \(lookup.table): \(lookup.lookup)")
                     print(lookup.statement(concurrently: true))
                 }
                 print("")
             }
+            if incomplete { throw ExitCode(1) }
         }
     }
 }

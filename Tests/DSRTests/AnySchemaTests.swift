@@ -576,8 +576,18 @@ struct AnySchemaTests {
                     try await store.execute("ALTER TABLE \(table) SET SCHEMA sales")
                 }
                 let role = "t_grants_" + UUID().uuidString.prefix(8).lowercased()
-                try await store.execute("CREATE ROLE \(role)")
+                try await store.execute("CREATE ROLE \(role) LOGIN")
                 let environment = ["DSRD_STORE_SHOP_URL": shop.url + " options='-csearch_path=sales'"]
+                // Connected as the role before anything is granted, the tables cannot be seen:
+                // said, and `indexes` fails rather than reporting "0 of 0".
+                let unseen = ["DSRD_STORE_SHOP_URL": shop.url + " user=\(role) options='-csearch_path=sales'"]
+                let blind = try await DaemonProcess.run(shop.arguments(["indexes"], database: database), environment: unseen)
+                #expect(
+                    blind.status == 1 && blind.output.contains("not checked, not visible to this connection: customers"), "\(blind.output)")
+                let blindGrants = try await DaemonProcess.run(
+                    shop.arguments(["grants"], database: database, extra: ["--role", role]), environment: unseen)
+                #expect(
+                    blindGrants.output.contains("not visible to this connection, so named as mapped: customers"), "\(blindGrants.output)")
                 let indexes = try await DaemonProcess.run(shop.arguments(["indexes"], database: database), environment: environment)
                 let creates = indexes.output.split(separator: "\n").filter { $0.hasPrefix("CREATE INDEX") }
                 #expect(creates.count == 5 && creates.allSatisfy { $0.contains(#" ON "sales"."#) }, "\(indexes.output)")

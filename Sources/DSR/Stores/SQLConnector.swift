@@ -29,10 +29,20 @@ public struct SQLConnector: Connector {
     /// statement fails on the schema (a migration in the store).
     public func schema() async throws -> StoreSchema {
         if let schema = await schemaCache.schema { return schema }
-        let names = mapping.tables.map(\.name)
+        // The suppression table too: `dsrd grants` names it with its schema.
+        let names =
+            mapping.tables.map(\.name)
+            + [mapping.suppressionTable].filter { name in !name.isEmpty && !mapping.tables.contains { $0.name == name } }
         let schema = try await run { connection in try await connection.transaction { try StoreSchema.load(names, on: $0) } }
         await schemaCache.store(schema)
         return schema
+    }
+
+    /// The mapped tables (and the suppression table) this connection cannot see: missing, or in
+    /// a schema its role has no USAGE on, or outside its `search_path`.
+    public func invisibleTables() async throws -> [String] {
+        let schema = try await schema()
+        return (mapping.tables.map(\.name) + [mapping.suppressionTable]).filter { !$0.isEmpty && schema.tables[$0] == nil }
     }
 
     func statements() async throws -> SQLStatements { SQLStatements(mapping: mapping, schema: try await schema()) }
