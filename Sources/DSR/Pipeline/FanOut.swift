@@ -214,6 +214,10 @@ public struct FanOut: Sendable {
             thai: "ข้อมูลที่ขอแก้ไขต้องเป็นข้อความยาว 1 ถึง 500 ตัวอักษร")
         static let invalidCorrectedEmail = RefusalReason(
             english: "the corrected email address is not a valid address.", thai: "อีเมลที่ขอให้แก้ไขไม่ใช่ที่อยู่อีเมลที่ถูกต้อง")
+        static let correctedEmailInUse = RefusalReason(
+            english:
+                "the corrected email address is already in use for another customer record, so we cannot put it on yours. Please contact us to sort it out.",
+            thai: "อีเมลที่ขอให้แก้ไขมีอยู่ในข้อมูลลูกค้ารายอื่นของเราแล้ว จึงไม่สามารถใช้กับข้อมูลของท่านได้ โปรดติดต่อเราเพื่อดำเนินการ")
         static let invalidCorrectedPhone = RefusalReason(
             english: "the corrected phone number is not a valid number.", thai: "หมายเลขโทรศัพท์ที่ขอให้แก้ไขไม่ใช่หมายเลขที่ถูกต้อง")
     }

@@ -104,6 +104,23 @@ public struct RequestHandler: JobHandler {
         case .plan:
             break
         }
+        // A corrected email that another record the stores resolve people by already holds
+        // would make two people one to dsrd, and to every later request: refused, with the
+        // reason. The person's own records' emails are in the resolved identity.
+        if case .rectify(let changes) = try? request.change(rectifiable: fanOut.rectifiableFields), let email = changes["email"],
+            !resolution.identity.emails.contains(email)
+        {
+            var probe = IdentitySet()
+            probe.emails = [email]
+            for connector in fanOut.connectors where try await connector.resolve(probe).matches > 0 {
+                context.logger.notice("request refused: the corrected email is another record's")
+                return JobResult(effects: [
+                    SQLStatement(
+                        "SELECT dsr.refuse_request($1, 'invalid_request', $2)",
+                        [requestID, FanOut.RefusalReason.correctedEmailInUse.text(locale: request.locale)])
+                ])
+            }
+        }
         // Requests that need approval or a decision wait for it before any change is made;
         // a rectification or objection has the person's data restricted meanwhile (s.34).
         let purposes = (try? request.change(rectifiable: fanOut.rectifiableFields)).flatMap { change -> [String]? in
