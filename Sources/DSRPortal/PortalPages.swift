@@ -61,4 +61,7 @@ struct PortalPages: Sendable {
     }
 
     func word(_ key: String, _ language: Language) -> String { words[language]?[key] ?? key }
+
+    /// The word for `key` in `language`, or nil when the portal's words have none.
+    func wordIfAny(_ key: String, _ language: Language) -> String? { words[language]?[key] }
 }

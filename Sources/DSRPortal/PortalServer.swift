@@ -28,6 +28,7 @@ public struct PortalServer: Sendable {
     let pages: PortalPages
     let exportsDirectory: URL
     let logger: Logger
+    let correctableFields = CorrectableFields()
 
     public init(configuration: DSRConfiguration, pool: ConnectionPool, logger: Logger) throws {
         guard let links = try StatusLinks.load(configuration) else {
@@ -46,7 +47,10 @@ public struct PortalServer: Sendable {
     public func application(onRunning: @escaping @Sendable (Int) async -> Void = { _ in }) -> some ApplicationProtocol {
         let router = Router(context: PortalContext.self)
         router.add(middleware: SecurityHeaders(strictTransport: configuration.portal.secureCookies, pages: pages, logger: logger))
-        router.get("/") { request, _ in formPage(request, error: nil) }
+        router.get("/") { request, _ in
+            await correctableFields.refresh(from: pool)
+            return formPage(request, error: nil)
+        }
         router.post("/requests") { request, context in try await submit(request, context: context) }
         router.get("/verify") { request, _ in verifyPage(request, notice: nil) }
         router.post("/verify") { request, context in try await confirm(request, context: context) }
@@ -80,6 +84,10 @@ public struct PortalServer: Sendable {
         if let error { values["error"] = error }
         values["kinds"] = RequestKind.allCases.map { kind in
             ["value": kind.rawValue, "label": NoticeVocabulary.kindLabel(kind.rawValue, locale: language.rawValue)]
+        }
+        // A field the portal has words for is shown in them, any other by its own name.
+        values["change_fields"] = correctableFields.current.map { field in
+            ["value": field, "label": pages.wordIfAny("field_" + field, language) ?? field]
         }
         return respond(
             status, page: "form", values: values, request: request, cookies: csrf.cookies(secure: secure) + languageCookie(request))

@@ -88,6 +88,27 @@ struct PortalTests {
         }
     }
 
+    /// The correction form offers what the mappings let a person correct, whatever a company
+    /// calls it (from `dsr.correctable_fields`, through the portal's one function), and the
+    /// common fields until a daemon has published any.
+    @Test func theCorrectionFormOffersTheFieldsTheStoresCanCorrect() async throws {
+        try await TestDatabase.migrated { database, connection in
+            let exports = try temporaryDirectory()
+            defer { try? FileManager.default.removeItem(at: exports) }
+            let before = try await PortalHarness(database: database, exports: exports)
+            let common = try await before.browser().get("/")
+            #expect(common.text.contains(#"<option value="first_name">"#) && !common.text.contains("FullName"), "\(common.text)")
+            await before.stop()
+            try await connection.execute(
+                "INSERT INTO dsr.correctable_fields (field, stores) VALUES ('FullName', '{shop}'), ('email', '{shop,mkt}')")
+            let portal = try await PortalHarness(database: database, exports: exports)
+            let form = try await portal.browser().get("/")
+            #expect(form.text.contains(#"<option value="FullName">FullName</option>"#), "\(form.text)")
+            #expect(form.text.contains(#"<option value="email">"#) && !form.text.contains(#"<option value="first_name">"#), "\(form.text)")
+            await portal.stop()
+        }
+    }
+
     @Test func hostileInputGetsAClearErrorPageAndWritesNothing() async throws {
         try await TestDatabase.migrated(verification: true) { database, connection in
             let exports = try temporaryDirectory()

@@ -77,6 +77,8 @@ struct RolesTests {
                 // The portal: its functions, no table.
                 let portal = try await PostgresConnection.connect(database.conninfo + " user=\(logins.name("portal"))")
                 #expect(try await portal.count("SELECT count(*) FROM dsr.portal_status($1)", [id]) == 1)
+                #expect(try await portal.count("SELECT count(*) FROM dsr.correctable_field_names()") >= 0)
+                #expect(await Self.isDenied { try await portal.execute("SELECT * FROM dsr.correctable_fields") })
                 #expect(await Self.isDenied { try await portal.execute("SELECT * FROM dsr.requests") })
                 #expect(await Self.isDenied { try await portal.execute("SELECT dsr.retry_job(1)") })
                 await portal.close()
