@@ -203,6 +203,12 @@ struct TableFileWriterTests {
         let files = try writer.finish()
         #expect(String(decoding: try StagedFiles.contents(of: "s/t.json", in: directory, files: files), as: UTF8.self) == "[]\n")
         #expect(files.map(\.size) == [3, 0])
+        // With its columns known before any row (a SQL store's catalog), the CSV has its header.
+        let known = try TableFileWriter(directory: directory, store: "s", table: "u", formats: [.json, .csv])
+        known.start(columns: ["id", "note"])
+        let headed = try known.finish()
+        #expect(String(decoding: try StagedFiles.contents(of: "s/u.csv", in: directory, files: headed), as: UTF8.self) == "id,note\r\n")
+        #expect(String(decoding: try StagedFiles.contents(of: "s/u.json", in: directory, files: headed), as: UTF8.self) == "[]\n")
     }
 }
 

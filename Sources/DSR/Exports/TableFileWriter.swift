@@ -124,6 +124,12 @@ final class TableFileWriter {
     private static let nextRow = Array(",\n  {".utf8)
     private static let crlf = Array("\r\n".utf8)
 
+    /// Starts the table with its columns known before any row (a store's catalog), so the CSV
+    /// of a table without rows for the person still has its header row.
+    func start(columns names: [String]) {
+        if keys == nil { _ = startTable(columns: names) }
+    }
+
     private func startTable(columns names: [String]) -> [[UInt8]] {
         let keys = names.enumerated().map { index, name -> [UInt8] in
             var key: [UInt8] = index > 0 ? Array(", ".utf8) : []

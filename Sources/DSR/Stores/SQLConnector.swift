@@ -188,6 +188,7 @@ public struct SQLConnector: Connector {
                 let scratch = CopyScratch()
                 for table in prepared {
                     let writer = try TableFileWriter(directory: directory, store: store, table: table.name, formats: formats)
+                    writer.start(columns: table.columns)
                     try connection.copyOut(table.sql) { line in
                         let row = CopyTextRow(line, expecting: table.columns.count)
                         // A column added since the catalog was read: read it again, try again.
