@@ -72,6 +72,7 @@ public enum NoticeVocabulary {
             derived["rows_kept_by_mapping"] = mapping
             derived["has_kept_by_mapping"] = mapping > 0
         }
+        if let rules = values["held_rules"] as? [String], !rules.isEmpty { derived["held_rules_text"] = rules.joined(separator: "; ") }
         // An erasure that also deleted earlier exports of the person says so.
         derived["exports_deleted"] = (values["exports_deleted"] as? Int ?? 0) > 0
         // Records checked by hand (manual stores): each outcome in the owner's words.

@@ -94,6 +94,8 @@ extension FinalizeHandler {
         outcome.rowsHeldByRule = held(.rule)
         outcome.rowsHeldReferenced = held(.referenced)
         outcome.rowsKeptByMapping = held(.mapping)
+        let rules = Set(tables.flatMap(\.held).map(\.rule)).sorted()
+        outcome.heldRules = rules.isEmpty ? nil : rules
         if !exportsDeleted.isEmpty { outcome.exportsDeleted = exportsDeleted.count }
         let json = try outcome.json()
         context.logger.info("deletion proof signed", metadata: ["dsr.audit_seq": "\(entry.seq)", "dsr.rows": "\(erased)"])

@@ -195,6 +195,8 @@ struct CompletionOutcome: Codable, Sendable {
     var rowsHeldByRule: Int?
     var rowsHeldReferenced: Int?
     var rowsKeptByMapping: Int?
+    /// Erasure: why rows were kept, each rule as the proof states it (for the DPO).
+    var heldRules: [String]?
     /// Rectification, restriction, objection, withdrawal: what each store did, and the rows changed.
     var changes: [StoreUpdate]?
     var rowsChanged: Int?
@@ -227,6 +229,7 @@ struct CompletionOutcome: Codable, Sendable {
         case rowsHeldByRule = "rows_held_by_rule"
         case rowsHeldReferenced = "rows_held_referenced"
         case rowsKeptByMapping = "rows_kept_by_mapping"
+        case heldRules = "held_rules"
         case changes
         case rowsChanged = "rows_changed"
         case fieldsNotHeld = "fields_not_held"

@@ -24,11 +24,14 @@ public struct StoreErasure: Codable, Sendable, Equatable {
         public enum Reason: Sendable { case rule, referenced, mapping }
 
         public var reason: Reason {
-            switch rule {
-            case Self.referencedRule: .referenced
-            case Self.mappingRule: .mapping
-            default: .rule
-            }
+            if rule.hasPrefix(Self.referencedRule) { return .referenced }
+            return rule == Self.mappingRule ? .mapping : .rule
+        }
+
+        /// The referenced rule, naming the tables outside the mapping that may be why (their
+        /// rows are neither exported nor erased: the DPO should know which).
+        public static func referenced(byUnmapped tables: [String]) -> String {
+            tables.isEmpty ? referencedRule : referencedRule + "; tables not in the mapping among them: " + tables.joined(separator: ", ")
         }
     }
 

@@ -111,6 +111,8 @@ extension SQLConnector {
         let sql: String
         let parameters: [any PostgresEncodable]
         let heldIsUpdate: Bool
+        /// Tables outside the mapping whose foreign keys point here, named in the plan.
+        var unmappedReferences: [String] = []
 
         func run(on connection: isolated PostgresConnection) throws -> StoreErasure.Table {
             let row = try connection.query(sql, parameters)[0]
@@ -129,7 +131,8 @@ extension SQLConnector {
             if byReference > 0 {
                 heldEntries.append(
                     .init(
-                        rule: StoreErasure.Held.referencedRule, rows: byReference, until: nil, treatment: treatment))
+                        rule: StoreErasure.Held.referenced(byUnmapped: unmappedReferences), rows: byReference, until: nil,
+                        treatment: treatment))
             }
             var heldUnchanged = kept + (heldIsUpdate ? 0 : byHold + byReference)
             if table.rowStrategy == .keep && affected > 0 {
@@ -236,6 +239,9 @@ extension SQLConnector {
                        (SELECT max(from_at) FROM held WHERE by_hold) AS latest, (SELECT count(*) FROM rest) AS rest
                 """
         }
-        return TableErasurePlan(table: table, sql: sql, parameters: parameters, heldIsUpdate: heldIsUpdate)
+        let unmapped = references.filter { reference in !mapping.tables.contains { $0.name == reference.referencingName } }
+        return TableErasurePlan(
+            table: table, sql: sql, parameters: parameters, heldIsUpdate: heldIsUpdate,
+            unmappedReferences: Array(Set(unmapped.map(\.referencingTable))).sorted())
     }
 }
