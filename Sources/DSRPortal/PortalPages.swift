@@ -60,7 +60,7 @@ struct PortalPages: Sendable {
         return library.render(context, withTemplate: "layout") ?? body
     }
 
-    func word(_ key: String, _ language: Language) -> String { words[language]?[key] ?? key }
+    func word(_ key: String, _ language: Language) -> String { wordIfAny(key, language) ?? key }
 
     /// The word for `key` in `language`, or nil when the portal's words have none.
     func wordIfAny(_ key: String, _ language: Language) -> String? { words[language]?[key] }

@@ -39,7 +39,6 @@ struct Grants: AsyncParsableCommand {
                         )
                     }
                 } catch {
-                    schema = nil
                     print(
                         "-- store \(mapping.name) (run in its database; its catalog could not be read, so tables are named as mapped: tables outside public also need GRANT USAGE ON SCHEMA <schema>)"
                     )

@@ -29,7 +29,7 @@ struct Indexes: AsyncParsableCommand {
                 let lookups = try await connector.lookupIndexes(extraKinds: kinds)
                 let missing = lookups.filter { !$0.isServed }
                 print("-- store \(mapping.name): \(lookups.count - missing.count) of \(lookups.count) lookups have an index")
-                let invisible = try await connector.invisibleTables().filter { name in mapping.tables.contains { $0.name == name } }
+                let invisible = try await connector.invisibleTables().filter(mapping.lists)
                 if !invisible.isEmpty {
                     incomplete = true
                     print(

@@ -24,12 +24,10 @@ public enum Digests {
         hex(SHA256.hash(data: data))
     }
 
-    /// Hashes a file in 64 KiB chunks, so memory does not depend on its size.
+    /// Hashes a file in pieces, so memory does not depend on its size.
     static func sha256Hex(file: URL) throws -> String {
-        let handle = try FileHandle(forReadingFrom: file)
-        defer { try? handle.close() }
         var hasher = SHA256()
-        while let chunk = try handle.read(upToCount: 1 << 16), !chunk.isEmpty { hasher.update(data: chunk) }
+        try FileSystem.readChunks(of: file.path) { hasher.update(bufferPointer: $0) }
         return hex(hasher.finalize())
     }
 }

@@ -135,27 +135,17 @@ struct ExportBundle {
     }
 
     /// Deflates a file staged uncompressed (by a dsrd from before staged files were deflated)
-    /// into `destination`, in 256 KiB pieces.
+    /// into `destination`, in pieces.
     static func deflate(_ path: String, into destination: String) throws -> DeflateStream {
-        let source = open(path, O_RDONLY | O_CLOEXEC)
-        guard source >= 0 else { throw FileSystemError.failed("read", path: path, errno: errno) }
-        defer { close(source) }
         let target = open(destination, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o600)
         guard target >= 0 else { throw FileSystemError.failed("create", path: destination, errno: errno) }
         defer { close(target) }
         let deflater = try DeflateStream()
-        var chunk = [UInt8](repeating: 0, count: chunkSize)
-        while true {
-            let read = chunk.withUnsafeMutableBytes { Glibc.read(source, $0.baseAddress!, $0.count) }
-            if read < 0 && errno == EINTR { continue }
-            guard read >= 0 else { throw FileSystemError.failed("read", path: path, errno: errno) }
-            try chunk.withUnsafeBytes { bytes in
-                try deflater.deflate(UnsafeRawBufferPointer(rebasing: bytes[0..<read]), finish: read == 0) {
-                    try FileSystem.write(target, $0)
-                }
-            }
-            if read == 0 { return deflater }
+        try FileSystem.readChunks(of: path, chunk: chunkSize) {
+            try deflater.deflate($0, finish: false) { try FileSystem.write(target, $0) }
         }
+        try deflater.deflate(UnsafeRawBufferPointer(start: nil, count: 0), finish: true) { try FileSystem.write(target, $0) }
+        return deflater
     }
 
     /// Bytes read at a time from files.

@@ -31,6 +31,25 @@ enum FileSystem {
         }
     }
 
+    /// Hands the file at `path` to `body` in pieces of at most `chunk` bytes, from the start to
+    /// its end, and returns how many bytes it had: memory does not depend on the file's size.
+    @discardableResult
+    static func readChunks(of path: String, chunk: Int = 1 << 18, _ body: (UnsafeRawBufferPointer) throws -> Void) throws -> Int {
+        let descriptor = open(path, O_RDONLY | O_CLOEXEC)
+        guard descriptor >= 0 else { throw FileSystemError.failed("read", path: path, errno: errno) }
+        defer { close(descriptor) }
+        var buffer = [UInt8](repeating: 0, count: chunk)
+        var total = 0
+        while true {
+            let read = buffer.withUnsafeMutableBytes { Glibc.read(descriptor, $0.baseAddress!, $0.count) }
+            if read < 0 && errno == EINTR { continue }
+            guard read >= 0 else { throw FileSystemError.failed("read", path: path, errno: errno) }
+            if read == 0 { return total }
+            try buffer.withUnsafeBytes { try body(UnsafeRawBufferPointer(rebasing: $0[0..<read])) }
+            total += read
+        }
+    }
+
     /// Writes `bytes` as a new file (0600).
     static func writeFile(_ path: String, _ bytes: [UInt8]) throws {
         let descriptor = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o600)

@@ -40,21 +40,12 @@ final class ZIPWriter {
     }
 
     /// Adds an entry whose raw DEFLATE bytes are the whole of the file at `deflatedPath`.
+    /// A file of another length than `deflatedSize` fails the ZIP (it is never renamed into place).
     func addDeflated(name: String, crc32: UInt32, size: Int, deflatedPath: String, deflatedSize: Int) throws {
-        let source = open(deflatedPath, O_RDONLY | O_CLOEXEC)
-        guard source >= 0 else { throw FileSystemError.failed("read", path: deflatedPath, errno: errno) }
-        defer { close(source) }
         try writeLocalHeader(name: name, crc32: crc32, size: size, deflatedSize: deflatedSize)
-        var chunk = [UInt8](repeating: 0, count: 1 << 18)
-        var remaining = deflatedSize
-        while remaining > 0 {
-            let read = chunk.withUnsafeMutableBytes { Glibc.read(source, $0.baseAddress!, min(remaining, $0.count)) }
-            if read < 0 && errno == EINTR { continue }
-            guard read > 0 else {
-                throw FileSystemError(description: "cannot read \(deflatedPath): it ended \(remaining) bytes early")
-            }
-            try chunk.withUnsafeBytes { try emit(UnsafeRawBufferPointer(rebasing: $0[0..<read])) }
-            remaining -= read
+        let copied = try FileSystem.readChunks(of: deflatedPath) { try emit($0) }
+        guard copied == deflatedSize else {
+            throw FileSystemError(description: "\(deflatedPath) holds \(copied) bytes, not the \(deflatedSize) its task recorded")
         }
     }
 

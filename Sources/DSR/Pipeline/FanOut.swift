@@ -222,7 +222,7 @@ public struct FanOut: Sendable {
             english: "the corrected phone number is not a valid number.", thai: "หมายเลขโทรศัพท์ที่ขอให้แก้ไขไม่ใช่หมายเลขที่ถูกต้อง")
     }
 
-    var rectifiableFields: Set<String> { Set(connectors.flatMap { $0.mapping.tables.flatMap(\.rectifyFields) }) }
+    var rectifiableFields: Set<String> { Set(connectors.flatMap(\.mapping.rectifyFields)) }
 
     /// Publishes what `dsr.submit` checks requests against: the fields a rectification can
     /// correct (`dsr.correctable_fields`, from the mappings), so an impossible correction is
@@ -232,9 +232,7 @@ public struct FanOut: Sendable {
     public func publishSubmissionRules(on connection: PostgresConnection) async throws {
         var stores: [String: [String]] = [:]
         for connector in connectors {
-            for field in Set(connector.mapping.tables.flatMap(\.rectifyFields)) {
-                stores[field, default: []].append(connector.mapping.name)
-            }
+            for field in connector.mapping.rectifyFields { stores[field, default: []].append(connector.mapping.name) }
         }
         let fields = stores.keys.sorted()
         let lists = fields.map { stores[$0]!.sorted().joined(separator: ",") }

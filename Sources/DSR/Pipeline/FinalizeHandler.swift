@@ -137,10 +137,7 @@ public struct FinalizeHandler: JobHandler {
         let lift = request.restrictedWhileDeciding ? [try await liftRestriction(request)] : []
         outcome.rowsChanged = changes.flatMap(\.tables).reduce(0) { $0 + $1.rows }
         if case .rectify(let requested) = try? request.change(rectifiable: fanOut.rectifiableFields) {
-            var correctable: [String: Set<String>] = [:]
-            for connector in fanOut.connectors {
-                correctable[connector.mapping.name] = Set(connector.mapping.tables.flatMap(\.rectifyFields))
-            }
+            let correctable = Dictionary(fanOut.connectors.map { ($0.mapping.name, $0.mapping.rectifyFields) }) { $0.union($1) }
             let notHeld = Self.fieldsNotHeld(Set(requested.keys), updates: changes, correctable: correctable)
             outcome.fieldsNotHeld = notHeld.isEmpty ? nil : notHeld
         }

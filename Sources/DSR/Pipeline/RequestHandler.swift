@@ -36,9 +36,10 @@ public struct RequestHandler: JobHandler {
         }
         let operation = request.operation
         if operation == .erase { _ = try fanOut.requireProofKeys() }
+        var change: StoreChange?
         if operation.isChange {
             do {
-                _ = try request.change(rectifiable: fanOut.rectifiableFields)
+                change = try request.change(rectifiable: fanOut.rectifiableFields)
             } catch let refusal as FanOut.RefusalReason {
                 context.logger.notice("request refused: invalid change")
                 return JobResult(effects: [
@@ -107,7 +108,7 @@ public struct RequestHandler: JobHandler {
         // A corrected email that another record the stores resolve people by already holds
         // would make two people one to dsrd, and to every later request: refused, with the
         // reason. The person's own records' emails are in the resolved identity.
-        if case .rectify(let changes) = try? request.change(rectifiable: fanOut.rectifiableFields), let email = changes["email"],
+        if case .rectify(let changes) = change, let email = changes["email"],
             !resolution.identity.emails.contains(email)
         {
             var probe = IdentitySet()
@@ -123,7 +124,7 @@ public struct RequestHandler: JobHandler {
         }
         // Requests that need approval or a decision wait for it before any change is made;
         // a rectification or objection has the person's data restricted meanwhile (s.34).
-        let purposes = (try? request.change(rectifiable: fanOut.rectifiableFields)).flatMap { change -> [String]? in
+        let purposes = change.flatMap { change -> [String]? in
             if case .object(let purposes) = change { purposes } else { nil }
         }
         let required = fanOut.approvals.required(kind: request.kind, byDSRD: request.requester.isDSRD, purposes: purposes ?? [])

@@ -239,7 +239,7 @@ extension SQLConnector {
                        (SELECT max(from_at) FROM held WHERE by_hold) AS latest, (SELECT count(*) FROM rest) AS rest
                 """
         }
-        let unmapped = references.filter { reference in !mapping.tables.contains { $0.name == reference.referencingName } }
+        let unmapped = references.filter { !mapping.lists($0.referencingName) }
         return TableErasurePlan(
             table: table, sql: sql, parameters: parameters, heldIsUpdate: heldIsUpdate,
             unmappedReferences: Array(Set(unmapped.map(\.referencingTable))).sorted())

@@ -29,20 +29,23 @@ public struct SQLConnector: Connector {
     /// statement fails on the schema (a migration in the store).
     public func schema() async throws -> StoreSchema {
         if let schema = await schemaCache.schema { return schema }
-        // The suppression table too: `dsrd grants` names it with its schema.
-        let names =
-            mapping.tables.map(\.name)
-            + [mapping.suppressionTable].filter { name in !name.isEmpty && !mapping.tables.contains { $0.name == name } }
+        let names = catalogTables
         let schema = try await run { connection in try await connection.transaction { try StoreSchema.load(names, on: $0) } }
         await schemaCache.store(schema)
         return schema
+    }
+
+    /// The tables whose catalog entries dsrd reads: the mapped ones, and the suppression table
+    /// (`dsrd grants` names it with its schema).
+    var catalogTables: [String] {
+        mapping.tables.map(\.name) + [mapping.suppressionTable].filter { !$0.isEmpty && !mapping.lists($0) }
     }
 
     /// The mapped tables (and the suppression table) this connection cannot see: missing, or in
     /// a schema its role has no USAGE on, or outside its `search_path`.
     public func invisibleTables() async throws -> [String] {
         let schema = try await schema()
-        return (mapping.tables.map(\.name) + [mapping.suppressionTable]).filter { !$0.isEmpty && schema.tables[$0] == nil }
+        return catalogTables.filter { schema.tables[$0] == nil }
     }
 
     func statements() async throws -> SQLStatements { SQLStatements(mapping: mapping, schema: try await schema()) }

@@ -251,7 +251,7 @@ extension SQLConnector {
         }
         // A table the mapping leaves out whose foreign key points here: the person's rows there
         // are never found, and the rows here they point at are kept, not deleted.
-        for reference in entry.referencedBy where !mapping.tables.contains(where: { $0.name == reference.referencingName }) {
+        for reference in entry.referencedBy where !mapping.lists(reference.referencingName) {
             if !reference.readable {
                 warning(
                     "\(reference.referencingTable) (not in the mapping) points at \(table.name).\(reference.referencedColumns.joined(separator: ", ")), and dsrd's role cannot read it (USAGE on its schema, SELECT on it): every row here is kept (anonymised), never deleted; map it, or grant those"

@@ -69,6 +69,12 @@ public struct StoreMapping: Sendable, Equatable {
         public static let defaultEvents: [RequestKind] = [.erasure, .rectification, .objection, .consentWithdrawal]
     }
 
+    /// Whether the mapping lists a table of this name.
+    public func lists(_ table: String) -> Bool { tables.contains { $0.name == table } }
+
+    /// The fields a rectification can name in this store (``TableMapping/rectifyFields``).
+    public var rectifyFields: Set<String> { Set(tables.flatMap(\.rectifyFields)) }
+
     /// A code's label in `locale`: the mapping's own, else dsr's vocabulary.
     func label(_ code: String, locale: String) -> String {
         labels[code]?[locale] ?? labels[code]?["en"] ?? PrivacyVocabulary.label(code, locale: locale)

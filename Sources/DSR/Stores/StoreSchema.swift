@@ -31,12 +31,13 @@ public struct StoreSchema: Sendable {
         /// What the column's values compare with: columns of different families cannot be
         /// joined (`uuid = bigint` has no operator).
         var family: String {
+            if isText { return "text" }
+            if isBoolean { return "boolean" }
+            if isDateOrTime { return "date" }
             switch typeOID {
-            case 20, 21, 23, 26, 700, 701, 1700: "number"
-            case 2950: "uuid"
-            case 1082, 1114, 1184: "date"
-            case 16: "boolean"
-            default: isText ? "text" : type
+            case 20, 21, 23, 26, 700, 701, 1700: return "number"
+            case 2950: return "uuid"
+            default: return type
             }
         }
         var isDateOrTime: Bool { [1082, 1114, 1184].contains(typeOID) }
