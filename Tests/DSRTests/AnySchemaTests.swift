@@ -52,6 +52,19 @@ struct ShopFixture: Sendable {
 
     struct ShopMappingError: Error, CustomStringConvertible { let description: String }
 
+    /// `dsrd run` on this store with the fast test queue: `connectors` a variant of the
+    /// mapping, `exports` where exports go, `signingKey` the proofs' private key.
+    func daemon(
+        database: TestDatabase, connectors: URL? = nil, exports: URL? = nil, signingKey: String? = nil,
+        environment: [String: String]? = nil
+    ) throws -> BackgroundDaemon {
+        var extra = fastQueue
+        if let connectors { extra += ["--set", "connectors.directory=\(connectors.path)"] }
+        if let exports { extra += ["--set", "exports.directory=\(exports.path)"] }
+        if let signingKey { extra += ["--set", "proofs.signing_key_file=\(signingKey)"] }
+        return try BackgroundDaemon(arguments(["run"], database: database, extra: extra), environment: environment ?? self.environment)
+    }
+
     /// `dsrd run` / `check` / `indexes` arguments for this store and the passport kind.
     func arguments(_ command: [String], database: TestDatabase, extra: [String] = []) -> [String] {
         command + [
@@ -105,13 +118,7 @@ struct AnySchemaTests {
 
                 let exports = try temporaryDirectory()
                 defer { try? FileManager.default.removeItem(at: exports) }
-                let daemon = try BackgroundDaemon(
-                    shop.arguments(
-                        ["run"], database: database,
-                        extra: fastQueue + [
-                            "--set", "exports.directory=\(exports.path)", "--set", "proofs.signing_key_file=\(keys.privateKey)",
-                        ]),
-                    environment: shop.environment)
+                let daemon = try shop.daemon(database: database, exports: exports, signingKey: keys.privateKey)
                 // Requests may name a passport once the daemon published the configured kinds.
                 #expect(
                     try await eventually {
@@ -319,13 +326,8 @@ struct AnySchemaTests {
             try await ShopFixture.with(customers: 10) { shop in
                 let store = try await PostgresConnection.connect(shop.url)
                 let settings = ["--set", "connectors.directory=\(connectors.path)"]
-                let daemon = try BackgroundDaemon(
-                    shop.arguments(
-                        ["run"], database: database,
-                        extra: settings + fastQueue + [
-                            "--set", "exports.directory=\(keys.directory.path)", "--set", "proofs.signing_key_file=\(keys.privateKey)",
-                        ]),
-                    environment: shop.environment)
+                let daemon = try shop.daemon(
+                    database: database, connectors: connectors, exports: keys.directory, signingKey: keys.privateKey)
                 // 6's held orders keep 6 whatever else points at it; 5000 has no orders, so
                 // only the wishlist keeps it.
                 try await store.execute("INSERT INTO customers (id, email, full_name) VALUES (5000, 'no.orders@example.com', 'No Orders')")
@@ -397,12 +399,8 @@ struct AnySchemaTests {
                 #expect(
                     check.output.contains("logistics.parcels (not in the mapping) points at customers.id, and dsrd's role cannot read it"),
                     "\(check.output)")
-                let daemon = try BackgroundDaemon(
-                    shop.arguments(
-                        ["run"], database: database,
-                        extra: settings + fastQueue + [
-                            "--set", "exports.directory=\(keys.directory.path)", "--set", "proofs.signing_key_file=\(keys.privateKey)",
-                        ]),
+                let daemon = try shop.daemon(
+                    database: database, connectors: connectors, exports: keys.directory, signingKey: keys.privateKey,
                     environment: environment)
                 let id = try await connection.query("SELECT dsr.submit('erasure', '{\"customer_id\": \"5000\"}') AS id")[0].decode(
                     "id", as: UUID.self)
@@ -438,13 +436,7 @@ struct AnySchemaTests {
                 try await store.execute("ALTER TABLE customers RENAME COLUMN phone TO mobile")
                 let exports = try temporaryDirectory()
                 defer { try? FileManager.default.removeItem(at: exports) }
-                let daemon = try BackgroundDaemon(
-                    shop.arguments(
-                        ["run"], database: database,
-                        extra: fastQueue + [
-                            "--set", "connectors.directory=\(connectors.path)", "--set", "exports.directory=\(exports.path)",
-                        ]),
-                    environment: shop.environment)
+                let daemon = try shop.daemon(database: database, connectors: connectors, exports: exports)
                 #expect(
                     try await eventually {
                         try await connection.query("SELECT string_agg(field, ',' ORDER BY field) AS f FROM dsr.correctable_fields")[0]
@@ -547,9 +539,7 @@ struct AnySchemaTests {
                 try await store.execute("CREATE TABLE sms_optin (phone text NOT NULL)")
                 try await store.execute("INSERT INTO sms_optin VALUES ('+66823334444')")
                 await store.close()
-                let daemon = try BackgroundDaemon(
-                    shop.arguments(["run"], database: database, extra: fastQueue + ["--set", "connectors.directory=\(connectors.path)"]),
-                    environment: shop.environment)
+                let daemon = try shop.daemon(database: database, connectors: connectors)
                 func submitted(_ subject: String) async throws -> (hold: String?, onFile: String?) {
                     let id = try await connection.query("SELECT dsr.submit('access', $1::jsonb) AS id", [subject])[0].decode(
                         "id", as: UUID.self)
