@@ -205,16 +205,23 @@ struct VerificationTests {
                     "SELECT count(*) FROM dsr.requests WHERE verification_method = 'in_person' AND verified_by = 'nok' AND verification_evidence = 'Thai ID card seen'"
                 ) == 1)
             let before = try await connection.count("SELECT count(*) FROM dsr.requests")
-            for bad in [
-                #"{"verification": {"method": "code", "evidence": "x12", "operator": "nok"}}"#,
-                #"{"verification": {"method": "in_person", "operator": "nok"}}"#,
-                #"{"verification": {"method": "in_person", "evidence": "seen", "operator": "nok", "extra": 1}}"#,
-                #"{"representative": {"name": "Malee", "authority": "friend", "evidence": "letter"}}"#,
+            // Each refusal names the part that is wrong and what it must be.
+            for (bad, says) in [
+                (#"{"verification": {"method": "code", "evidence": "x12", "operator": "nok"}}"#, "method must be in_person"),
+                (#"{"verification": {"method": "in_person", "operator": "nok"}}"#, "evidence must say what was checked, in 3 to 1000"),
+                (#"{"verification": {"method": "in_person", "evidence": "ok", "operator": "nok"}}"#, "3 to 1000 characters (it has 2)"),
+                (#"{"verification": {"method": "in_person", "evidence": "seen", "operator": " "}}"#, "operator must name who checked"),
+                (#"{"verification": {"method": "in_person", "evidence": "seen", "operator": "nok", "extra": 1}}"#, "not extra"),
+                (#"{"verification": "in person"}"#, "must be an object"),
+                (#"{"representative": {"name": "Malee", "authority": "friend", "evidence": "letter"}}"#, "authority must be parent"),
+                (#"{"representative": {"name": "Malee", "authority": "parent", "evidence": "ok"}}"#, "evidence must say what was seen"),
             ] {
                 do {
                     _ = try await needs("erasure", bad)
                     Issue.record("accepted \(bad)")
-                } catch let error as PostgresError { #expect(error.sqlState == "22023", "\(bad)") }
+                } catch let error as PostgresError {
+                    #expect(error.sqlState == "22023" && error.message.contains(says), "\(bad): \(error)")
+                }
             }
             #expect(try await connection.count("SELECT count(*) FROM dsr.requests") == before)
             // A request made before it was verified, completed, then submitted again with its
