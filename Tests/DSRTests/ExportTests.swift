@@ -115,6 +115,74 @@ struct ExportTests {
         }
     }
 
+    /// A person with many rows has the store's other tables copied side by side on spare
+    /// connections. These import the first connection's snapshot: rows committed after the
+    /// export began are in no table, whichever connection copied it. The first table is
+    /// locked until those rows are committed, so the export has taken its snapshot by then.
+    @Test func aLargeExportCopiesItsTablesSideBySideFromOneSnapshot() async throws {
+        try await StoreFixture.with(customers: 10, creating: ["order"]) { stores in
+            let order = try await PostgresConnection.connect(stores.url("order"))
+            try await stores.addOrders(on: order, customer: "T-1", count: SQLConnector.spreadExportFromRows + 200)
+            func heldByT1() async throws -> [String: Int] {
+                var counts: [String: Int] = [:]
+                for table in StoreFixture.orderTables {
+                    counts[table] = try await order.count(
+                        table == "orders"
+                            ? "SELECT count(*) FROM orders WHERE customer_id = 'T-1'"
+                            : "SELECT count(*) FROM \(table) WHERE order_id IN (SELECT id FROM orders WHERE customer_id = 'T-1')")
+                }
+                return counts
+            }
+            let before = try await heldByT1()
+            let mapping = try #require(try stores.mappings().first { $0.name == "order" })
+            let connector = SQLConnector(mapping: mapping)
+            var identity = IdentitySet()
+            identity.customerIDs = ["T-1"]
+            // A first export reads the catalog (which the lock below would also stop) and leaves
+            // its spare connections idle in the pool, ready for the next one.
+            let warmUp = try temporaryDirectory()
+            defer { try? FileManager.default.removeItem(at: warmUp) }
+            _ = try await connector.export(identity, into: warmUp, formats: [.json])
+            let directory = try temporaryDirectory()
+            defer { try? FileManager.default.removeItem(at: directory) }
+
+            let locker = try await PostgresConnection.connect(stores.url("order"))
+            try await locker.execute("BEGIN")
+            try await locker.execute("LOCK TABLE orders IN ACCESS EXCLUSIVE MODE")
+            let export = Task { try await connector.export(identity, into: directory, formats: [.json]) }
+            let waiting = try await eventually {
+                try await order.count(
+                    "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() AND wait_event_type = 'Lock' AND query LIKE 'COPY%'"
+                ) == 1
+            }
+            #expect(waiting, "the export never waited for the locked table")
+            let someOrder = try await locker.query("SELECT min(id) AS id FROM orders WHERE customer_id = 'T-1'")[0].decode(
+                "id", as: Int64.self)
+            try await locker.execute(
+                "INSERT INTO order_items (order_id, product, quantity, unit_price) SELECT $1, 'late', 1, 1 FROM generate_series(1, 5)",
+                [someOrder])
+            try await locker.execute(
+                "INSERT INTO payments (order_id, method, amount, paid_at) SELECT $1, 'card', 1, now() FROM generate_series(1, 5)",
+                [someOrder])
+            try await locker.execute(
+                "INSERT INTO invoices (order_id, invoice_no, issued_at, amount) SELECT $1, 'LATE', now(), 1 FROM generate_series(1, 5)",
+                [someOrder])
+            try await locker.execute(
+                "INSERT INTO shipments (order_id, carrier, tracking_no) SELECT $1, 'Kerry', 'LATE' FROM generate_series(1, 5)", [someOrder])
+            try await locker.execute("COMMIT")
+            let files = try await export.value
+
+            #expect(await connector.pool.openConnections > 1, "the tables were not copied side by side")
+            var exported: [String: Int] = [:]
+            for file in files { exported[file.table] = file.rows }
+            #expect(exported == before)
+            #expect(try await heldByT1()["shipments"] == before["shipments"]! + 5)
+            #expect(files.map(\.table) == StoreFixture.orderTables)
+            await locker.close()
+            await order.close()
+        }
+    }
+
     @Test func portabilityExportHasJSONAndCSVInEnglish() async throws {
         try await TestDatabase.migrated { database, connection in
             try await StoreFixture.with(customers: 50) { stores in

@@ -55,6 +55,46 @@ public actor ConnectionPool {
         }
     }
 
+    /// Runs `body` with up to `count` more connections that are free now: idle ones, or new
+    /// ones while the pool is below its maximum and nobody is waiting. It never waits for
+    /// another caller's connection, so a caller that already holds one cannot deadlock with
+    /// others doing the same; `body` may get none. For work that goes faster spread over
+    /// several connections when they are free (a large export's tables).
+    public func withSpareConnections<T: Sendable>(
+        upTo count: Int, _ body: @Sendable ([PostgresConnection]) async throws -> T
+    ) async throws -> T {
+        // Opened concurrently: each open suspends this actor while it connects.
+        let spares = await withTaskGroup(of: PostgresConnection?.self) { group in
+            for _ in 0..<max(0, count) { group.addTask { await self.acquireIfFree() } }
+            var spares: [PostgresConnection] = []
+            for await spare in group { if let spare { spares.append(spare) } }
+            return spares
+        }
+        do {
+            let value = try await withTaskCancellationHandler {
+                try await body(spares)
+            } onCancel: {
+                for spare in spares {
+                    spare.cancelRunningStatement()
+                    Task { await Self.repeatCancel(on: spare) }
+                }
+            }
+            for spare in spares { await release(spare) }
+            return value
+        } catch {
+            for spare in spares { await release(spare) }
+            throw error
+        }
+    }
+
+    /// A connection at once, or nil: see ``withSpareConnections(upTo:_:)``.
+    private func acquireIfFree() async -> PostgresConnection? {
+        guard waiters.isEmpty, !Task.isCancelled else { return nil }
+        if let connection = await takeHealthyIdle() { return connection }
+        guard open < maximum else { return nil }
+        return try? await openConnection()
+    }
+
     /// Sends a cancel again, with growing pauses, while it is still in force on `connection`
     /// (until ``release(_:)`` clears it).
     private static func repeatCancel(on connection: PostgresConnection) async {

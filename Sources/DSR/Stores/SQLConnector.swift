@@ -155,11 +155,17 @@ public struct SQLConnector: Connector {
     /// per-row result, rows encoded from the bytes as they arrive. COPY takes no bound
     /// parameters, so the person's identifiers are bound once to `set_config` and read by
     /// the statements with `current_setting`.
+    ///
+    /// A person with many rows (the first table gave at least ``spreadExportFromRows``) has the
+    /// other tables copied side by side on up to ``spareConnectionsPerExport`` more
+    /// connections that are free at once, each importing the first one's snapshot
+    /// (`pg_export_snapshot`): the store's CPUs then read tables in parallel, which a single
+    /// connection's COPYs, one after another, cannot.
     public func export(_ identity: IdentitySet, into directory: URL, formats: ExportFormats) async throws -> [ExportedFile] {
         let generator = try await statements()
         var names: [String] = []
         var values: [any PostgresEncodable] = []
-        var tables: [(name: String, sql: String, columns: [String], kinds: [TableFileWriter.FieldKind])] = []
+        var tables: [SQLTableExport.Table] = []
         for (index, table) in mapping.tables.enumerated() {
             guard let columns = generator.table(table.name)?.columns, !columns.isEmpty else {
                 throw ConnectorError.invalidResponse(store: mapping.name, reason: "table \(table.name) does not exist (run dsrd check)")
@@ -169,11 +175,11 @@ public struct SQLConnector: Connector {
             names += binder.settingNames
             values += binder.parameters
             tables.append(
-                (
-                    table.name,
-                    "COPY (SELECT t0.* FROM \(Self.quote(table.name)) AS t0 WHERE \(match)\(generator.orderBy(table, alias: "t0"))) TO STDOUT",
-                    columns.map(\.name), columns.map { TableFileWriter.FieldKind(postgresType: $0.typeOID) }
-                ))
+                SQLTableExport.Table(
+                    name: table.name,
+                    sql:
+                        "COPY (SELECT t0.* FROM \(Self.quote(table.name)) AS t0 WHERE \(match)\(generator.orderBy(table, alias: "t0"))) TO STDOUT",
+                    columns: columns.map(\.name), kinds: columns.map { TableFileWriter.FieldKind(postgresType: $0.typeOID) }))
         }
         // set_config(name, value, true) for each: the values stay bound parameters.
         let settings =
@@ -182,30 +188,45 @@ public struct SQLConnector: Connector {
         var settingParameters: [any PostgresEncodable] = []
         for (name, value) in zip(names, values) { settingParameters += [name, value.postgresText ?? ""] }
         let parameters = settingParameters
-        let store = mapping.name
-        let prepared = tables
-        return try await run { connection in
-            try await connection.transaction(.repeatableReadOnly) { connection in
-                if let settings { try connection.query(settings, parameters) }
-                var files: [ExportedFile] = []
-                let scratch = CopyScratch()
-                for table in prepared {
-                    let writer = try TableFileWriter(directory: directory, store: store, table: table.name, formats: formats)
-                    writer.start(columns: table.columns)
-                    try connection.copyOut(table.sql) { line in
-                        let row = CopyTextRow(line, expecting: table.columns.count)
-                        // A column added since the catalog was read: read it again, try again.
-                        guard row.fields.count == table.columns.count else {
-                            throw PostgresError(kind: .server, sqlState: "42P10", message: "\(table.name) has changed shape")
+        let export = SQLTableExport(tables: tables, directory: directory, store: mapping.name, formats: formats)
+        let pool = self.pool
+        _ = try await run { first in
+            try await first.transaction(
+                .repeatableReadOnly,
+                { snapshot in
+                    guard let snapshot else { return }
+                    try await pool.withSpareConnections(upTo: min(Self.spareConnectionsPerExport, export.untaken - 1)) { spares in
+                        try await withThrowingTaskGroup(of: Void.self) { group in
+                            group.addTask { try await first.perform { try export.copyRemaining(on: $0) } }
+                            for spare in spares {
+                                group.addTask {
+                                    try await spare.transaction(readingSnapshotOf: snapshot) { connection in
+                                        if let settings { try connection.query(settings, parameters) }
+                                        try export.copyRemaining(on: connection)
+                                    }
+                                }
+                            }
+                            try await group.waitForAll()
                         }
-                        try writer.write(columns: table.columns, kinds: table.kinds, row: CopyRowFields(row: row, scratch: scratch))
                     }
-                    files += try writer.finish()
                 }
-                return files
+            ) { connection -> SnapshotID? in
+                if let settings { try connection.query(settings, parameters) }
+                let rows = try export.copyNext(on: connection) ?? 0
+                // Spread the rest only when it is large and there are at least two tables to share.
+                if rows >= Self.spreadExportFromRows, export.untaken >= 2 { return try connection.exportSnapshot() }
+                try export.copyRemaining(on: connection)
+                return nil
             }
         }
+        return export.files
     }
+
+    /// Rows in the first table from which an export's other tables are copied side by side.
+    /// Below it, a spare connection's transaction and snapshot cost more than they save.
+    static let spreadExportFromRows = 1_000
+    /// More connections one export may use at once, when the pool has them free.
+    static let spareConnectionsPerExport = 2
 
     /// Runs `body` on a pooled connection; connection failures become `unreachable`. A
     /// statement that fails on the schema (SQLSTATE class 42: a column renamed, a type

@@ -1,0 +1,81 @@
+import Foundation
+import Postgres
+import Synchronization
+
+/// The tables of one person's export from a SQL store, shared by the connections that copy
+/// them: each connection takes the next table nobody has taken yet, so a large export's
+/// tables are read side by side on connections that share one snapshot.
+final class SQLTableExport: Sendable {
+    struct Table: Sendable {
+        let name: String
+        /// `COPY (SELECT ...) TO STDOUT`, its values read from settings (`current_setting`).
+        let sql: String
+        let columns: [String]
+        let kinds: [TableFileWriter.FieldKind]
+    }
+
+    let tables: [Table]
+    private let directory: URL
+    private let store: String
+    private let formats: ExportFormats
+    private let state = Mutex(State())
+
+    private struct State {
+        var next = 0
+        var files: [Int: [ExportedFile]] = [:]
+        var failed = false
+    }
+
+    init(tables: [Table], directory: URL, store: String, formats: ExportFormats) {
+        self.tables = tables
+        self.directory = directory
+        self.store = store
+        self.formats = formats
+    }
+
+    /// Tables nobody has taken yet.
+    var untaken: Int { state.withLock { tables.count - $0.next } }
+
+    /// The files written, in the mapping's table order.
+    var files: [ExportedFile] { state.withLock { state in tables.indices.flatMap { state.files[$0] ?? [] } } }
+
+    /// Copies the next untaken table on `connection`, in the transaction open on it; returns
+    /// its row count, or nil when none is left or another connection failed.
+    @discardableResult
+    func copyNext(on connection: isolated PostgresConnection) throws -> Int? {
+        let taken = state.withLock { state -> Int? in
+            guard !state.failed, state.next < tables.count else { return nil }
+            defer { state.next += 1 }
+            return state.next
+        }
+        guard let index = taken else { return nil }
+        do {
+            let files = try copy(tables[index], on: connection)
+            state.withLock { $0.files[index] = files }
+            return files.first?.rows ?? 0
+        } catch {
+            state.withLock { $0.failed = true }
+            throw error
+        }
+    }
+
+    /// Copies untaken tables on `connection` until none is left.
+    func copyRemaining(on connection: isolated PostgresConnection) throws {
+        while try copyNext(on: connection) != nil {}
+    }
+
+    private func copy(_ table: Table, on connection: isolated PostgresConnection) throws -> [ExportedFile] {
+        let writer = try TableFileWriter(directory: directory, store: store, table: table.name, formats: formats)
+        writer.start(columns: table.columns)
+        let scratch = CopyScratch()
+        try connection.copyOut(table.sql) { line in
+            let row = CopyTextRow(line, expecting: table.columns.count)
+            // A column added since the catalog was read: read it again, try again.
+            guard row.fields.count == table.columns.count else {
+                throw PostgresError(kind: .server, sqlState: "42P10", message: "\(table.name) has changed shape")
+            }
+            try writer.write(columns: table.columns, kinds: table.kinds, row: CopyRowFields(row: row, scratch: scratch))
+        }
+        return try writer.finish()
+    }
+}
