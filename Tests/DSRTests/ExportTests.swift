@@ -218,6 +218,34 @@ struct ExportTests {
                     #expect(try bundle.rows(path).isEmpty, "\(path)")
                 }
                 #expect(String(decoding: try bundle.data("summary.txt"), as: UTF8.self).contains("ไม่พบข้อมูลส่วนบุคคลของท่าน"))
+                #expect(export.result["nothing_held"] as? Bool == true)
+            }
+        }
+    }
+
+    /// Someone no store knows is told that nothing is held under the details they gave,
+    /// whatever they asked: never that their data was erased, or that nothing needed to
+    /// change. A known person whose request changed nothing is not told so.
+    @Test func aPersonNoStoreKnowsIsToldSoWhateverTheyAsked() async throws {
+        try await TestDatabase.migrated { database, connection in
+            try await StoreFixture.with(customers: 20) { stores in
+                let keys = try makeKeys()
+                defer { try? FileManager.default.removeItem(at: keys.directory) }
+                let exports = try temporaryDirectory()
+                defer { try? FileManager.default.removeItem(at: exports) }
+                for (kind, subject, options, nothingHeld) in [
+                    ("erasure", #"{"email": "nobody@nowhere.example"}"#, "{}", true),
+                    ("restriction", #"{"email": "nobody@nowhere.example"}"#, "{}", true),
+                    ("objection", #"{"email": "somchai.test@example.co.th"}"#, #"{"purposes": ["product_improvement"]}"#, false),
+                ] {
+                    let id = try await connection.query(
+                        "SELECT dsr.submit($1, $2::jsonb, $3::jsonb) AS id", [kind, subject, options])[0].decode("id", as: UUID.self)
+                    let run = try await runInProcessUntilCompleted(
+                        id, database.erasureArguments(exports, key: keys.privateKey), environment: stores.environment, on: connection)
+                    #expect(run.completed, "\(kind): \(run.output)")
+                    let result = try await completedResult(connection, id)
+                    #expect((result["nothing_held"] as? Bool ?? false) == nothingHeld, "\(kind): \(result)")
+                }
             }
         }
     }

@@ -265,6 +265,16 @@ struct PromiseTests {
         #expect(english.contains("- marketing / subscriptions: stopped (2 records)"))
         let nothing = try render("completed", "email", "en", ["changes": [[String: Any]]()])
         #expect(nothing.contains("We found no processing of your data still going on"))
+        // Someone no store knows hears that, not "erased", "ready" or "nothing needed to change".
+        for kind in ["erasure", "access", "objection"] {
+            let unknown = try render(
+                "completed", "email", "en", ["nothing_held": true, "rows_held": 0, "changes": [[String: Any]]()], kind: kind)
+            #expect(unknown.contains("hold nothing about you under the details you gave us"), "\(unknown)")
+            #expect(
+                !unknown.contains("has been erased") && !unknown.contains("is ready") && !unknown.contains("no processing"), "\(unknown)")
+            #expect(try render("completed", "email", "th", ["nothing_held": true], kind: kind).contains("ไม่พบข้อมูลใดของท่าน"))
+            #expect(try render("dpo_completion", "email", "en", ["nothing_held": true], kind: kind).contains("Nobody found"))
+        }
         #expect(
             try render("received", "email", "en", [:], kind: "restriction", lift: true).contains("lifting the restriction of processing"))
         #expect(try render("received", "email", "th", [:], kind: "restriction", lift: true).contains("ยกเลิกการระงับ"))

@@ -58,6 +58,9 @@ public enum NoticeVocabulary {
     /// (`change_lines`), or `no_change_found`.
     static func outcomeValues(_ values: [String: Any], locale: String) -> [String: Any] {
         var derived: [String: Any] = [:]
+        // Nobody found under the identifiers given: said instead of "erased", "ready" or "done".
+        let nothingHeld = values["nothing_held"] as? Bool ?? false
+        derived["nothing_held"] = nothingHeld
         if let held = values["rows_held"] as? Int {
             // Why rows were kept, told apart: only a rule may be called the law's. A result
             // from before the split counts every kept row as kept by a rule, as it then said.
@@ -114,9 +117,9 @@ public enum NoticeVocabulary {
                     : "\"\(field)\": เราไม่มีข้อมูลนี้ของท่าน จึงไม่มีสิ่งใดถูกแก้ไข")
         }
         if !notHeld.isEmpty { derived["fields_not_held_text"] = notHeld.joined(separator: ", ") }
-        derived["change_lines"] = lines
-        derived["has_change_lines"] = !lines.isEmpty
-        derived["no_change_found"] = lines.isEmpty && !manual.contains { $0["outcome"] as? String == "done" }
+        derived["change_lines"] = nothingHeld ? [] : lines
+        derived["has_change_lines"] = !nothingHeld && !lines.isEmpty
+        derived["no_change_found"] = !nothingHeld && lines.isEmpty && !manual.contains { $0["outcome"] as? String == "done" }
         return derived
     }
 

@@ -97,6 +97,9 @@ extension FinalizeHandler {
         let rules = Set(tables.flatMap(\.held).map(\.rule)).sorted()
         outcome.heldRules = rules.isEmpty ? nil : rules
         if !exportsDeleted.isEmpty { outcome.exportsDeleted = exportsDeleted.count }
+        if erased + total(\.kept) == 0, exportsDeleted.isEmpty, !manualTasks.contains(where: \.holdsSomething) {
+            outcome.nothingHeld = true
+        }
         let json = try outcome.json()
         context.logger.info("deletion proof signed", metadata: ["dsr.audit_seq": "\(entry.seq)", "dsr.rows": "\(erased)"])
         return JobResult(

@@ -84,6 +84,7 @@ public struct FinalizeHandler: JobHandler {
             manifestSHA256: result.manifestSHA256, rowsExported: result.rows,
             stores: fanOut.connectors.map(\.mapping.name).joined(separator: ", "))
         outcome.manualTasks = manualTasks.isEmpty ? nil : manualTasks
+        if result.rows == 0 && !manualTasks.contains(where: \.holdsSomething) { outcome.nothingHeld = true }
         return JobResult(effects: [SQLStatement("SELECT dsr.complete_request($1, $2::jsonb)", [request.id, try outcome.json()])])
     }
 
@@ -136,6 +137,10 @@ public struct FinalizeHandler: JobHandler {
         // Decided and applied: the restriction made while it was decided goes.
         let lift = request.restrictedWhileDeciding ? [try await liftRestriction(request)] : []
         outcome.rowsChanged = changes.flatMap(\.tables).reduce(0) { $0 + $1.rows }
+        let touched = changes.flatMap(\.tables).contains { $0.rows > 0 || ($0.matched ?? 0) > 0 || $0.action == "conflict" }
+        if !touched, !manualTasks.contains(where: \.holdsSomething), try await Self.nobodyFound(request.id, pool: fanOut.pool) {
+            outcome.nothingHeld = true
+        }
         if case .rectify(let requested) = try? request.change(rectifiable: fanOut.rectifiableFields) {
             let correctable = Dictionary(fanOut.connectors.map { ($0.mapping.name, $0.mapping.rectifyFields) }) { $0.union($1) }
             let notHeld = Self.fieldsNotHeld(Set(requested.keys), updates: changes, correctable: correctable)
@@ -146,6 +151,15 @@ public struct FinalizeHandler: JobHandler {
 }
 
 extension FinalizeHandler {
+    /// Whether planning found nobody under the identifiers given (`nobody_found`).
+    static func nobodyFound(_ requestID: UUID, pool: ConnectionPool) async throws -> Bool {
+        try await pool.withConnection { connection in
+            try await connection.query(
+                "SELECT EXISTS (SELECT 1 FROM dsr.request_events WHERE request_id = $1 AND step = 'nobody_found') AS found", [requestID]
+            )[0].decode("found", as: Bool.self)
+        }
+    }
+
     /// The fields of a rectification that no store holds for the person: nothing could be
     /// corrected, and the person and the DPO are told so instead of "done". A store that does
     /// not say which field it changed (HTTP) holds every field it can correct (every field,
@@ -205,6 +219,9 @@ struct CompletionOutcome: Codable, Sendable {
     var manualTasks: [ManualTaskRecord]?
     /// Processors told of the request, with their acknowledgements.
     var processors: [ProcessorWebhook.Acknowledgement]?
+    /// No store, and no owner checking by hand, holds anything of the person under the
+    /// identifiers given: the person is told so, not that their data was erased or copied.
+    var nothingHeld: Bool?
     var stores: String
 
     enum CodingKeys: String, CodingKey {
@@ -233,6 +250,7 @@ struct CompletionOutcome: Codable, Sendable {
         case exportsDeleted = "exports_deleted"
         case manualTasks = "manual_tasks"
         case processors
+        case nothingHeld = "nothing_held"
         case stores
     }
 

@@ -20,6 +20,9 @@ public struct ManualTaskRecord: Codable, Sendable, Equatable {
         case completedBy = "completed_by"
     }
 
+    /// Whether the owner found the person's records (and acted on them, or refused to).
+    var holdsSomething: Bool { outcome != "not_found" }
+
     /// The outcome in the person's language, for the export summary.
     func sentence(locale: Language) -> String {
         let text: String

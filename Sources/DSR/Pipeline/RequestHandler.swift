@@ -154,8 +154,17 @@ public struct RequestHandler: JobHandler {
                     "INSERT INTO dsr.request_events (request_id, step, detail) VALUES ($1, 'shared_phone_left_out', jsonb_build_object('phones', $2::int, 'why', 'another customer''s record carries the same phone: rows found by it alone may be theirs'))",
                     [requestID, resolution.sharedPhones.count])
             ]
+        // Nobody the stores know: the answer says so instead of "done" (the finalize step reads
+        // this when no store changed anything).
+        let nobody =
+            known == 0
+            ? [
+                SQLStatement(
+                    "INSERT INTO dsr.request_events (request_id, step, detail) SELECT $1, 'nobody_found', '{}' WHERE NOT EXISTS (SELECT 1 FROM dsr.request_events WHERE request_id = $1 AND step = 'nobody_found')",
+                    [requestID])
+            ] : []
         let effects =
-            adopt + shared + [
+            adopt + shared + nobody + [
                 SQLStatement(
                     "SELECT dsr.plan_request($1, $2::jsonb, $3::text[], $4, $5)",
                     [requestID, identities, stores, operation.rawValue, exportFile])
