@@ -510,6 +510,88 @@ struct AnySchemaTests {
         }
     }
 
+    /// A correction of several fields corrects every row the person was found by, even after
+    /// an earlier field changed the identifier a row was found by (a contact row found by its
+    /// email alone still gets the new phone). Rows that disagree on a detail that is not an
+    /// identifier (a home and an office address) are different records: none is overwritten,
+    /// and the person and the DPO are told; rows that agree are all corrected. A value the
+    /// store refuses (too long for its column) leaves that table as it was, and says so,
+    /// instead of retrying the request for days.
+    @Test func aCorrectionChangesThePersonsRowsOnlyWhereItIsClearWhichOneTheyMeant() async throws {
+        let connectors = try ShopFixture.mapping(
+            appending: """
+
+                [[tables]]
+                name = "contacts"
+                identity = { email = "email", phone = "phone" }
+                rectify = ["email", "phone"]
+                purposes = ["delivery"]
+                [tables.categories]
+                email = "contact"
+                phone = "contact"
+                [tables.erasure]
+                _row = "delete"
+
+                [[tables]]
+                name = "addresses"
+                identity = { customer_id = "customer_id" }
+                rectify = ["line1"]
+                purposes = ["delivery"]
+                [tables.categories]
+                line1 = "contact"
+                [tables.erasure]
+                _row = "delete"
+                """)
+        defer { try? FileManager.default.removeItem(at: connectors) }
+        try await TestDatabase.migrated { database, connection in
+            try await ShopFixture.with(customers: 10) { shop in
+                let store = try await PostgresConnection.connect(shop.url)
+                // Customer 5's contact row carries a phone the customer record does not: it is
+                // found by its email alone.
+                try await store.execute("CREATE TABLE contacts (email text, phone text)")
+                try await store.execute("INSERT INTO contacts VALUES ('shopper5@example.com', '+66 81 000 0005')")
+                try await store.execute(
+                    "CREATE TABLE addresses (customer_id integer NOT NULL REFERENCES customers (id), line1 varchar(30))")
+                try await store.execute(
+                    "INSERT INTO addresses VALUES (5, '1 Home Road'), (5, '2 Office Tower'), (5, '3 Mother Lane'), (6, '6 Same Street'), (6, '6 Same Street')"
+                )
+                let daemon = try shop.daemon(database: database, connectors: connectors)
+                func rectify(_ customer: Int, _ changes: String) async throws -> [String: Any] {
+                    let id = try await connection.query(
+                        "SELECT dsr.submit('rectification', jsonb_build_object('customer_id', $1::text), jsonb_build_object('changes', $2::jsonb)) AS id",
+                        [String(customer), changes])[0].decode("id", as: UUID.self)
+                    #expect(try await eventually { try await connection.isCompleted(id) }, "\(daemon.output.suffix(3000))")
+                    return try await completedResult(connection, id)
+                }
+                let both = try await rectify(5, #"{"email": "new5@example.com", "phone": "+44 7700 900 555", "line1": "9 New Road"}"#)
+                #expect(
+                    try await store.count("SELECT count(*) FROM contacts WHERE email = 'new5@example.com' AND phone = '+447700900555'")
+                        == 1,
+                    "\(both)")
+                #expect(try await store.count("SELECT count(*) FROM addresses WHERE customer_id = 5 AND line1 = '9 New Road'") == 0)
+                #expect(try await store.count("SELECT count(DISTINCT line1) FROM addresses WHERE customer_id = 5") == 3)
+                let told = NoticeVocabulary.outcomeValues(both, locale: "en")
+                let lines = told["change_lines"] as? [String] ?? []
+                #expect(
+                    lines.contains(
+                        "shop / addresses (line1): not corrected: you have several different entries there and we cannot tell which one you meant; our Data Protection Officer will contact you"
+                    ), "\(lines)")
+                #expect(told["ambiguous_text"] as? String == "shop / addresses (line1)", "\(told)")
+                #expect(both["fields_not_held"] == nil, "\(both)")
+                // Rows that agree are one detail held twice: both corrected.
+                _ = try await rectify(6, #"{"line1": "7 Moved Street"}"#)
+                #expect(try await store.count("SELECT count(*) FROM addresses WHERE customer_id = 6 AND line1 = '7 Moved Street'") == 2)
+                // Longer than the column takes: that table stays as it was, and the request completes.
+                let long = try await rectify(6, #"{"line1": "An address far longer than thirty characters"}"#)
+                #expect(try await store.count("SELECT count(*) FROM addresses WHERE customer_id = 6 AND line1 = '7 Moved Street'") == 2)
+                let refused = NoticeVocabulary.outcomeValues(long, locale: "en")
+                #expect(refused["refused_values_text"] as? String == "shop / addresses (line1)", "\(refused)")
+                await store.close()
+                #expect(await daemon.stop() == 0)
+            }
+        }
+    }
+
     /// Someone only a newsletter knows (no customer record) who asks by that one email gets
     /// the code there: the email is on file in the table keyed by it. Given with a second
     /// identifier no authoritative table holds, nothing is sent: a code to one contact never

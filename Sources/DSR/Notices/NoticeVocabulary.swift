@@ -90,17 +90,18 @@ public enum NoticeVocabulary {
         derived["manual_refused"] = manual.contains { $0["outcome"] as? String == "refused" }
         guard let updates = values["changes"] as? [[String: Any]] else { return derived }
         var lines: [String] = []
-        var conflicts: [String] = []
+        // Corrections a store did not apply, by why: the DPO follows each up with the person.
+        var notApplied: [String: [String]] = [:]
         for update in updates {
             let store = update["store"] as? String ?? ""
             for table in update["tables"] as? [[String: Any]] ?? [] {
                 guard let action = table["action"] as? String, let name = table["name"] as? String else { continue }
                 let rows = table["rows"] as? Int ?? 0
                 // A correction names the column it changed: one line per field and table.
-                let place = (action == "rectified" || action == "conflict") ? table["column"] as? String : nil
-                if action == "conflict" {
+                let place = (action == "rectified" || Self.notApplied.contains(action)) ? table["column"] as? String : nil
+                if Self.notApplied.contains(action) {
                     lines.append(changeLine(store: store, table: name, column: place, action: action, rows: 0, locale: locale))
-                    conflicts.append("\(store) / \(name)" + (place.map { " (\($0))" } ?? ""))
+                    notApplied[action, default: []].append("\(store) / \(name)" + (place.map { " (\($0))" } ?? ""))
                 } else if rows > 0 {
                     lines.append(changeLine(store: store, table: name, column: place, action: action, rows: rows, locale: locale))
                 } else if action == "rectified", let matched = table["matched"] as? Int, matched > 0 {
@@ -108,7 +109,9 @@ public enum NoticeVocabulary {
                 }
             }
         }
-        if !conflicts.isEmpty { derived["conflicts_text"] = conflicts.joined(separator: ", ") }
+        if let conflicts = notApplied["conflict"] { derived["conflicts_text"] = conflicts.joined(separator: ", ") }
+        if let ambiguous = notApplied["ambiguous"] { derived["ambiguous_text"] = ambiguous.joined(separator: ", ") }
+        if let refused = notApplied["refused_value"] { derived["refused_values_text"] = refused.joined(separator: ", ") }
         let notHeld = values["fields_not_held"] as? [String] ?? []
         for field in notHeld {
             lines.append(
@@ -123,6 +126,11 @@ public enum NoticeVocabulary {
         return derived
     }
 
+    /// Outcomes of a correction a store did not apply: another record holds the value (a
+    /// unique key), the person's rows there disagree (which one they meant is unknown), or
+    /// the store refused the value (a constraint, its length or form).
+    static let notApplied: Set<String> = ["conflict", "ambiguous", "refused_value"]
+
     /// One line of what a change did, e.g. "marketing / subscriptions: stopped (1 record)".
     static func changeLine(store: String, table: String, column: String? = nil, action: String, rows: Int, locale: String) -> String {
         let english = [
@@ -134,10 +142,21 @@ public enum NoticeVocabulary {
             "withdrawn": "หยุดใช้แล้ว", "deleted": "ลบแล้ว", "already": "ตรงตามที่ท่านขออยู่แล้ว ไม่มีสิ่งใดต้องแก้ไข",
         ]
         let place = "\(store) / \(table)" + (column.map { " (\($0))" } ?? "")
-        if action == "conflict" {
+        switch action {
+        case "conflict":
             return locale == "en"
                 ? "\(place): not corrected: another record there already holds this value; our Data Protection Officer has been told"
                 : "\(place): ไม่ได้แก้ไข เพราะมีข้อมูลอื่นในระบบนั้นใช้ค่านี้อยู่แล้ว เราได้แจ้งเจ้าหน้าที่คุ้มครองข้อมูลส่วนบุคคลแล้ว"
+        case "ambiguous":
+            return locale == "en"
+                ? "\(place): not corrected: you have several different entries there and we cannot tell which one you meant; our Data Protection Officer will contact you"
+                : "\(place): ไม่ได้แก้ไข เพราะท่านมีข้อมูลนี้หลายรายการที่ไม่ตรงกัน เราจึงไม่ทราบว่าท่านต้องการแก้ไขรายการใด เจ้าหน้าที่คุ้มครองข้อมูลส่วนบุคคลจะติดต่อท่าน"
+        case "refused_value":
+            return locale == "en"
+                ? "\(place): not corrected: that system does not accept this value (too long, or not in the form it needs); our Data Protection Officer has been told"
+                : "\(place): ไม่ได้แก้ไข เพราะระบบนั้นไม่รับค่านี้ (ยาวเกินไปหรือไม่อยู่ในรูปแบบที่กำหนด) เราได้แจ้งเจ้าหน้าที่คุ้มครองข้อมูลส่วนบุคคลแล้ว"
+        default:
+            break
         }
         if locale == "en" {
             return "\(place): \(english[action] ?? action) (\(rows) \(rows == 1 ? "record" : "records"))"

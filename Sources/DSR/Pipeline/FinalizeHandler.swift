@@ -137,7 +137,9 @@ public struct FinalizeHandler: JobHandler {
         // Decided and applied: the restriction made while it was decided goes.
         let lift = request.restrictedWhileDeciding ? [try await liftRestriction(request)] : []
         outcome.rowsChanged = changes.flatMap(\.tables).reduce(0) { $0 + $1.rows }
-        let touched = changes.flatMap(\.tables).contains { $0.rows > 0 || ($0.matched ?? 0) > 0 || $0.action == "conflict" }
+        let touched = changes.flatMap(\.tables).contains {
+            $0.rows > 0 || ($0.matched ?? 0) > 0 || NoticeVocabulary.notApplied.contains($0.action)
+        }
         if !touched, !manualTasks.contains(where: \.holdsSomething), try await Self.nobodyFound(request.id, pool: fanOut.pool) {
             outcome.nothingHeld = true
         }
@@ -167,9 +169,10 @@ extension FinalizeHandler {
     static func fieldsNotHeld(_ requested: Set<String>, updates: [StoreUpdate], correctable: [String: Set<String>]) -> [String] {
         var held = Set<String>()
         for update in updates {
-            for table in update.tables where table.action == "rectified" || table.action == "conflict" || table.field == nil {
+            for table in update.tables
+            where table.action == "rectified" || NoticeVocabulary.notApplied.contains(table.action) || table.field == nil {
                 if let field = table.field {
-                    if table.action == "conflict" || (table.matched ?? table.rows) > 0 { held.insert(field) }
+                    if NoticeVocabulary.notApplied.contains(table.action) || (table.matched ?? table.rows) > 0 { held.insert(field) }
                 } else if table.rows > 0 {
                     // A store whose mapping lists no `rectify` columns takes every change.
                     let fields = correctable[update.store] ?? []

@@ -13,6 +13,10 @@ extension SQLConnector {
         var sql: String
         var parameters: [any PostgresEncodable]
         var afterDigest: String?
+        /// For a rectification, the statement finding the person's rows in the table, run
+        /// before its first field is corrected: every field then corrects those rows, even
+        /// after an earlier field changed the identifier they were found by.
+        var locate: (sql: String, parameters: [any PostgresEncodable])? = nil
     }
 
     /// Applies a change to the person's rows, children before parents, in one transaction.
@@ -25,30 +29,50 @@ extension SQLConnector {
         return try await run { connection in
             try await connection.transaction(.readWrite, { _ in try await beforeCommit() }) { connection in
                 var tables: [StoreUpdate.Table] = []
+                // The person's rows per table (row ids), found once, before any field changes.
+                var rowsOf: [String: [String]] = [:]
                 for statement in prepared {
                     if statement.action == "rectified" {
-                        // A corrected value another row already holds (a unique key) is not
-                        // retried for days: that table is left as it was and the conflict is
-                        // recorded, for the person's notice and the DPO.
+                        if rowsOf[statement.table] == nil, let locate = statement.locate {
+                            rowsOf[statement.table] = try connection.query(locate.sql, locate.parameters).map {
+                                try $0.decode("row_id", as: String.self)
+                            }
+                        }
+                        let rows = rowsOf[statement.table] ?? []
+                        let rowList = "{" + rows.map { "\"\($0)\"" }.joined(separator: ",") + "}"
+                        // A corrected value the store refuses (another row already holds it under a
+                        // unique key, or a constraint or type refuses it) is not retried for days:
+                        // that table is left as it was and why is recorded, for the person's
+                        // notice and the DPO.
                         try connection.execute("SAVEPOINT dsrd_rectify")
                         let row: PostgresRow
                         do {
-                            row = try connection.query(statement.sql, statement.parameters)[0]
+                            row = try connection.query(statement.sql, statement.parameters + [rowList])[0]
                             try connection.execute("RELEASE SAVEPOINT dsrd_rectify")
-                        } catch let error as PostgresError where error.sqlState == "23505" {
+                        } catch let error as PostgresError where Self.refusesValue(error) {
                             try connection.execute("ROLLBACK TO SAVEPOINT dsrd_rectify")
                             tables.append(
                                 .init(
-                                    name: statement.table, action: "conflict", column: statement.column, rows: 0, field: statement.field))
+                                    name: statement.table, action: error.sqlState == "23505" ? "conflict" : "refused_value",
+                                    column: statement.column, rows: 0, field: statement.field, matched: rows.count))
                             continue
                         }
+                        // Rows the update rewrote have new row ids: later fields follow them.
+                        for pair in try row.decode("moved", as: String.self).split(separator: ";") {
+                            let ids = pair.split(separator: "=").map(String.init)
+                            if ids.count == 2, let index = rowsOf[statement.table]?.firstIndex(of: ids[0]) {
+                                rowsOf[statement.table]?[index] = ids[1]
+                            }
+                        }
                         let digests = try row.decode("digests", as: String.self)
+                        let ambiguous = try row.decode("ambiguous", as: Bool.self)
                         tables.append(
                             .init(
-                                name: statement.table, action: statement.action, column: statement.column,
+                                name: statement.table, action: ambiguous ? "ambiguous" : statement.action, column: statement.column,
                                 rows: try row.decode("changed", as: Int.self),
                                 beforeDigests: digests.isEmpty ? [] : digests.split(separator: ",").map(String.init),
-                                afterDigest: statement.afterDigest, field: statement.field, matched: try row.decode("matched", as: Int.self)
+                                afterDigest: ambiguous ? nil : statement.afterDigest, field: statement.field,
+                                matched: try row.decode("matched", as: Int.self)
                             ))
                     } else {
                         tables.append(
@@ -69,31 +93,50 @@ extension SQLConnector {
             let name = Self.quote(table.name)
             switch change {
             case .rectify(let changes):
+                let locate = statements.statement(table, identity: identity) { match, _ in
+                    "SELECT t0.ctid::text AS row_id FROM \(name) AS t0 WHERE \(match) FOR UPDATE"
+                }
                 for (field, value) in changes.sorted(by: { $0.key < $1.key }) {
                     for column in table.rectifyColumns(for: field) {
                         let quoted = Self.quote(column)
                         // The corrected value in the column's own type (a date stays a date); the
                         // type's name comes from the store's catalog, never from the request.
-                        let type = statements.table(table.name)?.column(column)?.type ?? "text"
-                        let (sql, parameters) = statements.statement(table, identity: identity) { match, binder in
-                            let bound = "CAST(\(binder.bind(value, as: "text")) AS \(type))"
-                            // One row however many match: how many rows hold the field (so "already
-                            // as asked" is told apart from "not held here") and the digests of the
-                            // values replaced.
-                            return """
-                                WITH old AS (SELECT t0.ctid AS row_id, t0.\(quoted)::text AS before FROM \(name) AS t0 WHERE \(match) FOR UPDATE),
-                                     changed AS (UPDATE \(name) AS t SET \(quoted) = \(bound) FROM old
-                                                  WHERE t.ctid = old.row_id AND t.\(quoted) IS DISTINCT FROM \(bound)
-                                              RETURNING encode(sha256(convert_to(coalesce(old.before, ''), 'UTF8')), 'hex') AS before_digest)
-                                SELECT (SELECT count(*) FROM old) AS matched,
-                                       (SELECT coalesce(string_agg(DISTINCT before_digest, ',' ORDER BY before_digest), '') FROM changed) AS digests,
-                                       (SELECT count(*) FROM changed) AS changed
-                                """
-                        }
+                        // Without its length or precision: an explicit cast to varchar(30) would cut
+                        // a longer value silently, where the assignment refuses it (22001).
+                        let type = (statements.table(table.name)?.column(column)?.type ?? "text").replacing(
+                            #/\(\d+(,\s*\d+)?\)/#, with: "")
+                        // The person's rows disagreeing on a detail that is not an identifier (a
+                        // home and an office address) are different records: which one the
+                        // person meant cannot be told, so none is overwritten. Their emails or
+                        // phones are all theirs, and all take the corrected one.
+                        let identifier = table.identity.values.contains(column)
+                        var binder = SQLStatements.Binder()
+                        let bound = "CAST(\(binder.bind(value, as: "text")) AS \(type))"
+                        let rows = "$\(binder.parameters.count + 1)::tid[]"
+                        let agree =
+                            identifier
+                            ? "count(*) >= 0" : "count(DISTINCT before) + max(CASE WHEN before IS NULL THEN 1 ELSE 0 END) <= 1"
+                        // `agree` is an aggregate, one row even when the person has none here.
+                        // One row however many match: how many rows hold the field (so "already
+                        // as asked" is told apart from "not held here"), the digests of the values
+                        // replaced, and the new row ids of the rows rewritten.
+                        let sql = """
+                            WITH old AS (SELECT t0.ctid AS row_id, t0.\(quoted)::text AS before FROM \(name) AS t0 WHERE t0.ctid = ANY(\(rows))),
+                                 agree AS (SELECT coalesce(\(agree), true) AS ok FROM old),
+                                 changed AS (UPDATE \(name) AS t SET \(quoted) = \(bound) FROM old
+                                              WHERE t.ctid = old.row_id AND t.\(quoted) IS DISTINCT FROM \(bound) AND (SELECT ok FROM agree)
+                                          RETURNING old.row_id::text AS was, t.ctid::text AS now,
+                                                    encode(sha256(convert_to(coalesce(old.before, ''), 'UTF8')), 'hex') AS before_digest)
+                            SELECT (SELECT count(*) FROM old) AS matched,
+                                   (SELECT coalesce(string_agg(DISTINCT before_digest, ',' ORDER BY before_digest), '') FROM changed) AS digests,
+                                   (SELECT count(*) FROM changed) AS changed,
+                                   NOT (SELECT ok FROM agree) AS ambiguous,
+                                   (SELECT coalesce(string_agg(was || '=' || now, ';'), '') FROM changed) AS moved
+                            """
                         prepared.append(
                             .init(
-                                table: table.name, action: "rectified", column: column, field: field, sql: sql, parameters: parameters,
-                                afterDigest: Digests.sha256Hex(Data(value.utf8))))
+                                table: table.name, action: "rectified", column: column, field: field, sql: sql,
+                                parameters: binder.parameters, afterDigest: Digests.sha256Hex(Data(value.utf8)), locate: locate))
                     }
                 }
             case .restrict(let lift):
@@ -124,5 +167,13 @@ extension SQLConnector {
             }
         }
         return prepared
+    }
+
+    /// Whether a store's error refuses the corrected value itself (a unique key another row
+    /// holds, a CHECK or NOT NULL constraint, a value too long or of the wrong form): that
+    /// table is left as it was instead of the request being retried for days.
+    static func refusesValue(_ error: PostgresError) -> Bool {
+        guard error.kind == .server, let state = error.sqlState else { return false }
+        return state.hasPrefix("22") || ["23505", "23514", "23502", "23P01"].contains(state)
     }
 }
