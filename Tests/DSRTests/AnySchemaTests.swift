@@ -592,6 +592,78 @@ struct AnySchemaTests {
         }
     }
 
+    /// A store that refuses a statement for good (a trigger that forbids deletes) stops the
+    /// task after a second attempt, which read the catalog anew, instead of retrying it as an
+    /// outage for days: the DPO hears what the store said and how to go on, and once the
+    /// store is mended, retrying the job completes the erasure.
+    @Test func aStoreThatRefusesForGoodStopsTheTaskAndTellsTheDPOHowToGoOn() async throws {
+        let keys = try makeKeys()
+        defer { try? FileManager.default.removeItem(at: keys.directory) }
+        try await TestDatabase.migrated { database, connection in
+            try await ShopFixture.with(customers: 10) { shop in
+                let store = try await PostgresConnection.connect(shop.url)
+                try await store.execute(
+                    "CREATE FUNCTION keep_newsletter() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN RAISE EXCEPTION 'newsletter rows are kept by the marketing team'; END $$"
+                )
+                try await store.execute(
+                    "CREATE TRIGGER no_delete BEFORE DELETE ON newsletter FOR EACH ROW EXECUTE FUNCTION keep_newsletter()")
+                let daemon = try shop.daemon(database: database, exports: keys.directory, signingKey: keys.privateKey)
+                let id = try await connection.query("SELECT dsr.submit('erasure', '{\"customer_id\": \"3\"}') AS id")[0].decode(
+                    "id", as: UUID.self)
+                #expect(
+                    try await eventually {
+                        try await connection.count(
+                            "SELECT count(*) FROM dsr.jobs WHERE request_id = $1 AND kind = 'store_task' AND state = 'dead'", [id]) == 1
+                    }, "\(daemon.output.suffix(3000))")
+                let job = try await connection.query(
+                    "SELECT id, attempt, last_error FROM dsr.jobs WHERE request_id = $1 AND kind = 'store_task'", [id])[0]
+                #expect(try job.decode("attempt", as: Int.self) == 2)
+                let error = try job.decode("last_error", as: String.self)
+                #expect(error.contains("P0001") && error.contains("dsr.retry_job"), "\(error)")
+                #expect(try await connection.count("SELECT count(*) FROM dsr.outbox WHERE template = 'dpo_dead_job'") == 1)
+                #expect(try await store.count("SELECT count(*) FROM customers WHERE id = 3 AND full_name = 'Shopper 3'") == 1)
+                // Mended: one retry completes it.
+                try await store.execute("DROP TRIGGER no_delete ON newsletter")
+                try await connection.execute("SELECT dsr.retry_job($1)", [try job.decode("id", as: Int64.self)])
+                #expect(try await eventually { try await connection.isCompleted(id) }, "\(daemon.output.suffix(3000))")
+                #expect(try await store.count("SELECT count(*) FROM newsletter WHERE lower(email) = 'shopper3@example.com'") == 0)
+                await store.close()
+                #expect(await daemon.stop() == 0)
+            }
+        }
+    }
+
+    /// A column renamed or added while the daemon runs is exported under its name now: the
+    /// export names its columns and counts them, and either change makes it read the catalog
+    /// anew before answering (the renamed column once went out under its old name).
+    @Test func anExportFollowsColumnsRenamedOrAddedWhileTheDaemonRuns() async throws {
+        try await TestDatabase.migrated { database, connection in
+            try await ShopFixture.with(customers: 10) { shop in
+                let exports = try temporaryDirectory()
+                defer { try? FileManager.default.removeItem(at: exports) }
+                let store = try await PostgresConnection.connect(shop.url)
+                let daemon = try shop.daemon(database: database, exports: exports)
+                func orders(of customer: Int) async throws -> [[String: Any]] {
+                    let id = try await connection.query(
+                        "SELECT dsr.submit('access', jsonb_build_object('customer_id', $1::text)) AS id", [String(customer)])[0].decode(
+                            "id", as: UUID.self)
+                    #expect(try await eventually { try await connection.isCompleted(id) }, "\(daemon.output.suffix(3000))")
+                    let path = try #require(try await completedResult(connection, id)["export_path"] as? String)
+                    return try OpenedBundle(path: path).rows("shop/orders.json")
+                }
+                #expect(try await orders(of: 2).first?["total"] != nil)
+                try await store.execute("ALTER TABLE orders RENAME COLUMN total TO amount")
+                let renamed = try await orders(of: 3)
+                #expect(renamed.count == 3 && renamed.allSatisfy { $0["amount"] != nil && $0["total"] == nil }, "\(renamed)")
+                try await store.execute("ALTER TABLE orders ADD COLUMN coupon text DEFAULT 'WELCOME10'")
+                let added = try await orders(of: 4)
+                #expect(added.count == 3 && added.allSatisfy { $0["coupon"] as? String == "WELCOME10" }, "\(added)")
+                await store.close()
+                #expect(await daemon.stop() == 0)
+            }
+        }
+    }
+
     /// Someone only a newsletter knows (no customer record) who asks by that one email gets
     /// the code there: the email is on file in the table keyed by it. Given with a second
     /// identifier no authoritative table holds, nothing is sent: a code to one contact never

@@ -63,8 +63,26 @@ public struct StoreTaskHandler: JobHandler {
                 try await connection.execute("SELECT dsr.task_failed($1, $2, $3)", [requestID, store, "\(error)"])
             }
             logger.warning("store task failed", metadata: ["dsr.error": "\(error)", "dsr.attempt": "\(job.attempt)"])
+            if Self.refusesForGood(error, attempt: job.attempt) {
+                // Retrying for days would change nothing: the job stops, and the DPO is told
+                // (dsr.report_dead_job) what the store said and how to go on.
+                throw JobFailure.permanent(
+                    "store \(store) refuses what dsrd asks of it, and again after reading its catalog anew: \(error). Nothing was changed in that store. Fix the store or the mapping (dsrd check --store \(store)), then SELECT dsr.retry_job(\(job.id));"
+                )
+            }
             throw error
         }
+    }
+
+    /// Whether a store's error refuses the statement for good: a trigger's exception (P0001),
+    /// a constraint (class 23), a value (class 22) or the schema (class 42: a column renamed
+    /// or dropped) saying no, on a second attempt, after the first made the catalog be read
+    /// anew. Not a missing privilege (42501), which an operator's grant mends while dsrd
+    /// keeps retrying, nor anything transient (a lock, a timeout, a lost connection).
+    static func refusesForGood(_ error: any Error, attempt: Int) -> Bool {
+        guard attempt >= 2, let error = error as? PostgresError, error.kind == .server, let state = error.sqlState else { return false }
+        if state == "42501" { return false }
+        return state == "P0001" || state.hasPrefix("22") || state.hasPrefix("23") || state.hasPrefix("42")
     }
 
     /// Access and portability: the person's rows into the request's staging folder, afresh.

@@ -177,8 +177,11 @@ public struct SQLConnector: Connector {
             tables.append(
                 SQLTableExport.Table(
                     name: table.name,
+                    // The columns by name, as the catalog read last has them: one renamed or
+                    // dropped since fails (42703) and makes the next attempt read it anew,
+                    // instead of its values going out under the old name.
                     sql:
-                        "COPY (SELECT t0.* FROM \(Self.quote(table.name)) AS t0 WHERE \(match)\(generator.orderBy(table, alias: "t0"))) TO STDOUT",
+                        "COPY (SELECT \(columns.map { "t0.\(Self.quote($0.name))" }.joined(separator: ", ")) FROM \(Self.quote(table.name)) AS t0 WHERE \(match)\(generator.orderBy(table, alias: "t0"))) TO STDOUT",
                     columns: columns.map(\.name), kinds: columns.map { TableFileWriter.FieldKind(postgresType: $0.typeOID) }))
         }
         // set_config(name, value, true) for each: the values stay bound parameters.
@@ -189,6 +192,9 @@ public struct SQLConnector: Connector {
         for (name, value) in zip(names, values) { settingParameters += [name, value.postgresText ?? ""] }
         let parameters = settingParameters
         let export = SQLTableExport(tables: tables, directory: directory, store: mapping.name, formats: formats)
+        let quotedNames = mapping.tables.map { Self.quote($0.name) }
+        let columnCount = tables.reduce(0) { $0 + $1.columns.count }
+        let store = mapping.name
         let pool = self.pool
         _ = try await run { first in
             try await first.transaction(
@@ -212,6 +218,14 @@ public struct SQLConnector: Connector {
                 }
             ) { connection -> SnapshotID? in
                 if let settings { try connection.query(settings, parameters) }
+                // A column added since the catalog was read would be left out of the export:
+                // read it anew and try again.
+                let current = try connection.query(
+                    "SELECT count(*) AS columns FROM pg_attribute WHERE attrelid = ANY(SELECT to_regclass(name) FROM unnest($1::text[]) AS name) AND attnum > 0 AND NOT attisdropped",
+                    [quotedNames])[0].decode("columns", as: Int.self)
+                guard current == columnCount else {
+                    throw PostgresError(kind: .server, sqlState: "42P10", message: "a table of store \(store) has changed shape")
+                }
                 let rows = try export.copyNext(on: connection) ?? 0
                 // Spread the rest only when it is large and there are at least two tables to share.
                 if rows >= Self.spreadExportFromRows, export.untaken >= 2 { return try connection.exportSnapshot() }
