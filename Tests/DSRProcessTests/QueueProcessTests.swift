@@ -34,7 +34,7 @@ struct QueueProcessTests {
                 }, "\(daemon.output)")
             let steps = try await connection.query("SELECT step FROM dsr.request_events WHERE request_id = $1 ORDER BY id", [id])
                 .map { try $0.decode("step", as: String.self) }
-            #expect(steps == ["received", "planned", "completed"])
+            #expect(steps == ["received", "nobody_found", "planned", "completed"])  // no store knows a@example.com
             #expect(
                 try await connection.count(
                     "SELECT count(*) FROM dsr.jobs WHERE request_id = $1 AND kind IN ('request', 'finalize') AND state = 'completed' AND attempt = 1",

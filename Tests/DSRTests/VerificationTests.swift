@@ -266,6 +266,41 @@ struct VerificationTests {
         }
     }
 
+    /// A request that gave only an id and is refused hears why on the email on file; one for
+    /// someone with no contact anywhere makes the DPO hear each notice the person could not be
+    /// sent (the answer, the refusal), not only that nobody can be reached.
+    @Test func aRefusalOrAnswerForARequestGivingOnlyAnIdReachesThePersonOrTheDPO() async throws {
+        try await TestDatabase.migrated { database, connection in
+            try await StoreFixture.with(customers: 20) { stores in
+                let exports = try temporaryDirectory()
+                defer { try? FileManager.default.removeItem(at: exports) }
+                let refused = try await connection.query(
+                    "SELECT dsr.submit('rectification', '{\"customer_id\": \"T-1\"}', '{\"changes\": {\"email\": \"mali.test@example.co.th\"}}') AS id"
+                )[0].decode("id", as: UUID.self)
+                let unknown = try await connection.query("SELECT dsr.submit('access', '{\"customer_id\": \"X-9\"}') AS id")[0].decode(
+                    "id", as: UUID.self)
+                let daemon = try BackgroundDaemon(database.exportArguments(exports), environment: stores.environment)
+                #expect(
+                    try await eventually {
+                        let answered = try await connection.isCompleted(unknown)
+                        let ended = try await connection.count(
+                            "SELECT count(*) FROM dsr.requests WHERE id = $1 AND status = 'refused'", [refused])
+                        return answered && ended == 1
+                    }, "\(daemon.output)")
+                #expect(await daemon.stop() == 0)
+                let told = try await connection.query(
+                    "SELECT template, recipient FROM dsr.outbox WHERE request_id = $1 AND audience = 'subject' ORDER BY id", [refused]
+                ).map { "\(try $0.decode("template", as: String.self)) \(try $0.decode("recipient", as: String.self))" }
+                #expect(told == ["received somchai.test@example.co.th", "refused somchai.test@example.co.th"], "\(told)")
+                let dpo = try await connection.query(
+                    "SELECT coalesce(variables ->> 'notice', '-') AS notice FROM dsr.outbox WHERE request_id = $1 AND template = 'dpo_no_channel' ORDER BY id",
+                    [unknown]
+                ).map { try $0.decode("notice", as: String.self) }
+                #expect(dpo == ["-", "completed"], "\(dpo)")
+            }
+        }
+    }
+
     /// Nobody to write to: the DPO is told, once.
     @Test func aRequestWithNoChannelAnywhereIsReportedToTheDPO() async throws {
         try await TestDatabase.migrated { _, connection in

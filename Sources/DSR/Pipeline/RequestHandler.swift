@@ -42,10 +42,17 @@ public struct RequestHandler: JobHandler {
                 change = try request.change(rectifiable: fanOut.rectifiableFields)
             } catch let refusal as FanOut.RefusalReason {
                 context.logger.notice("request refused: invalid change")
-                return JobResult(effects: [
-                    SQLStatement(
-                        "SELECT dsr.refuse_request($1, 'invalid_request', $2)", [requestID, refusal.text(locale: request.locale)])
-                ])
+                // A request that gave only ids hears why on the contacts the stores hold.
+                var adopt: [SQLStatement] = []
+                if request.hasNoChannel {
+                    let found = try await resolve(request.given, contactsElsewhere: true)
+                    adopt = try Self.adoptContacts(requestID, found: found)
+                }
+                return JobResult(
+                    effects: adopt + [
+                        SQLStatement(
+                            "SELECT dsr.refuse_request($1, 'invalid_request', $2)", [requestID, refusal.text(locale: request.locale)])
+                    ])
             }
         }
 
@@ -115,11 +122,13 @@ public struct RequestHandler: JobHandler {
             probe.emails = [email]
             for connector in fanOut.connectors where try await connector.resolve(probe).matches > 0 {
                 context.logger.notice("request refused: the corrected email is another record's")
-                return JobResult(effects: [
-                    SQLStatement(
-                        "SELECT dsr.refuse_request($1, 'invalid_request', $2)",
-                        [requestID, FanOut.RefusalReason.correctedEmailInUse.text(locale: request.locale)])
-                ])
+                let adopt = request.hasNoChannel ? try Self.adoptContacts(requestID, found: resolution) : []
+                return JobResult(
+                    effects: adopt + [
+                        SQLStatement(
+                            "SELECT dsr.refuse_request($1, 'invalid_request', $2)",
+                            [requestID, FanOut.RefusalReason.correctedEmailInUse.text(locale: request.locale)])
+                    ])
             }
         }
         // Requests that need approval or a decision wait for it before any change is made;
@@ -210,6 +219,16 @@ public struct RequestHandler: JobHandler {
     /// the only places a verification code goes.
     /// Also how many records matched, so an operator can tell an unknown person from one the
     /// stores hold no contact for.
+    /// For a request that gave no email or mobile number: takes the contacts the stores hold
+    /// for the one person found as its channel (`dsr.adopt_contacts`, which tells the DPO
+    /// when there are none). Nothing is taken from records of several people.
+    static func adoptContacts(_ requestID: UUID, found: Found) throws -> [SQLStatement] {
+        let known = found.matches > 0 ? found.matches : (found.heldOutsideAuthoritative ? 1 : 0)
+        let onFile = known == 1 ? found.onFile : IdentitySet()
+        let contacts = String(decoding: try JSONEncoder().encode(ContactsOnFile(onFile, matches: known)), as: UTF8.self)
+        return [SQLStatement("SELECT dsr.adopt_contacts($1, $2::jsonb)", [requestID, contacts])]
+    }
+
     struct ContactsOnFile: Encodable {
         let email: [String]
         let phone: [String]

@@ -116,8 +116,14 @@ extension SQLConnector {
             }
         }
         for change in [StoreChange.rectify(corrections), .restrict(lift: false), .object(purposes: ["marketing"])] {
+            var located = Set<String>()
             for statement in changeStatements(identity, change: change, statements: statements) {
-                planned.append(("\(statement.action) in \(statement.table)", statement.sql, statement.parameters))
+                // A correction finds the person's rows once (by identity), then corrects them by row id.
+                if let locate = statement.locate, located.insert(statement.table).inserted {
+                    planned.append(("finding the rows to correct in \(statement.table)", locate.sql, locate.parameters))
+                }
+                let rows: [any PostgresEncodable] = statement.locate == nil ? [] : ["{}"]
+                planned.append(("\(statement.action) in \(statement.table)", statement.sql, statement.parameters + rows))
             }
         }
         let checked = planned
