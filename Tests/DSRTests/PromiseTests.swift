@@ -298,6 +298,16 @@ struct PromiseTests {
         #expect(!referencedOnly.contains("the law requires"), "\(referencedOnly)")
         let thaiHeld = try render("completed", "email", "th", split, kind: "erasure")
         #expect(thaiHeld.contains("จำนวน 1 รายการ") && thaiHeld.contains("อีก 2 รายการถูกเก็บไว้เพียงเพราะ"), "\(thaiHeld)")
+        // Rows of a table outside the mapping point at kept rows: the person and the DPO hear
+        // that someone checks them by hand.
+        let unmapped: [String: Any] = [
+            "rows_held": 1, "rows_held_referenced": 1,
+            "held_rules": [StoreErasure.Held.referenced(byUnmapped: ["sessions"]), "Revenue Code s.87/3"],
+        ]
+        #expect(try render("completed", "email", "en", unmapped, kind: "erasure").contains("not yet covered by this automatic process"))
+        #expect(try render("completed", "email", "th", unmapped, kind: "erasure").contains("ยังไม่อยู่ในกระบวนการอัตโนมัตินี้"))
+        #expect(try render("dpo_completion", "email", "en", unmapped, kind: "erasure").contains("Check them by hand"))
+        #expect(!told.contains("not yet covered"))
         let dpo = try render("dpo_completion", "email", "en", split, kind: "erasure")
         #expect(dpo.contains("Held by a rule (legal hold, open dispute): 1  referenced by kept rows: 2  kept by the mapping: 1"), "\(dpo)")
         // Another company's name and contact, never the seed company's.
