@@ -8,8 +8,10 @@ struct Grants: AsyncParsableCommand {
             SELECT on every mapped table; DELETE only where the mapping deletes rows (erasure \
             _row = "delete", on_objection = "delete"); UPDATE only of the columns dsrd writes \
             (erasure strategies, restrict_flag, rectify, on_objection); INSERT on the \
-            suppression table. Nothing is run: review the output and run it in each store's \
-            database as its owner. `dsrd check` reports privileges the store's user lacks, and \
+            suppression table. Nothing is run: the catalog is read with the mapping's connection \
+            (override it with DSRD_STORE_<NAME>_URL when that role cannot see the tables yet); \
+            review the output and run it in each store's database as the tables' owner, e.g. \
+            `dsrd grants --store shop | psql "dbname=shop user=owner"`. `dsrd check` reports privileges the store's user lacks, and \
             those it holds but dsrd never uses.
             """)
 
