@@ -10,8 +10,9 @@ struct Indexes: AsyncParsableCommand {
             own type, and by parent keys. Each needs an index, or every request scans the store's \
             tables. This asks each store's planner which lookups no existing index serves (whatever \
             its name or shape) and prints only the indexes that are missing. Review the output and \
-            run it in each store's database; CONCURRENTLY keeps a busy store writable. `dsrd check` \
-            checks the rest of the mapping.
+            run it in each store's database; CONCURRENTLY keeps a busy store writable (PostgreSQL \
+            refuses it on a partitioned table, which gets a plain CREATE INDEX, commented: it blocks \
+            writes while it builds). `dsrd check` checks the rest of the mapping.
             """)
 
     @OptionGroup var options: CommonOptions

@@ -13,9 +13,11 @@ public struct StoreErasure: Codable, Sendable, Equatable {
         /// anonymised (identifying columns replaced) or kept (untouched, e.g. an open dispute).
         public var treatment: String
 
-        /// The rule of rows kept only because kept rows (possibly of tables the mapping does
-        /// not list) refer to them.
-        public static let referencedRule = "referenced by rows kept in other tables of this store"
+        /// The rule of rows kept only because kept rows (of the same table, another, or one
+        /// the mapping does not list) refer to them.
+        public static let referencedRule = "referenced by rows kept in this store"
+        /// The same rule as proofs made before it named the referencing tables put it.
+        static let earlierReferencedRule = "referenced by rows kept in other tables of this store"
         /// The rule of rows a table's `_row = "keep"` keeps.
         public static let mappingRule = "kept by the store mapping"
 
@@ -24,14 +26,17 @@ public struct StoreErasure: Codable, Sendable, Equatable {
         public enum Reason: Sendable { case rule, referenced, mapping }
 
         public var reason: Reason {
-            if rule.hasPrefix(Self.referencedRule) { return .referenced }
+            if rule.hasPrefix(Self.referencedRule) || rule.hasPrefix(Self.earlierReferencedRule) { return .referenced }
             return rule == Self.mappingRule ? .mapping : .rule
         }
 
-        /// The referenced rule, naming the tables outside the mapping that may be why (their
-        /// rows are neither exported nor erased: the DPO should know which).
-        public static func referenced(byUnmapped tables: [String]) -> String {
-            tables.isEmpty ? referencedRule : referencedRule + "; tables not in the mapping among them: " + tables.joined(separator: ", ")
+        /// The referenced rule, naming the tables (with their columns) whose kept rows point
+        /// at the held ones, and those of them outside the mapping (their rows are neither
+        /// exported nor erased: the DPO should know which).
+        public static func referenced(by referrers: [String], unmapped: [String]) -> String {
+            var rule = referrers.isEmpty ? referencedRule : referencedRule + ": " + referrers.joined(separator: ", ")
+            if !unmapped.isEmpty { rule += "; tables not in the mapping among them: " + unmapped.joined(separator: ", ") }
+            return rule
         }
     }
 

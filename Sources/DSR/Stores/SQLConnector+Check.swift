@@ -11,6 +11,8 @@ public struct LookupIndex: Sendable, Equatable {
     public var servedBy: String?
     /// The `CREATE INDEX` that serves it (named after the table, column and expression).
     public var createIndex: String
+    /// Whether the table is partitioned: PostgreSQL refuses CONCURRENTLY there.
+    public var partitioned = false
 
     public var isServed: Bool { servedBy != nil }
 
@@ -19,8 +21,17 @@ public struct LookupIndex: Sendable, Equatable {
         createIndex.split(separator: " ").first { $0.hasPrefix("\"dsrd_") }.map(String.init) ?? ""
     }
 
+    /// `createIndex`, CONCURRENTLY when asked, so that a busy table stays writable. On a
+    /// partitioned table, which PostgreSQL never indexes CONCURRENTLY, the plain statement
+    /// after a comment saying what it does.
     public func statement(concurrently: Bool) -> String {
-        concurrently ? createIndex.replacingOccurrences(of: "CREATE INDEX ", with: "CREATE INDEX CONCURRENTLY ") : createIndex
+        guard concurrently else { return createIndex }
+        guard !partitioned else {
+            return
+                "-- \(table) is partitioned (no CONCURRENTLY there): this creates the index on every partition and blocks writes to \(table) until it is built; run it when the store is quiet\n"
+                + createIndex
+        }
+        return createIndex.replacingOccurrences(of: "CREATE INDEX ", with: "CREATE INDEX CONCURRENTLY ")
     }
 }
 
@@ -65,15 +76,16 @@ extension SQLConnector {
                 }
                 let lookup = LookupIndex(
                     table: table.name, lookup: "\(kind.rawValue) lookup on \(column)", servedBy: nil,
-                    createIndex: "CREATE INDEX IF NOT EXISTS \(Self.indexName(table.name, column, indexed)) ON \(qualified) (\(indexed));")
+                    createIndex: "CREATE INDEX IF NOT EXISTS \(Self.indexName(table.name, column, indexed)) ON \(qualified) (\(indexed));",
+                    partitioned: found.isPartitioned)
                 probes.append((lookup, "SELECT 1 FROM \(name) AS t0 WHERE \(arm)", binder.parameters))
             }
             if let relation = table.parent {
                 let lookup = LookupIndex(
                     table: table.name, lookup: "parent \(relation.table).\(relation.references) through \(relation.column)", servedBy: nil,
                     createIndex:
-                        "CREATE INDEX IF NOT EXISTS \(Self.indexName(table.name, relation.column, relation.column)) ON \(qualified) (\(Self.quote(relation.column)));"
-                )
+                        "CREATE INDEX IF NOT EXISTS \(Self.indexName(table.name, relation.column, relation.column)) ON \(qualified) (\(Self.quote(relation.column)));",
+                    partitioned: found.isPartitioned)
                 // The parent's keys arrive at run time: the planner cannot fold them away.
                 probes.append(
                     (
@@ -84,13 +96,16 @@ extension SQLConnector {
             }
         }
         let checked = probes
+        // A partitioned table's rows are read in its partitions: each must be searched.
+        let partitions = statements.schema.tables.mapValues(\.partitions)
         return try await run { connection in
             try await connection.transaction { connection in
                 try connection.execute("SET LOCAL enable_seqscan = off")
                 return try checked.map { lookup, sql, parameters in
                     var result = lookup
                     let plan = try Self.plan(of: sql, parameters, on: connection)
-                    result.servedBy = plan.fullScans.contains(lookup.table) ? nil : plan.indexes.first
+                    let read = [lookup.table] + partitions[lookup.table, default: []]
+                    result.servedBy = read.contains(where: plan.fullScans.contains) ? nil : plan.indexes.first
                     return result
                 }
             }

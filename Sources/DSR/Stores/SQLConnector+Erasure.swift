@@ -111,8 +111,18 @@ extension SQLConnector {
         let sql: String
         let parameters: [any PostgresEncodable]
         let heldIsUpdate: Bool
-        /// Tables outside the mapping whose foreign keys point here, named in the plan.
-        var unmappedReferences: [String] = []
+        /// What points at this table's rows, in the order of the statement's `referrers`
+        /// (the 1-based positions of those that kept rows here), as the held rule names them.
+        var referrers: [Referrer] = []
+
+        /// A table whose rows point at this one's, by `columns`; `mapped` unless the mapping
+        /// leaves it out. Named as PostgreSQL names it when outside the mapping (with its
+        /// schema when outside the `search_path`), as mapped otherwise.
+        struct Referrer: Sendable, Equatable {
+            var table: String
+            var columns: [String]
+            var mapped: Bool
+        }
 
         func run(on connection: isolated PostgresConnection) throws -> StoreErasure.Table {
             let row = try connection.query(sql, parameters)[0]
@@ -129,10 +139,9 @@ extension SQLConnector {
                 heldEntries.append(.init(rule: hold.rule, rows: byHold, until: until.map(Self.isoDate), treatment: treatment))
             }
             if byReference > 0 {
-                heldEntries.append(
-                    .init(
-                        rule: StoreErasure.Held.referenced(byUnmapped: unmappedReferences), rows: byReference, until: nil,
-                        treatment: treatment))
+                let positions = try row.decode("referrers", as: [Int].self)
+                let found = positions.compactMap { referrers.indices.contains($0 - 1) ? referrers[$0 - 1] : nil }
+                heldEntries.append(.init(rule: Self.referencedRule(found), rows: byReference, until: nil, treatment: treatment))
             }
             var heldUnchanged = kept + (heldIsUpdate ? 0 : byHold + byReference)
             if table.rowStrategy == .keep && affected > 0 {
@@ -147,6 +156,22 @@ extension SQLConnector {
         }
 
         static func isoDate(_ date: Date) -> String { DateTexts.day(date) }
+
+        /// The held rule naming the tables whose kept rows point at the held ones (each with
+        /// its referencing columns: `customers (referred_by)` for a table pointing at itself).
+        static func referencedRule(_ found: [Referrer]) -> String {
+            var tables: [String] = []
+            var columns: [String: [String]] = [:]
+            for referrer in found {
+                if columns[referrer.table] == nil { tables.append(referrer.table) }
+                for column in referrer.columns where !(columns[referrer.table] ?? []).contains(column) {
+                    columns[referrer.table, default: []].append(column)
+                }
+            }
+            let unmapped = tables.filter { table in !found.contains { $0.table == table && $0.mapped } }
+            return StoreErasure.Held.referenced(
+                by: tables.map { "\($0) (\(columns[$0, default: []].joined(separator: ", ")))" }, unmapped: unmapped)
+        }
     }
 
     /// The values a `hash` column strategy will replace, paired with their keyed hashes.
@@ -219,7 +244,11 @@ extension SQLConnector {
         let (sql, parameters) = statements.statement(table, identity: identity) { match, binder in
             let set = heldIsUpdate ? assignments(&binder) : ""
             let heldFilter = "\(match) AND NOT \(keep) AND ((\(hold)) OR (\(referenced)))"
-            let heldReturns = "(\(hold)) AS by_hold, \(fromColumn) AS from_at"
+            // Which references keep each held row, told apart only for the few held rows.
+            let referrers =
+                references.isEmpty
+                ? "'{}'::bool[]" : "ARRAY[" + references.map { "EXISTS (\(Self.referencingRows($0)))" }.joined(separator: ", ") + "]"
+            let heldReturns = "(\(hold)) AS by_hold, \(fromColumn) AS from_at, \(referrers) AS referrers"
             let held =
                 heldIsUpdate
                 ? "UPDATE \(name) AS t0 SET \(set) WHERE \(heldFilter) RETURNING \(heldReturns)"
@@ -236,12 +265,17 @@ extension SQLConnector {
                 WITH held AS (\(held)), rest AS (\(rest))
                 SELECT \(kept) AS kept, (SELECT count(*) FROM held WHERE by_hold) AS by_hold,
                        (SELECT count(*) FROM held WHERE NOT by_hold) AS by_reference,
-                       (SELECT max(from_at) FROM held WHERE by_hold) AS latest, (SELECT count(*) FROM rest) AS rest
+                       (SELECT max(from_at) FROM held WHERE by_hold) AS latest, (SELECT count(*) FROM rest) AS rest,
+                       array(SELECT DISTINCT r.n::int FROM held, unnest(held.referrers) WITH ORDINALITY AS r(hit, n)
+                              WHERE NOT held.by_hold AND r.hit ORDER BY 1) AS referrers
                 """
         }
-        let unmapped = references.filter { !mapping.lists($0.referencingName) }
         return TableErasurePlan(
             table: table, sql: sql, parameters: parameters, heldIsUpdate: heldIsUpdate,
-            unmappedReferences: Array(Set(unmapped.map(\.referencingTable))).sorted())
+            referrers: references.map { reference in
+                let mapped = mapping.lists(reference.referencingName)
+                return .init(
+                    table: mapped ? reference.referencingName : reference.referencingTable, columns: reference.columns, mapped: mapped)
+            })
     }
 }

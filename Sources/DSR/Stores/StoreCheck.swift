@@ -45,7 +45,8 @@ public struct StoreCheckReport: Sendable {
             lines.append(
                 lookup.isServed
                     ? "  ok    \(lookup.table): \(lookup.lookup), served by \(lookup.servedBy ?? "")"
-                    : "  INDEX \(lookup.table): \(lookup.lookup) has no index:\n          \(lookup.statement(concurrently: true))")
+                    : "  INDEX \(lookup.table): \(lookup.lookup) has no index:\n          "
+                        + lookup.statement(concurrently: true).replacingOccurrences(of: "\n", with: "\n          "))
         }
         for scan in scans {
             lines.append("  SCAN  \(scan.statement) reads all of \(scan.table) (about \(scan.estimatedRows) rows) for every request")
@@ -68,8 +69,10 @@ public struct StoreCheckReport: Sendable {
 extension SQLConnector {
     /// Checks the mapping against the store: every table and column it names exists with a
     /// type its use needs; keys order exports; erasure strategies can work (a `null` on a NOT
-    /// NULL column, a hash of an integer, or a changed value that a foreign key points at
-    /// cannot); then asks the planner about every lookup and every statement dsrd generates.
+    /// NULL column, a hash of an integer, a hash or mask in a foreign-key column, a changed
+    /// value that a foreign key points at, or deletes PostgreSQL refuses to RETURN cannot;
+    /// CHECK constraints and delete triggers may refuse them); then asks the planner about
+    /// every lookup and every statement dsrd generates.
     public func check(threshold: Int64 = 10_000, extraKinds: [IdentityKind] = []) async throws -> StoreCheckReport {
         var report = StoreCheckReport(store: mapping.name, threshold: threshold)
         let schema = try await self.schema()
@@ -247,7 +250,10 @@ extension SQLConnector {
                 error(
                     "parent.column \(relation.column) is \(child.type) but \(relation.table).\(relation.references) is \(referenced.type): they cannot be compared; name the column of \(table.name) that holds \(relation.table).\(relation.references)"
                 )
-            } else if !entry.foreignKeys.contains(where: { $0.columns == [relation.column] && $0.referencedTable == relation.table }),
+            } else if !entry.foreignKeys.contains(where: {
+                ($0.columns == [relation.column] && $0.referencedTable == relation.table)
+                    || $0.links(relation.column, to: relation.table, relation.references)
+            }),
                 !Self.reachesThroughCompositeKey(entry, relation, schema: schema)
             {
                 warning(
@@ -289,6 +295,39 @@ extension SQLConnector {
                 error(
                     "erasure.\(name) = \"\(strategy)\" changes a value \(reference.1) points at: the foreign key would break; keep it and anonymise the other columns"
                 )
+            }
+            guard strategy == .hash || strategy == .mask else { continue }
+            // The hash or mask is no key of the referenced table: the store refuses it (23503).
+            if let key = entry.foreignKeys.first(where: { $0.columns.contains(name) }),
+                let referenced = zip(key.columns, key.referencedColumns).first(where: { $0.0 == name })?.1
+            {
+                let fix = target.notNull ? "use \"keep\" (the column is NOT NULL)" : "use \"null\", or \"keep\""
+                error(
+                    "erasure.\(name) = \"\(strategy)\" writes a value the foreign key \(key.name) to \(key.referencedTable).\(referenced) refuses (23503); \(fix)"
+                )
+            }
+            for check in entry.checks where check.columns.contains(name) {
+                warning(
+                    "erasure.\(name) = \"\(strategy)\": CHECK constraint \(check.name) on \(name) may refuse the \(strategy == .hash ? "hashed" : "masked") value (dsrd cannot evaluate it); test an erasure on a copy first"
+                )
+            }
+        }
+        // What sees dsrd's deletes first: a trigger may refuse or redirect them; a rule that
+        // returns nothing makes PostgreSQL refuse the erasure's DELETE … RETURNING (an
+        // objection's DELETE returns nothing, so it is only redirected).
+        let deletes =
+            table.rowStrategy == .delete ? "_row = \"delete\"" : (table.onObjection == "delete" ? "on_objection = \"delete\"" : nil)
+        if let deletes {
+            for interceptor in entry.deleteInterceptors {
+                if interceptor.refusesReturning && table.rowStrategy == .delete {
+                    error(
+                        "\(deletes), but \(interceptor.description) (conditional, or without RETURNING): PostgreSQL refuses dsrd's DELETE … RETURNING there (0A000); drop the rule, or anonymise instead"
+                    )
+                } else {
+                    warning(
+                        "\(deletes), but \(interceptor.description): it may refuse or redirect the deletes; test an erasure on a copy first"
+                    )
+                }
             }
         }
         if table.rowStrategy != .delete || table.hold != nil {

@@ -62,6 +62,30 @@ public struct StoreSchema: Sendable {
         public var columns: [String]
         public var referencedTable: String
         public var referencedColumns: [String]
+        /// The constraint's name, for messages.
+        public var name: String = ""
+
+        /// Whether this key links `column` to `table.references`, alone or as one pair of a
+        /// composite key (`(order_id, order_date)` → `orders (id, order_date)` links
+        /// `order_id` to `orders.id`).
+        public func links(_ column: String, to table: String, _ references: String) -> Bool {
+            referencedTable == table && zip(columns, referencedColumns).contains { $0 == column && $1 == references }
+        }
+    }
+
+    /// A trigger or rule that sees a table's deletes first.
+    public struct DeleteInterceptor: Sendable, Equatable {
+        /// e.g. `trigger invoices_no_delete runs BEFORE DELETE`.
+        public var description: String
+        /// An ON DELETE DO INSTEAD rule that is conditional or returns nothing: PostgreSQL
+        /// refuses `DELETE … RETURNING`, which dsrd's erasure runs, on the table (0A000).
+        public var refusesReturning: Bool
+    }
+
+    /// A CHECK constraint of a mapped table and the columns it mentions.
+    public struct Check: Sendable, Equatable {
+        public var name: String
+        public var columns: [String]
     }
 
     /// A foreign key of any table in the store, mapped or not, that points at a mapped table.
@@ -84,8 +108,21 @@ public struct StoreSchema: Sendable {
         public var primaryKey: [String]
         public var indexes: [Index]
         public var foreignKeys: [ForeignKey]
-        /// Foreign keys of any table (mapped or not) that point at this one.
+        /// Foreign keys of any table (mapped or not) that point at this one. A partition's
+        /// foreign keys count as its partitioned table's (the root's), whose reads cover its rows;
+        /// the copies PostgreSQL makes of a partitioned table's key (`conparentid <> 0`) are not
+        /// separate references.
         public var referencedBy: [Reference] = []
+        /// Whether the table is partitioned (`relkind = 'p'`): it holds no rows itself, and
+        /// PostgreSQL builds no index on it CONCURRENTLY.
+        public var isPartitioned = false
+        /// Its partitions at every level: read, erased and granted through it, never mapped.
+        public var partitions: [String] = []
+        /// CHECK constraints, which may refuse a hashed or masked value.
+        public var checks: [Check] = []
+        /// Enabled BEFORE DELETE triggers (on the table or its partitions) and ON DELETE DO
+        /// INSTEAD rules: they may refuse or redirect deletes.
+        public var deleteInterceptors: [DeleteInterceptor] = []
         /// The planner's estimate (`pg_class.reltuples`); 0 when never analysed.
         public var estimatedRows: Int64
         /// The schema the connection's `search_path` found the table in.
@@ -122,7 +159,7 @@ public struct StoreSchema: Sendable {
         var tables: [String: Table] = [:]
         for row in try connection.query(
             """
-            \(mapped) SELECT m.name, greatest(c.reltuples, 0)::int8 AS rows, n.nspname::text AS schema
+            \(mapped) SELECT m.name, greatest(c.reltuples, 0)::int8 AS rows, n.nspname::text AS schema, c.relkind = 'p' AS partitioned
               FROM mapped m JOIN pg_class c ON c.oid = m.rel JOIN pg_namespace n ON n.oid = c.relnamespace
             """, [names])
         {
@@ -131,6 +168,17 @@ public struct StoreSchema: Sendable {
                 name: name, columns: [], primaryKey: [], indexes: [], foreignKeys: [],
                 estimatedRows: try row.decode("rows", as: Int64.self),
                 schemaName: try row.decode("schema", as: String.self))
+            tables[name]?.isPartitioned = try row.decode("partitioned", as: Bool.self)
+        }
+        for row in try connection.query(
+            """
+            \(mapped)
+            SELECT m.name, c.relname::text AS partition
+              FROM mapped m CROSS JOIN LATERAL pg_partition_tree(m.rel) AS p JOIN pg_class c ON c.oid = p.relid
+             WHERE p.relid <> m.rel ORDER BY 1, 2
+            """, [names])
+        {
+            tables[try row.decode("name", as: String.self)]?.partitions.append(try row.decode("partition", as: String.self))
         }
         for row in try connection.query(
             """
@@ -163,24 +211,27 @@ public struct StoreSchema: Sendable {
         for row in try connection.query(
             """
             \(mapped)
-            SELECT m.name, r.relname AS referenced,
+            SELECT m.name, r.relname AS referenced, k.conname::text AS constraint,
                    \(keyColumns)
-              FROM mapped m JOIN pg_constraint k ON k.conrelid = m.rel AND k.contype = 'f' JOIN pg_class r ON r.oid = k.confrelid
-             ORDER BY 1, 2
+              FROM mapped m JOIN pg_constraint k ON k.conrelid = m.rel AND k.contype = 'f' AND k.conparentid = 0
+              JOIN pg_class r ON r.oid = k.confrelid
+             ORDER BY 1, 2, 3
             """, [names])
         {
             tables[try row.decode("name", as: String.self)]?.foreignKeys.append(
                 ForeignKey(
                     columns: try row.decode("columns", as: [String].self), referencedTable: try row.decode("referenced", as: String.self),
-                    referencedColumns: try row.decode("referenced_columns", as: [String].self)))
+                    referencedColumns: try row.decode("referenced_columns", as: [String].self),
+                    name: try row.decode("constraint", as: String.self)))
         }
         for row in try connection.query(
             """
             \(mapped)
-            SELECT m.name, k.conrelid::regclass::text AS referencing, c.relname AS referencing_name,
+            SELECT DISTINCT m.name, c.oid::regclass::text AS referencing, c.relname AS referencing_name,
                    has_schema_privilege(c.relnamespace, 'USAGE') AND has_table_privilege(c.oid, 'SELECT') AS readable,
                    \(keyColumns)
-              FROM mapped m JOIN pg_constraint k ON k.confrelid = m.rel AND k.contype = 'f' JOIN pg_class c ON c.oid = k.conrelid
+              FROM mapped m JOIN pg_constraint k ON k.confrelid = m.rel AND k.contype = 'f' AND k.conparentid = 0
+              JOIN pg_class c ON c.oid = coalesce(pg_partition_root(k.conrelid), k.conrelid)
              ORDER BY 1, 2, 4
             """, [names])
         {
@@ -191,6 +242,40 @@ public struct StoreSchema: Sendable {
                     columns: try row.decode("columns", as: [String].self),
                     referencedColumns: try row.decode("referenced_columns", as: [String].self),
                     readable: try row.decode("readable", as: Bool.self)))
+        }
+        for row in try connection.query(
+            """
+            \(mapped)
+            SELECT m.name, k.conname::text AS constraint,
+                   array(SELECT a.attname::text FROM unnest(k.conkey) AS u(n)
+                           JOIN pg_attribute a ON a.attrelid = k.conrelid AND a.attnum = u.n ORDER BY 1) AS columns
+              FROM mapped m JOIN pg_constraint k ON k.conrelid = m.rel AND k.contype = 'c' ORDER BY 1, 2
+            """, [names])
+        {
+            tables[try row.decode("name", as: String.self)]?.checks.append(
+                Check(name: try row.decode("constraint", as: String.self), columns: try row.decode("columns", as: [String].self)))
+        }
+        // Triggers on partitions fire on deletes through the partitioned table too; those
+        // PostgreSQL copies from the partitioned table's own have its name (DISTINCT). Rules
+        // apply to the table a statement names only.
+        for row in try connection.query(
+            """
+            \(mapped)
+            SELECT DISTINCT m.name, 'trigger ' || t.tgname || ' runs BEFORE DELETE' AS interceptor, false AS refuses_returning
+              FROM mapped m JOIN pg_trigger t ON t.tgrelid = m.rel OR t.tgrelid IN (SELECT relid FROM pg_partition_tree(m.rel))
+             WHERE NOT t.tgisinternal AND t.tgenabled <> 'D' AND t.tgtype & 2 <> 0 AND t.tgtype & 8 <> 0
+            UNION
+            SELECT m.name, 'rule ' || r.rulename || ' is ON DELETE DO INSTEAD',
+                   r.ev_qual <> '<>' OR pg_get_ruledef(r.oid) NOT LIKE '%RETURNING%'
+              FROM mapped m JOIN pg_rewrite r ON r.ev_class = m.rel
+             WHERE r.ev_type = '4' AND r.is_instead AND r.ev_enabled <> 'D'
+             ORDER BY 1, 2
+            """, [names])
+        {
+            tables[try row.decode("name", as: String.self)]?.deleteInterceptors.append(
+                DeleteInterceptor(
+                    description: try row.decode("interceptor", as: String.self),
+                    refusesReturning: try row.decode("refuses_returning", as: Bool.self)))
         }
         return StoreSchema(tables: tables)
     }
