@@ -79,9 +79,7 @@ public enum NoticeVocabulary {
             derived["held_rules_text"] = rules.joined(separator: "; ")
             // Tables outside the mapping point at kept rows: their own rows about the person
             // were neither exported nor erased, and someone must look at them by hand.
-            // (The referenced rule names such tables after itself: ``StoreErasure/Held/referenced(byUnmapped:)``.)
-            let referenced = StoreErasure.Held.referencedRule
-            derived["unmapped_rows"] = rules.contains { $0.hasPrefix(referenced) && $0.count > referenced.count }
+            derived["unmapped_rows"] = rules.contains { $0.contains(StoreErasure.Held.unmappedMarker) }
         }
         // An erasure that also deleted earlier exports of the person says so.
         derived["exports_deleted"] = (values["exports_deleted"] as? Int ?? 0) > 0

@@ -35,9 +35,12 @@ public struct StoreErasure: Codable, Sendable, Equatable {
         /// exported nor erased: the DPO should know which).
         public static func referenced(by referrers: [String], unmapped: [String]) -> String {
             var rule = referrers.isEmpty ? referencedRule : referencedRule + ": " + referrers.joined(separator: ", ")
-            if !unmapped.isEmpty { rule += "; tables not in the mapping among them: " + unmapped.joined(separator: ", ") }
+            if !unmapped.isEmpty { rule += unmappedMarker + unmapped.joined(separator: ", ") }
             return rule
         }
+
+        /// What a referenced rule says before naming tables outside the mapping.
+        public static let unmappedMarker = "; tables not in the mapping among them: "
     }
 
     public struct Table: Codable, Sendable, Equatable {
