@@ -2,10 +2,13 @@ extension PostgresConnection {
     /// Exports the snapshot of the transaction open on this connection
     /// (`pg_export_snapshot()`), so transactions on other connections can read exactly what
     /// this one reads (``transaction(readingSnapshotOf:_:)``). It stays importable while
-    /// this transaction is open.
-    public func exportSnapshot() throws -> SnapshotID {
+    /// this transaction is open. Nil on a server in recovery (a replica), which may not
+    /// export one: a failed attempt would abort the transaction.
+    public func exportSnapshot() throws -> SnapshotID? {
         guard inTransaction else { throw PostgresError(kind: .usage, message: "a snapshot is exported from an open transaction") }
-        let text = try query("SELECT pg_export_snapshot() AS snapshot")[0].decode("snapshot", as: String.self)
+        let text = try query("SELECT CASE WHEN pg_is_in_recovery() THEN NULL ELSE pg_export_snapshot() END AS snapshot")[0].decode(
+            "snapshot", as: String?.self)
+        guard let text else { return nil }
         guard let snapshot = SnapshotID(text) else {
             throw PostgresError(kind: .server, message: "pg_export_snapshot() returned an unexpected identifier")
         }

@@ -27,7 +27,7 @@ struct SnapshotTests {
                 }
             ) { connection in
                 _ = try connection.query("SELECT count(*) FROM t")
-                return try connection.exportSnapshot()
+                return try #require(try connection.exportSnapshot())
             }
             #expect(!seen.text.isEmpty)
         }

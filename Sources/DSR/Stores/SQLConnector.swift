@@ -228,7 +228,9 @@ public struct SQLConnector: Connector {
                 }
                 let rows = try export.copyNext(on: connection) ?? 0
                 // Spread the rest only when it is large and there are at least two tables to share.
-                if rows >= Self.spreadExportFromRows, export.untaken >= 2 { return try connection.exportSnapshot() }
+                if rows >= Self.spreadExportFromRows, export.untaken >= 2, let snapshot = try connection.exportSnapshot() {
+                    return snapshot
+                }
                 try export.copyRemaining(on: connection)
                 return nil
             }
