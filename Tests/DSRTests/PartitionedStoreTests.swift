@@ -182,6 +182,25 @@ struct PartitionedStoreTests {
 
     /// Proofs made before the held rule named the referencing tables still count those rows
     /// as kept because other rows refer to them.
+    /// A correction in a partitioned table changes the person's rows in every partition and
+    /// no one else's: the first row of each partition has the same ctid, so rows are told
+    /// apart by partition too.
+    @Test func aCorrectionInAPartitionedTableChangesOnlyThePersonsRows() async throws {
+        try await PartitionedStore.with { store in
+            let text = PartitionedStore.mapping(url: store.database.conninfo).replacingOccurrences(
+                of: "key = [\"id\", \"order_date\"]", with: "key = [\"id\", \"order_date\"]\nrectify = [\"ship_to\"]")
+            let connector = SQLConnector(mapping: try ConnectorCatalog.parse(text, source: "parts.toml"))
+            var identity = IdentitySet()
+            identity.customerIDs = ["cust_1"]
+            let update = try await connector.update(identity, change: .rectify(["ship_to": "9 New Road"])) {}
+            #expect(update.tables.first { $0.name == "orders" }?.rows == 2, "\(update)")
+            let rows = try await store.owner.query("SELECT id, ship_to FROM orders ORDER BY id").map {
+                "\(try $0.decode("id", as: String.self)) \(try $0.decode("ship_to", as: String.self))"
+            }
+            #expect(rows == ["o1 9 New Road", "o2 9 New Road", "o3 3 Road"], "\(rows)")
+        }
+    }
+
     @Test func theEarlierReferencedRuleIsStillAReference() {
         let earlier = StoreErasure.Held(
             rule: "referenced by rows kept in other tables of this store; tables not in the mapping among them: wishlists", rows: 1,

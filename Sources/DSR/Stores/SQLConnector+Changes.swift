@@ -39,7 +39,11 @@ extension SQLConnector {
                             }
                         }
                         let rows = rowsOf[statement.table] ?? []
-                        let rowList = "{" + rows.map { "\"\($0)\"" }.joined(separator: ",") + "}"
+                        // A row id is the partition's oid and the row's ctid (a ctid alone repeats
+                        // across partitions), passed as two arrays.
+                        let ids = rows.map { $0.split(separator: "/", maxSplits: 1).map(String.init) }
+                        let partitions = "{" + ids.map { $0[0] }.joined(separator: ",") + "}"
+                        let ctids = "{" + ids.map { "\"\($0[1])\"" }.joined(separator: ",") + "}"
                         // A corrected value the store refuses (another row already holds it under a
                         // unique key, or a constraint or type refuses it) is not retried for days:
                         // that table is left as it was and why is recorded, for the person's
@@ -47,7 +51,7 @@ extension SQLConnector {
                         try connection.execute("SAVEPOINT dsrd_rectify")
                         let row: PostgresRow
                         do {
-                            row = try connection.query(statement.sql, statement.parameters + [rowList])[0]
+                            row = try connection.query(statement.sql, statement.parameters + [partitions, ctids])[0]
                             try connection.execute("RELEASE SAVEPOINT dsrd_rectify")
                         } catch let error as PostgresError where Self.refusesValue(error) {
                             try connection.execute("ROLLBACK TO SAVEPOINT dsrd_rectify")
@@ -94,7 +98,7 @@ extension SQLConnector {
             switch change {
             case .rectify(let changes):
                 let locate = statements.statement(table, identity: identity) { match, _ in
-                    "SELECT t0.ctid::text AS row_id FROM \(name) AS t0 WHERE \(match) FOR UPDATE"
+                    "SELECT t0.tableoid::int8::text || '/' || t0.ctid::text AS row_id FROM \(name) AS t0 WHERE \(match) FOR UPDATE"
                 }
                 for (field, value) in changes.sorted(by: { $0.key < $1.key }) {
                     for column in table.rectifyColumns(for: field) {
@@ -112,7 +116,8 @@ extension SQLConnector {
                         let identifier = table.identity.values.contains(column)
                         var binder = SQLStatements.Binder()
                         let bound = "CAST(\(binder.bind(value, as: "text")) AS \(type))"
-                        let rows = "$\(binder.parameters.count + 1)::tid[]"
+                        let partitions = "$\(binder.parameters.count + 1)::oid[]"
+                        let rows = "$\(binder.parameters.count + 2)::tid[]"
                         let agree =
                             identifier
                             ? "count(*) >= 0" : "count(DISTINCT before) + max(CASE WHEN before IS NULL THEN 1 ELSE 0 END) <= 1"
@@ -121,11 +126,14 @@ extension SQLConnector {
                         // as asked" is told apart from "not held here"), the digests of the values
                         // replaced, and the new row ids of the rows rewritten.
                         let sql = """
-                            WITH old AS (SELECT t0.ctid AS row_id, t0.\(quoted)::text AS before FROM \(name) AS t0 WHERE t0.ctid = ANY(\(rows))),
+                            WITH old AS (SELECT t0.tableoid AS part, t0.ctid AS row_id, t0.\(quoted)::text AS before FROM \(name) AS t0
+                                          WHERE t0.ctid = ANY(\(rows)) AND (t0.tableoid, t0.ctid) IN (SELECT * FROM unnest(\(partitions), \(rows)))),
                                  agree AS (SELECT coalesce(\(agree), true) AS ok FROM old),
                                  changed AS (UPDATE \(name) AS t SET \(quoted) = \(bound) FROM old
-                                              WHERE t.ctid = old.row_id AND t.\(quoted) IS DISTINCT FROM \(bound) AND (SELECT ok FROM agree)
-                                          RETURNING old.row_id::text AS was, t.ctid::text AS now,
+                                              WHERE t.ctid = ANY(\(rows)) AND t.tableoid = old.part AND t.ctid = old.row_id
+                                                AND t.\(quoted) IS DISTINCT FROM \(bound) AND (SELECT ok FROM agree)
+                                          RETURNING old.part::int8::text || '/' || old.row_id::text AS was,
+                                                    t.tableoid::int8::text || '/' || t.ctid::text AS now,
                                                     encode(sha256(convert_to(coalesce(old.before, ''), 'UTF8')), 'hex') AS before_digest)
                             SELECT (SELECT count(*) FROM old) AS matched,
                                    (SELECT coalesce(string_agg(DISTINCT before_digest, ',' ORDER BY before_digest), '') FROM changed) AS digests,

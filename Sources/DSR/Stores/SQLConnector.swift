@@ -88,7 +88,8 @@ public struct SQLConnector: Connector {
         sql: String, parameters: [any PostgresEncodable]
     ) {
         let select =
-            (["t0.ctid::text AS dsr_row"]
+            // The partition and the row: a ctid alone repeats across a partitioned table's partitions.
+            (["t0.tableoid::int8::text || '/' || t0.ctid::text AS dsr_row"]
             + table.identity.sorted { $0.key < $1.key }.map {
                 "t0.\(Self.quote($0.value))::text AS \(Self.quote("dsr_" + $0.key.rawValue))"
             }

@@ -125,7 +125,7 @@ extension SQLConnector {
                 if let locate = statement.locate, located.insert(statement.table).inserted {
                     planned.append(("finding the rows to correct in \(statement.table)", locate.sql, locate.parameters))
                 }
-                let rows: [any PostgresEncodable] = statement.locate == nil ? [] : ["{}"]
+                let rows: [any PostgresEncodable] = statement.locate == nil ? [] : ["{}", "{}"]
                 planned.append(("\(statement.action) in \(statement.table)", statement.sql, statement.parameters + rows))
             }
         }
