@@ -218,12 +218,13 @@ public struct SQLConnector: Connector {
                     }
                 }
             ) { connection -> SnapshotID? in
-                if let settings { try connection.query(settings, parameters) }
-                // A column added since the catalog was read would be left out of the export:
-                // read it anew and try again.
+                // The settings, and in the same round trip the mapped tables' column count: a
+                // column added since the catalog was read would be left out of the export, so
+                // then the catalog is read anew and the task tried again.
                 let current = try connection.query(
-                    "SELECT count(*) AS columns FROM pg_attribute WHERE attrelid = ANY(SELECT to_regclass(name) FROM unnest($1::text[]) AS name) AND attnum > 0 AND NOT attisdropped",
-                    [quotedNames])[0].decode("columns", as: Int.self)
+                    (settings.map { $0 + ", " } ?? "SELECT ")
+                        + "(SELECT count(*) FROM pg_attribute WHERE attrelid = ANY(SELECT to_regclass(name) FROM unnest($\(parameters.count + 1)::text[]) AS name) AND attnum > 0 AND NOT attisdropped) AS dsr_columns",
+                    parameters + [quotedNames])[0].decode("dsr_columns", as: Int.self)
                 guard current == columnCount else {
                     throw PostgresError(kind: .server, sqlState: "42P10", message: "a table of store \(store) has changed shape")
                 }
