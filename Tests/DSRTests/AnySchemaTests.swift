@@ -664,6 +664,43 @@ struct AnySchemaTests {
         }
     }
 
+    /// A correction for a person whose data was erased is refused, with the reason: the rows
+    /// kept anonymised (the customer row orders still point at) must not get their details back,
+    /// which the signed proof says were removed.
+    @Test func aCorrectionAfterTheErasureIsRefusedAndWritesNothingBack() async throws {
+        let keys = try makeKeys()
+        defer { try? FileManager.default.removeItem(at: keys.directory) }
+        try await TestDatabase.migrated { database, connection in
+            try await ShopFixture.with(customers: 10) { shop in
+                let store = try await PostgresConnection.connect(shop.url)
+                let daemon = try shop.daemon(database: database, exports: keys.directory, signingKey: keys.privateKey)
+                func submitted(_ kind: String, _ options: String = "{}") async throws -> UUID {
+                    let id = try await connection.query(
+                        "SELECT dsr.submit($1, '{\"customer_id\": \"5\"}', $2::jsonb) AS id", [kind, options])[0].decode(
+                            "id", as: UUID.self)
+                    #expect(
+                        try await eventually {
+                            try await connection.count("SELECT count(*) FROM dsr.requests WHERE id = $1 AND completed_at IS NOT NULL", [id])
+                                == 1
+                        }, "\(daemon.output.suffix(3000))")
+                    return id
+                }
+                _ = try await submitted("erasure")
+                let kept = try await store.query("SELECT full_name, email FROM customers WHERE id = 5")[0]
+                let correction = try await submitted(
+                    "rectification", #"{"changes": {"email": "back5@example.com", "full_name": "Back Five"}}"#)
+                let ended = try await connection.query("SELECT status, refusal_reason FROM dsr.requests WHERE id = $1", [correction])[0]
+                #expect(try ended.decode("status", as: String.self) == "refused")
+                #expect(try ended.decode("refusal_reason", as: String?.self)?.contains("ถูกลบตามคำขอของท่านแล้ว") == true)
+                let now = try await store.query("SELECT full_name, email FROM customers WHERE id = 5")[0]
+                #expect(try now.decode("full_name", as: String?.self) == (try kept.decode("full_name", as: String?.self)))
+                #expect(try now.decode("email", as: String?.self) == (try kept.decode("email", as: String?.self)))
+                await store.close()
+                #expect(await daemon.stop() == 0)
+            }
+        }
+    }
+
     /// Someone only a newsletter knows (no customer record) who asks by that one email gets
     /// the code there: the email is on file in the table keyed by it. Given with a second
     /// identifier no authoritative table holds, nothing is sent: a code to one contact never

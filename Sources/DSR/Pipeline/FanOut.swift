@@ -218,6 +218,15 @@ public struct FanOut: Sendable {
             english:
                 "the corrected email address is already in use for another customer record, so we cannot put it on yours. Please contact us to sort it out.",
             thai: "อีเมลที่ขอให้แก้ไขมีอยู่ในข้อมูลลูกค้ารายอื่นของเราแล้ว จึงไม่สามารถใช้กับข้อมูลของท่านได้ โปรดติดต่อเราเพื่อดำเนินการ")
+        static func personErased(by erasure: UUID) -> RefusalReason {
+            let number = erasure.uuidString.lowercased().prefix(8)
+            return RefusalReason(
+                english:
+                    "your personal data was erased at your request (no. \(number)). What we still keep is kept only because the law or other records require it, with your details removed where possible, and it is not corrected.",
+                thai:
+                    "ข้อมูลส่วนบุคคลของท่านได้ถูกลบตามคำขอของท่านแล้ว (เลขที่ \(number)) ข้อมูลที่เรายังเก็บไว้ เก็บไว้เพียงเพราะกฎหมายหรือเอกสารอื่นกำหนด โดยนำรายละเอียดของท่านออกเท่าที่ทำได้ และจะไม่ถูกแก้ไข"
+            )
+        }
         static let invalidCorrectedPhone = RefusalReason(
             english: "the corrected phone number is not a valid number.", thai: "หมายเลขโทรศัพท์ที่ขอให้แก้ไขไม่ใช่หมายเลขที่ถูกต้อง")
     }

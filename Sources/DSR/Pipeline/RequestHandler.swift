@@ -131,6 +131,30 @@ public struct RequestHandler: JobHandler {
                     ])
             }
         }
+        // A correction after the person's erasure would write their details back into the rows
+        // kept anonymised: refused once the erasure is done, and waits while one received
+        // earlier is under way.
+        if case .rectify = change {
+            let identities = String(decoding: try JSONEncoder().encode(resolution.identity), as: UTF8.self)
+            let erasure = try await fanOut.pool.withConnection { connection in
+                try await connection.query("SELECT id, completed FROM dsr.erasure_of_person($1, $2::jsonb)", [requestID, identities]).first
+            }
+            if let erasure {
+                let id = try erasure.decode("id", as: UUID.self)
+                guard try erasure.decode("completed", as: Bool.self) else {
+                    try await fanOut.postpone(
+                        request, because: "the correction waits until the person's erasure \(id.uuidString.lowercased()) has ended")
+                }
+                context.logger.notice("request refused: the person's data was erased")
+                let adopt = request.hasNoChannel ? try Self.adoptContacts(requestID, found: resolution) : []
+                return JobResult(
+                    effects: adopt + [
+                        SQLStatement(
+                            "SELECT dsr.refuse_request($1, 'invalid_request', $2)",
+                            [requestID, FanOut.RefusalReason.personErased(by: id).text(locale: request.locale)])
+                    ])
+            }
+        }
         // Requests that need approval or a decision wait for it before any change is made;
         // a rectification or objection has the person's data restricted meanwhile (s.34).
         let purposes = change.flatMap { change -> [String]? in
