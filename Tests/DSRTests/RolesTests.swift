@@ -180,6 +180,10 @@ struct RolesTests {
                 #expect(findings.contains { $0.severity == .error && $0.table == "shipments" && $0.message == "DELETE is not granted" })
                 #expect(
                     findings.contains { $0.severity == .warning && $0.table == "orders" && $0.message.hasPrefix("TRUNCATE is granted") })
+                // The whole check names the missing grant too, instead of stopping where the
+                // planner refuses a statement on that table.
+                let check = try await SQLConnector(mapping: mappings.first { $0.name == "order" }!, maxConnections: 1).check()
+                #expect(check.findings.contains { $0.severity == .error && $0.message == "DELETE is not granted" }, "\(check.findings)")
                 let asOwner = try await SQLConnector(mapping: try stores.mappings().first { $0.name == "order" }!, maxConnections: 1)
                     .privilegeFindings()
                 #expect(asOwner.map(\.message) == ["connected as a superuser: give dsrd a role with only the GRANTs `dsrd grants` prints"])

@@ -82,6 +82,15 @@ extension SQLConnector {
         guard report.errors == 0 else { return report }  // statements on missing columns cannot be planned
         report.findings += try await privilegeFindings()
         report.lookups = try await lookupIndexes(extraKinds: extraKinds)
+        // The planner refuses statements on tables the role may not use: name the missing
+        // grants (above) instead of stopping at the first statement.
+        guard report.errors == 0 else {
+            report.findings.append(
+                .init(
+                    severity: .warning, table: nil,
+                    message: "statements not planned (no sequential-scan check) until the privileges above are granted"))
+            return report
+        }
         report.scans = try await sequentialScans(threshold: threshold, extraKinds: extraKinds)
         return report
     }
