@@ -17,7 +17,7 @@ struct Grants: AsyncParsableCommand {
 
     @OptionGroup var options: CommonOptions
     @Option(help: "Only this store.") var store: String?
-    @Option(help: "The role to grant to (the user in the store's connection string).") var role = "dsrd"
+    @Option(help: "The role to grant to: give the user of the store's connection string when it is not dsrd.") var role = "dsrd"
 
     mutating func run() async throws {
         let options = self.options

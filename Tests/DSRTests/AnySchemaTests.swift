@@ -621,6 +621,12 @@ struct AnySchemaTests {
                 let error = try job.decode("last_error", as: String.self)
                 #expect(error.contains("P0001") && error.contains("dsr.retry_job"), "\(error)")
                 #expect(try await connection.count("SELECT count(*) FROM dsr.outbox WHERE template = 'dpo_dead_job'") == 1)
+                // Stopped is not "retried": no store-unreachable alert, and the request says it stopped.
+                #expect(try await connection.count("SELECT count(*) FROM dsr.outbox WHERE template = 'dpo_store_unreachable'") == 0)
+                #expect(
+                    try await connection.query("SELECT current_step FROM dsr.requests WHERE id = $1", [id])[0].decode(
+                        "current_step", as: String.self
+                    ).hasPrefix("stopped: store shop refuses"))
                 #expect(try await store.count("SELECT count(*) FROM customers WHERE id = 3 AND full_name = 'Shopper 3'") == 1)
                 // Mended: one retry completes it.
                 try await store.execute("DROP TRIGGER no_delete ON newsletter")

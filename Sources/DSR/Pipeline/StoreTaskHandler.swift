@@ -58,16 +58,18 @@ public struct StoreTaskHandler: JobHandler {
         } catch {
             DaemonMetrics.storeTask(
                 store: store, operation: request.operation.rawValue, succeeded: false, after: ContinuousClock.now - started)
-            // The request shows as waiting for this store; from the third failure the DPO hears of it.
+            // Retrying for days would not change a store's refusal: the job stops, and the DPO
+            // is told (dsr.report_dead_job) what the store said and how to go on. Otherwise the
+            // request shows as waiting for this store; from the third failure the DPO hears of it.
+            let stops = Self.refusesForGood(error, attempt: job.attempt)
             _ = try? await fanOut.pool.withConnection { connection in
-                try await connection.execute("SELECT dsr.task_failed($1, $2, $3)", [requestID, store, "\(error)"])
+                try await connection.execute(
+                    stops ? "SELECT dsr.task_stopped($1, $2, $3)" : "SELECT dsr.task_failed($1, $2, $3)", [requestID, store, "\(error)"])
             }
             logger.warning("store task failed", metadata: ["dsr.error": "\(error)", "dsr.attempt": "\(job.attempt)"])
-            if Self.refusesForGood(error, attempt: job.attempt) {
-                // Retrying for days would change nothing: the job stops, and the DPO is told
-                // (dsr.report_dead_job) what the store said and how to go on.
+            if stops {
                 throw JobFailure.permanent(
-                    "store \(store) refuses what dsrd asks of it, and again after reading its catalog anew: \(error). Nothing was changed in that store. Fix the store or the mapping (dsrd check --store \(store)), then SELECT dsr.retry_job(\(job.id));"
+                    "store \(store) refuses what dsrd asks of it (attempt \(job.attempt); the store's catalog was read anew after the first refusal): \(error). Retrying will not change that, and nothing was changed in that store. Fix the store or the mapping (dsrd check --store \(store)), then SELECT dsr.retry_job(\(job.id));"
                 )
             }
             throw error
