@@ -707,6 +707,29 @@ struct AnySchemaTests {
         }
     }
 
+    /// A restriction that meets the person's rows in a table keyed by their contact alone, which
+    /// has no flag to set (the newsletter, keyed by email): the person and the DPO hear those
+    /// rows were not restricted, instead of "nothing needed to change".
+    @Test func aRestrictionSaysWhichOfThePersonsRowsItCouldNotRestrict() async throws {
+        try await TestDatabase.migrated { database, connection in
+            try await ShopFixture.with(customers: 10) { shop in
+                let daemon = try shop.daemon(database: database)
+                let id = try await connection.query("SELECT dsr.submit('restriction', '{\"customer_id\": \"3\"}') AS id")[0].decode(
+                    "id", as: UUID.self)
+                #expect(try await eventually { try await connection.isCompleted(id) }, "\(daemon.output.suffix(3000))")
+                let result = try await completedResult(connection, id)
+                let told = NoticeVocabulary.outcomeValues(result, locale: "en")
+                #expect(
+                    told["change_lines"] as? [String] == [
+                        "shop / newsletter: not restricted automatically; our Data Protection Officer has been told to restrict it by hand (1 record)"
+                    ], "\(told)")
+                #expect(told["not_restrictable_text"] as? String == "shop / newsletter", "\(told)")
+                #expect(told["no_change_found"] as? Bool == false && result["nothing_held"] == nil, "\(result)")
+                #expect(await daemon.stop() == 0)
+            }
+        }
+    }
+
     /// Someone only a newsletter knows (no customer record) who asks by that one email gets
     /// the code there: the email is on file in the table keyed by it. Given with a second
     /// identifier no authoritative table holds, nothing is sent: a code to one contact never

@@ -109,6 +109,7 @@ public enum NoticeVocabulary {
                     notApplied[action, default: []].append("\(store) / \(name)" + (place.map { " (\($0))" } ?? ""))
                 } else if rows > 0 {
                     lines.append(changeLine(store: store, table: name, column: place, action: action, rows: rows, locale: locale))
+                    if action == "not_restrictable" { notApplied[action, default: []].append("\(store) / \(name)") }
                 } else if action == "rectified", let matched = table["matched"] as? Int, matched > 0 {
                     lines.append(changeLine(store: store, table: name, column: place, action: "already", rows: matched, locale: locale))
                 }
@@ -117,6 +118,7 @@ public enum NoticeVocabulary {
         if let conflicts = notApplied["conflict"] { derived["conflicts_text"] = conflicts.joined(separator: ", ") }
         if let ambiguous = notApplied["ambiguous"] { derived["ambiguous_text"] = ambiguous.joined(separator: ", ") }
         if let refused = notApplied["refused_value"] { derived["refused_values_text"] = refused.joined(separator: ", ") }
+        if let unflagged = notApplied["not_restrictable"] { derived["not_restrictable_text"] = unflagged.joined(separator: ", ") }
         let notHeld = values["fields_not_held"] as? [String] ?? []
         for field in notHeld {
             lines.append(
@@ -141,10 +143,12 @@ public enum NoticeVocabulary {
         let english = [
             "rectified": "corrected", "restricted": "processing restricted", "unrestricted": "restriction lifted",
             "withdrawn": "stopped", "deleted": "deleted", "already": "already as you asked, nothing to change",
+            "not_restrictable": "not restricted automatically; our Data Protection Officer has been told to restrict it by hand",
         ]
         let thai = [
             "rectified": "แก้ไขแล้ว", "restricted": "ระงับการใช้แล้ว", "unrestricted": "ยกเลิกการระงับแล้ว",
             "withdrawn": "หยุดใช้แล้ว", "deleted": "ลบแล้ว", "already": "ตรงตามที่ท่านขออยู่แล้ว ไม่มีสิ่งใดต้องแก้ไข",
+            "not_restrictable": "ยังระงับโดยอัตโนมัติไม่ได้ เราได้แจ้งให้เจ้าหน้าที่คุ้มครองข้อมูลส่วนบุคคลระงับด้วยตนเองแล้ว",
         ]
         let place = "\(store) / \(table)" + (column.map { " (\($0))" } ?? "")
         switch action {

@@ -78,6 +78,9 @@ extension SQLConnector {
                                 afterDigest: ambiguous ? nil : statement.afterDigest, field: statement.field,
                                 matched: try row.decode("matched", as: Int.self)
                             ))
+                    } else if statement.action == "not_restrictable" {
+                        let rows = try connection.query(statement.sql, statement.parameters)[0].decode("n", as: Int.self)
+                        tables.append(.init(name: statement.table, action: statement.action, column: nil, rows: rows))
                     } else {
                         tables.append(
                             .init(
@@ -148,7 +151,19 @@ extension SQLConnector {
                     }
                 }
             case .restrict(let lift):
-                guard let flag = table.restrictFlag.map(Self.quote) else { continue }
+                guard let flag = table.restrictFlag.map(Self.quote) else {
+                    // A table keyed by a contact alone (a newsletter by email), which no flag on the
+                    // customer record covers, and with no flag of its own: the person's rows are
+                    // counted, so the person and the DPO hear they were not restricted, instead of
+                    // "nothing needed to change". Tables keyed by the customer follow its flag.
+                    if !lift, table.parent == nil, table.identity[.customerID] == nil {
+                        let (sql, parameters) = statements.statement(table, identity: identity) { match, _ in
+                            "SELECT count(*) AS n FROM \(name) AS t0 WHERE \(match)"
+                        }
+                        prepared.append(.init(table: table.name, action: "not_restrictable", column: nil, sql: sql, parameters: parameters))
+                    }
+                    continue
+                }
                 let (sql, parameters) = statements.statement(table, identity: identity) { match, binder in
                     let wanted = binder.bind(!lift, as: "boolean")
                     return "UPDATE \(name) AS t0 SET \(flag) = \(wanted) WHERE \(match) AND \(flag) IS DISTINCT FROM \(wanted)"
