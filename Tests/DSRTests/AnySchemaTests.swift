@@ -730,6 +730,37 @@ struct AnySchemaTests {
         }
     }
 
+    /// An erasure asked with an email the person has since corrected away still finds them:
+    /// their completed correction knew that email, and the customer id it found then finds
+    /// them now. It once answered "we hold nothing about you" and left every row.
+    @Test func anErasureByAnEmailCorrectedAwayStillFindsThePerson() async throws {
+        let keys = try makeKeys()
+        defer { try? FileManager.default.removeItem(at: keys.directory) }
+        try await TestDatabase.migrated { database, connection in
+            try await ShopFixture.with(customers: 10) { shop in
+                let store = try await PostgresConnection.connect(shop.url)
+                let daemon = try shop.daemon(database: database, exports: keys.directory, signingKey: keys.privateKey)
+                func completed(_ sql: String) async throws -> [String: Any] {
+                    let id = try await connection.query(sql)[0].decode("id", as: UUID.self)
+                    #expect(try await eventually { try await connection.isCompleted(id) }, "\(daemon.output.suffix(3000))")
+                    return try await completedResult(connection, id)
+                }
+                _ = try await completed(
+                    #"SELECT dsr.submit('rectification', '{"email": "shopper5@example.com"}', '{"changes": {"email": "new5@example.com"}}') AS id"#
+                )
+                #expect(try await store.count("SELECT count(*) FROM customers WHERE id = 5 AND email = 'new5@example.com'") == 1)
+                let erased = try await completed(#"SELECT dsr.submit('erasure', '{"email": "shopper5@example.com"}') AS id"#)
+                #expect(erased["nothing_held"] == nil && (erased["rows_erased"] as? Int ?? 0) > 0, "\(erased)")
+                let row = try await store.query("SELECT coalesce(email, '-') AS e, full_name FROM customers WHERE id = 5").map {
+                    "\(try $0.decode("e", as: String.self)) \(try $0.decode("full_name", as: String.self))"
+                }
+                #expect(try await store.count("SELECT count(*) FROM customers WHERE email = 'new5@example.com'") == 0, "\(row) \(erased)")
+                await store.close()
+                #expect(await daemon.stop() == 0)
+            }
+        }
+    }
+
     /// Someone only a newsletter knows (no customer record) who asks by that one email gets
     /// the code there: the email is on file in the table keyed by it. Given with a second
     /// identifier no authoritative table holds, nothing is sent: a code to one contact never

@@ -76,6 +76,24 @@ public struct RequestHandler: JobHandler {
             throw error
         }
 
+        // An email or id the person has since corrected away finds nobody now. A completed
+        // correction of theirs knew it, and the customer and national ids it found then find
+        // the person again (a code still goes only to the contacts on file).
+        var throughCorrection: UUID?
+        if resolution.matches == 0, request.given.hasStrongIdentifier,
+            let (correction, earlier) = try await earlierCorrection(of: request)
+        {
+            var bridged = request.given
+            bridged.customerIDs.formUnion(earlier.customerIDs)
+            bridged.nationalIDs.formUnion(earlier.nationalIDs)
+            let found = try await resolve(bridged, contactsElsewhere: false)
+            if found.matches > 0 {
+                resolution = found
+                phoneOnly = false
+                throughCorrection = correction
+            }
+        }
+
         var resolved = RequestLifecycle.Resolved(matches: resolution.matches, phoneOnly: phoneOnly, conflicts: resolution.conflicts)
         if RequestLifecycle.mayNeedGuardian(request.requester) && resolution.matches > 0 {
             for connector in fanOut.connectors.compactMap({ $0 as? SQLConnector }) where resolved.age < .child {
@@ -196,14 +214,40 @@ public struct RequestHandler: JobHandler {
                     "INSERT INTO dsr.request_events (request_id, step, detail) SELECT $1, 'nobody_found', '{}' WHERE NOT EXISTS (SELECT 1 FROM dsr.request_events WHERE request_id = $1 AND step = 'nobody_found')",
                     [requestID])
             ] : []
+        let bridged =
+            throughCorrection.map {
+                [
+                    SQLStatement(
+                        "INSERT INTO dsr.request_events (request_id, step, detail) VALUES ($1, 'found_through_correction', jsonb_build_object('correction', $2::uuid))",
+                        [requestID, $0])
+                ]
+            } ?? []
         let effects =
-            adopt + shared + nobody + [
+            adopt + shared + nobody + bridged + [
                 SQLStatement(
                     "SELECT dsr.plan_request($1, $2::jsonb, $3::text[], $4, $5)",
                     [requestID, identities, stores, operation.rawValue, exportFile])
             ]
         context.logger.info("request planned", metadata: ["dsr.stores": "\(fanOut.connectors.count)"])
         return JobResult(effects: effects)
+    }
+
+    /// The person's latest completed correction that knew an identifier `request` gives (an
+    /// email since corrected away), and the identities it resolved then.
+    func earlierCorrection(of request: FanOut.RequestRow) async throws -> (UUID, IdentitySet)? {
+        let given = String(decoding: try JSONEncoder().encode(request.given), as: UTF8.self)
+        let row = try await fanOut.pool.withConnection { connection in
+            try await connection.query(
+                """
+                SELECT id, identities::text AS identities FROM dsr.requests
+                 WHERE kind = 'rectification' AND status = 'completed' AND id <> $1
+                   AND dsr.strong_identifiers(identities) && dsr.strong_identifiers($2::jsonb)
+                 ORDER BY completed_at DESC LIMIT 1
+                """, [request.id, given]
+            ).first
+        }
+        guard let row, let text = try row.decode("identities", as: String?.self) else { return nil }
+        return (try row.decode("id", as: UUID.self), try JSONDecoder().decode(IdentitySet.self, from: Data(text.utf8)))
     }
 
     /// Why a request waits for approval, for the DPO.
