@@ -106,7 +106,8 @@ public enum NoticeVocabulary {
                 let place = (action == "rectified" || Self.notApplied.contains(action)) ? table["column"] as? String : nil
                 if Self.notApplied.contains(action) {
                     lines.append(changeLine(store: store, table: name, column: place, action: action, rows: 0, locale: locale))
-                    notApplied[action, default: []].append("\(store) / \(name)" + (place.map { " (\($0))" } ?? ""))
+                    let why = (table["refusal"] as? String).map { ": \($0)" } ?? ""
+                    notApplied[action, default: []].append("\(store) / \(name)" + (place.map { " (\($0))" } ?? "") + why)
                 } else if rows > 0 {
                     lines.append(changeLine(store: store, table: name, column: place, action: action, rows: rows, locale: locale))
                     if action == "not_restrictable" { notApplied[action, default: []].append("\(store) / \(name)") }

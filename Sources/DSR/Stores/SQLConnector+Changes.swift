@@ -58,7 +58,9 @@ extension SQLConnector {
                             tables.append(
                                 .init(
                                     name: statement.table, action: error.sqlState == "23505" ? "conflict" : "refused_value",
-                                    column: statement.column, rows: 0, field: statement.field, matched: rows.count))
+                                    column: statement.column, rows: 0, field: statement.field, matched: rows.count,
+                                    refusal: error.sqlState == "23505"
+                                        ? nil : ([error.sqlState] + [error.constraint]).compactMap { $0 }.joined(separator: " ")))
                             continue
                         }
                         // Rows the update rewrote have new row ids: later fields follow them.

@@ -16,7 +16,8 @@ public enum StoreChange: Sendable, Equatable {
 public struct StoreUpdate: Codable, Sendable, Equatable {
     public struct Table: Codable, Sendable, Equatable {
         public var name: String
-        /// rectified, restricted, unrestricted, withdrawn or deleted.
+        /// rectified, restricted, unrestricted, withdrawn or deleted; for what was not done:
+        /// conflict, ambiguous, refused_value (rectification) or not_restrictable (restriction).
         public var action: String
         public var column: String?
         public var rows: Int
@@ -26,10 +27,13 @@ public struct StoreUpdate: Codable, Sendable, Equatable {
         /// it (changed or already as asked). Nil from stores that do not say (HTTP).
         public var field: String?
         public var matched: Int?
+        /// refused_value: what the store refused it with, without the value (SQLSTATE and the
+        /// constraint, e.g. `23514 full_name_len`).
+        public var refusal: String?
 
         public init(
             name: String, action: String, column: String?, rows: Int, beforeDigests: [String]? = nil, afterDigest: String? = nil,
-            field: String? = nil, matched: Int? = nil
+            field: String? = nil, matched: Int? = nil, refusal: String? = nil
         ) {
             self.name = name
             self.action = action
@@ -39,10 +43,11 @@ public struct StoreUpdate: Codable, Sendable, Equatable {
             self.afterDigest = afterDigest
             self.field = field
             self.matched = matched
+            self.refusal = refusal
         }
 
         enum CodingKeys: String, CodingKey {
-            case name, action, column, rows, field, matched
+            case name, action, column, rows, field, matched, refusal
             case beforeDigests = "before_digests"
             case afterDigest = "after_digest"
         }
