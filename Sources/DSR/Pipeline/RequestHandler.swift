@@ -43,16 +43,8 @@ public struct RequestHandler: JobHandler {
             } catch let refusal as FanOut.RefusalReason {
                 context.logger.notice("request refused: invalid change")
                 // A request that gave only ids hears why on the contacts the stores hold.
-                var adopt: [SQLStatement] = []
-                if request.hasNoChannel {
-                    let found = try await resolve(request.given, contactsElsewhere: true)
-                    adopt = try Self.adoptContacts(requestID, found: found)
-                }
-                return JobResult(
-                    effects: adopt + [
-                        SQLStatement(
-                            "SELECT dsr.refuse_request($1, 'invalid_request', $2)", [requestID, refusal.text(locale: request.locale)])
-                    ])
+                let found = request.hasNoChannel ? try await resolve(request.given, contactsElsewhere: true) : nil
+                return try Self.refuse(request, refusal, found: found)
             }
         }
 
@@ -140,13 +132,7 @@ public struct RequestHandler: JobHandler {
             probe.emails = [email]
             for connector in fanOut.connectors where try await connector.resolve(probe).matches > 0 {
                 context.logger.notice("request refused: the corrected email is another record's")
-                let adopt = request.hasNoChannel ? try Self.adoptContacts(requestID, found: resolution) : []
-                return JobResult(
-                    effects: adopt + [
-                        SQLStatement(
-                            "SELECT dsr.refuse_request($1, 'invalid_request', $2)",
-                            [requestID, FanOut.RefusalReason.correctedEmailInUse.text(locale: request.locale)])
-                    ])
+                return try Self.refuse(request, .correctedEmailInUse, found: resolution)
             }
         }
         // A correction after the person's erasure would write their details back into the rows
@@ -164,13 +150,7 @@ public struct RequestHandler: JobHandler {
                         request, because: "the correction waits until the person's erasure \(id.uuidString.lowercased()) has ended")
                 }
                 context.logger.notice("request refused: the person's data was erased")
-                let adopt = request.hasNoChannel ? try Self.adoptContacts(requestID, found: resolution) : []
-                return JobResult(
-                    effects: adopt + [
-                        SQLStatement(
-                            "SELECT dsr.refuse_request($1, 'invalid_request', $2)",
-                            [requestID, FanOut.RefusalReason.personErased(by: id).text(locale: request.locale)])
-                    ])
+                return try Self.refuse(request, .personErased(by: id), found: resolution)
             }
         }
         // Requests that need approval or a decision wait for it before any change is made;
@@ -287,6 +267,17 @@ public struct RequestHandler: JobHandler {
     /// the only places a verification code goes.
     /// Also how many records matched, so an operator can tell an unknown person from one the
     /// stores hold no contact for.
+    /// Refuses `request` as invalid with `reason` in the person's language. A request that gave
+    /// no email or mobile number first takes the contacts on file of the one person `found`,
+    /// so the refusal reaches them (or the DPO hears it cannot).
+    static func refuse(_ request: FanOut.RequestRow, _ reason: FanOut.RefusalReason, found: Found?) throws -> JobResult {
+        let adopt = try found.map { request.hasNoChannel ? try adoptContacts(request.id, found: $0) : [] } ?? []
+        return JobResult(
+            effects: adopt + [
+                SQLStatement("SELECT dsr.refuse_request($1, 'invalid_request', $2)", [request.id, reason.text(locale: request.locale)])
+            ])
+    }
+
     /// For a request that gave no email or mobile number: takes the contacts the stores hold
     /// for the one person found as its channel (`dsr.adopt_contacts`, which tells the DPO
     /// when there are none). Nothing is taken from records of several people.
