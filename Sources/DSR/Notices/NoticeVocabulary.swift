@@ -103,8 +103,9 @@ public enum NoticeVocabulary {
                 guard let action = table["action"] as? String, let name = table["name"] as? String else { continue }
                 let rows = table["rows"] as? Int ?? 0
                 // A correction names the column it changed: one line per field and table.
-                let place = (action == "rectified" || Self.notApplied.contains(action)) ? table["column"] as? String : nil
-                if Self.notApplied.contains(action) {
+                let place =
+                    (action == "rectified" || StoreUpdate.Table.notAppliedActions.contains(action)) ? table["column"] as? String : nil
+                if StoreUpdate.Table.notAppliedActions.contains(action) {
                     lines.append(changeLine(store: store, table: name, column: place, action: action, rows: 0, locale: locale))
                     let why = (table["refusal"] as? String).map { ": \($0)" } ?? ""
                     notApplied[action, default: []].append("\(store) / \(name)" + (place.map { " (\($0))" } ?? "") + why)
@@ -133,11 +134,6 @@ public enum NoticeVocabulary {
         derived["no_change_found"] = !nothingHeld && lines.isEmpty && !manual.contains { $0["outcome"] as? String == "done" }
         return derived
     }
-
-    /// Outcomes of a correction a store did not apply: another record holds the value (a
-    /// unique key), the person's rows there disagree (which one they meant is unknown), or
-    /// the store refused the value (a constraint, its length or form).
-    static let notApplied: Set<String> = ["conflict", "ambiguous", "refused_value"]
 
     /// One line of what a change did, e.g. "marketing / subscriptions: stopped (1 record)".
     static func changeLine(store: String, table: String, column: String? = nil, action: String, rows: Int, locale: String) -> String {

@@ -138,7 +138,7 @@ public struct FinalizeHandler: JobHandler {
         let lift = request.restrictedWhileDeciding ? [try await liftRestriction(request)] : []
         outcome.rowsChanged = changes.flatMap(\.tables).reduce(0) { $0 + $1.rows }
         let touched = changes.flatMap(\.tables).contains {
-            $0.rows > 0 || ($0.matched ?? 0) > 0 || NoticeVocabulary.notApplied.contains($0.action)
+            $0.rows > 0 || ($0.matched ?? 0) > 0 || $0.wasNotApplied
         }
         if !touched, !manualTasks.contains(where: \.holdsSomething), try await Self.nobodyFound(request.id, pool: fanOut.pool) {
             outcome.nothingHeld = true
@@ -170,9 +170,9 @@ extension FinalizeHandler {
         var held = Set<String>()
         for update in updates {
             for table in update.tables
-            where table.action == "rectified" || NoticeVocabulary.notApplied.contains(table.action) || table.field == nil {
+            where table.action == "rectified" || table.wasNotApplied || table.field == nil {
                 if let field = table.field {
-                    if NoticeVocabulary.notApplied.contains(table.action) || (table.matched ?? table.rows) > 0 { held.insert(field) }
+                    if table.wasNotApplied || (table.matched ?? table.rows) > 0 { held.insert(field) }
                 } else if table.rows > 0 {
                     // A store whose mapping lists no `rectify` columns takes every change.
                     let fields = correctable[update.store] ?? []

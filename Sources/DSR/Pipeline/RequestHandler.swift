@@ -95,8 +95,7 @@ public struct RequestHandler: JobHandler {
         let decision = RequestLifecycle.plan(
             status: request.status, kind: request.kind, resumed: request.resumed, needsVerification: request.needsVerification,
             requester: request.requester, resolved: resolved)
-        // A person only a non-authoritative table holds is known: counted as one record.
-        let known = resolution.matches > 0 ? resolution.matches : (resolution.heldOutsideAuthoritative ? 1 : 0)
+        let known = resolution.known
         let contacts = String(decoding: try JSONEncoder().encode(ContactsOnFile(resolution.onFile, matches: known)), as: UTF8.self)
         switch decision {
         case .skip:
@@ -263,10 +262,6 @@ public struct RequestHandler: JobHandler {
         var conflicts: String?
     }
 
-    /// The emails and phone numbers the stores hold for the person (`dsr.requests.contacts_on_file`):
-    /// the only places a verification code goes.
-    /// Also how many records matched, so an operator can tell an unknown person from one the
-    /// stores hold no contact for.
     /// Refuses `request` as invalid with `reason` in the person's language. A request that gave
     /// no email or mobile number first takes the contacts on file of the one person `found`,
     /// so the refusal reaches them (or the DPO hears it cannot).
@@ -282,12 +277,15 @@ public struct RequestHandler: JobHandler {
     /// for the one person found as its channel (`dsr.adopt_contacts`, which tells the DPO
     /// when there are none). Nothing is taken from records of several people.
     static func adoptContacts(_ requestID: UUID, found: Found) throws -> [SQLStatement] {
-        let known = found.matches > 0 ? found.matches : (found.heldOutsideAuthoritative ? 1 : 0)
-        let onFile = known == 1 ? found.onFile : IdentitySet()
-        let contacts = String(decoding: try JSONEncoder().encode(ContactsOnFile(onFile, matches: known)), as: UTF8.self)
+        let onFile = found.known == 1 ? found.onFile : IdentitySet()
+        let contacts = String(decoding: try JSONEncoder().encode(ContactsOnFile(onFile, matches: found.known)), as: UTF8.self)
         return [SQLStatement("SELECT dsr.adopt_contacts($1, $2::jsonb)", [requestID, contacts])]
     }
 
+    /// The emails and phone numbers the stores hold for the person (`dsr.requests.contacts_on_file`):
+    /// the only places a verification code goes.
+    /// Also how many records matched, so an operator can tell an unknown person from one the
+    /// stores hold no contact for.
     struct ContactsOnFile: Encodable {
         let email: [String]
         let phone: [String]
@@ -311,6 +309,9 @@ public struct RequestHandler: JobHandler {
         var conflicts: [String] = []
         /// No authoritative table matched, but another table holds the one contact the person gave.
         var heldOutsideAuthoritative = false
+
+        /// Records that know the person: a person only a non-authoritative table holds counts as one.
+        var known: Int { matches > 0 ? matches : (heldOutsideAuthoritative ? 1 : 0) }
     }
 
     /// Resolves `given` across the stores until no new identifier turns up (at most three

@@ -31,6 +31,14 @@ public struct StoreUpdate: Codable, Sendable, Equatable {
         /// constraint, e.g. `23514 full_name_len`).
         public var refusal: String?
 
+        /// Outcomes of a correction a store did not apply: another record holds the value (a
+        /// unique key), the person's rows there disagree (which one they meant is unknown), or
+        /// the store refused the value (a constraint, its length or form).
+        public static let notAppliedActions: Set<String> = ["conflict", "ambiguous", "refused_value"]
+
+        /// Whether this is a correction the store did not apply (``notAppliedActions``).
+        public var wasNotApplied: Bool { Self.notAppliedActions.contains(action) }
+
         public init(
             name: String, action: String, column: String?, rows: Int, beforeDigests: [String]? = nil, afterDigest: String? = nil,
             field: String? = nil, matched: Int? = nil, refusal: String? = nil
