@@ -135,42 +135,42 @@ struct ExportTests {
             }
             let before = try await heldByT1()
             let mapping = try #require(try stores.mappings().first { $0.name == "order" })
-            let connector = SQLConnector(mapping: mapping)
+            var connector = SQLConnector(mapping: mapping)
             var identity = IdentitySet()
             identity.customerIDs = ["T-1"]
-            // A first export reads the catalog (which the lock below would also stop) and leaves
-            // its spare connections idle in the pool, ready for the next one.
+            // A first export reads the catalog and leaves its spare connections idle in the
+            // pool, ready for the next one.
             let warmUp = try temporaryDirectory()
             defer { try? FileManager.default.removeItem(at: warmUp) }
             _ = try await connector.export(identity, into: warmUp, formats: [.json])
             let directory = try temporaryDirectory()
             defer { try? FileManager.default.removeItem(at: directory) }
 
-            let locker = try await PostgresConnection.connect(stores.url("order"))
-            try await locker.execute("BEGIN")
-            try await locker.execute("LOCK TABLE orders IN ACCESS EXCLUSIVE MODE")
-            let export = Task { try await connector.export(identity, into: directory, formats: [.json]) }
-            let waiting = try await eventually {
-                try await order.count(
-                    "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() AND wait_event_type = 'Lock' AND query LIKE 'COPY%'"
-                ) == 1
+            // Once the export has its snapshot, and before the other connections import it,
+            // rows of the person are committed in every table: none of them may be exported.
+            let writer = try await PostgresConnection.connect(stores.url("order"))
+            connector.afterSnapshotExported = {
+                try await writer.transaction { writer in
+                    let late = try writer.query(
+                        "INSERT INTO orders (customer_id, ordered_at, status, total) VALUES ('T-1', now(), 'delivered', 1) RETURNING id")[0]
+                        .decode(
+                            "id", as: Int64.self)
+                    try writer.execute(
+                        "INSERT INTO order_items (order_id, product, quantity, unit_price) SELECT $1, 'late', 1, 1 FROM generate_series(1, 5)",
+                        [late])
+                    try writer.execute(
+                        "INSERT INTO payments (order_id, method, amount, paid_at) SELECT $1, 'card', 1, now() FROM generate_series(1, 5)",
+                        [late])
+                    try writer.execute(
+                        "INSERT INTO invoices (order_id, invoice_no, issued_at, amount) SELECT $1, 'LATE', now(), 1 FROM generate_series(1, 5)",
+                        [late])
+                    try writer.execute(
+                        "INSERT INTO shipments (order_id, carrier, tracking_no) SELECT $1, 'Kerry', 'LATE' FROM generate_series(1, 5)",
+                        [late])
+                }
             }
-            #expect(waiting, "the export never waited for the locked table")
-            let someOrder = try await locker.query("SELECT min(id) AS id FROM orders WHERE customer_id = 'T-1'")[0].decode(
-                "id", as: Int64.self)
-            try await locker.execute(
-                "INSERT INTO order_items (order_id, product, quantity, unit_price) SELECT $1, 'late', 1, 1 FROM generate_series(1, 5)",
-                [someOrder])
-            try await locker.execute(
-                "INSERT INTO payments (order_id, method, amount, paid_at) SELECT $1, 'card', 1, now() FROM generate_series(1, 5)",
-                [someOrder])
-            try await locker.execute(
-                "INSERT INTO invoices (order_id, invoice_no, issued_at, amount) SELECT $1, 'LATE', now(), 1 FROM generate_series(1, 5)",
-                [someOrder])
-            try await locker.execute(
-                "INSERT INTO shipments (order_id, carrier, tracking_no) SELECT $1, 'Kerry', 'LATE' FROM generate_series(1, 5)", [someOrder])
-            try await locker.execute("COMMIT")
-            let files = try await export.value
+            let files = try await connector.export(identity, into: directory, formats: [.json])
+            await writer.close()
 
             #expect(await connector.pool.openConnections > 1, "the tables were not copied side by side")
             var exported: [String: Int] = [:]
@@ -178,7 +178,6 @@ struct ExportTests {
             #expect(exported == before)
             #expect(try await heldByT1()["shipments"] == before["shipments"]! + 5)
             #expect(files.map(\.table) == StoreFixture.orderTables)
-            await locker.close()
             await order.close()
         }
     }

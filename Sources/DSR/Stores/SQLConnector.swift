@@ -8,6 +8,9 @@ public struct SQLConnector: Connector {
     public let mapping: StoreMapping
     let pool: ConnectionPool
     private let schemaCache = SchemaCache()
+    /// Tests: runs when a large export has exported its snapshot, before the other
+    /// connections import it (a commit made here must not reach the export).
+    var afterSnapshotExported: (@Sendable () async throws -> Void)?
 
     /// `settings`: session limits for the store's connections (`connectors.statement_timeout`,
     /// `connectors.lock_timeout`).
@@ -157,11 +160,12 @@ public struct SQLConnector: Connector {
     /// parameters, so the person's identifiers are bound once to `set_config` and read by
     /// the statements with `current_setting`.
     ///
-    /// A person with many rows (the first table gave at least ``spreadExportFromRows``) has the
-    /// other tables copied side by side on up to ``spareConnectionsPerExport`` more
-    /// connections that are free at once, each importing the first one's snapshot
-    /// (`pg_export_snapshot`): the store's CPUs then read tables in parallel, which a single
-    /// connection's COPYs, one after another, cannot.
+    /// A person with many rows (the first table holds at least ``spreadExportFromRows`` of
+    /// theirs, counted up to that bound in the round trip that binds the settings) has all the
+    /// tables copied side by side, from the start, on the first connection and up to
+    /// ``spareConnectionsPerExport`` more that are free at once, each importing the first
+    /// one's snapshot (`pg_export_snapshot`): the store's CPUs then read tables in parallel,
+    /// which a single connection's COPYs, one after another, cannot.
     public func export(_ identity: IdentitySet, into directory: URL, formats: ExportFormats) async throws -> [ExportedFile] {
         let generator = try await statements()
         var names: [String] = []
@@ -195,13 +199,25 @@ public struct SQLConnector: Connector {
         let export = SQLTableExport(tables: tables, directory: directory, store: mapping.name, formats: formats)
         let quotedNames = mapping.tables.map { Self.quote($0.name) }
         let columnCount = tables.reduce(0) { $0 + $1.columns.count }
+        // How many of the person's rows the first table holds, up to the bound that makes the
+        // export spread: its placeholders follow the settings' and the table names'.
+        var probeBinder = SQLStatements.Binder()
+        probeBinder.parameters = parameters + [quotedNames]
+        let canSpread = tables.count >= 2
+        let probe =
+            canSpread
+            ? "(SELECT count(*) FROM (SELECT 1 FROM \(Self.quote(mapping.tables[0].name)) AS t0 WHERE \(generator.condition(mapping.tables[0], alias: "t0", identity: identity, binder: &probeBinder)) LIMIT \(Self.spreadExportFromRows)) AS dsr_first)"
+            : "0"
+        let roundTripParameters = probeBinder.parameters
         let store = mapping.name
         let pool = self.pool
+        let afterSnapshotExported = self.afterSnapshotExported
         _ = try await run { first in
             try await first.transaction(
                 .repeatableReadOnly,
                 { snapshot in
                     guard let snapshot else { return }
+                    try await afterSnapshotExported?()
                     try await pool.withSpareConnections(upTo: min(Self.spareConnectionsPerExport, export.untaken - 1)) { spares in
                         try await withThrowingTaskGroup(of: Void.self) { group in
                             group.addTask { try await first.perform { try export.copyRemaining(on: $0) } }
@@ -218,19 +234,21 @@ public struct SQLConnector: Connector {
                     }
                 }
             ) { connection -> SnapshotID? in
-                // The settings, and in the same round trip the mapped tables' column count: a
+                // The settings, and in the same round trip the mapped tables' column count (a
                 // column added since the catalog was read would be left out of the export, so
-                // then the catalog is read anew and the task tried again.
-                let current = try connection.query(
+                // then the catalog is read anew and the task tried again) and how many of the
+                // person's rows the first table holds.
+                let row = try connection.query(
                     (settings.map { $0 + ", " } ?? "SELECT ")
-                        + "(SELECT count(*) FROM pg_attribute WHERE attrelid = ANY(SELECT to_regclass(name) FROM unnest($\(parameters.count + 1)::text[]) AS name) AND attnum > 0 AND NOT attisdropped) AS dsr_columns",
-                    parameters + [quotedNames])[0].decode("dsr_columns", as: Int.self)
-                guard current == columnCount else {
+                        + "(SELECT count(*) FROM pg_attribute WHERE attrelid = ANY(SELECT to_regclass(name) FROM unnest($\(parameters.count + 1)::text[]) AS name) AND attnum > 0 AND NOT attisdropped) AS dsr_columns, \(probe) AS dsr_first_rows",
+                    roundTripParameters)[0]
+                guard try row.decode("dsr_columns", as: Int.self) == columnCount else {
                     throw PostgresError(kind: .server, sqlState: "42P10", message: "a table of store \(store) has changed shape")
                 }
-                let rows = try export.copyNext(on: connection) ?? 0
-                // Spread the rest only when it is large and there are at least two tables to share.
-                if rows >= Self.spreadExportFromRows, export.untaken >= 2, let snapshot = try connection.exportSnapshot() {
+                // Spread only a large person, from the first table on.
+                if canSpread, try row.decode("dsr_first_rows", as: Int.self) >= Self.spreadExportFromRows,
+                    let snapshot = try connection.exportSnapshot()
+                {
                     return snapshot
                 }
                 try export.copyRemaining(on: connection)
@@ -240,11 +258,12 @@ public struct SQLConnector: Connector {
         return export.files
     }
 
-    /// Rows in the first table from which an export's other tables are copied side by side.
-    /// Below it, a spare connection's transaction and snapshot cost more than they save.
+    /// The person's rows in the first table from which an export's tables are copied side by
+    /// side. Below it, a spare connection's transaction and snapshot cost more than they save.
     static let spreadExportFromRows = 1_000
-    /// More connections one export may use at once, when the pool has them free.
-    static let spareConnectionsPerExport = 2
+    /// More connections one export may use at once, when the pool has them free: with the
+    /// demo's five order tables, one each.
+    static let spareConnectionsPerExport = 4
 
     /// Runs `body` on a pooled connection; connection failures become `unreachable`. A
     /// statement that fails on the schema (SQLSTATE class 42: a column renamed, a type
