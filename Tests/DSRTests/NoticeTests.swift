@@ -44,6 +44,47 @@ struct NoticeTests {
         }
     }
 
+    /// The acknowledgement and a refusal (or an answer) are queued close together and sent by
+    /// different workers: the later one waits while the earlier is still to be sent, so the
+    /// person reads them in the order they were queued.
+    @Test func aLaterNoticeToThePersonWaitsUntilTheEarlierOneIsSent() async throws {
+        try await TestDatabase.migrated { database, connection in
+            let sink = try await ScriptedServer.smtpSink()
+            let id = try await connection.query(
+                "SELECT dsr.submit('access', '{\"email\": \"somchai@example.co.th\"}') AS id")[0].decode("id", as: UUID.self)
+            try await connection.cancelRequestJobs()
+            // The acknowledgement's job waits for a retry an hour away (its server was busy).
+            #expect(
+                try await connection.execute(
+                    "UPDATE dsr.jobs SET run_at = now() + interval '1 hour' WHERE kind = 'notice' AND request_id = $1", [id]) == 1)
+            try await connection.execute(
+                "SELECT dsr.complete_request($1, '{\"rows_exported\": 1, \"stores\": \"customer\"}')", [id])
+            let daemon = try BackgroundDaemon(database.noticeArguments(smtpPort: sink.port))
+            // The DPO's report goes; the person's completion waits for the acknowledgement.
+            let waited = try await eventually {
+                let waiting = try await connection.count(
+                    """
+                    SELECT count(*) FROM dsr.jobs j JOIN dsr.outbox o ON o.id = (j.payload ->> 'outbox_id')::bigint
+                     WHERE o.template = 'completed' AND o.state = 'pending' AND j.state = 'available'
+                       AND j.last_error LIKE 'waits for an earlier notice%' AND j.attempt = 0
+                    """)
+                let sent = try sink.messages().count
+                return waiting == 1 && sent == 1
+            }
+            #expect(waited, "the completion notice did not wait for the acknowledgement: \(daemon.output)")
+            #expect(try sink.messages().allSatisfy { header("To", in: $0) == "<dpo@smarttec.example>" })
+            // The acknowledgement's retry comes: it goes, then the completion.
+            try await connection.execute(
+                "UPDATE dsr.jobs SET run_at = now() WHERE kind = 'notice' AND request_id = $1 AND state = 'available'", [id])
+            #expect(try await eventually { try sink.messages().count == 3 }, "\(daemon.output)")
+            #expect(await daemon.stop() == 0)
+            let order = try await connection.query(
+                "SELECT template FROM dsr.outbox WHERE request_id = $1 AND audience = 'subject' AND state = 'sent' ORDER BY sent_at", [id]
+            ).map { try $0.decode("template", as: String.self) }
+            #expect(order == ["received", "completed"])
+        }
+    }
+
     @Test func smsGatewayIsRetriedOnceAfterA500AndDeliveredOnce() async throws {
         try await TestDatabase.migrated { database, connection in
             let gateway = try await ScriptedServer.httpStub(statuses: [500, 201])

@@ -18,6 +18,23 @@ struct NoticeLifecycleTests {
         #expect(NoticeLifecycle.start(.pending, audience: .subject, resendInDoubt: false) == .send)
     }
 
+    @Test func aNoticeToThePersonWaitsForTheRequestsEarlierOne() {
+        // Due in 30 s (a retry's backoff): waits that long; being sent now: a second.
+        #expect(
+            NoticeLifecycle.start(.pending, audience: .subject, resendInDoubt: true, earlierDueIn: .seconds(30))
+                == .waitForEarlier(.seconds(30)))
+        #expect(
+            NoticeLifecycle.start(.pending, audience: .subject, resendInDoubt: true, earlierDueIn: .seconds(-5))
+                == .waitForEarlier(.seconds(1)))
+        #expect(
+            NoticeLifecycle.start(.pending, audience: .subject, resendInDoubt: true, earlierDueIn: .seconds(86_400))
+                == .waitForEarlier(.seconds(600)))
+        // Nothing earlier, a notice to the DPO, or one already finished: no wait.
+        #expect(NoticeLifecycle.start(.pending, audience: .subject, resendInDoubt: true, earlierDueIn: nil) == .send)
+        #expect(NoticeLifecycle.start(.pending, audience: .dpo, resendInDoubt: true, earlierDueIn: .seconds(30)) == .send)
+        #expect(NoticeLifecycle.start(.sent, audience: .subject, resendInDoubt: true, earlierDueIn: .seconds(30)) == .skip)
+    }
+
     @Test func anInterruptedSendIsRepeatedOrMarkedInDoubt() {
         // resend_in_doubt (the default): a lost refusal notice is worse than a duplicate.
         #expect(NoticeLifecycle.start(.sending, audience: .subject, resendInDoubt: true) == .send)

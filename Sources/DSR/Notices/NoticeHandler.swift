@@ -116,7 +116,13 @@ public struct NoticeHandler: JobHandler {
             """
             SELECT o.id, o.idempotency_key, o.request_id, o.template, o.audience, o.channel, o.locale,
                    o.recipient, o.variables::text AS variables, o.state, o.rendered_subject, o.rendered_text,
-                   o.rendered_html, r.kind, r.received_at, r.due_at, coalesce((r.payload ->> 'lift')::boolean, false) AS lift
+                   o.rendered_html, r.kind, r.received_at, r.due_at, coalesce((r.payload ->> 'lift')::boolean, false) AS lift,
+                   (SELECT extract(epoch FROM min(j.run_at) - now())::float8
+                      FROM dsr.outbox AS e
+                      JOIN dsr.jobs AS j ON j.request_id = e.request_id AND j.kind = 'notice'
+                                        AND j.state IN ('available', 'running') AND (j.payload ->> 'outbox_id')::bigint = e.id
+                     WHERE o.audience = 'subject' AND e.request_id = o.request_id AND e.audience = o.audience
+                       AND e.channel = o.channel AND e.id < o.id AND e.state IN ('pending', 'sending')) AS earlier_due_in
               FROM dsr.outbox AS o
               LEFT JOIN dsr.requests AS r ON r.id = o.request_id
              WHERE o.id = $1
@@ -127,9 +133,12 @@ public struct NoticeHandler: JobHandler {
         let audience = try row.decode("audience", as: Audience.self, of: "outbox row \(id)")
         let channel = try row.decode("channel", as: Channel.self, of: "outbox row \(id)")
         let requestID = try row.decode("request_id", as: UUID?.self)
-        switch NoticeLifecycle.start(state, audience: audience, resendInDoubt: settings.resendInDoubt) {
+        let earlierDueIn = try row.decode("earlier_due_in", as: Double?.self).map { Duration.milliseconds(Int64($0 * 1000)) }
+        switch NoticeLifecycle.start(state, audience: audience, resendInDoubt: settings.resendInDoubt, earlierDueIn: earlierDueIn) {
         case .skip:
             return .skip
+        case .waitForEarlier(let wait):
+            throw JobFailure.postpone(after: wait, "waits for an earlier notice of the same request to the person to be sent first")
         case .markInDoubt(let tellDPO):
             let reason = "an earlier attempt may have been delivered before a crash; not resent (notices.resend_in_doubt = false)"
             try connection.execute(

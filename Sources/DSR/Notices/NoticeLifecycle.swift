@@ -18,7 +18,15 @@ public enum NoticeLifecycle {
         /// Render it (unless an earlier attempt did: the same message is sent again, with the
         /// same Message-ID or idempotency key) and mark it `sending`.
         case send
+        /// An earlier notice of the same request to the person on the same channel is still to
+        /// be sent: this one waits (its attempt not counted) and goes after it, so the person
+        /// never reads a refusal or an answer before the acknowledgement queued with it.
+        case waitForEarlier(Duration)
     }
+
+    /// How long a notice waits for an earlier one that is due in `dueIn` (negative when it is
+    /// being sent now): until then, at least a second, at most ten minutes.
+    public static let earlierNoticeWait: ClosedRange<Duration> = .seconds(1)...(.seconds(600))
 
     /// What came of a send.
     public enum Delivery: Equatable, Sendable {
@@ -40,12 +48,17 @@ public enum NoticeLifecycle {
         }
     }
 
-    /// A notice job found the row in `state`.
-    public static func start(_ state: NoticeState, audience: Audience, resendInDoubt: Bool) -> Start {
+    /// A notice job found the row in `state`; `earlierDueIn`: when the request's earliest
+    /// notice to the person on the same channel that is still to be sent (with a job that
+    /// will send it) is due, nil when there is none.
+    public static func start(_ state: NoticeState, audience: Audience, resendInDoubt: Bool, earlierDueIn: Duration? = nil) -> Start {
         switch state {
-        case .sent, .failed, .inDoubt, .cancelled: .skip
-        case .sending where !resendInDoubt: .markInDoubt(tellDPO: audience != .dpo)
-        case .sending, .pending: .send
+        case .sent, .failed, .inDoubt, .cancelled: return .skip
+        case .pending where audience == .subject && earlierDueIn != nil:
+            let wait = earlierDueIn ?? .zero
+            return .waitForEarlier(min(max(wait, earlierNoticeWait.lowerBound), earlierNoticeWait.upperBound))
+        case .sending where !resendInDoubt: return .markInDoubt(tellDPO: audience != .dpo)
+        case .sending, .pending: return .send
         }
     }
 

@@ -31,8 +31,9 @@ public enum JobFailure: Error, CustomStringConvertible {
     case permanent(String)
     /// Try again after this delay instead of the backoff.
     case retry(after: Duration, String)
-    /// Not a failure: the job cannot run yet (its store is paused). It goes back to the queue
-    /// for `after`, without counting the attempt.
+    /// Not a failure: the job cannot run yet (its store is paused, or an earlier notice of its
+    /// request must go first). It goes back to the queue for `after`, without counting the
+    /// attempt.
     case postpone(after: Duration, String)
 
     public var description: String {
