@@ -35,4 +35,27 @@ struct StoreIndexCheckTests {
             }
         }
     }
+
+    @Test func aMappingThatDoesNotFitItsStoreIsLoggedAtStart() async throws {
+        try await TestDatabase.migrated { database, _ in
+            try await StoreFixture.with(customers: 20) { stores in
+                let order = try await PostgresConnection.connect(stores.url("order"))
+                try await order.execute("ALTER TABLE shipments RENAME COLUMN recipient_phone TO phone_of_recipient")
+                await order.close()
+
+                let log = LogCapture()
+                let checks = try await InProcessDaemon.run(
+                    arguments: database.runArguments([]), environment: stores.environment, log: log
+                ) { daemon in
+                    try await daemon.indexChecks(of: ["customer", "order", "marketing"])
+                }
+                #expect(checks == ["customer": 0, "order": nil, "marketing": 0])
+                let errors = log.text.split(separator: "\n").filter { $0.contains("mapping does not fit the store") }
+                #expect(errors.count == 1)
+                #expect(errors.first?.contains("dsr.store=order") == true)
+                #expect(errors.first?.contains("shipments: ") == true && errors.first?.contains("no column recipient_phone") == true)
+                #expect(errors.first?.contains("dsrd check --store order") == true)
+            }
+        }
+    }
 }

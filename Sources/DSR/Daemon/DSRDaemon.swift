@@ -46,7 +46,8 @@ public struct DSRDaemon<C: Clock>: Service where C.Duration == Duration {
 
     /// Migrates (or checks that the schema is current), publishes the submission rules and the
     /// register of processing activities, then runs every service until graceful shutdown,
-    /// and meanwhile warns about store lookups that no index serves (``StoreIndexCheck``).
+    /// and meanwhile logs store mappings that do not fit their stores and store lookups that no
+    /// index serves (``StoreIndexCheck``).
     public func run() async throws {
         let conninfo = try configuration.databaseConninfo()
         let connection = try await PostgresConnection.connect(conninfo)
@@ -64,6 +65,11 @@ public struct DSRDaemon<C: Clock>: Service where C.Duration == Duration {
         try await fanOut.publishSubmissionRules(on: connection)
         try await ProcessingRegister(stores: fanOut.connectors.map(\.mapping)).publish(on: connection)
         await connection.close()
+        if configuration.sms.url.isEmpty {
+            logger.notice(
+                "sms.url is not set: notices by SMS are not sent; they wait in dsr.notices, and the DPO is told when their attempts run out"
+            )
+        }
         let group = ServiceGroup(services: try services(conninfo: conninfo), gracefulShutdownSignals: [], logger: logger)
         let indexCheck = StoreIndexCheck(
             connectors: fanOut.connectors.compactMap { $0 as? SQLConnector },

@@ -1,9 +1,12 @@
 import Logging
 
-/// At start, asks each PostgreSQL store which of dsrd's lookups no index serves (what
-/// `dsrd indexes` prints) and warns about them: without the index every request reads the
-/// whole table, and nothing else would say so. A store whose phone index predates migration
-/// 0027 made access requests about seven times slower here, silently.
+/// At start, checks each PostgreSQL store's mapping against its catalog (the errors `dsrd
+/// check` reports: a table or column that is not there, a type its use cannot have), and
+/// asks the store which of dsrd's lookups no index serves (what `dsrd indexes` prints), and
+/// logs what it finds: a mapping error fails every request that reaches the store, and
+/// without an index every request reads the whole table; nothing else would say so before
+/// the first request. A store whose phone index predates migration 0027 made access
+/// requests about seven times slower here, silently.
 ///
 /// Runs beside the daemon's services and never holds them up: a store that cannot be reached,
 /// or whose tables stay locked for longer than ``lockTimeout``, is noted and skipped (its
@@ -29,6 +32,20 @@ struct StoreIndexCheck: Sendable {
                 let checker = SQLConnector(
                     mapping: connector.mapping, maxConnections: 1,
                     settings: [("lock_timeout", "\(Self.lockTimeout.milliseconds)ms"), ("statement_timeout", "30s")])
+                let schema = try await checker.schema()
+                let errors = connector.mapping.tables.flatMap { SQLConnector.findings($0, in: connector.mapping, schema: schema) }
+                    .filter { $0.severity == .error }
+                if !errors.isEmpty {
+                    // Its statements name what is not there: the lookups cannot be planned either.
+                    logger.error(
+                        "the store's mapping does not fit the store: requests that reach it fail until the mapping or the store is fixed; `dsrd check --store \(store)` says more",
+                        metadata: [
+                            "dsr.store": "\(store)",
+                            "dsr.problems": "\(errors.map { "\($0.table ?? "-"): \($0.message)" }.joined(separator: "; "))",
+                        ])
+                    events.emit(.storeIndexesChecked(store: store, missing: nil))
+                    continue
+                }
                 let lookups = try await checker.lookupIndexes(extraKinds: extraKinds)
                 let missing = lookups.filter { !$0.isServed }
                 if !missing.isEmpty {
