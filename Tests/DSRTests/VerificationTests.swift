@@ -293,10 +293,21 @@ struct VerificationTests {
                 ).map { "\(try $0.decode("template", as: String.self)) \(try $0.decode("recipient", as: String.self))" }
                 #expect(told == ["received somchai.test@example.co.th", "refused somchai.test@example.co.th"], "\(told)")
                 let dpo = try await connection.query(
-                    "SELECT coalesce(variables ->> 'notice', '-') AS notice FROM dsr.outbox WHERE request_id = $1 AND template = 'dpo_no_channel' ORDER BY id",
-                    [unknown]
-                ).map { try $0.decode("notice", as: String.self) }
-                #expect(dpo == ["-", "completed"], "\(dpo)")
+                    "SELECT coalesce(variables ->> 'notice', '-') AS notice, variables::text AS variables FROM dsr.outbox WHERE request_id = $1 AND template = 'dpo_no_channel' ORDER BY id",
+                    [unknown])
+                #expect(try dpo.map { try $0.decode("notice", as: String.self) } == ["-", "completed"])
+                // The steps to verify or refuse are offered while the request is open, not once
+                // it has ended (the answer was the notice that could not be sent).
+                let templates = try NoticeTemplates(
+                    directory: URL(fileURLWithPath: exampleConfigFile).deletingLastPathComponent().path + "/templates")
+                let texts = try dpo.map { row in
+                    let variables =
+                        try JSONSerialization.jsonObject(with: Data(try row.decode("variables", as: String.self).utf8)) as? [String: Any]
+                        ?? [:]
+                    return try templates.render("dpo_no_channel", channel: .email, language: .english, values: variables).text
+                }
+                #expect(texts.map { $0.contains("dsr.verify_identity") } == [true, false], "\(texts)")
+                #expect(texts.map { $0.contains("The request has ended") } == [false, true], "\(texts)")
             }
         }
     }
