@@ -29,15 +29,19 @@ public actor PostgresConnection {
         thread.asUnownedSerialExecutor()
     }
 
+    /// The session setting that plans every run of a prepared statement for its values (for
+    /// connections whose statements take batches as arrays, or data whose size varies by
+    /// orders of magnitude from one run to the next).
+    public static let customPlansAlways: (name: String, value: String) = ("plan_cache_mode", "force_custom_plan")
+    /// The session setting that plans a prepared statement once (for a connection whose
+    /// statements have one right plan whatever their values, run many times a second).
+    public static let genericPlansAlways: (name: String, value: String) = ("plan_cache_mode", "force_generic_plan")
+
     /// Connects with a libpq connection string (`host=... dbname=...`) or URI
     /// (`postgresql://...`). An empty or `nil` string uses the standard `PG*` environment
     /// variables, `~/.pgpass` and `PGSERVICE`, exactly as `psql` does. `settings` are session
     /// settings (`statement_timeout`, `lock_timeout`) set with `set_config` once connected,
     /// so they hold for the connection's life.
-    /// The session setting that plans every run of a prepared statement for its values (for
-    /// connections whose statements take batches as arrays, or data whose size varies by
-    /// orders of magnitude from one run to the next).
-    public static let customPlansAlways: (name: String, value: String) = ("plan_cache_mode", "force_custom_plan")
 
     public static func connect(
         _ conninfo: String? = nil, applicationName: String = "dsrd", settings: [(name: String, value: String)] = []
