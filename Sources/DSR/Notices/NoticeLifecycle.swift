@@ -24,8 +24,9 @@ public enum NoticeLifecycle {
         case waitForEarlier(Duration)
     }
 
-    /// How long a notice waits for an earlier one that is due in `dueIn` (negative when it is
-    /// being sent now): until then, at least a second, at most ten minutes.
+    /// How long a notice waits for an earlier one (``start(_:audience:resendInDoubt:earlierDueIn:)``):
+    /// until that one is due (it is overdue when being sent now), at least a second, at most
+    /// ten minutes.
     public static let earlierNoticeWait: ClosedRange<Duration> = .seconds(1)...(.seconds(600))
 
     /// What came of a send.
@@ -55,8 +56,8 @@ public enum NoticeLifecycle {
         switch state {
         case .sent, .failed, .inDoubt, .cancelled: return .skip
         case .pending where audience == .subject && earlierDueIn != nil:
-            let wait = earlierDueIn ?? .zero
-            return .waitForEarlier(min(max(wait, earlierNoticeWait.lowerBound), earlierNoticeWait.upperBound))
+            let due = earlierDueIn ?? .zero
+            return .waitForEarlier(min(max(due, earlierNoticeWait.lowerBound), earlierNoticeWait.upperBound))
         case .sending where !resendInDoubt: return .markInDoubt(tellDPO: audience != .dpo)
         case .sending, .pending: return .send
         }
