@@ -59,8 +59,15 @@ struct NoticeTests {
                     "UPDATE dsr.jobs SET run_at = now() + interval '1 hour' WHERE kind = 'notice' AND request_id = $1", [id]) == 1)
             try await connection.execute(
                 "SELECT dsr.complete_request($1, '{\"rows_exported\": 1, \"stores\": \"customer\"}')", [id])
+            // A notice of the request to another address does not wait for it.
+            try await connection.execute(
+                """
+                SELECT dsr.enqueue_notice_to('test:other-address', $1, 'verification_code', 'subject', 'email',
+                                             'mali@example.co.th', 'th', '{"code": "123456", "minutes": 15, "kind": "access"}')
+                """, [id])
             let daemon = try BackgroundDaemon(database.noticeArguments(smtpPort: sink.port))
-            // The DPO's report goes; the person's completion waits for the acknowledgement.
+            // The DPO's report and the other address's notice go; the person's completion
+            // waits for the acknowledgement.
             let waited = try await eventually {
                 let waiting = try await connection.count(
                     """
@@ -69,17 +76,19 @@ struct NoticeTests {
                        AND j.last_error LIKE 'waits for an earlier notice%' AND j.attempt = 0
                     """)
                 let sent = try sink.messages().count
-                return waiting == 1 && sent == 1
+                return waiting == 1 && sent == 2
             }
             #expect(waited, "the completion notice did not wait for the acknowledgement: \(daemon.output)")
-            #expect(try sink.messages().allSatisfy { header("To", in: $0) == "<dpo@smarttec.example>" })
+            #expect(
+                try Set(sink.messages().compactMap { header("To", in: $0) }) == ["<dpo@smarttec.example>", "<mali@example.co.th>"])
             // The acknowledgement's retry comes: it goes, then the completion.
             try await connection.execute(
                 "UPDATE dsr.jobs SET run_at = now() WHERE kind = 'notice' AND request_id = $1 AND state = 'available'", [id])
-            #expect(try await eventually { try sink.messages().count == 3 }, "\(daemon.output)")
+            #expect(try await eventually { try sink.messages().count == 4 }, "\(daemon.output)")
             #expect(await daemon.stop() == 0)
             let order = try await connection.query(
-                "SELECT template FROM dsr.outbox WHERE request_id = $1 AND audience = 'subject' AND state = 'sent' ORDER BY sent_at", [id]
+                "SELECT template FROM dsr.outbox WHERE request_id = $1 AND recipient = 'somchai@example.co.th' AND state = 'sent' ORDER BY sent_at",
+                [id]
             ).map { try $0.decode("template", as: String.self) }
             #expect(order == ["received", "completed"])
         }

@@ -122,7 +122,8 @@ public struct NoticeHandler: JobHandler {
                       JOIN dsr.jobs AS j ON j.request_id = e.request_id AND j.kind = 'notice'
                                         AND j.state IN ('available', 'running') AND (j.payload ->> 'outbox_id')::bigint = e.id
                      WHERE o.audience = 'subject' AND e.request_id = o.request_id AND e.audience = o.audience
-                       AND e.channel = o.channel AND e.id < o.id AND e.state IN ('pending', 'sending')) AS earlier_due_in
+                       AND e.channel = o.channel AND e.recipient IS NOT DISTINCT FROM o.recipient
+                       AND e.id < o.id AND e.state IN ('pending', 'sending')) AS earlier_due_in
               FROM dsr.outbox AS o
               LEFT JOIN dsr.requests AS r ON r.id = o.request_id
              WHERE o.id = $1

@@ -18,9 +18,11 @@ public enum NoticeLifecycle {
         /// Render it (unless an earlier attempt did: the same message is sent again, with the
         /// same Message-ID or idempotency key) and mark it `sending`.
         case send
-        /// An earlier notice of the same request to the person on the same channel is still to
-        /// be sent: this one waits (its attempt not counted) and goes after it, so the person
-        /// never reads a refusal or an answer before the acknowledgement queued with it.
+        /// An earlier notice of the same request to the same address (email or phone) is still
+        /// to be sent: this one waits (its attempt not counted) and goes after it, so the
+        /// person never reads a refusal or an answer before the acknowledgement queued with it.
+        /// A notice to another address (a code to a contact on file, after an acknowledgement
+        /// to the address the requester typed) does not wait.
         case waitForEarlier(Duration)
     }
 
@@ -50,8 +52,8 @@ public enum NoticeLifecycle {
     }
 
     /// A notice job found the row in `state`; `earlierDueIn`: when the request's earliest
-    /// notice to the person on the same channel that is still to be sent (with a job that
-    /// will send it) is due, nil when there is none.
+    /// notice to the same address that is still to be sent (with a job that will send it) is
+    /// due, nil when there is none.
     public static func start(_ state: NoticeState, audience: Audience, resendInDoubt: Bool, earlierDueIn: Duration? = nil) -> Start {
         switch state {
         case .sent, .failed, .inDoubt, .cancelled: return .skip
