@@ -407,6 +407,29 @@ struct AnySchemaTests {
                 #expect(try await eventually { try await connection.isCompleted(id) }, "\(daemon.output.suffix(3000))")
                 #expect(try await store.count("SELECT count(*) FROM customers WHERE id = 5000 AND full_name LIKE '%***'") == 1)
                 #expect(await daemon.stop() == 0)
+
+                // What check asks for, `dsrd grants` prints (run as the tables' owner, who sees
+                // the schema): USAGE on it and SELECT on the referencing column only. Then the
+                // rows the table does not point at are deleted again.
+                let more = try await DaemonProcess.run(
+                    shop.arguments(["grants"], database: database, extra: settings + ["--role", role]), environment: shop.environment)
+                #expect(more.output.contains("GRANT USAGE ON SCHEMA \"logistics\" TO \"\(role)\";"), "\(more.output)")
+                #expect(more.output.contains("GRANT SELECT (\"customer_id\") ON logistics.parcels TO \"\(role)\";"), "\(more.output)")
+                for statement in more.output.split(separator: "\n") where statement.hasPrefix("GRANT") {
+                    try await store.execute(String(statement))
+                }
+                let recheck = try await DaemonProcess.run(
+                    shop.arguments(["check"], database: database, extra: settings), environment: environment)
+                #expect(!recheck.output.contains("cannot read it"), "\(recheck.output)")
+                try await store.execute("INSERT INTO customers (id, email, full_name) VALUES (5001, 'no.parcel@example.com', 'No Parcel')")
+                let again = try shop.daemon(
+                    database: database, connectors: connectors, exports: keys.directory, signingKey: keys.privateKey,
+                    environment: environment)
+                let second = try await connection.query("SELECT dsr.submit('erasure', '{\"customer_id\": \"5001\"}') AS id")[0].decode(
+                    "id", as: UUID.self)
+                #expect(try await eventually { try await connection.isCompleted(second) }, "\(again.output.suffix(3000))")
+                #expect(try await store.count("SELECT count(*) FROM customers WHERE id = 5001") == 0)
+                #expect(await again.stop() == 0)
                 try await store.execute("DROP SCHEMA logistics CASCADE")
                 try await store.execute("DROP OWNED BY \(role)")
                 try await store.execute("DROP ROLE \(role)")

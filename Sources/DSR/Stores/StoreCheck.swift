@@ -275,7 +275,7 @@ extension SQLConnector {
         for reference in entry.referencedBy where !mapping.lists(reference.referencingName) {
             if !reference.readable {
                 warning(
-                    "\(reference.referencingTable) (not in the mapping) points at \(table.name).\(reference.referencedColumns.joined(separator: ", ")), and dsrd's role cannot read it (USAGE on its schema, SELECT on it): every row here is kept (anonymised), never deleted; map it, or grant those"
+                    "\(reference.referencingTable) (not in the mapping) points at \(table.name).\(reference.referencedColumns.joined(separator: ", ")), and dsrd's role cannot read it (USAGE on its schema, SELECT on the referencing columns): every row here is kept (anonymised), never deleted; map it, or run what `dsrd grants` prints as the tables' owner"
                 )
                 continue
             }

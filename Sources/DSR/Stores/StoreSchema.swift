@@ -97,9 +97,12 @@ public struct StoreSchema: Sendable {
         public var referencingName: String
         public var columns: [String]
         public var referencedColumns: [String]
-        /// Whether dsrd's role may read the referencing table (USAGE on its schema, SELECT on
-        /// it). When it may not, which rows it references cannot be known, so all are kept.
+        /// Whether dsrd's role may read the referencing columns (USAGE on the table's schema,
+        /// SELECT on the table or on those columns). When it may not, which rows it references
+        /// cannot be known, so all are kept.
         public var readable: Bool = true
+        /// The schema the referencing table is in (`dsrd grants` gives USAGE on it).
+        public var schemaName: String = "public"
     }
 
     public struct Table: Sendable, Equatable {
@@ -228,8 +231,11 @@ public struct StoreSchema: Sendable {
             """
             \(mapped)
             SELECT DISTINCT m.name, c.oid::regclass::text AS referencing, c.relname AS referencing_name,
-                   has_schema_privilege(c.relnamespace, 'USAGE') AND has_table_privilege(c.oid, 'SELECT') AS readable,
-                   \(keyColumns)
+                   has_schema_privilege(c.relnamespace, 'USAGE')
+                   AND NOT EXISTS (SELECT 1 FROM unnest(k.conkey) AS u(n) JOIN pg_attribute a ON a.attrelid = k.conrelid AND a.attnum = u.n
+                                    WHERE NOT has_column_privilege(c.oid, a.attname, 'SELECT')) AS readable,
+                   \(keyColumns),
+                   (SELECT s.nspname::text FROM pg_namespace s WHERE s.oid = c.relnamespace) AS referencing_schema
               FROM mapped m JOIN pg_constraint k ON k.confrelid = m.rel AND k.contype = 'f' AND k.conparentid = 0
               JOIN pg_class c ON c.oid = coalesce(pg_partition_root(k.conrelid), k.conrelid)
              ORDER BY 1, 2, 4
@@ -241,7 +247,8 @@ public struct StoreSchema: Sendable {
                     referencingName: try row.decode("referencing_name", as: String.self),
                     columns: try row.decode("columns", as: [String].self),
                     referencedColumns: try row.decode("referenced_columns", as: [String].self),
-                    readable: try row.decode("readable", as: Bool.self)))
+                    readable: try row.decode("readable", as: Bool.self),
+                    schemaName: try row.decode("referencing_schema", as: String.self)))
         }
         for row in try connection.query(
             """
