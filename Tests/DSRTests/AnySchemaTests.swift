@@ -74,6 +74,21 @@ struct ShopFixture: Sendable {
     }
 }
 
+extension BackgroundDaemon {
+    /// Submits a request (`sql` returns its `id`), waits until this daemon has completed it
+    /// (an expectation that fails with the daemon's output if it never does), and returns its
+    /// `dsr.requests.result`.
+    func answer(
+        _ sql: String, _ parameters: [any PostgresEncodable] = [], on connection: PostgresConnection,
+        sourceLocation: SourceLocation = #_sourceLocation
+    ) async throws -> [String: Any] {
+        let id = try await connection.query(sql, parameters)[0].decode("id", as: UUID.self)
+        let done = try await eventually { try await connection.isCompleted(id) }
+        #expect(done, "\(output.suffix(3000))", sourceLocation: sourceLocation)
+        return try await completedResult(connection, id)
+    }
+}
+
 @Suite("Any company's schema")
 struct AnySchemaTests {
     /// `dsrd check` finds the lookups no index serves and the statements that would scan
@@ -402,9 +417,7 @@ struct AnySchemaTests {
                 let daemon = try shop.daemon(
                     database: database, connectors: connectors, exports: keys.directory, signingKey: keys.privateKey,
                     environment: environment)
-                let id = try await connection.query("SELECT dsr.submit('erasure', '{\"customer_id\": \"5000\"}') AS id")[0].decode(
-                    "id", as: UUID.self)
-                #expect(try await eventually { try await connection.isCompleted(id) }, "\(daemon.output.suffix(3000))")
+                _ = try await daemon.answer("SELECT dsr.submit('erasure', '{\"customer_id\": \"5000\"}') AS id", on: connection)
                 #expect(try await store.count("SELECT count(*) FROM customers WHERE id = 5000 AND full_name LIKE '%***'") == 1)
                 #expect(await daemon.stop() == 0)
 
@@ -425,9 +438,7 @@ struct AnySchemaTests {
                 let again = try shop.daemon(
                     database: database, connectors: connectors, exports: keys.directory, signingKey: keys.privateKey,
                     environment: environment)
-                let second = try await connection.query("SELECT dsr.submit('erasure', '{\"customer_id\": \"5001\"}') AS id")[0].decode(
-                    "id", as: UUID.self)
-                #expect(try await eventually { try await connection.isCompleted(second) }, "\(again.output.suffix(3000))")
+                _ = try await again.answer("SELECT dsr.submit('erasure', '{\"customer_id\": \"5001\"}') AS id", on: connection)
                 #expect(try await store.count("SELECT count(*) FROM customers WHERE id = 5001") == 0)
                 #expect(await again.stop() == 0)
                 try await store.execute("DROP SCHEMA logistics CASCADE")
@@ -466,11 +477,9 @@ struct AnySchemaTests {
                             .decode("f", as: String?.self) == "birth_date,email,full_name,phone,subscribed_on"
                     }, "\(daemon.output.suffix(2000))")
                 func rectify(_ customer: Int, _ changes: String) async throws -> [String: Any] {
-                    let id = try await connection.query(
+                    try await daemon.answer(
                         "SELECT dsr.submit('rectification', jsonb_build_object('customer_id', $1::text), jsonb_build_object('changes', $2::jsonb)) AS id",
-                        [String(customer), changes])[0].decode("id", as: UUID.self)
-                    #expect(try await eventually { try await connection.isCompleted(id) }, "\(daemon.output.suffix(3000))")
-                    return try await completedResult(connection, id)
+                        [String(customer), changes], on: connection)
                 }
                 // "email" corrects the customers' `Email` and the newsletter's `email`, normalised.
                 _ = try await rectify(7, #"{"email": " Shopper7.New@Example.COM "}"#)
@@ -580,11 +589,9 @@ struct AnySchemaTests {
                 )
                 let daemon = try shop.daemon(database: database, connectors: connectors)
                 func rectify(_ customer: Int, _ changes: String) async throws -> [String: Any] {
-                    let id = try await connection.query(
+                    try await daemon.answer(
                         "SELECT dsr.submit('rectification', jsonb_build_object('customer_id', $1::text), jsonb_build_object('changes', $2::jsonb)) AS id",
-                        [String(customer), changes])[0].decode("id", as: UUID.self)
-                    #expect(try await eventually { try await connection.isCompleted(id) }, "\(daemon.output.suffix(3000))")
-                    return try await completedResult(connection, id)
+                        [String(customer), changes], on: connection)
                 }
                 let both = try await rectify(5, #"{"email": "new5@example.com", "phone": "+44 7700 900 555", "line1": "9 New Road"}"#)
                 #expect(
@@ -674,11 +681,10 @@ struct AnySchemaTests {
                 let store = try await PostgresConnection.connect(shop.url)
                 let daemon = try shop.daemon(database: database, exports: exports)
                 func orders(of customer: Int) async throws -> [[String: Any]] {
-                    let id = try await connection.query(
-                        "SELECT dsr.submit('access', jsonb_build_object('customer_id', $1::text)) AS id", [String(customer)])[0].decode(
-                            "id", as: UUID.self)
-                    #expect(try await eventually { try await connection.isCompleted(id) }, "\(daemon.output.suffix(3000))")
-                    let path = try #require(try await completedResult(connection, id)["export_path"] as? String)
+                    let result = try await daemon.answer(
+                        "SELECT dsr.submit('access', jsonb_build_object('customer_id', $1::text)) AS id", [String(customer)], on: connection
+                    )
+                    let path = try #require(result["export_path"] as? String)
                     return try OpenedBundle(path: path).rows("shop/orders.json")
                 }
                 #expect(try await orders(of: 2).first?["total"] != nil)
@@ -738,10 +744,7 @@ struct AnySchemaTests {
         try await TestDatabase.migrated { database, connection in
             try await ShopFixture.with(customers: 10) { shop in
                 let daemon = try shop.daemon(database: database)
-                let id = try await connection.query("SELECT dsr.submit('restriction', '{\"customer_id\": \"3\"}') AS id")[0].decode(
-                    "id", as: UUID.self)
-                #expect(try await eventually { try await connection.isCompleted(id) }, "\(daemon.output.suffix(3000))")
-                let result = try await completedResult(connection, id)
+                let result = try await daemon.answer("SELECT dsr.submit('restriction', '{\"customer_id\": \"3\"}') AS id", on: connection)
                 let told = NoticeVocabulary.outcomeValues(result, locale: "en")
                 #expect(
                     told["change_lines"] as? [String] == [
@@ -764,11 +767,7 @@ struct AnySchemaTests {
             try await ShopFixture.with(customers: 10) { shop in
                 let store = try await PostgresConnection.connect(shop.url)
                 let daemon = try shop.daemon(database: database, exports: keys.directory, signingKey: keys.privateKey)
-                func completed(_ sql: String) async throws -> [String: Any] {
-                    let id = try await connection.query(sql)[0].decode("id", as: UUID.self)
-                    #expect(try await eventually { try await connection.isCompleted(id) }, "\(daemon.output.suffix(3000))")
-                    return try await completedResult(connection, id)
-                }
+                func completed(_ sql: String) async throws -> [String: Any] { try await daemon.answer(sql, on: connection) }
                 _ = try await completed(
                     #"SELECT dsr.submit('rectification', '{"email": "shopper5@example.com"}', '{"changes": {"email": "new5@example.com"}}') AS id"#
                 )
