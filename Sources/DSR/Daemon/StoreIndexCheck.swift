@@ -32,9 +32,7 @@ struct StoreIndexCheck: Sendable {
                 let checker = SQLConnector(
                     mapping: connector.mapping, maxConnections: 1,
                     settings: [("lock_timeout", "\(Self.lockTimeout.milliseconds)ms"), ("statement_timeout", "30s")])
-                let schema = try await checker.schema()
-                let errors = connector.mapping.tables.flatMap { SQLConnector.findings($0, in: connector.mapping, schema: schema) }
-                    .filter { $0.severity == .error }
+                let errors = checker.mappingFindings(schema: try await checker.schema()).filter { $0.severity == .error }
                 if !errors.isEmpty {
                     // Its statements name what is not there: the lookups cannot be planned either.
                     logger.error(

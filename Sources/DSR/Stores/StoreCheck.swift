@@ -75,10 +75,7 @@ extension SQLConnector {
     /// every lookup and every statement dsrd generates.
     public func check(threshold: Int64 = 10_000, extraKinds: [IdentityKind] = []) async throws -> StoreCheckReport {
         var report = StoreCheckReport(store: mapping.name, threshold: threshold)
-        let schema = try await self.schema()
-        for table in mapping.tables {
-            report.findings += Self.findings(table, in: mapping, schema: schema)
-        }
+        report.findings = mappingFindings(schema: try await self.schema())
         guard report.errors == 0 else { return report }  // statements on missing columns cannot be planned
         report.findings += try await privilegeFindings()
         report.lookups = try await lookupIndexes(extraKinds: extraKinds)
@@ -93,6 +90,11 @@ extension SQLConnector {
         }
         report.scans = try await sequentialScans(threshold: threshold, extraKinds: extraKinds)
         return report
+    }
+
+    /// What the catalog says of every mapped table's mapping (``findings(_:in:schema:)``).
+    func mappingFindings(schema: StoreSchema) -> [StoreCheckReport.Finding] {
+        mapping.tables.flatMap { Self.findings($0, in: mapping, schema: schema) }
     }
 
     /// Every statement a request makes in this store, planned with the probe identity;

@@ -58,15 +58,15 @@ public struct StoreGrants: Sendable, Equatable {
             lines.append("GRANT UPDATE (\(columns)) ON \(name(table.name)) TO \(grantee);")
         }
         for table in tables where table.insert { lines.append("GRANT INSERT ON \(name(table.name)) TO \(grantee);") }
-        lines += referencingGrants(to: grantee, schema: schema)
+        lines += referencingGrants(to: grantee, schema: schema, usable: Set(schemas).union(["public"]))
         return lines
     }
 
     /// Tables outside the mapping whose foreign keys point at rows dsrd deletes: an erasure
     /// reads their referencing columns to know which rows are still referenced (without that,
     /// every row they could point at is kept). SELECT on just those columns, and USAGE on
-    /// their schemas. Only the catalog knows them.
-    func referencingGrants(to grantee: String, schema: StoreSchema?) -> [String] {
+    /// their schemas (those not in `usable` already). Only the catalog knows them.
+    func referencingGrants(to grantee: String, schema: StoreSchema?, usable: Set<String>) -> [String] {
         guard let schema else { return [] }
         let mapped = Set(tables.map(\.name))
         var columns: [String: Set<String>] = [:]
@@ -77,8 +77,7 @@ public struct StoreGrants: Sendable, Equatable {
                 schemas.insert(reference.schemaName)
             }
         }
-        let known = Set(tables.compactMap { schema.tables[$0.name]?.schemaName }).union(["public"])
-        return schemas.subtracting(known).sorted().map { "GRANT USAGE ON SCHEMA \(SQLStatements.quote($0)) TO \(grantee);" }
+        return schemas.subtracting(usable).sorted().map { "GRANT USAGE ON SCHEMA \(SQLStatements.quote($0)) TO \(grantee);" }
             + columns.keys.sorted().map { table in
                 "GRANT SELECT (\(columns[table, default: []].sorted().map(SQLStatements.quote).joined(separator: ", "))) ON \(table) TO \(grantee);"
             }
