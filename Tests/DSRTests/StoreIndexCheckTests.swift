@@ -10,6 +10,16 @@ import Testing
 /// upgrade) would otherwise be read whole on every request without anyone being told.
 @Suite("Store index check at start")
 struct StoreIndexCheckTests {
+    /// Starts the daemon on the demo stores until it has checked all three; what each check
+    /// reported (missing lookups, nil when it could not check) and the daemon's log.
+    static func startUpChecks(_ database: TestDatabase, _ stores: StoreFixture) async throws -> ([String: Int?], LogCapture) {
+        let log = LogCapture()
+        let checks = try await InProcessDaemon.run(arguments: database.runArguments([]), environment: stores.environment, log: log) {
+            daemon in try await daemon.indexChecks(of: ["customer", "order", "marketing"])
+        }
+        return (checks, log)
+    }
+
     @Test func aLookupWithoutAnIndexIsLoggedAtStart() async throws {
         try await TestDatabase.migrated { database, _ in
             try await StoreFixture.with(customers: 20) { stores in
@@ -20,12 +30,7 @@ struct StoreIndexCheckTests {
                 for row in email { try await customer.execute("DROP INDEX \(try row.decode("indexname", as: String.self))") }
                 await customer.close()
 
-                let log = LogCapture()
-                let checks = try await InProcessDaemon.run(
-                    arguments: database.runArguments([]), environment: stores.environment, log: log
-                ) { daemon in
-                    try await daemon.indexChecks(of: ["customer", "order", "marketing"])
-                }
+                let (checks, log) = try await Self.startUpChecks(database, stores)
                 #expect(checks == ["customer": 1, "order": 0, "marketing": 0])
                 let warnings = log.text.split(separator: "\n").filter { $0.contains("store lookups without an index") }
                 #expect(warnings.count == 1)
@@ -43,12 +48,7 @@ struct StoreIndexCheckTests {
                 try await order.execute("ALTER TABLE shipments RENAME COLUMN recipient_phone TO phone_of_recipient")
                 await order.close()
 
-                let log = LogCapture()
-                let checks = try await InProcessDaemon.run(
-                    arguments: database.runArguments([]), environment: stores.environment, log: log
-                ) { daemon in
-                    try await daemon.indexChecks(of: ["customer", "order", "marketing"])
-                }
+                let (checks, log) = try await Self.startUpChecks(database, stores)
                 #expect(checks == ["customer": 0, "order": nil, "marketing": 0])
                 let errors = log.text.split(separator: "\n").filter { $0.contains("mapping does not fit the store") }
                 #expect(errors.count == 1)
