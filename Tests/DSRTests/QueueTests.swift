@@ -1,9 +1,10 @@
-import DSR
 import DSRTestSupport
 import Foundation
 import Postgres
 import TestSupport
 import Testing
+
+@testable import DSR
 
 /// The queue's rules with the daemon in-process on a test clock: retries and backoff, dead
 /// and cancelled jobs, rescues of expired leases, lease renewal.
@@ -154,6 +155,32 @@ struct QueueTests {
             #expect(
                 try await connection.query("SELECT dsr.cancel_job($1, 'sent by hand') AS m", [notice])[0].decode("m", as: String.self)
                     == "job \(notice) cancelled")
+        }
+    }
+
+    /// The claim connection plans the claim once, for any limit. With finished jobs kept in
+    /// the table and a backlog ready, that one plan must still find the picked rows through
+    /// `jobs_pkey`, not hash the whole table on every claim (the generic plan of a join to the
+    /// picked rows did: it expected a tenth of the backlog to be claimed at once).
+    @Test func theClaimsOnePlanNeverReadsTheWholeQueue() async throws {
+        try await TestDatabase.migrated { _, connection in
+            try await connection.execute(
+                """
+                INSERT INTO dsr.jobs (kind, payload, state, finished_at)
+                SELECT 'probe', '{}', 'completed', now() FROM generate_series(1, 20000)
+                """)
+            try await connection.execute("INSERT INTO dsr.jobs (kind, payload) SELECT 'probe', '{}' FROM generate_series(1, 3000)")
+            try await connection.execute("ANALYZE dsr.jobs")
+            try await connection.execute(
+                "PREPARE claim_once (bigint, text, bigint) AS \(QueueStore.claimStatement)")
+            try await connection.execute("SET plan_cache_mode = \(PostgresConnection.genericPlansAlways.value)")
+            try await connection.execute("BEGIN")
+            let plan = try await connection.query("EXPLAIN EXECUTE claim_once (4, 'w', 60000)").map {
+                try $0.decode(at: 0, as: String.self)
+            }.joined(separator: "\n")
+            try await connection.execute("ROLLBACK")
+            #expect(!plan.contains("Seq Scan"), "\(plan)")
+            #expect(plan.contains("Index Scan using jobs_pkey"), "\(plan)")
         }
     }
 }

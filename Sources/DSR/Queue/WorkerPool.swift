@@ -69,8 +69,8 @@ public final class WorkerPool<C: Clock>: Service, Sendable where C.Duration == D
 
     public func run() async throws {
         // Claims run many times a second with one right plan (the `jobs_ready` index, whatever
-        // the limit): planned once, not on every claim (PostgreSQL's own choice re-planned
-        // each, 0.17 ms of server CPU per claim, about 4% of an access request's).
+        // the limit; see `QueueStore.claimStatement`): planned once, not on every claim
+        // (PostgreSQL's own choice re-planned each, 0.17 ms of server CPU per claim).
         var claimLink = DatabaseLink(
             conninfo: conninfo, settings: options.sessionSettings + [PostgresConnection.genericPlansAlways], logger: logger)
         let first = try await claimLink.connection()
