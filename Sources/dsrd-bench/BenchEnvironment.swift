@@ -74,6 +74,9 @@ final class BenchEnvironment: @unchecked Sendable {
             arguments += [
                 "--set", "email.smtp_url=smtp://127.0.0.1:\(smtpPort)", "--set", "email.require_tls=false",
                 "--set", "email.from_address=privacy@smarttec.example",
+                // As in production: without it every DPO notice fails and is retried, work
+                // a configured daemon does not do.
+                "--set", "notices.dpo_email=dpo@smarttec.example",
             ]
         }
         return arguments

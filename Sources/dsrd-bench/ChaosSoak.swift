@@ -85,7 +85,6 @@ struct ChaosSoak {
                 "--set", "queue.finalize_timeout=\(Self.timeouts["finalize"]!)s", "--set",
                 "queue.notice_timeout=\(Self.timeouts["notice"]!)s",
                 "--set", "connectors.lock_timeout=0", "--set", "daemon.shutdown_grace=5s", "--set", "notices.resend_in_doubt=true",
-                "--set", "notices.dpo_email=dpo@smarttec.example",
             ]
         let daemonEnvironment = [
             "DSRD_STORE_ORDER_URL": "host=127.0.0.1 port=\(storeProxy.port) dbname=dsr_order", "DSRD_LOG_LEVEL": "warning",
