@@ -124,7 +124,9 @@ enum MIMEEncoding {
 
     static func part(contentType: String, body: String) -> [String] {
         // Every line ending as CRLF: a bare LF gains its CR, an existing CRLF stays.
-        var normalized = Data()
+        // Into an array, then Data once: appending to Data byte by byte went through its
+        // replaceSubrange for every byte.
+        var normalized = [UInt8]()
         normalized.reserveCapacity(body.utf8.count + body.utf8.count / 32)
         var previous: UInt8 = 0
         for byte in body.utf8 {
@@ -132,7 +134,9 @@ enum MIMEEncoding {
             normalized.append(byte)
             previous = byte
         }
-        let encoded = normalized.base64EncodedString(options: [.lineLength76Characters, .endLineWithCarriageReturn, .endLineWithLineFeed])
+        let encoded = Data(normalized).base64EncodedString(options: [
+            .lineLength76Characters, .endLineWithCarriageReturn, .endLineWithLineFeed,
+        ])
         return ["Content-Type: \(contentType)", "Content-Transfer-Encoding: base64", "", encoded]
     }
 

@@ -62,7 +62,18 @@ public struct ExportedFile: Codable, Sendable, Equatable {
     /// `/` escaped, so all of a request's files sit in one folder (creating a folder per
     /// store cost more than writing the files).
     public static func stagedName(_ path: String) -> String {
-        path.replacingOccurrences(of: "%", with: "%25").replacingOccurrences(of: "/", with: "%2F")
+        // Byte by byte: Foundation's replacingOccurrences cost 1.6% of the daemon's CPU on an
+        // access request, for 26 names.
+        var name = [UInt8]()
+        name.reserveCapacity(path.utf8.count + 8)
+        for byte in path.utf8 {
+            switch byte {
+            case UInt8(ascii: "%"): name += [UInt8(ascii: "%"), UInt8(ascii: "2"), UInt8(ascii: "5")]
+            case UInt8(ascii: "/"): name += [UInt8(ascii: "%"), UInt8(ascii: "2"), UInt8(ascii: "F")]
+            default: name.append(byte)
+            }
+        }
+        return String(decoding: name, as: UTF8.self)
     }
 }
 
