@@ -8,7 +8,9 @@ extension PostgresConnection {
     /// Each row is the text-format line without its newline: fields separated by tabs,
     /// `\N` for NULL, backslash escapes (see ``CopyTextRow``).
     public func copyOut(_ sql: String, _ body: (UnsafeRawBufferPointer) throws -> Void) throws {
+        try sendPendingBegin()
         let handle = try liveHandle()
+        roundTrips += 1
         guard let start = PQexec(handle, sql) else {
             throw PostgresError.from(connection: handle, fallback: "no result from server")
         }

@@ -9,21 +9,41 @@ extension PostgresConnection {
     /// Runs `body` in a transaction: committed if it returns, rolled back if it throws.
     /// The body is synchronous and isolated to this connection, so nothing else can run
     /// statements on it in between. Inside a transaction already, it uses a savepoint.
+    ///
+    /// The BEGIN is sent with the body's first statement, in one exchange with the server
+    /// (a transaction's own round trips are its statements' and its COMMIT); a body that
+    /// runs no statement costs none.
     @discardableResult
     public func transaction<T: Sendable>(
         _ mode: TransactionMode = .readWrite, _ body: @Sendable (isolated PostgresConnection) throws -> T
     ) throws -> T {
         let nested = inTransaction
-        try execute(nested ? "SAVEPOINT dsrd_nested" : mode.rawValue)
+        if nested { try execute("SAVEPOINT dsrd_nested") } else { pendingBegin = mode.rawValue }
         let value: T
         do {
             value = try body(self)
         } catch {
-            rollBack(nested ? "ROLLBACK TO SAVEPOINT dsrd_nested" : "ROLLBACK")
+            if nested {
+                rollBack("ROLLBACK TO SAVEPOINT dsrd_nested")
+            } else {
+                try? end("ROLLBACK")
+            }
             throw error
         }
-        try execute(nested ? "RELEASE SAVEPOINT dsrd_nested" : "COMMIT")
+        if nested { try execute("RELEASE SAVEPOINT dsrd_nested") } else { try end("COMMIT") }
         return value
+    }
+
+    /// Ends the transaction with COMMIT or ROLLBACK, or, when its BEGIN was never sent (no
+    /// statement ran), forgets the BEGIN: there is nothing to end.
+    private func end(_ sql: String) throws {
+        if pendingBegin != nil {
+            pendingBegin = nil
+        } else if sql == "COMMIT" {
+            try execute(sql)
+        } else {
+            rollBack(sql)
+        }
     }
 }
 
@@ -38,14 +58,14 @@ extension PostgresConnection {
         _ body: @Sendable (isolated PostgresConnection) throws -> T
     ) async throws -> T {
         guard !inTransaction else { throw PostgresError(kind: .usage, message: "a transaction is already open") }
-        try execute(mode.rawValue)
+        pendingBegin = mode.rawValue
         do {
             let value = try body(self)
             try await beforeCommit(value)
-            try execute("COMMIT")
+            try end("COMMIT")
             return value
         } catch {
-            rollBack("ROLLBACK")
+            try? end("ROLLBACK")
             throw error
         }
     }

@@ -20,6 +20,12 @@ public actor PostgresConnection {
     private var prepared: [String: String] = [:]
     private var preparedOrder: [String] = []
     private var preparedCount = 0
+    /// The BEGIN of a transaction whose first statement has not been sent yet: it is sent
+    /// with that statement, in one exchange with the server (``transaction(_:_:)``).
+    var pendingBegin: String?
+    /// How many times this connection has waited for the server: statements, preparations,
+    /// COPYs, transaction ends. A BEGIN sent with its transaction's first statement adds none.
+    public internal(set) var roundTrips = 0
     /// libpq's cancel object for this connection (`PQgetCancel`), usable from any thread
     /// while the connection's own thread is blocked in a call, and whether a cancel is in
     /// force (``cancelRunningStatement()`` until ``clearCancellation()``).
@@ -173,10 +179,11 @@ public actor PostgresConnection {
         return PQbackendPID(handle)
     }
 
-    /// Whether a transaction block is open on this connection.
+    /// Whether a transaction block is open on this connection (or begun, its BEGIN waiting
+    /// for its first statement).
     public var inTransaction: Bool {
         guard let handle else { return false }
-        return PQtransactionStatus(handle) != PQTRANS_IDLE
+        return pendingBegin != nil || PQtransactionStatus(handle) != PQTRANS_IDLE
     }
 
     /// The open connection's handle, for a statement about to be sent: refused while a
@@ -194,7 +201,64 @@ public actor PostgresConnection {
     /// whoever owns it).
     func rollBack(_ sql: String) {
         guard let handle else { return }
+        roundTrips += 1
         PQclear(PQexec(handle, sql))
+    }
+
+    /// Sends a pending BEGIN on its own, before a statement that cannot carry it (a COPY, a
+    /// script).
+    func sendPendingBegin() throws {
+        guard let begin = pendingBegin else { return }
+        pendingBegin = nil
+        let handle = try liveHandle()
+        roundTrips += 1
+        _ = try checked(PQexec(handle, begin), handle: handle)
+    }
+
+    /// Runs one statement and returns its result: `exec` runs it alone (a `PQexec…` call);
+    /// with a BEGIN pending, `send` queues it (the matching `PQsend…` call) behind the BEGIN
+    /// in one pipeline, so opening the transaction costs no round trip of its own.
+    private func run(
+        _ handle: OpaquePointer, exec: (OpaquePointer) -> OpaquePointer?, send: (OpaquePointer) -> Int32
+    ) -> OpaquePointer? {
+        roundTrips += 1
+        guard let begin = pendingBegin else { return exec(handle) }
+        pendingBegin = nil
+        return Self.pipelined(begin, then: send, on: handle)
+    }
+
+    /// `begin` and one statement in one pipeline (libpq's pipeline mode): the statement's
+    /// result, or the BEGIN's when that failed (the statement was then not run).
+    private static func pipelined(_ begin: String, then send: (OpaquePointer) -> Int32, on handle: OpaquePointer) -> OpaquePointer? {
+        guard PQenterPipelineMode(handle) == 1 else { return nil }
+        defer { PQexitPipelineMode(handle) }
+        let beginQueued = PQsendQueryParams(handle, begin, 0, nil, nil, nil, nil, 0) == 1
+        let statementQueued = beginQueued && send(handle) == 1
+        // Synchronised even when a send failed, so the connection leaves pipeline mode clean.
+        guard PQpipelineSync(handle) == 1, beginQueued else { return nil }
+        let opened = nextResult(handle)
+        let result = statementQueued ? nextResult(handle) : nil
+        // Up to the pipeline's synchronisation point (or the end of a broken connection).
+        while let extra = PQgetResult(handle) {
+            let synchronised = PQresultStatus(extra) == PGRES_PIPELINE_SYNC
+            PQclear(extra)
+            if synchronised { break }
+        }
+        if let opened, PQresultStatus(opened) != PGRES_COMMAND_OK {
+            if let result { PQclear(result) }
+            return opened
+        }
+        if let opened { PQclear(opened) }
+        return result
+    }
+
+    /// One statement's result in a pipeline: its first result, read up to the NULL that ends it.
+    private static func nextResult(_ handle: OpaquePointer) -> OpaquePointer? {
+        var first: OpaquePointer?
+        while let result = PQgetResult(handle) {
+            if first == nil { first = result } else { PQclear(result) }
+        }
+        return first
     }
 
     // MARK: Statements
@@ -212,7 +276,11 @@ public actor PostgresConnection {
         let values = try texts(of: parameters)
         let name = try preparedName(for: sql, parameterCount: parameters.count, handle: handle)
         _ = try liveHandle()  // a cancel that came while the statement was being prepared
-        let result = withCStringArray(values) { PQexecPrepared(handle, name, Int32(parameters.count), $0, nil, nil, 0) }
+        let result = withCStringArray(values) { pointers in
+            run(
+                handle, exec: { PQexecPrepared($0, name, Int32(parameters.count), pointers, nil, nil, 0) },
+                send: { PQsendQueryPrepared($0, name, Int32(parameters.count), pointers, nil, nil, 0) })
+        }
         do {
             return try checked(result, handle: handle)
         } catch let error as PostgresError where error.sqlState == "0A000" || error.sqlState == "26000" {
@@ -222,6 +290,7 @@ public actor PostgresConnection {
             forget(sql)
             guard PQtransactionStatus(handle) == PQTRANS_IDLE else { throw error }
             let again = try preparedName(for: sql, parameterCount: parameters.count, handle: handle)
+            roundTrips += 1
             let retried = withCStringArray(values) { PQexecPrepared(handle, again, Int32(parameters.count), $0, nil, nil, 0) }
             return try checked(retried, handle: handle)
         }
@@ -236,7 +305,11 @@ public actor PostgresConnection {
     public func queryPlannedForValues(_ sql: String, _ parameters: [any PostgresEncodable] = []) throws -> PostgresRows {
         let handle = try liveHandle()
         let values = try texts(of: parameters)
-        let result = withCStringArray(values) { PQexecParams(handle, sql, Int32(parameters.count), nil, $0, nil, nil, 0) }
+        let result = withCStringArray(values) { pointers in
+            run(
+                handle, exec: { PQexecParams($0, sql, Int32(parameters.count), nil, pointers, nil, nil, 0) },
+                send: { PQsendQueryParams($0, sql, Int32(parameters.count), nil, pointers, nil, nil, 0) })
+        }
         return try checked(result, handle: handle)
     }
 
@@ -256,6 +329,7 @@ public actor PostgresConnection {
         }
         preparedCount += 1
         let name = "dsrd_\(preparedCount)"
+        roundTrips += 1
         let result = PQprepare(handle, name, sql, Int32(parameterCount), nil)
         _ = try checked(result, handle: handle)
         prepared[sql] = name
@@ -268,6 +342,7 @@ public actor PostgresConnection {
         guard let name = prepared.removeValue(forKey: sql) else { return }
         preparedOrder.removeAll { $0 == sql }
         if let handle, PQtransactionStatus(handle) != PQTRANS_INERROR {
+            roundTrips += 1
             PQclear(PQexec(handle, "DEALLOCATE \(name)"))
         }
     }
@@ -310,6 +385,7 @@ public actor PostgresConnection {
         var shape: PostgresRows.Shape?
         while true {
             let handle = try liveHandle()
+            roundTrips += 1
             let batch = try checked(PQexec(handle, "FETCH FORWARD \(size) FROM \(cursor)"), handle: handle, reusing: shape)
             shape = batch.shape
             for row in batch { try body(row) }
@@ -323,6 +399,7 @@ public actor PostgresConnection {
         _ body: (PostgresRow) throws -> Void
     ) throws {
         let handle = try liveHandle()
+        roundTrips += 1
         let sent = withCStringArray(try texts(of: parameters)) { values in
             PQsendQueryParams(handle, sql, Int32(parameters.count), nil, values, nil, nil, 0)
         }
@@ -350,7 +427,9 @@ public actor PostgresConnection {
     /// Runs trusted, constant SQL that may hold several statements (migrations).
     /// Takes no parameters: never build its text from values.
     public func runScript(_ sql: String) throws {
+        try sendPendingBegin()
         let handle = try liveHandle()
+        roundTrips += 1
         guard PQsendQuery(handle, sql) == 1 else {
             throw PostgresError.from(connection: handle, fallback: "could not send script")
         }

@@ -87,6 +87,37 @@ struct ErrorAndTransactionTests {
         }
     }
 
+    /// A transaction's BEGIN goes with its first statement: two statements and a COMMIT are
+    /// three round trips, and a transaction that runs nothing costs none. The BEGIN still
+    /// holds the statements together and sets the transaction's mode.
+    @Test func aTransactionsBeginTravelsWithItsFirstStatement() async throws {
+        try await TestDatabase.with { database in
+            let connection = try await database.connect()
+            try await connection.execute("CREATE TABLE t (v int)")
+            let insert = "INSERT INTO t VALUES ($1)"
+            let transactionID = "SELECT pg_current_xact_id_if_assigned()::text AS id"
+            // Prepared before counting: a statement's first run prepares it, a round trip of its own.
+            try await connection.execute(insert, [0])
+            #expect(try await connection.query(transactionID)[0].decode("id", as: String?.self) == nil)
+            let start = await connection.roundTrips
+            let id = try await connection.transaction { connection in
+                try connection.execute(insert, [1])
+                return try connection.query(transactionID)[0].decode("id", as: String?.self)
+            }
+            #expect(await connection.roundTrips - start == 3)
+            #expect(id != nil, "the SELECT ran outside the INSERT's transaction")
+            #expect(try await connection.transaction { _ in 42 } == 42)
+            #expect(await connection.roundTrips - start == 3)
+            #expect(await connection.inTransaction == false)
+            let error = await #expect(throws: PostgresError.self) {
+                try await connection.transaction(.repeatableReadOnly) { connection in try connection.execute(insert, [2]) }
+            }
+            #expect(error?.sqlState == "25006")
+            #expect(await connection.inTransaction == false)
+            #expect(try await connection.query("SELECT count(*) AS n FROM t")[0].decode("n", as: Int.self) == 2)
+        }
+    }
+
     @Test func notificationIsReceived() async throws {
         try await TestDatabase.with { database in
             let listener = try await database.connect()
