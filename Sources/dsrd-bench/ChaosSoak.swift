@@ -180,7 +180,9 @@ struct ChaosSoak {
                 // The folder moves away and a file takes its place. A daemon may create the
                 // folder again in between (its next export): then the fault is partial, and
                 // whatever it wrote there is moved back with the rest, never dropped.
+                // Before the first export no daemon has made the folder yet: make it, to move it.
                 let away = environment.exports.appendingPathExtension("away")
+                try FileManager.default.createDirectory(at: environment.exports, withIntermediateDirectories: true)
                 try FileManager.default.moveItem(at: environment.exports, to: away)
                 _ = FileManager.default.createFile(atPath: environment.exports.path, contents: Data("not a folder\n".utf8))
                 try await Task.sleep(for: .seconds(seconds))
