@@ -19,30 +19,37 @@ extension PostgresConnection {
     ) throws -> T {
         let nested = inTransaction
         if nested { try execute("SAVEPOINT dsrd_nested") } else { pendingBegin = mode.rawValue }
+        let queuedBefore = atCommit.count
+        transactionDepth += 1
+        defer { transactionDepth -= 1 }
         let value: T
         do {
             value = try body(self)
         } catch {
             if nested {
+                atCommit.removeSubrange(queuedBefore...)
                 rollBack("ROLLBACK TO SAVEPOINT dsrd_nested")
             } else {
-                try? end("ROLLBACK")
+                try? end(committing: false)
             }
             throw error
         }
-        if nested { try execute("RELEASE SAVEPOINT dsrd_nested") } else { try end("COMMIT") }
+        if nested { try execute("RELEASE SAVEPOINT dsrd_nested") } else { try end(committing: true) }
         return value
     }
 
-    /// Ends the transaction with COMMIT or ROLLBACK, or, when its BEGIN was never sent (no
-    /// statement ran), forgets the BEGIN: there is nothing to end.
-    private func end(_ sql: String) throws {
-        if pendingBegin != nil {
+    /// Ends the transaction: COMMIT (carrying the statements queued for it), or ROLLBACK.
+    /// When its BEGIN was never sent and nothing is queued, there is nothing to end.
+    private func end(committing: Bool) throws {
+        if !committing {
+            atCommit = []
+            if pendingBegin != nil { pendingBegin = nil } else { rollBack("ROLLBACK") }
+        } else if !atCommit.isEmpty {
+            try commitCarryingQueued()
+        } else if pendingBegin != nil {
             pendingBegin = nil
-        } else if sql == "COMMIT" {
-            try execute(sql)
         } else {
-            rollBack(sql)
+            try execute("COMMIT")
         }
     }
 }
@@ -60,12 +67,17 @@ extension PostgresConnection {
         guard !inTransaction else { throw PostgresError(kind: .usage, message: "a transaction is already open") }
         pendingBegin = mode.rawValue
         do {
-            let value = try body(self)
+            transactionDepth += 1
+            let value: T
+            do {
+                defer { transactionDepth -= 1 }
+                value = try body(self)
+            }
             try await beforeCommit(value)
-            try end("COMMIT")
+            try end(committing: true)
             return value
         } catch {
-            try? end("ROLLBACK")
+            try? end(committing: false)
             throw error
         }
     }

@@ -23,6 +23,10 @@ public actor PostgresConnection {
     /// The BEGIN of a transaction whose first statement has not been sent yet: it is sent
     /// with that statement, in one exchange with the server (``transaction(_:_:)``).
     var pendingBegin: String?
+    /// Statements for the open transaction's COMMIT to carry (``executeAtCommit(_:_:)``).
+    var atCommit: [(sql: String, values: [String?])] = []
+    /// How deep in ``transaction(_:_:)`` bodies the connection is (savepoints nest).
+    var transactionDepth = 0
     /// How many times this connection has waited for the server: statements, preparations,
     /// COPYs, transaction ends. A BEGIN sent with its transaction's first statement adds none.
     public internal(set) var roundTrips = 0
@@ -215,7 +219,50 @@ public actor PostgresConnection {
         _ = try checked(PQexec(handle, begin), handle: handle)
     }
 
-    /// Runs one statement and returns its result: `exec` runs it alone (a `PQexec…` call);
+    /// Queues a statement to go to the server with its transaction's COMMIT, in one exchange
+    /// with it: for a transaction's last writes, whose results it does not read. In order,
+    /// after every statement the body ran. If one fails, nothing is committed: the
+    /// transaction is rolled back and ``transaction(_:_:)`` throws that statement's error.
+    /// Inside a savepoint that rolls back, the statements it queued are dropped.
+    public func executeAtCommit(_ sql: String, _ parameters: [any PostgresEncodable] = []) throws {
+        guard transactionDepth > 0 else {
+            throw PostgresError(kind: .usage, message: "executeAtCommit outside a transaction(_:_:) body")
+        }
+        atCommit.append((sql, try texts(of: parameters)))
+    }
+
+    /// Commits: the queued statements (and a BEGIN still pending) go with the COMMIT in one
+    /// pipeline. A failed statement leaves the COMMIT unrun; the transaction is rolled back.
+    func commitCarryingQueued() throws {
+        let queued = atCommit
+        atCommit = []
+        let begin = pendingBegin
+        pendingBegin = nil
+        let handle = try liveHandle()
+        var sends: [(OpaquePointer) -> Int32] = []
+        if let begin { sends.append { PQsendQueryParams($0, begin, 0, nil, nil, nil, nil, 0) } }
+        for statement in queued {
+            let count = Int32(statement.values.count)
+            if Self.isPreparable(statement.sql) {
+                let name = try preparedName(for: statement.sql, parameterCount: statement.values.count, handle: handle)
+                sends.append { handle in withCStringArray(statement.values) { PQsendQueryPrepared(handle, name, count, $0, nil, nil, 0) } }
+            } else {
+                sends.append { handle in
+                    withCStringArray(statement.values) { PQsendQueryParams(handle, statement.sql, count, nil, $0, nil, nil, 0) }
+                }
+            }
+        }
+        sends.append { PQsendQueryParams($0, "COMMIT", 0, nil, nil, nil, nil, 0) }
+        roundTrips += 1
+        var failure: Error?
+        for result in Self.pipelined(sends, on: handle) where failure == nil {
+            do { _ = try checked(result, handle: handle) } catch { failure = error }
+        }
+        guard let failure else { return }
+        if PQtransactionStatus(handle) != PQTRANS_IDLE { rollBack("ROLLBACK") }
+        throw failure
+    }
+
     /// with a BEGIN pending, `send` queues it (the matching `PQsend…` call) behind the BEGIN
     /// in one pipeline, so opening the transaction costs no round trip of its own.
     private func run(
@@ -224,32 +271,37 @@ public actor PostgresConnection {
         roundTrips += 1
         guard let begin = pendingBegin else { return exec(handle) }
         pendingBegin = nil
-        return Self.pipelined(begin, then: send, on: handle)
+        let results = withoutActuallyEscaping(send) { send in
+            Self.pipelined([{ PQsendQueryParams($0, begin, 0, nil, nil, nil, nil, 0) }, send], on: handle)
+        }
+        // The BEGIN's failure, if it failed (the statement was then not run).
+        if let opened = results[0], PQresultStatus(opened) != PGRES_COMMAND_OK {
+            if let result = results[1] { PQclear(result) }
+            return opened
+        }
+        if let opened = results[0] { PQclear(opened) }
+        return results[1]
     }
 
-    /// `begin` and one statement in one pipeline (libpq's pipeline mode): the statement's
-    /// result, or the BEGIN's when that failed (the statement was then not run).
-    private static func pipelined(_ begin: String, then send: (OpaquePointer) -> Int32, on handle: OpaquePointer) -> OpaquePointer? {
-        guard PQenterPipelineMode(handle) == 1 else { return nil }
+    /// Sends statements in one pipeline (libpq's pipeline mode) and returns their results,
+    /// one per statement in order: nil where none came (a send failed, the connection broke).
+    /// After a failed statement the server skips the rest (`PGRES_PIPELINE_ABORTED`).
+    private static func pipelined(_ sends: [(OpaquePointer) -> Int32], on handle: OpaquePointer) -> [OpaquePointer?] {
+        var results = [OpaquePointer?](repeating: nil, count: sends.count)
+        guard PQenterPipelineMode(handle) == 1 else { return results }
         defer { PQexitPipelineMode(handle) }
-        let beginQueued = PQsendQueryParams(handle, begin, 0, nil, nil, nil, nil, 0) == 1
-        let statementQueued = beginQueued && send(handle) == 1
+        var queued = 0
+        while queued < sends.count, sends[queued](handle) == 1 { queued += 1 }
         // Synchronised even when a send failed, so the connection leaves pipeline mode clean.
-        guard PQpipelineSync(handle) == 1, beginQueued else { return nil }
-        let opened = nextResult(handle)
-        let result = statementQueued ? nextResult(handle) : nil
+        guard PQpipelineSync(handle) == 1 else { return results }
+        for index in 0..<queued { results[index] = nextResult(handle) }
         // Up to the pipeline's synchronisation point (or the end of a broken connection).
         while let extra = PQgetResult(handle) {
             let synchronised = PQresultStatus(extra) == PGRES_PIPELINE_SYNC
             PQclear(extra)
             if synchronised { break }
         }
-        if let opened, PQresultStatus(opened) != PGRES_COMMAND_OK {
-            if let result { PQclear(result) }
-            return opened
-        }
-        if let opened { PQclear(opened) }
-        return result
+        return results
     }
 
     /// One statement's result in a pipeline: its first result, read up to the NULL that ends it.

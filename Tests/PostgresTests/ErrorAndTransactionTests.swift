@@ -118,6 +118,44 @@ struct ErrorAndTransactionTests {
         }
     }
 
+    /// Statements queued for the COMMIT go with it in one exchange; one that fails leaves
+    /// nothing committed, and a savepoint that rolls back drops what it queued.
+    @Test func statementsQueuedForTheCommitGoWithIt() async throws {
+        try await TestDatabase.with { database in
+            let connection = try await database.connect()
+            try await connection.execute("CREATE TABLE t (v int)")
+            let insert = "INSERT INTO t VALUES ($1)"
+            try await connection.execute(insert, [0])
+            let start = await connection.roundTrips
+            try await connection.transaction { connection in
+                try connection.execute(insert, [1])
+                try connection.executeAtCommit(insert, [2])
+                try connection.executeAtCommit(insert, [3])
+            }
+            #expect(await connection.roundTrips - start == 2)
+            let error = await #expect(throws: PostgresError.self) {
+                try await connection.transaction { connection in
+                    try connection.execute(insert, [4])
+                    try connection.executeAtCommit(insert, ["not a number"])
+                    try connection.executeAtCommit(insert, [5])
+                }
+            }
+            #expect(error?.sqlState == "22P02")
+            #expect(await connection.inTransaction == false)
+            struct Boom: Error {}
+            try await connection.transaction { connection in
+                try connection.executeAtCommit(insert, [6])
+                _ = try? connection.transaction { connection in
+                    try connection.executeAtCommit(insert, [7])
+                    throw Boom()
+                }
+            }
+            await #expect(throws: PostgresError.self) { try await connection.executeAtCommit(insert, [8]) }
+            let values = try await connection.query("SELECT v FROM t ORDER BY v").map { try $0.decode("v", as: Int.self) }
+            #expect(values == [0, 1, 2, 3, 6])
+        }
+    }
+
     @Test func notificationIsReceived() async throws {
         try await TestDatabase.with { database in
             let listener = try await database.connect()

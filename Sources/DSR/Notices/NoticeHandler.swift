@@ -170,7 +170,8 @@ public struct NoticeHandler: JobHandler {
             rendered = try templates.render(
                 template, channel: channel, language: language, values: try values(for: row, locale: language.rawValue))
         }
-        try connection.execute(
+        // Sent with the COMMIT, before the message itself.
+        try connection.executeAtCommit(
             """
             UPDATE dsr.outbox
                SET state = $5, send_attempts = send_attempts + 1, send_started_at = now(),

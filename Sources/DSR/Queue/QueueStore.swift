@@ -82,10 +82,17 @@ enum QueueStore {
                 """,
                 [completed.map(\.job.id), completed.map { Int64($0.job.attempt) }])
             let fenced = Set(try rows.map { try $0.decode("id", as: Int64.self) })
+            // A batch of completions only (the usual one): the effects go with the COMMIT, in
+            // one exchange. Otherwise they run here, before the failures and releases, as ever.
+            let atCommit = failed.isEmpty && released.isEmpty
             for item in completed where fenced.contains(item.job.id) {
                 guard case .completed(let result) = item.outcome else { continue }
                 for effect in result.effects {
-                    try connection.execute(effect.sql, effect.parameters)
+                    if atCommit {
+                        try connection.executeAtCommit(effect.sql, effect.parameters)
+                    } else {
+                        try connection.execute(effect.sql, effect.parameters)
+                    }
                 }
             }
             recorded.formUnion(fenced)
