@@ -51,14 +51,23 @@ struct CrashAndOutageTests {
                         "--set", "email.from_address=privacy@smarttec.example", "--set", "notices.dpo_email=dpo@smarttec.example",
                     ])
                 // Each daemon is killed at a random moment while it holds work: once it has a
-                // job running, after a further 0-150 ms.
+                // job running, after a further 0-150 ms, and then, if that outlasted the work
+                // (a fast daemon ends its jobs sooner), at its next running job. The first is
+                // killed as soon as it is seen running a job: a fast daemon may otherwise answer
+                // everything before any kill lands. Done means no request open and no job left
+                // (notices too).
                 var schedule: [Int] = []
                 for _ in 0..<kills {
                     let daemon = try DaemonProcess(arguments, environment: stores.environment)
                     let pid = Int(daemon.pid)
                     var finished = false
-                    _ = try await eventually(timeout: .seconds(20), every: .milliseconds(5)) {
-                        finished = try await connection.count("SELECT count(*) FROM dsr.requests WHERE status <> 'completed'") == 0
+                    let holdsWorkOrIsDone = {
+                        finished =
+                            try await connection.count(
+                                """
+                                SELECT (SELECT count(*) FROM dsr.requests WHERE status <> 'completed')
+                                     + (SELECT count(*) FROM dsr.jobs WHERE state IN ('available', 'running'))
+                                """) == 0
                         let holding = try await connection.count(
                             """
                             SELECT count(*) FROM dsr.jobs j JOIN dsr.workers w ON j.locked_by LIKE w.id || '%'
@@ -66,15 +75,18 @@ struct CrashAndOutageTests {
                             """, [pid])
                         return finished || holding > 0
                     }
+                    _ = try await eventually(timeout: .seconds(20), every: .milliseconds(5), holdsWorkOrIsDone)
                     if finished {
                         daemon.signal(SIGKILL)
                         break
                     }
-                    let milliseconds = Int.random(in: 0...150, using: &random)
+                    let milliseconds = schedule.isEmpty ? 0 : Int.random(in: 0...150, using: &random)
                     schedule.append(milliseconds)
                     try await Task.sleep(for: .milliseconds(milliseconds))
+                    _ = try await eventually(timeout: .seconds(20), every: .milliseconds(1), holdsWorkOrIsDone)
                     daemon.signal(SIGKILL)
                     _ = try await daemon.waitForExit(timeout: .seconds(30))
+                    if finished { break }
                 }
                 let context = "seed \(seed) (DSRD_KILL_SEED), \(schedule.count) kills, each this many ms after a job started: \(schedule)"
                 let survivor = try DaemonProcess(arguments, environment: stores.environment)
