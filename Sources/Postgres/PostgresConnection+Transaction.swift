@@ -55,6 +55,16 @@ extension PostgresConnection {
 }
 
 extension PostgresConnection {
+    /// Opens a transaction whose end the caller sends itself (`COMMIT` or `ROLLBACK` through
+    /// ``execute(_:_:)``), for one that spans awaits on other connections. Like
+    /// ``transaction(_:_:)``, the BEGIN goes with the first statement.
+    public func begin(_ mode: TransactionMode = .readWrite) throws {
+        guard !inTransaction else { throw PostgresError(kind: .usage, message: "a transaction is already open") }
+        pendingBegin = mode.rawValue
+    }
+}
+
+extension PostgresConnection {
     /// Runs `body` in a transaction and, before committing, awaits `beforeCommit` with its
     /// result: work elsewhere (recording in another database what this transaction did) that
     /// must be done before this transaction's effects become durable. The connection must

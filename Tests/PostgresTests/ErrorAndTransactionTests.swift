@@ -114,6 +114,13 @@ struct ErrorAndTransactionTests {
             }
             #expect(error?.sqlState == "25006")
             #expect(await connection.inTransaction == false)
+            // A transaction ended by hand: its BEGIN goes with its first statement too.
+            let handMade = await connection.roundTrips
+            try await connection.begin()
+            #expect(await connection.inTransaction)
+            try await connection.execute(insert, [3])
+            try await connection.execute("ROLLBACK")
+            #expect(await connection.roundTrips - handMade == 2)
             #expect(try await connection.query("SELECT count(*) AS n FROM t")[0].decode("n", as: Int.self) == 2)
         }
     }

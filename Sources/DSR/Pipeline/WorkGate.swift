@@ -23,7 +23,7 @@ public struct WorkGate: Sendable {
 
     /// Opens the lock transaction and throws `Stopped` unless the request still allows work.
     public func admit() async throws {
-        if await !connection.inTransaction { try await connection.execute("BEGIN") }
+        if await !connection.inTransaction { try await connection.begin() }
         let status = try await connection.query(
             "SELECT status FROM dsr.requests WHERE id = $1 FOR SHARE", [requestID]
         ).first?.decode("status", as: RequestStatus.self, of: "request \(requestID)")
