@@ -240,7 +240,7 @@ public actor PostgresConnection {
         pendingBegin = nil
         let handle = try liveHandle()
         var sends: [(OpaquePointer) -> Int32] = []
-        if let begin { sends.append { PQsendQueryParams($0, begin, 0, nil, nil, nil, nil, 0) } }
+        if let begin { sends.append(Self.sending(begin)) }
         for statement in queued {
             let count = Int32(statement.values.count)
             if Self.isPreparable(statement.sql) {
@@ -252,7 +252,7 @@ public actor PostgresConnection {
                 }
             }
         }
-        sends.append { PQsendQueryParams($0, "COMMIT", 0, nil, nil, nil, nil, 0) }
+        sends.append(Self.sending("COMMIT"))
         roundTrips += 1
         var failure: Error?
         for result in Self.pipelined(sends, on: handle) where failure == nil {
@@ -263,6 +263,7 @@ public actor PostgresConnection {
         throw failure
     }
 
+    /// Runs one statement and returns its result: `exec` runs it alone (a `PQexec…` call);
     /// with a BEGIN pending, `send` queues it (the matching `PQsend…` call) behind the BEGIN
     /// in one pipeline, so opening the transaction costs no round trip of its own.
     private func run(
@@ -272,7 +273,7 @@ public actor PostgresConnection {
         guard let begin = pendingBegin else { return exec(handle) }
         pendingBegin = nil
         let results = withoutActuallyEscaping(send) { send in
-            Self.pipelined([{ PQsendQueryParams($0, begin, 0, nil, nil, nil, nil, 0) }, send], on: handle)
+            Self.pipelined([Self.sending(begin), send], on: handle)
         }
         // The BEGIN's failure, if it failed (the statement was then not run).
         if let opened = results[0], PQresultStatus(opened) != PGRES_COMMAND_OK {
@@ -302,6 +303,11 @@ public actor PostgresConnection {
             if synchronised { break }
         }
         return results
+    }
+
+    /// Queues a statement without parameters (BEGIN, COMMIT) in a pipeline.
+    private static func sending(_ sql: String) -> (OpaquePointer) -> Int32 {
+        { PQsendQueryParams($0, sql, 0, nil, nil, nil, nil, 0) }
     }
 
     /// One statement's result in a pipeline: its first result, read up to the NULL that ends it.
