@@ -11,7 +11,9 @@ public enum StagedFiles {
         guard let file = files.first(where: { $0.path == path }), let staged = file.staged else {
             throw StagedFileError("\(path) was not staged deflated")
         }
-        let deflated = try Data(contentsOf: directory.appendingPathComponent(ExportedFile.stagedName(path)))
+        let (staging, offset) = file.stagedLocation(in: directory)
+        let held = try Data(contentsOf: URL(fileURLWithPath: staging))
+        let deflated = Data(held.dropFirst(offset).prefix(staged.packOffset == nil ? held.count : staged.deflatedSize))
         guard deflated.count == staged.deflatedSize else {
             throw StagedFileError("\(path): \(deflated.count) deflated bytes, the task recorded \(staged.deflatedSize)")
         }

@@ -32,7 +32,7 @@ struct TableFileWriterTests {
             let directory = try temporaryDirectory()
             defer { try? FileManager.default.removeItem(at: directory) }
             let files: [ExportedFile] = try await connection.transactionIf(inTransaction) { connection in
-                let writer = try TableFileWriter(directory: directory, store: "s", table: "t", formats: [.json, .csv])
+                let writer = try TableFileWriter(pack: StagingPack(directory: directory, store: "s"), table: "t", formats: [.json, .csv])
                 for _ in 0..<2 {
                     try connection.stream(query, [hostileText], fetchSize: 1) { row in
                         try writer.write(
@@ -92,7 +92,7 @@ struct TableFileWriterTests {
         let files = try await TestDatabase.with { database in
             let connection = try await database.connect()
             return try await connection.transactionIf(false) { connection in
-                let writer = try TableFileWriter(directory: directory, store: "s", table: "t", formats: [.json])
+                let writer = try TableFileWriter(pack: StagingPack(directory: directory, store: "s"), table: "t", formats: [.json])
                 try connection.stream("SELECT $1::json AS doc", [stored]) { row in
                     try writer.write(
                         columns: row.columns, kinds: row.columnTypes.map(TableFileWriter.FieldKind.init(postgresType:)), row: row)
@@ -126,7 +126,7 @@ struct TableFileWriterTests {
             let columns = try await connection.query("SELECT * FROM probe LIMIT 0").columns
             let kinds = try await connection.query("SELECT * FROM probe").columnTypes.map(TableFileWriter.FieldKind.init(postgresType:))
             let files = try await connection.transaction { connection in
-                let writer = try TableFileWriter(directory: directory, store: "s", table: "t", formats: [.json, .csv])
+                let writer = try TableFileWriter(pack: StagingPack(directory: directory, store: "s"), table: "t", formats: [.json, .csv])
                 let scratch = CopyScratch()
                 for _ in 0..<2 {
                     try connection.copyOut("COPY (SELECT * FROM probe) TO STDOUT") { line in
@@ -161,7 +161,8 @@ struct TableFileWriterTests {
                 let directory = try temporaryDirectory()
                 defer { try? FileManager.default.removeItem(at: directory) }
                 let files = try await connection.transaction { connection in
-                    let writer = try TableFileWriter(directory: directory, store: "s", table: "t", formats: [.json, .csv])
+                    let writer = try TableFileWriter(
+                        pack: StagingPack(directory: directory, store: "s"), table: "t", formats: [.json, .csv])
                     if copying {
                         let scratch = CopyScratch()
                         try connection.copyOut("COPY (SELECT * FROM probe) TO STDOUT") { line in
@@ -199,12 +200,13 @@ struct TableFileWriterTests {
     @Test func emptyTableIsAnEmptyArrayAndAnEmptyCSV() throws {
         let directory = try temporaryDirectory()
         defer { try? FileManager.default.removeItem(at: directory) }
-        let writer = try TableFileWriter(directory: directory, store: "s", table: "t", formats: [.json, .csv])
+        let pack = StagingPack(directory: directory, store: "s")
+        let writer = try TableFileWriter(pack: pack, table: "t", formats: [.json, .csv])
         let files = try writer.finish()
         #expect(String(decoding: try StagedFiles.contents(of: "s/t.json", in: directory, files: files), as: UTF8.self) == "[]\n")
         #expect(files.map(\.size) == [3, 0])
         // With its columns known before any row (a SQL store's catalog), the CSV has its header.
-        let known = try TableFileWriter(directory: directory, store: "s", table: "u", formats: [.json, .csv])
+        let known = try TableFileWriter(pack: pack, table: "u", formats: [.json, .csv])
         known.start(columns: ["id", "note"])
         let headed = try known.finish()
         #expect(String(decoding: try StagedFiles.contents(of: "s/u.csv", in: directory, files: headed), as: UTF8.self) == "id,note\r\n")

@@ -13,16 +13,24 @@ struct ZIPWriterTests {
     }
 
     /// Stages a store's table the way a store task does, then assembles the bundle.
-    static func bundle(zip64Limit: UInt64, stagedUncompressed: Bool = false) throws -> (zip: String, files: [ExportedFile], folder: URL) {
+    /// `inMemoryLimit`: the pack's; files whose deflated bytes outgrow it are staged in files
+    /// of their own.
+    static func bundle(
+        zip64Limit: UInt64, stagedUncompressed: Bool = false, inMemoryLimit: Int = StagingPack.defaultInMemoryLimit
+    ) throws -> (zip: String, files: [ExportedFile], folder: URL) {
         let folder = FileManager.default.temporaryDirectory.appendingPathComponent("zipwriter-\(UUID().uuidString)")
         try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
         let staging = folder.appendingPathComponent("staging")
         try FileManager.default.createDirectory(at: staging, withIntermediateDirectories: true)
-        let writer = try TableFileWriter(directory: staging, store: "ร้านค้า", table: "orders", formats: [.json, .csv])
+        let pack = StagingPack(directory: staging, store: "ร้านค้า", inMemoryLimit: inMemoryLimit)
+        let writer = try TableFileWriter(pack: pack, table: "orders", formats: [.json, .csv])
         for row in rows { try writer.write(columns: ["id", "note", "paid", "gone"], values: row) }
-        var files = try writer.finish()
+        let small = try TableFileWriter(pack: pack, table: "notes", formats: [.json])
+        try small.write(columns: ["note"], values: [.string("ส่งของช่วงเย็น")])
+        var files = try writer.finish() + small.finish()
         if stagedUncompressed {
-            // As a dsrd from before staged files were deflated left them: plain bytes.
+            // As a dsrd from before staged files were deflated left them: plain bytes, each
+            // file in a file of its own (the caller sets an in-memory limit of 0).
             for index in files.indices {
                 let path = staging.path + "/" + ExportedFile.stagedName(files[index].path)
                 let plain = try inflate(path)
@@ -73,15 +81,30 @@ struct ZIPWriterTests {
         return try #require(try JSONSerialization.jsonObject(with: python(script, zip)) as? [String: Any])
     }
 
-    @Test(arguments: [UInt64(0xFFFF_FFFF), 1])
-    func bothReadersAgreeWithTheManifest(zip64Limit: UInt64) throws {
+    @Test(arguments: [UInt64(0xFFFF_FFFF), 1], [StagingPack.defaultInMemoryLimit, 1024])
+    func bothReadersAgreeWithTheManifest(zip64Limit: UInt64, inMemoryLimit: Int) throws {
         // A limit of 1 writes every size and offset as ZIP64, as a 4 GiB export would.
-        let (zip, files, folder) = try Self.bundle(zip64Limit: zip64Limit)
+        let (zip, files, folder) = try Self.bundle(zip64Limit: zip64Limit, inMemoryLimit: inMemoryLimit)
         defer { try? FileManager.default.removeItem(at: folder) }
+        // Small files share the store's pack; with a limit of 1 KiB, the table outgrows it and
+        // gets staging files of its own, while the one-row table stays in the pack.
+        let staged = FileSystem.entries(of: folder.appendingPathComponent("staging").path).map(\.name).sorted()
+        let pack = ExportedFile.packName(store: "ร้านค้า")
+        if inMemoryLimit == 1024 {
+            #expect(staged == [pack, ExportedFile.stagedName("ร้านค้า/orders.csv"), ExportedFile.stagedName("ร้านค้า/orders.json")])
+            #expect(files.map { $0.staged?.packOffset != nil } == [false, false, true])
+        } else {
+            #expect(staged == [pack])
+            #expect(
+                files.compactMap(\.staged?.packOffset) == [
+                    0, files[0].staged!.deflatedSize, files[0].staged!.deflatedSize + files[1].staged!.deflatedSize,
+                ])
+        }
         #expect(ExportVerifier.problems(path: zip) == [])
         let read = try Self.pythonReads(zip)
         #expect(read["bad"] is NSNull)
-        #expect(read["names"] as? [String] == ["manifest.json", "summary.txt", "ร้านค้า/orders.csv", "ร้านค้า/orders.json"])
+        #expect(
+            read["names"] as? [String] == ["manifest.json", "summary.txt", "ร้านค้า/notes.json", "ร้านค้า/orders.csv", "ร้านค้า/orders.json"])
         #expect(read["rows"] as? Int == Self.rows.count)
         #expect(read["note"] as? String == "สมชาย 7, \"quoted\"\nline")
         #expect(read["paid"] as? Bool == false)
@@ -95,11 +118,28 @@ struct ZIPWriterTests {
     /// A request whose store tasks ran under an older dsrd left its files uncompressed; the
     /// assembly after an upgrade deflates them itself.
     @Test func filesStagedUncompressedAreStillBundled() throws {
-        let (zip, _, folder) = try Self.bundle(zip64Limit: 0xFFFF_FFFF, stagedUncompressed: true)
+        let (zip, _, folder) = try Self.bundle(zip64Limit: 0xFFFF_FFFF, stagedUncompressed: true, inMemoryLimit: 0)
         defer { try? FileManager.default.removeItem(at: folder) }
         #expect(ExportVerifier.problems(path: zip) == [])
         #expect(try Self.pythonReads(zip)["bad"] is NSNull)
         #expect(FileSystem.entries(of: folder.appendingPathComponent("staging").path).allSatisfy { !$0.name.hasSuffix(".deflate") })
+    }
+
+    /// A pack cut short (a disk that filled, a file truncated by hand) is not taken for staged:
+    /// the assembly exports the store again rather than zip what is left.
+    @Test func aPackCutShortIsNotStaged() throws {
+        let (_, files, folder) = try Self.bundle(zip64Limit: 0xFFFF_FFFF)
+        defer { try? FileManager.default.removeItem(at: folder) }
+        let staging = folder.appendingPathComponent("staging")
+        #expect(files.allSatisfy { ExportBundle.isStaged($0, in: staging) })
+        let pack = staging.path + "/" + ExportedFile.packName(store: "ร้านค้า")
+        #expect(truncate(pack, off_t(try #require(FileSystem.size(pack)) - 1)) == 0)
+        #expect(files.map { ExportBundle.isStaged($0, in: staging) } == [true, true, false])
+        let bundle = ExportBundle(
+            requestID: UUID(), kind: .access, language: .english, stores: [], files: files,
+            timeZone: TimeZone(identifier: "Asia/Bangkok")!, company: DSRConfiguration.Company())
+        #expect(throws: FileSystemError.self) { try bundle.write(staging: staging, to: folder.appendingPathComponent("cut.zip")) }
+        #expect(FileSystem.size(folder.appendingPathComponent("cut.zip").path) == nil)
     }
 
     @Test func dosTimesAreLocalToTheCompany() throws {

@@ -60,7 +60,10 @@ struct ExportBundle {
 
     /// Whether a task's file is still in the staging folder, complete.
     static func isStaged(_ file: ExportedFile, in staging: URL) -> Bool {
-        FileSystem.size(staging.path + "/" + ExportedFile.stagedName(file.path)) == (file.staged?.deflatedSize ?? file.size)
+        let (path, offset) = file.stagedLocation(in: staging)
+        guard let size = FileSystem.size(path) else { return false }
+        let length = file.staged?.deflatedSize ?? file.size
+        return file.staged?.packOffset == nil ? size == length : size >= offset + length
     }
 
     /// An entry's bytes, read in `chunkSize` pieces; nil when it cannot be read.
@@ -112,16 +115,17 @@ struct ExportBundle {
         FileSystem.remove(temporary)
         let zip = try ZIPWriter(path: temporary, modified: now, timeZone: timeZone, zip64Limit: zip64Limit)
         for file in files {
-            let path = staging.path + "/" + ExportedFile.stagedName(file.path)
+            let (path, offset) = file.stagedLocation(in: staging)
             if let staged = file.staged {
                 try zip.addDeflated(
-                    name: file.path, crc32: staged.crc32, size: file.size, deflatedPath: path, deflatedSize: staged.deflatedSize)
+                    name: file.path, crc32: staged.crc32, size: file.size, deflatedPath: path, at: offset,
+                    wholeFile: staged.packOffset == nil, deflatedSize: staged.deflatedSize)
             } else {
                 let deflated = try Self.deflate(path, into: path + ".deflate")
                 defer { FileSystem.remove(path + ".deflate") }
                 try zip.addDeflated(
-                    name: file.path, crc32: deflated.crc32, size: deflated.size, deflatedPath: path + ".deflate",
-                    deflatedSize: deflated.deflatedSize)
+                    name: file.path, crc32: deflated.crc32, size: deflated.size, deflatedPath: path + ".deflate", at: 0,
+                    wholeFile: true, deflatedSize: deflated.deflatedSize)
             }
         }
         try zip.add(name: "summary.txt", bytes: summaryBytes)

@@ -31,23 +31,29 @@ enum FileSystem {
         }
     }
 
-    /// Hands the file at `path` to `body` in pieces of at most `chunk` bytes, from the start to
-    /// its end, and returns how many bytes it had: memory does not depend on the file's size.
+    /// Hands the file at `path` to `body` in pieces of at most `chunk` bytes, from `offset`
+    /// to its end or until `limit` bytes were read, and returns how many bytes that was:
+    /// memory does not depend on the file's size.
     @discardableResult
-    static func readChunks(of path: String, chunk: Int = 1 << 18, _ body: (UnsafeRawBufferPointer) throws -> Void) throws -> Int {
+    static func readChunks(
+        of path: String, from offset: Int = 0, upTo limit: Int = .max, chunk: Int = 1 << 18,
+        _ body: (UnsafeRawBufferPointer) throws -> Void
+    ) throws -> Int {
         let descriptor = open(path, O_RDONLY | O_CLOEXEC)
         guard descriptor >= 0 else { throw FileSystemError.failed("read", path: path, errno: errno) }
         defer { close(descriptor) }
-        var buffer = [UInt8](repeating: 0, count: chunk)
+        var buffer = [UInt8](repeating: 0, count: max(chunk, 1))
         var total = 0
-        while true {
-            let read = buffer.withUnsafeMutableBytes { Glibc.read(descriptor, $0.baseAddress!, $0.count) }
+        while total < limit {
+            let wanted = min(buffer.count, limit - total)
+            let read = buffer.withUnsafeMutableBytes { pread(descriptor, $0.baseAddress!, wanted, off_t(offset + total)) }
             if read < 0 && errno == EINTR { continue }
             guard read >= 0 else { throw FileSystemError.failed("read", path: path, errno: errno) }
             if read == 0 { return total }
             try buffer.withUnsafeBytes { try body(UnsafeRawBufferPointer(rebasing: $0[0..<read])) }
             total += read
         }
+        return total
     }
 
     /// Writes `bytes` as a new file (0600).

@@ -66,13 +66,14 @@ final class TableFileWriter {
     let jsonPath: String
     let csvPath: String
 
-    init(directory: URL, store: String, table: String, formats: ExportFormats) throws {
-        self.store = store
+    /// Stages the table's files through `pack`, the store's (one per store task).
+    init(pack: StagingPack, table: String, formats: ExportFormats) throws {
+        store = pack.store
         self.table = table
         jsonPath = "\(store)/\(table).json"
         csvPath = "\(store)/\(table).csv"
-        json = try StagedFileWriter(path: directory.path + "/" + ExportedFile.stagedName(jsonPath))
-        csv = formats.contains(.csv) ? try StagedFileWriter(path: directory.path + "/" + ExportedFile.stagedName(csvPath)) : nil
+        json = try StagedFileWriter(pack: pack, path: jsonPath)
+        csv = formats.contains(.csv) ? try StagedFileWriter(pack: pack, path: csvPath) : nil
         json.buffer.append(UInt8(ascii: "["))
     }
 

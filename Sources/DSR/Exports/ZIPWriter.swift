@@ -39,11 +39,18 @@ final class ZIPWriter {
         if descriptor >= 0 { close(descriptor) }
     }
 
-    /// Adds an entry whose raw DEFLATE bytes are the whole of the file at `deflatedPath`.
-    /// A file of another length than `deflatedSize` fails the ZIP (it is never renamed into place).
-    func addDeflated(name: String, crc32: UInt32, size: Int, deflatedPath: String, deflatedSize: Int) throws {
+    /// Adds an entry whose raw DEFLATE bytes are the `deflatedSize` bytes at `offset` of the
+    /// file at `deflatedPath`, or with `wholeFile` all of it. Fewer bytes there (or, with
+    /// `wholeFile`, a file of another length) fail the ZIP (it is never renamed into place).
+    func addDeflated(
+        name: String, crc32: UInt32, size: Int, deflatedPath: String, at offset: Int, wholeFile: Bool, deflatedSize: Int
+    ) throws {
         try writeLocalHeader(name: name, crc32: crc32, size: size, deflatedSize: deflatedSize)
-        let copied = try FileSystem.readChunks(of: deflatedPath) { try emit($0) }
+        // One byte more than expected is read from a file of its own, to tell a longer one.
+        let copied = try FileSystem.readChunks(
+            of: deflatedPath, from: offset, upTo: wholeFile ? deflatedSize + 1 : deflatedSize,
+            chunk: min(ExportBundle.chunkSize, deflatedSize + 1)
+        ) { try emit($0) }
         guard copied == deflatedSize else {
             throw FileSystemError(description: "\(deflatedPath) holds \(copied) bytes, not the \(deflatedSize) its task recorded")
         }

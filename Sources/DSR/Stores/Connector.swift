@@ -39,6 +39,10 @@ public struct ExportedFile: Codable, Sendable, Equatable {
         public var crc32: UInt32
         /// Bytes of raw DEFLATE in the staging folder.
         public var deflatedSize: Int
+        /// Where those bytes begin in the store's pack (``ExportedFile/packName(store:)``);
+        /// nil when the file has a staging file of its own (``ExportedFile/stagedName(_:)``),
+        /// as a large one does, and as every file did before packs (2026-11-28).
+        public var packOffset: Int? = nil
     }
 
     public init(path: String, sha256: String, size: Int, rows: Int, store: String, table: String, staged: Staged? = nil) {
@@ -56,6 +60,20 @@ public struct ExportedFile: Codable, Sendable, Equatable {
         var file = self
         file.staged = nil
         return file
+    }
+
+    /// The file staged for it: the path of the file that holds its deflated bytes, and where
+    /// they begin in it.
+    public func stagedLocation(in staging: URL) -> (path: String, offset: Int) {
+        if let offset = staged?.packOffset { return (staging.path + "/" + Self.packName(store: store), offset) }
+        return (staging.path + "/" + Self.stagedName(path), 0)
+    }
+
+    /// The name of a store's pack in its request's staging folder (``StagingPack``). It starts
+    /// with the store's staged-name prefix, and `%p` appears in no staged name (`%` is
+    /// escaped as `%25`), so no table's file can take it.
+    public static func packName(store: String) -> String {
+        stagedName(store + "/") + "%pack"
     }
 
     /// The file's name in its request's staging folder: its path in the bundle with `%` and

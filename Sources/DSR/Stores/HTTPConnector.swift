@@ -38,8 +38,9 @@ public struct HTTPConnector: Connector {
     public func export(_ identity: IdentitySet, into directory: URL, formats: ExportFormats) async throws -> [ExportedFile] {
         let tables = try await fetch(identity)
         var files: [ExportedFile] = []
+        let pack = StagingPack(directory: directory, store: mapping.name)
         for table in mapping.tables {
-            let writer = try TableFileWriter(directory: directory, store: mapping.name, table: table.name, formats: formats)
+            let writer = try TableFileWriter(pack: pack, table: table.name, formats: formats)
             let rows = tables[table.name] ?? []
             let columns = Array(Set(rows.flatMap(\.keys))).sorted()
             for row in rows {

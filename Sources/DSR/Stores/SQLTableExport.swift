@@ -15,8 +15,7 @@ final class SQLTableExport: Sendable {
     }
 
     let tables: [Table]
-    private let directory: URL
-    private let store: String
+    private let pack: StagingPack
     private let formats: ExportFormats
     private let state = Mutex(State())
 
@@ -28,8 +27,7 @@ final class SQLTableExport: Sendable {
 
     init(tables: [Table], directory: URL, store: String, formats: ExportFormats) {
         self.tables = tables
-        self.directory = directory
-        self.store = store
+        pack = StagingPack(directory: directory, store: store)
         self.formats = formats
     }
 
@@ -65,7 +63,7 @@ final class SQLTableExport: Sendable {
     }
 
     private func copy(_ table: Table, on connection: isolated PostgresConnection) throws -> [ExportedFile] {
-        let writer = try TableFileWriter(directory: directory, store: store, table: table.name, formats: formats)
+        let writer = try TableFileWriter(pack: pack, table: table.name, formats: formats)
         writer.start(columns: table.columns)
         let scratch = CopyScratch()
         try connection.copyOut(table.sql) { line in
