@@ -135,6 +135,43 @@ struct ErasureTests {
 extension ErasureTests {
     /// Issue 15: the proof key and anything derived from it (the identifier key, its HMAC
     /// pads) never leave the daemon, even with every statement and parameter logged.
+    /// An append to the audit chain first looks for the entry a re-run would have appended
+    /// already, under the lock every append takes. The chain gains an entry per erasure and is
+    /// kept for ever: that lookup must go through an index, not read the chain.
+    @Test func anAppendToTheAuditChainDoesNotReadTheWholeChain() async throws {
+        try await TestDatabase.migrated { _, connection in
+            try await connection.execute(
+                """
+                INSERT INTO dsr.sweeps (id, started_at, as_of, rows, summary, proof, sha256, key_id)
+                SELECT gen_random_uuid(), now(), now(), 0, '{}', '', '', '' FROM generate_series(1, 20000)
+                """)
+            try await connection.execute(
+                """
+                INSERT INTO dsr.audit_log (seq, sweep_id, proof_sha256, prev_hash, entry_hash)
+                SELECT row_number() OVER (), id, md5(id::text), '', md5(id::text) || 'e' FROM dsr.sweeps
+                """)
+            try await connection.execute("ANALYZE dsr.audit_log")
+            let request = try await connection.query(
+                "SELECT dsr.submit('erasure', '{\"customer_id\": \"C0000001\"}', $1::jsonb) AS id",
+                [#"{"verification": {"method": "in_person", "evidence": "ID card checked", "operator": "test"}}"#]
+            )[0].decode("id", as: UUID.self)
+            let sweep = try await connection.query("SELECT sweep_id AS id FROM dsr.audit_log WHERE seq = 7")[0].decode("id", as: UUID.self)
+            try await connection.execute("BEGIN")
+            let digest = String(repeating: "a", count: 64)
+            let first = try await connection.query("SELECT seq FROM dsr.append_audit($1, $2)", [request, digest])[0]
+            let again = try await connection.query("SELECT seq FROM dsr.append_audit($1, $2)", [request, digest])[0]
+            let swept = try await connection.query(
+                "SELECT seq FROM dsr.append_sweep_audit($1, (SELECT proof_sha256 FROM dsr.audit_log WHERE seq = 7))", [sweep])[0]
+            let scans = try await connection.query(
+                "SELECT seq_scan FROM pg_stat_xact_user_tables WHERE relid = 'dsr.audit_log'::regclass")[0].decode("seq_scan", as: Int.self)
+            try await connection.execute("ROLLBACK")
+            #expect(try first.decode("seq", as: Int64.self) == 20001)
+            #expect(try again.decode("seq", as: Int64.self) == 20001)
+            #expect(try swept.decode("seq", as: Int64.self) == 7)
+            #expect(scans == 0)
+        }
+    }
+
     @Test func theProofKeyNeverReachesAStoreEvenWithEveryStatementLogged() async throws {
         try await TestDatabase.migrated { database, connection in
             try await StoreFixture.with { stores in
