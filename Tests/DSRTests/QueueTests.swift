@@ -161,26 +161,60 @@ struct QueueTests {
     /// The claim connection plans the claim once, for any limit. With finished jobs kept in
     /// the table and a backlog ready, that one plan must still find the picked rows through
     /// `jobs_pkey`, not hash the whole table on every claim (the generic plan of a join to the
-    /// picked rows did: it expected a tenth of the backlog to be claimed at once).
-    @Test func theClaimsOnePlanNeverReadsTheWholeQueue() async throws {
+    /// picked rows did: it expected a tenth of the backlog to be claimed at once). With the
+    /// pipeline's context, each claimed job's request is one probe of `requests_pkey`.
+    @Test(arguments: [false, true])
+    func theClaimsOnePlanNeverReadsTheWholeQueue(withContext: Bool) async throws {
         try await TestDatabase.migrated { _, connection in
             try await connection.execute(
                 """
                 INSERT INTO dsr.jobs (kind, payload, state, finished_at)
                 SELECT 'probe', '{}', 'completed', now() FROM generate_series(1, 20000)
                 """)
-            try await connection.execute("INSERT INTO dsr.jobs (kind, payload) SELECT 'probe', '{}' FROM generate_series(1, 3000)")
-            try await connection.execute("ANALYZE dsr.jobs")
+            if withContext {
+                // A backlog of requests, each with its job and events.
+                _ = try await connection.query(
+                    """
+                    SELECT count(dsr.submit('access', jsonb_build_object('email', 'p' || g || '@example.com'), $1::jsonb))
+                      FROM generate_series(1, 3000) AS g
+                    """, [#"{"verification": {"method": "in_person", "evidence": "ID card checked", "operator": "test"}}"#])
+            } else {
+                try await connection.execute("INSERT INTO dsr.jobs (kind, payload) SELECT 'probe', '{}' FROM generate_series(1, 3000)")
+            }
+            try await connection.execute("ANALYZE")
+            let context = withContext ? FanOut.claimContext : nil
             try await connection.execute(
-                "PREPARE claim_once (bigint, text, bigint) AS \(QueueStore.claimStatement)")
+                "PREPARE claim_once (bigint, text, bigint\(withContext ? ", text[]" : "")) AS \(QueueStore.claimStatement(context: context))"
+            )
             try await connection.execute("SET plan_cache_mode = \(PostgresConnection.genericPlansAlways.value)")
             try await connection.execute("BEGIN")
-            let plan = try await connection.query("EXPLAIN EXECUTE claim_once (4, 'w', 60000)").map {
-                try $0.decode(at: 0, as: String.self)
-            }.joined(separator: "\n")
+            let plan = try await connection.query(
+                "EXPLAIN EXECUTE claim_once (4, 'w', 60000\(withContext ? ", '{request,store_task,finalize}'" : ""))"
+            ).map { try $0.decode(at: 0, as: String.self) }.joined(separator: "\n")
+            // And the claim itself: the jobs of the context's kinds come with their request; a
+            // job of another kind (claimed first) does not, though it names a request.
+            try await connection.execute("DELETE FROM dsr.jobs WHERE kind = 'notice'")
+            try await connection.execute(
+                "INSERT INTO dsr.jobs (kind, request_id, payload, priority) SELECT 'probe', id, '{}', -1 FROM dsr.requests LIMIT 1")
+            let jobs = try await connection.transactionIf(false) { connection in
+                try QueueStore.claim(connection, limit: 4, workerID: "w", lease: .seconds(60), context: context)
+            }
             try await connection.execute("ROLLBACK")
-            #expect(!plan.contains("Seq Scan"), "\(plan)")
+            for table in ["jobs", "requests", "request_events"] {
+                #expect(!plan.contains("Seq Scan on \(table)"), "\(plan)")
+            }
             #expect(plan.contains("Index Scan using jobs_pkey"), "\(plan)")
+            #expect(plan.contains("requests_pkey") == withContext, "\(plan)")
+            #expect(jobs.count == 4)
+            #expect(
+                jobs.map(\.kind).sorted()
+                    == (withContext ? ["probe", "request", "request", "request"] : ["probe", "probe", "probe", "probe"]))
+            for job in jobs {
+                #expect((job.context != nil) == (withContext && job.kind == "request"), "\(job.kind)")
+                guard let row = job.context else { continue }
+                #expect(try row.decode("context_kind", as: String.self) == "access")
+                #expect(try row.decode("context_status", as: String.self) == "received")
+            }
         }
     }
 }

@@ -87,7 +87,8 @@ public struct DSRDaemon<C: Clock>: Service where C.Duration == Duration {
                 queue: configuration.queue,
                 shutdownGrace: configuration.daemon.shutdownGrace,
                 workerID: Self.workerID(instanceName: configuration.daemon.instanceName),
-                version: DSRVersion.current, sessionSettings: configuration.database.sessionSettings),
+                version: DSRVersion.current, sessionSettings: configuration.database.sessionSettings,
+                claimContext: FanOut.claimContext),
             conninfo: conninfo,
             handlers: [
                 .request: RequestHandler(fanOut: fanOut), .storeTask: StoreTaskHandler(fanOut: fanOut),

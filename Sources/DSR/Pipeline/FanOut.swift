@@ -268,56 +268,85 @@ public struct FanOut: Sendable {
         }
     }
 
+    /// What every step of a request reads of it (``RequestRow``): select-list entries over
+    /// `dsr.requests AS r`, each name starting with `prefix`.
+    static func requestSelectList(prefix: String) -> String {
+        [
+            ("kind", "r.kind"), ("locale", "r.locale"), ("status", "r.status"), ("subject", "r.subject::text"),
+            ("identities", "r.identities::text"), ("export_file", "r.result ->> 'export_file'"), ("received_at", "r.received_at"),
+            ("payload", "r.payload::text"),
+            ("resumed", "EXISTS (SELECT 1 FROM dsr.request_events AS e WHERE e.request_id = r.id AND e.step = 'resumed')"),
+            ("needs_verification", "dsr.needs_verification(r.id)"), ("has_representative", "r.representative IS NOT NULL"),
+            ("has_guardian", "dsr.has_guardian(r.representative, r.subject)"),
+            ("by_dsrd", "r.verification_method IS NOT DISTINCT FROM 'system'"), ("has_no_channel", "cardinality(r.channels) = 0"),
+            ("paused", "(SELECT coalesce(string_agg(p.store || chr(31) || p.reason, chr(30)), '') FROM dsr.paused_stores AS p)"),
+            ("approvals", "(SELECT count(*) FROM dsr.approvals AS a WHERE a.request_id = r.id)"),
+            (
+                "restricted_while_deciding",
+                """
+                (EXISTS (SELECT 1 FROM dsr.request_events AS e WHERE e.request_id = r.id AND e.step = 'restricted_while_deciding')
+                 AND NOT EXISTS (SELECT 1 FROM dsr.request_events AS e WHERE e.request_id = r.id AND e.step = 'restriction_lifted'))
+                """
+            ),
+        ].map { name, expression in "\(expression) AS \(prefix)\(name)" }.joined(separator: ",\n")
+    }
+
+    /// The steps' jobs get their request's row with their claim (``ClaimContext``): one
+    /// statement and round trip fewer per job.
+    public static let claimContext = ClaimContext(
+        kinds: [JobKind.request, .storeTask, .finalize].map(\.rawValue), selectList: requestSelectList(prefix: ClaimContext.prefix))
+
+    private static let requestStatement = "SELECT \(requestSelectList(prefix: "")) FROM dsr.requests AS r WHERE r.id = $1"
+
+    /// The job's request: the row its claim read (``Job/context``), or read now.
+    func loadRequest(for job: Job, id: UUID) async throws -> RequestRow {
+        if let row = job.context { return try requestRow(row, id: id, prefix: ClaimContext.prefix) }
+        return try await loadRequest(id)
+    }
+
     func loadRequest(_ id: UUID) async throws -> RequestRow {
         let rows = try await pool.withConnection { connection in
-            try await connection.query(
-                """
-                SELECT kind, locale, status, subject::text AS subject, identities::text AS identities,
-                       result ->> 'export_file' AS export_file, received_at, payload::text AS payload,
-                       EXISTS (SELECT 1 FROM dsr.request_events AS e WHERE e.request_id = r.id AND e.step = 'resumed') AS resumed,
-                       dsr.needs_verification(r.id) AS needs_verification,
-                       r.representative IS NOT NULL AS has_representative,
-                       dsr.has_guardian(r.representative, r.subject) AS has_guardian,
-                       r.verification_method IS NOT DISTINCT FROM 'system' AS by_dsrd,
-                       cardinality(r.channels) = 0 AS has_no_channel,
-                       (SELECT coalesce(string_agg(p.store || chr(31) || p.reason, chr(30)), '') FROM dsr.paused_stores AS p) AS paused,
-                       (SELECT count(*) FROM dsr.approvals AS a WHERE a.request_id = r.id) AS approvals,
-                       (EXISTS (SELECT 1 FROM dsr.request_events AS e WHERE e.request_id = r.id AND e.step = 'restricted_while_deciding')
-                        AND NOT EXISTS (SELECT 1 FROM dsr.request_events AS e WHERE e.request_id = r.id AND e.step = 'restriction_lifted'))
-                           AS restricted_while_deciding
-                  FROM dsr.requests AS r WHERE r.id = $1
-                """, [id])
+            try await connection.query(Self.requestStatement, [id])
         }
         guard let row = rows.first else { throw JobFailure.permanent("request \(id) does not exist") }
+        return try requestRow(row, id: id, prefix: "")
+    }
+
+    /// Decodes a row of ``requestSelectList(prefix:)``.
+    private func requestRow(_ row: PostgresRow, id: UUID, prefix: String) throws -> RequestRow {
+        func column(_ name: String) -> String { prefix + name }
         // The identifiers the request gave: every subject field that is a known kind.
         var given = IdentitySet()
         let subject =
-            (try? JSONSerialization.jsonObject(with: Data(try row.decode("subject", as: String.self).utf8))) as? [String: Any] ?? [:]
+            (try? JSONSerialization.jsonObject(with: Data(try row.decode(column("subject"), as: String.self).utf8))) as? [String: Any]
+            ?? [:]
         for kind in (try? identifiers.kinds()) ?? IdentityKind.builtIn {
             if let value = subject[kind.rawValue] as? String { given.add(value, as: kind) }
         }
-        let resolved = try row.decode("identities", as: String?.self).map {
+        let resolved = try row.decode(column("identities"), as: String?.self).map {
             try JSONDecoder().decode(IdentitySet.self, from: Data($0.utf8))
         }
-        let kind = try row.decode("kind", as: RequestKind.self, of: "request \(id)")
-        let status = try row.decode("status", as: RequestStatus.self, of: "request \(id)")
+        let kind = try row.decode(column("kind"), as: RequestKind.self, of: "request \(id)")
+        let status = try row.decode(column("status"), as: RequestStatus.self, of: "request \(id)")
         var paused: [String: String] = [:]
-        for entry in try row.decode("paused", as: String.self).split(separator: "\u{1E}") {
+        for entry in try row.decode(column("paused"), as: String.self).split(separator: "\u{1E}") {
             let parts = entry.split(separator: "\u{1F}", maxSplits: 1)
             if parts.count == 2 { paused[String(parts[0])] = String(parts[1]) }
         }
         return RequestRow(
-            id: id, kind: kind, locale: Language(code: try row.decode("locale", as: String.self)),
+            id: id, kind: kind, locale: Language(code: try row.decode(column("locale"), as: String.self)),
             status: status, given: given, resolved: resolved,
-            exportFile: try row.decode("export_file", as: String?.self), receivedAt: try row.decode("received_at", as: Date.self),
-            payload: try row.decode("payload", as: String.self), resumed: try row.decode("resumed", as: Bool.self),
-            needsVerification: try row.decode("needs_verification", as: Bool.self),
+            exportFile: try row.decode(column("export_file"), as: String?.self),
+            receivedAt: try row.decode(column("received_at"), as: Date.self),
+            payload: try row.decode(column("payload"), as: String.self), resumed: try row.decode(column("resumed"), as: Bool.self),
+            needsVerification: try row.decode(column("needs_verification"), as: Bool.self),
             requester: .init(
-                hasRepresentative: try row.decode("has_representative", as: Bool.self),
-                hasGuardian: try row.decode("has_guardian", as: Bool.self), isDSRD: try row.decode("by_dsrd", as: Bool.self)),
-            hasNoChannel: try row.decode("has_no_channel", as: Bool.self), paused: paused,
-            approvals: try row.decode("approvals", as: Int.self),
-            restrictedWhileDeciding: try row.decode("restricted_while_deciding", as: Bool.self))
+                hasRepresentative: try row.decode(column("has_representative"), as: Bool.self),
+                hasGuardian: try row.decode(column("has_guardian"), as: Bool.self), isDSRD: try row.decode(column("by_dsrd"), as: Bool.self)
+            ),
+            hasNoChannel: try row.decode(column("has_no_channel"), as: Bool.self), paused: paused,
+            approvals: try row.decode(column("approvals"), as: Int.self),
+            restrictedWhileDeciding: try row.decode(column("restricted_while_deciding"), as: Bool.self))
     }
 
     /// How long a task of a paused store waits before it looks again (`dsr.resume_store`

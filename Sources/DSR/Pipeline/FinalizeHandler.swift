@@ -24,7 +24,7 @@ public struct FinalizeHandler: JobHandler {
 
     public func handle(_ job: Job, context: JobContext) async throws -> JobResult {
         guard let requestID = job.requestID else { throw JobFailure.permanent("finalize job \(job.id) has no request_id") }
-        let request = try await fanOut.loadRequest(requestID)
+        let request = try await fanOut.loadRequest(for: job, id: requestID)
         if request.restrictedWhileDeciding && (request.status == .refused || request.status == .cancelled) {
             return JobResult(effects: [try await liftRestriction(request)])  // decided against: the restriction goes
         }

@@ -28,7 +28,7 @@ public struct RequestHandler: JobHandler {
 
     public func handle(_ job: Job, context: JobContext) async throws -> JobResult {
         guard let requestID = job.requestID else { throw JobFailure.permanent("request job \(job.id) has no request_id") }
-        let request = try await fanOut.loadRequest(requestID)
+        let request = try await fanOut.loadRequest(for: job, id: requestID)
         guard RequestLifecycle.allowsWork(request.status) else { return .none }  // on hold, refused or cancelled meanwhile
         // Finding the person reads the stores that hold customers: not while one is paused.
         for store in fanOut.connectors.filter({ $0.mapping.tables.contains(where: \.authoritative) }).map(\.mapping.name) {

@@ -20,7 +20,7 @@ public struct StoreTaskHandler: JobHandler {
         let store = try job.decodePayload(Payload.self).store
         var logger = context.logger
         logger[metadataKey: "dsr.store"] = "\(store)"
-        let request = try await fanOut.loadRequest(requestID)
+        let request = try await fanOut.loadRequest(for: job, id: requestID)
         // On hold, refused or cancelled since the task was queued: nothing is touched.
         guard request.status.allowsWork else { return .none }
         guard let identity = request.resolved else { throw JobFailure.permanent("request \(requestID) was not planned") }

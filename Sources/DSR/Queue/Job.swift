@@ -12,14 +12,26 @@ public struct Job: Sendable, Equatable {
     /// This claim's attempt number, starting at 1. Also the fencing token for completion.
     public let attempt: Int
     public let maxAttempts: Int
+    /// The row the claim read for the job's kind (``ClaimContext``): its request, as the
+    /// claim found it. Nil for other kinds, or when the request was not found.
+    public let context: PostgresRow?
 
-    public init(id: Int64, kind: String, requestID: UUID?, payload: String, attempt: Int, maxAttempts: Int) {
+    public init(
+        id: Int64, kind: String, requestID: UUID?, payload: String, attempt: Int, maxAttempts: Int, context: PostgresRow? = nil
+    ) {
         self.id = id
         self.kind = kind
         self.requestID = requestID
         self.payload = payload
         self.attempt = attempt
         self.maxAttempts = maxAttempts
+        self.context = context
+    }
+
+    /// Jobs are the same attempt of the same job; the context read with the claim is not compared.
+    public static func == (lhs: Job, rhs: Job) -> Bool {
+        lhs.id == rhs.id && lhs.kind == rhs.kind && lhs.requestID == rhs.requestID && lhs.payload == rhs.payload
+            && lhs.attempt == rhs.attempt && lhs.maxAttempts == rhs.maxAttempts
     }
 
     public var isLastAttempt: Bool { attempt >= maxAttempts }

@@ -12,32 +12,51 @@ enum QueueStore {
     /// an index scan of `jobs_pkey`. Joined to the picked rows instead (`FROM picked`), the
     /// generic plan guessed a tenth of the ready jobs would be claimed and hashed the whole
     /// `dsr.jobs` table on every claim: 4–5 ms per claim with 15,000 finished jobs kept.
-    static let claimStatement = """
-        WITH picked AS (
-            SELECT id FROM dsr.jobs
-             WHERE state = 'available' AND run_at <= now()
-             ORDER BY priority, run_at, id
-             LIMIT $1
-             FOR UPDATE SKIP LOCKED)
-        UPDATE dsr.jobs AS j
-           SET state = 'running', attempt = j.attempt + 1, locked_by = $2,
-               locked_until = now() + $3 * interval '1 millisecond', attempted_at = now()
-         WHERE j.id = ANY (ARRAY(SELECT id FROM picked))
-        RETURNING j.id, j.kind, j.request_id, j.payload, j.attempt, j.max_attempts
-        """
+    ///
+    /// With a `context`, jobs of its kinds come back with their request's row beside them
+    /// (`$4`: the kinds), read through a lateral subquery kept apart by `OFFSET 0`: one index
+    /// probe of `requests_pkey` per claimed job, whatever the plan guesses.
+    static func claimStatement(context: ClaimContext?) -> String {
+        let claim = """
+            WITH picked AS (
+                SELECT id FROM dsr.jobs
+                 WHERE state = 'available' AND run_at <= now()
+                 ORDER BY priority, run_at, id
+                 LIMIT $1
+                 FOR UPDATE SKIP LOCKED)
+            UPDATE dsr.jobs AS j
+               SET state = 'running', attempt = j.attempt + 1, locked_by = $2,
+                   locked_until = now() + $3 * interval '1 millisecond', attempted_at = now()
+             WHERE j.id = ANY (ARRAY(SELECT id FROM picked))
+            RETURNING j.id, j.kind, j.request_id, j.payload, j.attempt, j.max_attempts
+            """
+        guard let context else { return claim }
+        return """
+            WITH claimed AS (\(claim))
+            SELECT c.*, x.*
+              FROM claimed AS c
+              LEFT JOIN LATERAL (
+                   SELECT true AS \(ClaimContext.found), \(context.selectList) FROM dsr.requests AS r
+                    WHERE r.id = c.request_id AND c.kind = ANY ($4::text[]) OFFSET 0) AS x ON true
+            """
+    }
 
     static func claim(
-        _ connection: isolated PostgresConnection, limit: Int, workerID: String, lease: Duration
+        _ connection: isolated PostgresConnection, limit: Int, workerID: String, lease: Duration, context: ClaimContext? = nil
     ) throws -> [Job] {
-        let rows = try connection.query(claimStatement, [limit, workerID, lease.milliseconds])
+        var parameters: [any PostgresEncodable] = [limit, workerID, lease.milliseconds]
+        if let context { parameters.append(context.kinds) }
+        let rows = try connection.query(claimStatement(context: context), parameters)
         return try rows.map { row in
-            Job(
+            let found = try context != nil && !row.isNull(ClaimContext.found)
+            return Job(
                 id: try row.decode("id", as: Int64.self),
                 kind: try row.decode("kind", as: String.self),
                 requestID: try row.decode("request_id", as: UUID?.self),
                 payload: try row.decode("payload", as: String.self),
                 attempt: try row.decode("attempt", as: Int.self),
-                maxAttempts: try row.decode("max_attempts", as: Int.self))
+                maxAttempts: try row.decode("max_attempts", as: Int.self),
+                context: found ? row : nil)
         }
     }
 

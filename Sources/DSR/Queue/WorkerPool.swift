@@ -26,16 +26,19 @@ public final class WorkerPool<C: Clock>: Service, Sendable where C.Duration == D
         public var version: String
         /// Session limits for the pool's own connections (claims, heartbeats, completions).
         public var sessionSettings: [(name: String, value: String)]
+        /// What jobs of some kinds read first, loaded with their claim (``Job/context``).
+        public var claimContext: ClaimContext?
 
         public init(
             queue: DSRConfiguration.Queue, shutdownGrace: Duration, workerID: String, version: String,
-            sessionSettings: [(name: String, value: String)] = []
+            sessionSettings: [(name: String, value: String)] = [], claimContext: ClaimContext? = nil
         ) {
             self.queue = queue
             self.shutdownGrace = shutdownGrace
             self.workerID = workerID
             self.version = version
             self.sessionSettings = sessionSettings
+            self.claimContext = claimContext
         }
     }
 
@@ -138,7 +141,8 @@ public final class WorkerPool<C: Clock>: Service, Sendable where C.Duration == D
                 do {
                     let connection = try await link.connection()
                     jobs = try await QueueStore.claim(
-                        connection, limit: wanted, workerID: options.workerID, lease: options.queue.leaseDuration)
+                        connection, limit: wanted, workerID: options.workerID, lease: options.queue.leaseDuration,
+                        context: options.claimContext)
                     link.succeeded()
                 } catch {
                     await link.failed(error)
