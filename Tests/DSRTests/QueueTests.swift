@@ -158,36 +158,6 @@ struct QueueTests {
         }
     }
 
-    /// A batch of completions is prepared: whatever plan PostgreSQL keeps for it, with many
-    /// finished jobs kept and many running, it reads the batch's rows from an index.
-    @Test func theCompletionsGenericPlanNeverReadsTheWholeQueue() async throws {
-        try await TestDatabase.migrated { _, connection in
-            try await connection.execute(
-                """
-                INSERT INTO dsr.jobs (kind, payload, state, finished_at)
-                SELECT 'probe', '{}', 'completed', now() FROM generate_series(1, 20000)
-                """)
-            try await connection.execute(
-                """
-                INSERT INTO dsr.jobs (kind, payload, state, attempt, locked_by, locked_until)
-                SELECT 'probe', '{}', 'running', 1, 'w', now() + interval '1 minute' FROM generate_series(1, 3000)
-                """)
-            try await connection.execute("ANALYZE dsr.jobs")
-            try await connection.execute("PREPARE complete_once (bigint[], int[]) AS \(QueueStore.completeStatement)")
-            try await connection.execute("SET plan_cache_mode = \(PostgresConnection.genericPlansAlways.value)")
-            let plan = try await connection.query("EXPLAIN EXECUTE complete_once ('{20001, 20002}', '{1, 1}')").map {
-                try $0.decode(at: 0, as: String.self)
-            }.joined(separator: "\n")
-            #expect(!plan.contains("Seq Scan"), "\(plan)")
-            #expect(plan.contains("Index Scan using jobs_pkey"), "\(plan)")
-            // And it completes exactly the attempts named.
-            let done = try await connection.query("EXECUTE complete_once ('{20001, 20002, 20003}', '{1, 2, 1}')").map {
-                try $0.decode("id", as: Int64.self)
-            }
-            #expect(done.sorted() == [20001, 20003])
-        }
-    }
-
     /// The claim connection plans the claim once, for any limit. With finished jobs kept in
     /// the table and a backlog ready, that one plan must still find the picked rows through
     /// `jobs_pkey`, not hash the whole table on every claim (the generic plan of a join to the

@@ -65,10 +65,11 @@ enum QueueStore {
     ///
     /// The batch statements pass job ids as arrays (`UPDATE … FROM unnest($1)`); prepared,
     /// PostgreSQL's generic plan for them after five runs was a sequential scan of the whole
-    /// queue (39,965 jobs/s fell to 8,540). The completions, in every batch, name their rows
-    /// by `id = ANY($1)` too (``completeStatement``), which any plan serves from an index, so
-    /// they are prepared (not parsed and planned again in every batch); failures and releases,
-    /// rare, run unprepared, planned for their values. The jobs' effects (the `dsr.*` functions) keep the plan cache: forcing a custom plan on
+    /// queue (39,965 jobs/s fell to 8,540), so they run unprepared, planned for their values.
+    /// (Tried again with the completions' rows named by `j.id = ANY($1)` as well: the generic
+    /// plan PostgreSQL kept took 10 ms per batch of 100, and 64 workers fell from 24,694 to
+    /// 8,102 jobs/s, although `EXPLAIN` of the same plan on a test queue looked right.)
+    /// The jobs' effects (the `dsr.*` functions) keep the plan cache: forcing a custom plan on
     /// the whole session (`plan_cache_mode`), as the completer once did, made every statement
     /// inside those functions be planned again on every call.
     static func record(_ connection: isolated PostgresConnection, _ finished: [FinishedJob]) throws -> Set<Int64> {
@@ -76,18 +77,6 @@ enum QueueStore {
             try recordInOpenTransaction(connection, finished)
         }
     }
-
-    /// Completes a batch of attempts (`$1` ids, `$2` their attempts), fenced. Prepared: after
-    /// five runs PostgreSQL may keep one generic plan, and `j.id = ANY ($1)` is read from an
-    /// index whatever that plan guesses, where the join to the unnested pairs alone was planned,
-    /// generic, as a scan of the whole queue.
-    static let completeStatement = """
-        UPDATE dsr.jobs AS j
-           SET state = 'completed', finished_at = now(), locked_by = NULL, locked_until = NULL
-          FROM unnest($1::bigint[], $2::int[]) AS c(id, attempt)
-         WHERE j.id = ANY ($1::bigint[]) AND j.id = c.id AND j.attempt = c.attempt AND j.state = 'running'
-        RETURNING j.id
-        """
 
     private static func recordInOpenTransaction(
         _ connection: isolated PostgresConnection, _ finished: [FinishedJob]
@@ -105,8 +94,15 @@ enum QueueStore {
         }
         var recorded = Set<Int64>()
         if !completed.isEmpty {
-            let rows = try connection.query(
-                completeStatement, [completed.map(\.job.id), completed.map { Int64($0.job.attempt) }])
+            let rows = try connection.queryPlannedForValues(
+                """
+                UPDATE dsr.jobs AS j
+                   SET state = 'completed', finished_at = now(), locked_by = NULL, locked_until = NULL
+                  FROM unnest($1::bigint[], $2::int[]) AS c(id, attempt)
+                 WHERE j.id = c.id AND j.attempt = c.attempt AND j.state = 'running'
+                RETURNING j.id
+                """,
+                [completed.map(\.job.id), completed.map { Int64($0.job.attempt) }])
             let fenced = Set(try rows.map { try $0.decode("id", as: Int64.self) })
             // A batch of completions only (the usual one): the effects go with the COMMIT, in
             // one exchange. Otherwise they run here, before the failures and releases, as ever.
