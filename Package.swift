@@ -166,7 +166,7 @@ let package = Package(
         // Pure logic (life cycles, decisions): no PostgreSQL, no processes, seconds.
         .testTarget(
             name: "DSRUnitTests",
-            dependencies: ["DSR"]
+            dependencies: ["DSR", "TestSupport"]
         ),
         // Against a real PostgreSQL server, the daemon in the test process; the `dsrd` binary only
         // for one-shot commands (check, indexes, verify-proof, submit, migrate, a refused `run`).

@@ -55,6 +55,7 @@ public final class WorkerPool<C: Clock>: Service, Sendable where C.Duration == D
     private let readiness: Readiness
     private let clock: C
     private let events: DaemonEvents
+    private let deadlines: DeadlineKeeper<C>
 
     public init(
         options: Options, conninfo: String, handlers: [JobKind: any JobHandler], readiness: Readiness = Readiness(),
@@ -68,6 +69,8 @@ public final class WorkerPool<C: Clock>: Service, Sendable where C.Duration == D
         self.readiness = readiness
         self.logger = logger
         self.retryPolicy = RetryPolicy(baseDelay: options.queue.retryBaseDelay, maxDelay: options.queue.retryMaxDelay)
+        self.deadlines = DeadlineKeeper(
+            clock: clock, shortestTimeout: JobKind.allCases.map(options.queue.timeout(for:)).min() ?? .seconds(1))
     }
 
     public func run() async throws {
@@ -93,6 +96,7 @@ public final class WorkerPool<C: Clock>: Service, Sendable where C.Duration == D
             conninfo: conninfo, settings: options.sessionSettings, leases: leases, events: events, logger: logger)
         await withTaskGroup(of: Void.self) { background in
             background.addTask { await completer.run() }
+            background.addTask { await self.deadlines.run() }
             background.addTask { await self.listen() }
             background.addTask { await self.heartbeat(from: origin) }
             background.addTask { await self.pollTicks(from: origin) }
@@ -243,7 +247,8 @@ public final class WorkerPool<C: Clock>: Service, Sendable where C.Duration == D
         try await withThrowingTaskGroup(of: JobResult?.self) { group in
             group.addTask { try await body() }
             group.addTask {
-                try await self.clock.sleep(for: timeout)
+                // Cancelled when the body finished first: the result is not read.
+                guard await self.deadlines.wait(until: self.clock.now.advanced(by: timeout)) else { throw CancellationError() }
                 return nil
             }
             defer { group.cancelAll() }
