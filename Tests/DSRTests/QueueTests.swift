@@ -184,7 +184,7 @@ struct QueueTests {
             try await connection.execute("ANALYZE")
             let context = withContext ? FanOut.claimContext : nil
             try await connection.execute(
-                "PREPARE claim_once (bigint, text, bigint\(withContext ? ", text[]" : "")) AS \(QueueStore.claimStatement(context: context))"
+                "PREPARE claim_once (bigint, text, bigint\(withContext ? ", text[]" : "")) AS \(context?.claimStatement ?? QueueStore.plainClaimStatement)"
             )
             try await connection.execute("SET plan_cache_mode = \(PostgresConnection.genericPlansAlways.value)")
             try await connection.execute("BEGIN")

@@ -15,9 +15,12 @@ public struct ClaimContext: Sendable {
     /// Job kinds (`dsr.jobs.kind`) that get the row.
     public let kinds: [String]
     public let selectList: String
+    /// The claim statement that reads it (``QueueStore/claimStatement(selectList:)``).
+    let claimStatement: String
 
     public init(kinds: [String], selectList: String) {
         self.kinds = kinds
         self.selectList = selectList
+        claimStatement = QueueStore.claimStatement(selectList: selectList)
     }
 }

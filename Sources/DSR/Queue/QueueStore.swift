@@ -16,7 +16,9 @@ enum QueueStore {
     /// With a `context`, jobs of its kinds come back with their request's row beside them
     /// (`$4`: the kinds), read through a lateral subquery kept apart by `OFFSET 0`: one index
     /// probe of `requests_pkey` per claimed job, whatever the plan guesses.
-    static func claimStatement(context: ClaimContext?) -> String {
+    /// Built once per context (``ClaimContext/claimStatement``, ``plainClaimStatement``), not
+    /// on every claim.
+    static func claimStatement(selectList: String?) -> String {
         let claim = """
             WITH picked AS (
                 SELECT id FROM dsr.jobs
@@ -30,23 +32,26 @@ enum QueueStore {
              WHERE j.id = ANY (ARRAY(SELECT id FROM picked))
             RETURNING j.id, j.kind, j.request_id, j.payload, j.attempt, j.max_attempts
             """
-        guard let context else { return claim }
+        guard let selectList else { return claim }
         return """
             WITH claimed AS (\(claim))
             SELECT c.*, x.*
               FROM claimed AS c
               LEFT JOIN LATERAL (
-                   SELECT true AS \(ClaimContext.found), \(context.selectList) FROM dsr.requests AS r
+                   SELECT true AS \(ClaimContext.found), \(selectList) FROM dsr.requests AS r
                     WHERE r.id = c.request_id AND c.kind = ANY ($4::text[]) OFFSET 0) AS x ON true
             """
     }
+
+    /// The claim without a context.
+    static let plainClaimStatement = claimStatement(selectList: nil)
 
     static func claim(
         _ connection: isolated PostgresConnection, limit: Int, workerID: String, lease: Duration, context: ClaimContext? = nil
     ) throws -> [Job] {
         var parameters: [any PostgresEncodable] = [limit, workerID, lease.milliseconds]
         if let context { parameters.append(context.kinds) }
-        let rows = try connection.query(claimStatement(context: context), parameters)
+        let rows = try connection.query(context?.claimStatement ?? plainClaimStatement, parameters)
         return try rows.map { row in
             let found = try context != nil && !row.isNull(ClaimContext.found)
             return Job(

@@ -75,7 +75,7 @@ public final class WorkerPool<C: Clock>: Service, Sendable where C.Duration == D
 
     public func run() async throws {
         // Claims run many times a second with one right plan (the `jobs_ready` index, whatever
-        // the limit; see `QueueStore.claimStatement`): planned once, not on every claim
+        // the limit; see `QueueStore.claimStatement(selectList:)`): planned once, not on every claim
         // (PostgreSQL's own choice re-planned each, 0.17 ms of server CPU per claim).
         var claimLink = DatabaseLink(
             conninfo: conninfo, settings: options.sessionSettings + [PostgresConnection.genericPlansAlways], logger: logger)
