@@ -462,6 +462,37 @@ public actor PostgresConnection {
             PQsendQueryParams(handle, sql, Int32(parameters.count), nil, values, nil, nil, 0)
         }
         guard sent == 1 else { throw PostgresError.from(connection: handle, fallback: "could not send query") }
+        try receiveSingleRows(handle, body)
+    }
+
+    /// Runs a query prepared once per connection, like ``query(_:_:)``, and hands each row to
+    /// `body` as it arrives, in libpq's single-row mode: memory does not grow with the result,
+    /// and inside a transaction no cursor is declared (a `DECLARE` is parsed and planned on
+    /// every run; a prepared statement under `plan_cache_mode = force_generic_plan` is planned
+    /// once per connection). A statement the server no longer knows, or whose cached plan no
+    /// longer fits the table's shape, is forgotten, so the next call prepares it afresh.
+    public func streamPrepared(
+        _ sql: String, _ parameters: [any PostgresEncodable] = [],
+        _ body: (PostgresRow) throws -> Void
+    ) throws {
+        try sendPendingBegin()
+        let handle = try liveHandle()
+        let values = try texts(of: parameters)
+        let name = try preparedName(for: sql, parameterCount: parameters.count, handle: handle)
+        roundTrips += 1
+        let sent = withCStringArray(values) { PQsendQueryPrepared(handle, name, Int32(parameters.count), $0, nil, nil, 0) }
+        guard sent == 1 else { throw PostgresError.from(connection: handle, fallback: "could not send query") }
+        do {
+            try receiveSingleRows(handle, body)
+        } catch let error as PostgresError where error.sqlState == "0A000" || error.sqlState == "26000" {
+            forget(sql)
+            throw error
+        }
+    }
+
+    /// Reads a query's results in single-row mode, handing each row to `body`. After a
+    /// failure (the server's or `body`'s) the rest is read and dropped, and the first error thrown.
+    private func receiveSingleRows(_ handle: OpaquePointer, _ body: (PostgresRow) throws -> Void) throws {
         PQsetSingleRowMode(handle)
         var failure: Error?
         var shape: PostgresRows.Shape?

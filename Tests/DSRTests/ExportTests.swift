@@ -417,6 +417,28 @@ struct IdentityTests {
         }
     }
 
+    /// An export plans its lookups once per connection, generically: a partial index
+    /// (`WHERE … <> ''`) serves a value the planner can see, not a bound parameter. So the
+    /// advisor does not count it, and `dsrd indexes` proposes the index the export can use.
+    @Test func aPartialIndexDoesNotServeAGenericLookup() async throws {
+        try await StoreFixture.with(customers: 50) { stores in
+            let mapping = try #require(try stores.mappings().first { $0.name == "customer" })
+            let connector = SQLConnector(mapping: mapping)
+            func emailLookup() async throws -> LookupIndex {
+                try #require(try await connector.lookupIndexes().first { $0.table == "customers" && $0.lookup.hasPrefix("email lookup") })
+            }
+            let index = try #require(try await emailLookup().servedBy)
+            let connection = try await PostgresConnection.connect(mapping.url)
+            let definition = try await connection.query("SELECT pg_get_indexdef(to_regclass($1)) AS d", [index])[0].decode(
+                "d", as: String.self)
+            let expression = try #require(definition.range(of: " USING btree ").map { String(definition[$0.upperBound...]) })
+            try await connection.execute("DROP INDEX \"\(index)\"")
+            try await connection.execute("CREATE INDEX customers_email_given ON customers \(expression) WHERE \(expression) <> ''")
+            #expect(try await emailLookup().servedBy == nil)
+            await connection.close()
+        }
+    }
+
     @Test func shippedMappingsLoad() throws {
         let stores = try ConnectorCatalog.load(directory: StoreFixture.connectorsDirectory, environment: [:])
         #expect(stores.map(\.name) == ["customer", "marketing", "order"])

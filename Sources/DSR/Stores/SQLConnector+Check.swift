@@ -51,6 +51,8 @@ extension SQLConnector {
     /// the lookup dsrd makes on it, and the index that would. Asked of the planner with
     /// sequential scans priced out, so an existing index of any name, shape (a primary key's
     /// leading column, a foreign key's index) or expression counts, and none is proposed twice.
+    /// Planned generically, as an export plans them: a partial index (`WHERE email <> ''`)
+    /// serves a lookup for a value the planner can see, not one it cannot, so it does not count.
     public func lookupIndexes(extraKinds: [IdentityKind] = []) async throws -> [LookupIndex] {
         let statements = try await statements()
         var identity = Self.probeIdentity
@@ -103,7 +105,7 @@ extension SQLConnector {
                 try connection.execute("SET LOCAL enable_seqscan = off")
                 return try checked.map { lookup, sql, parameters in
                     var result = lookup
-                    let plan = try Self.plan(of: sql, parameters, on: connection)
+                    let plan = try Self.genericPlan(of: sql, parameterCount: parameters.count, on: connection)
                     let read = [lookup.table] + partitions[lookup.table, default: []]
                     result.servedBy = read.contains(where: plan.fullScans.contains) ? nil : plan.indexes.first
                     return result
@@ -128,7 +130,23 @@ extension SQLConnector {
     }
 
     static func plan(of sql: String, _ parameters: [any PostgresEncodable], on connection: isolated PostgresConnection) throws -> Plan {
-        let text = try connection.query("EXPLAIN (FORMAT JSON) " + sql, parameters)[0].decode(at: 0, as: String.self)
+        try plan(ofJSON: connection.query("EXPLAIN (FORMAT JSON) " + sql, parameters)[0].decode(at: 0, as: String.self))
+    }
+
+    /// The plan a connection keeps for a statement it prepared, under `plan_cache_mode =
+    /// force_generic_plan` (PostgreSQL 15 has no `EXPLAIN (GENERIC_PLAN)`): the statement is
+    /// prepared under a name of its own, explained with NULL for every parameter (a generic
+    /// plan does not look at them), then dropped. Sets the mode for the rest of the transaction.
+    static func genericPlan(of sql: String, parameterCount: Int, on connection: isolated PostgresConnection) throws -> Plan {
+        let name = "dsrd_check_\(UUID().uuidString.replacingOccurrences(of: "-", with: "").lowercased())"
+        try connection.execute("SET LOCAL plan_cache_mode = force_generic_plan")
+        try connection.execute("PREPARE \(name) AS \(sql)")
+        defer { _ = try? connection.execute("DEALLOCATE \(name)") }
+        let arguments = parameterCount == 0 ? "" : "(" + Array(repeating: "NULL", count: parameterCount).joined(separator: ", ") + ")"
+        return try plan(ofJSON: connection.query("EXPLAIN (FORMAT JSON) EXECUTE \(name)\(arguments)")[0].decode(at: 0, as: String.self))
+    }
+
+    private static func plan(ofJSON text: String) throws -> Plan {
         var plan = Plan()
         func walk(_ node: Any) {
             if let object = node as? [String: Any] {

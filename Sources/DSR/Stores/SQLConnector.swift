@@ -155,17 +155,24 @@ public struct SQLConnector: Connector {
     }
 
     /// Writes the person's rows of every table, in one REPEATABLE READ snapshot so related
-    /// tables agree. Each table is one `COPY (SELECT ...) TO STDOUT`: one round trip, no
-    /// per-row result, rows encoded from the bytes as they arrive. COPY takes no bound
-    /// parameters, so the person's identifiers are bound once to `set_config` and read by
-    /// the statements with `current_setting`.
+    /// tables agree. Each table is one prepared `SELECT`, its rows handed over one by one as
+    /// they arrive (libpq's single-row mode, so memory does not grow with them), under
+    /// `plan_cache_mode = force_generic_plan` for the transaction: the connection plans each
+    /// table's statement once, not once per person. A `COPY` would be parsed, analysed and
+    /// planned on every run, which cost more than reading a person's few rows (9% of the
+    /// machine's CPU on access requests, in `perf`). The generic plan cannot see the person's
+    /// identifiers (PostgreSQL assumes ten values of average frequency): a lookup an index
+    /// serves uses it for anyone, and `dsrd check` plans these statements generically too.
     ///
     /// A person with many rows (the first table holds at least ``spreadExportFromRows`` of
     /// theirs, counted up to that bound in the round trip that binds the settings) has all the
     /// tables copied side by side, from the start, on the first connection and up to
     /// ``spareConnectionsPerExport`` more that are free at once, each importing the first
     /// one's snapshot (`pg_export_snapshot`): the store's CPUs then read tables in parallel,
-    /// which a single connection's COPYs, one after another, cannot.
+    /// which a single connection's COPYs, one after another, cannot. Those tables are each one
+    /// `COPY (SELECT ...) TO STDOUT`, rows encoded from its bytes as they arrive: a `COPY`
+    /// takes no bound parameters, so the person's identifiers are bound once to `set_config`
+    /// and read by the statements with `current_setting`.
     public func export(_ identity: IdentitySet, into directory: URL, formats: ExportFormats) async throws -> [ExportedFile] {
         let generator = try await statements()
         var names: [String] = []
@@ -179,20 +186,26 @@ public struct SQLConnector: Connector {
             let match = generator.condition(table, alias: "t0", identity: identity, binder: &binder)
             names += binder.settingNames
             values += binder.parameters
+            var selectBinder = SQLStatements.Binder()
+            let selectMatch = generator.condition(table, alias: "t0", identity: identity, binder: &selectBinder)
+            // The columns by name, as the catalog read last has them: one renamed or dropped
+            // since fails (42703) and makes the next attempt read it anew, instead of its
+            // values going out under the old name.
+            let select =
+                "SELECT \(columns.map { "t0.\(Self.quote($0.name))" }.joined(separator: ", ")) FROM \(Self.quote(table.name)) AS t0 WHERE "
+            let order = generator.orderBy(table, alias: "t0")
             tables.append(
                 SQLTableExport.Table(
-                    name: table.name,
-                    // The columns by name, as the catalog read last has them: one renamed or
-                    // dropped since fails (42703) and makes the next attempt read it anew,
-                    // instead of its values going out under the old name.
-                    sql:
-                        "COPY (SELECT \(columns.map { "t0.\(Self.quote($0.name))" }.joined(separator: ", ")) FROM \(Self.quote(table.name)) AS t0 WHERE \(match)\(generator.orderBy(table, alias: "t0"))) TO STDOUT",
+                    name: table.name, sql: "COPY (\(select)\(match)\(order)) TO STDOUT", select: select + selectMatch + order,
+                    parameters: selectBinder.parameters,
                     columns: columns.map(\.name), kinds: columns.map { TableFileWriter.FieldKind(postgresType: $0.typeOID) }))
         }
+        // The prepared SELECTs keep one generic plan per connection, for this transaction
+        // only: the store connection's own setting is force_custom_plan.
+        names.append("plan_cache_mode")
+        values.append("force_generic_plan")
         // set_config(name, value, true) for each: the values stay bound parameters.
-        let settings =
-            names.isEmpty
-            ? nil : "SELECT " + names.indices.map { "set_config($\(2 * $0 + 1), $\(2 * $0 + 2), true)" }.joined(separator: ", ")
+        let settings = "SELECT " + names.indices.map { "set_config($\(2 * $0 + 1), $\(2 * $0 + 2), true)" }.joined(separator: ", ")
         var settingParameters: [any PostgresEncodable] = []
         for (name, value) in zip(names, values) { settingParameters += [name, value.postgresText ?? ""] }
         let parameters = settingParameters
@@ -224,7 +237,7 @@ public struct SQLConnector: Connector {
                             for spare in spares {
                                 group.addTask {
                                     try await spare.transaction(readingSnapshotOf: snapshot) { connection in
-                                        if let settings { try connection.query(settings, parameters) }
+                                        try connection.query(settings, parameters)
                                         try export.copyRemaining(on: connection)
                                     }
                                 }
@@ -239,8 +252,8 @@ public struct SQLConnector: Connector {
                 // then the catalog is read anew and the task tried again) and how many of the
                 // person's rows the first table holds.
                 let row = try connection.query(
-                    (settings.map { $0 + ", " } ?? "SELECT ")
-                        + "(SELECT count(*) FROM pg_attribute WHERE attrelid = ANY(SELECT to_regclass(name) FROM unnest($\(parameters.count + 1)::text[]) AS name) AND attnum > 0 AND NOT attisdropped) AS dsr_columns, \(probe) AS dsr_first_rows",
+                    settings
+                        + ", (SELECT count(*) FROM pg_attribute WHERE attrelid = ANY(SELECT to_regclass(name) FROM unnest($\(parameters.count + 1)::text[]) AS name) AND attnum > 0 AND NOT attisdropped) AS dsr_columns, \(probe) AS dsr_first_rows",
                     roundTripParameters)[0]
                 guard try row.decode("dsr_columns", as: Int.self) == columnCount else {
                     throw PostgresError(kind: .server, sqlState: "42P10", message: "a table of store \(store) has changed shape")
@@ -251,7 +264,7 @@ public struct SQLConnector: Connector {
                 {
                     return snapshot
                 }
-                try export.copyRemaining(on: connection)
+                try export.copyRemaining(on: connection, prepared: true)
                 return nil
             }
         }

@@ -10,6 +10,9 @@ final class SQLTableExport: Sendable {
         let name: String
         /// `COPY (SELECT ...) TO STDOUT`, its values read from settings (`current_setting`).
         let sql: String
+        /// The same `SELECT` with bound parameters, for ``copyNext(on:prepared:)``.
+        let select: String
+        let parameters: [any PostgresEncodable]
         let columns: [String]
         let kinds: [TableFileWriter.FieldKind]
     }
@@ -38,9 +41,12 @@ final class SQLTableExport: Sendable {
     var files: [ExportedFile] { state.withLock { state in tables.indices.flatMap { state.files[$0] ?? [] } } }
 
     /// Copies the next untaken table on `connection`, in the transaction open on it; returns
-    /// its row count, or nil when none is left or another connection failed.
+    /// its row count, or nil when none is left or another connection failed. `prepared`: read
+    /// with the prepared `SELECT`, whose plan the connection keeps (a person's few rows: a
+    /// `COPY` is parsed, analysed and planned every time, which costs more than reading
+    /// them), instead of the `COPY` (a large person's tables, read side by side).
     @discardableResult
-    func copyNext(on connection: isolated PostgresConnection) throws -> Int? {
+    func copyNext(on connection: isolated PostgresConnection, prepared: Bool = false) throws -> Int? {
         let taken = state.withLock { state -> Int? in
             guard !state.failed, state.next < tables.count else { return nil }
             defer { state.next += 1 }
@@ -48,7 +54,7 @@ final class SQLTableExport: Sendable {
         }
         guard let index = taken else { return nil }
         do {
-            let files = try copy(tables[index], on: connection)
+            let files = try prepared ? select(tables[index], on: connection) : copy(tables[index], on: connection)
             state.withLock { $0.files[index] = files }
             return files.first?.rows ?? 0
         } catch {
@@ -58,8 +64,17 @@ final class SQLTableExport: Sendable {
     }
 
     /// Copies untaken tables on `connection` until none is left.
-    func copyRemaining(on connection: isolated PostgresConnection) throws {
-        while try copyNext(on: connection) != nil {}
+    func copyRemaining(on connection: isolated PostgresConnection, prepared: Bool = false) throws {
+        while try copyNext(on: connection, prepared: prepared) != nil {}
+    }
+
+    private func select(_ table: Table, on connection: isolated PostgresConnection) throws -> [ExportedFile] {
+        let writer = try TableFileWriter(pack: pack, table: table.name, formats: formats)
+        writer.start(columns: table.columns)
+        try connection.streamPrepared(table.select, table.parameters) { row in
+            try writer.write(columns: table.columns, kinds: table.kinds, row: row)
+        }
+        return try writer.finish()
     }
 
     private func copy(_ table: Table, on connection: isolated PostgresConnection) throws -> [ExportedFile] {

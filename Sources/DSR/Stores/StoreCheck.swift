@@ -104,6 +104,8 @@ extension SQLConnector {
         var identity = Self.probeIdentity
         for kind in extraKinds { identity[kind] = ["X0000000"] }
         var planned: [(String, String, [any PostgresEncodable])] = []
+        // The statements a connection plans once, generically (see `export`).
+        var generic: Set<String> = []
         for table in mapping.tables {
             if table.authoritative {
                 let (sql, parameters) = resolveStatement(table, identity: identity, statements: statements)
@@ -111,6 +113,7 @@ extension SQLConnector {
             }
             let (exportSQL, exportParameters) = exportStatement(table, identity: identity, statements: statements)
             planned.append(("export of \(table.name)", exportSQL, exportParameters))
+            generic.insert("export of \(table.name)")
             let (remainderSQL, remainderParameters) = remainderStatement(table, identity: identity, statements: statements)
             planned.append(("post-erasure check of \(table.name)", remainderSQL, remainderParameters))
         }
@@ -141,6 +144,7 @@ extension SQLConnector {
             }
         }
         let checked = planned
+        let planGenerically = generic
         let sizes = schema(statements)
         return try await run { connection in
             try await connection.transaction { connection in
@@ -148,7 +152,10 @@ extension SQLConnector {
                 for (name, sql, parameters) in checked {
                     let plan: Plan
                     do {
-                        plan = try Self.plan(of: sql, parameters, on: connection)
+                        plan =
+                            planGenerically.contains(name)
+                            ? try Self.genericPlan(of: sql, parameterCount: parameters.count, on: connection)
+                            : try Self.plan(of: sql, parameters, on: connection)
                     } catch let error as PostgresError {
                         // Say which statement: the server's message names no table.
                         throw ConnectorError.invalidResponse(
