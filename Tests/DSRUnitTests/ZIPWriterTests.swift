@@ -89,7 +89,7 @@ struct ZIPWriterTests {
         // Small files share the store's pack; with a limit of 1 KiB, the table outgrows it and
         // gets staging files of its own, while the one-row table stays in the pack.
         let staged = FileSystem.entries(of: folder.appendingPathComponent("staging").path).map(\.name).sorted()
-        let pack = ExportedFile.packName(store: "ร้านค้า")
+        let pack = ExportedFile.requestPackName
         if inMemoryLimit == 1024 {
             #expect(staged == [pack, ExportedFile.stagedName("ร้านค้า/orders.csv"), ExportedFile.stagedName("ร้านค้า/orders.json")])
             #expect(files.map { $0.staged?.packOffset != nil } == [false, false, true])
@@ -132,7 +132,7 @@ struct ZIPWriterTests {
         defer { try? FileManager.default.removeItem(at: folder) }
         let staging = folder.appendingPathComponent("staging")
         #expect(files.allSatisfy { ExportBundle.isStaged($0, in: staging) })
-        let pack = staging.path + "/" + ExportedFile.packName(store: "ร้านค้า")
+        let pack = staging.path + "/" + ExportedFile.requestPackName
         #expect(truncate(pack, off_t(try #require(FileSystem.size(pack)) - 1)) == 0)
         #expect(files.map { ExportBundle.isStaged($0, in: staging) } == [true, true, false])
         let bundle = ExportBundle(
@@ -140,6 +140,65 @@ struct ZIPWriterTests {
             timeZone: TimeZone(identifier: "Asia/Bangkok")!, company: DSRConfiguration.Company())
         #expect(throws: FileSystemError.self) { try bundle.write(staging: staging, to: folder.appendingPathComponent("cut.zip")) }
         #expect(FileSystem.size(folder.appendingPathComponent("cut.zip").path) == nil)
+    }
+
+    /// Every store task of a request appends to the request's one pack, several at once (from
+    /// any process: the pack is opened `O_APPEND`). A task that runs again appends afresh: the
+    /// other stores' bytes stay where their tasks recorded them, since nothing cuts the pack.
+    @Test func storesShareTheRequestsPackAndARerunCutsNothing() async throws {
+        let folder = FileManager.default.temporaryDirectory.appendingPathComponent("zipwriter-\(UUID().uuidString)")
+        let staging = folder.appendingPathComponent("staging")
+        try FileManager.default.createDirectory(at: staging, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: folder) }
+        func stage(_ store: String, _ note: String) throws -> [ExportedFile] {
+            let writer = try TableFileWriter(pack: StagingPack(directory: staging, store: store), table: "t", formats: [.json, .csv])
+            for row in 0..<300 { try writer.write(columns: ["note"], values: [.string("\(note) \(row)")]) }
+            return try writer.finish()
+        }
+        let stores = (0..<8).map { "store\($0)" }
+        var files = try await withThrowingTaskGroup(of: [ExportedFile].self) { group in
+            for store in stores { group.addTask { try stage(store, "\(store) first") } }
+            return try await group.reduce([], +)
+        }
+        #expect(FileSystem.entries(of: staging.path).map(\.name) == [ExportedFile.requestPackName])
+        // No two files' bytes overlap.
+        let spans = try files.map { (try #require($0.staged?.packOffset), $0.staged!.deflatedSize) }.sorted { $0.0 < $1.0 }
+        #expect(zip(spans, spans.dropFirst()).allSatisfy { $0.0 + $0.1 <= $1.0 })
+        // store0's task runs again, after the others have finished.
+        let before = try #require(FileSystem.size(staging.path + "/" + ExportedFile.requestPackName))
+        let again = try stage("store0", "store0 again")
+        #expect(again.allSatisfy { ($0.staged?.packOffset ?? -1) >= before })
+        files = files.filter { $0.store != "store0" } + again
+        #expect(files.allSatisfy { ExportBundle.isStaged($0, in: staging) })
+        let bundle = ExportBundle(
+            requestID: UUID(), kind: .portability, language: .english, stores: [], files: files.sorted { $0.path < $1.path },
+            timeZone: TimeZone(identifier: "Asia/Bangkok")!, company: DSRConfiguration.Company())
+        let zip = folder.appendingPathComponent("export.zip")
+        _ = try bundle.write(staging: staging, to: zip)
+        #expect(ExportVerifier.problems(path: zip.path) == [])
+        let script = """
+            import json, sys, zipfile
+            z = zipfile.ZipFile(sys.argv[1])
+            print(json.dumps({'bad': z.testzip(), 'first': {n: json.loads(z.read(n))[299]['note'] for n in z.namelist() if n.endswith('/t.json')}}))
+            """
+        let read = try #require(try JSONSerialization.jsonObject(with: Self.python(script, zip.path)) as? [String: Any])
+        #expect(read["bad"] is NSNull)
+        let expected = Dictionary(
+            uniqueKeysWithValues: stores.map { ("\($0)/t.json", $0 == "store0" ? "store0 again 299" : "\($0) first 299") })
+        #expect(read["first"] as? [String: String] == expected)
+    }
+
+    /// A file a store task staged before the request's stores shared one pack is still found
+    /// in that store's own pack.
+    @Test func aFileInAStoresOwnPackIsStillFound() {
+        let staging = URL(fileURLWithPath: "/srv/staging")
+        var file = ExportedFile(path: "ร้านค้า/t.json", sha256: "", size: 10, rows: 1, store: "ร้านค้า", table: "t")
+        file.staged = .init(crc32: 0, deflatedSize: 4, packOffset: 12)
+        #expect(file.stagedLocation(in: staging) == ("/srv/staging/" + ExportedFile.packName(store: "ร้านค้า"), 12))
+        file.staged?.pack = ExportedFile.requestPackName
+        #expect(file.stagedLocation(in: staging) == ("/srv/staging/%pack", 12))
+        file.staged = .init(crc32: 0, deflatedSize: 4)
+        #expect(file.stagedLocation(in: staging) == ("/srv/staging/" + ExportedFile.stagedName("ร้านค้า/t.json"), 0))
     }
 
     @Test func dosTimesAreLocalToTheCompany() throws {

@@ -5,7 +5,7 @@ import Foundation
 /// buffer. It keeps what the manifest and the ZIP need of the file as it was before
 /// compression: SHA-256, CRC-32 and size. Compressing here, while the store is still sending
 /// rows, leaves the ZIP assembly only copying. The deflated bytes stay in memory until the
-/// file is finished and then go into the store's pack (`StagingPack`); past the pack's
+/// file is finished and then go into the request's pack (`StagingPack`); past the pack's
 /// in-memory limit the file gets a staging file of its own (0600), so memory stays flat
 /// however large it grows. Callers append to `buffer` directly and call `flushIfFull()` after
 /// each record. Plain POSIX calls: Foundation's file APIs cost several system calls each.
@@ -86,7 +86,9 @@ final class StagedFileWriter {
         }
         return (
             Digests.hex(hasher.finalize()), deflater.size,
-            ExportedFile.Staged(crc32: deflater.crc32, deflatedSize: deflater.deflatedSize, packOffset: packOffset)
+            ExportedFile.Staged(
+                crc32: deflater.crc32, deflatedSize: deflater.deflatedSize, packOffset: packOffset,
+                pack: packOffset == nil ? nil : ExportedFile.requestPackName)
         )
     }
 }

@@ -66,7 +66,7 @@ final class TableFileWriter {
     let jsonPath: String
     let csvPath: String
 
-    /// Stages the table's files through `pack`, the store's (one per store task).
+    /// Stages the table's files through `pack` (one per store task).
     init(pack: StagingPack, table: String, formats: ExportFormats) throws {
         store = pack.store
         self.table = table

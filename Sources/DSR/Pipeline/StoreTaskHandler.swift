@@ -92,7 +92,8 @@ public struct StoreTaskHandler: JobHandler {
         let formats: ExportFormats = request.kind == .portability ? [.json, .csv] : [.json]
         try fanOut.prepareDirectories()
         let staging = fanOut.staging(for: request.id)
-        // A re-run starts afresh: an earlier attempt's files go first.
+        // A re-run starts afresh: an earlier attempt's files of their own go first (its bytes
+        // in the request's pack stay there unread: other stores' tasks append to it too).
         try FileSystem.makeDirectory(staging.path)
         FileSystem.removeFiles(in: staging.path, prefix: ExportedFile.stagedName(store + "/"))
         let files = try await connector.export(identity, into: staging, formats: formats)

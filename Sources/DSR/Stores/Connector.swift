@@ -39,10 +39,15 @@ public struct ExportedFile: Codable, Sendable, Equatable {
         public var crc32: UInt32
         /// Bytes of raw DEFLATE in the staging folder.
         public var deflatedSize: Int
-        /// Where those bytes begin in the store's pack (``ExportedFile/packName(store:)``);
-        /// nil when the file has a staging file of its own (``ExportedFile/stagedName(_:)``),
-        /// as a large one does, and as every file did before packs (2026-11-28).
+        /// Where those bytes begin in the pack; nil when the file has a staging file of its
+        /// own (``ExportedFile/stagedName(_:)``), as a large one does, and as every file did
+        /// before packs.
         public var packOffset: Int? = nil
+        /// The pack's name in the staging folder: the request's one pack
+        /// (``ExportedFile/requestPackName``). Nil with an offset: the store's own pack
+        /// (``ExportedFile/packName(store:)``), as store tasks wrote them before the request's
+        /// stores shared one.
+        public var pack: String? = nil
     }
 
     public init(path: String, sha256: String, size: Int, rows: Int, store: String, table: String, staged: Staged? = nil) {
@@ -65,13 +70,17 @@ public struct ExportedFile: Codable, Sendable, Equatable {
     /// The file staged for it: the path of the file that holds its deflated bytes, and where
     /// they begin in it.
     public func stagedLocation(in staging: URL) -> (path: String, offset: Int) {
-        if let offset = staged?.packOffset { return (staging.path + "/" + Self.packName(store: store), offset) }
+        if let offset = staged?.packOffset { return (staging.path + "/" + (staged?.pack ?? Self.packName(store: store)), offset) }
         return (staging.path + "/" + Self.stagedName(path), 0)
     }
 
-    /// The name of a store's pack in its request's staging folder (``StagingPack``). It starts
-    /// with the store's staged-name prefix, and `%p` appears in no staged name (`%` is
-    /// escaped as `%25`), so no table's file can take it.
+    /// The name of the pack that all of a request's store tasks append to (``StagingPack``).
+    /// `%p` appears in no staged name (`%` is escaped as `%25`), so no table's file can take it.
+    public static let requestPackName = "%pack"
+
+    /// The name of a store's own pack, as store tasks wrote them before a request's stores
+    /// shared one (still read, for a request staged by an older dsrd). It starts with the
+    /// store's staged-name prefix, so removing a store's staged files removed it too.
     public static func packName(store: String) -> String {
         stagedName(store + "/") + "%pack"
     }
