@@ -165,7 +165,7 @@ public struct SQLConnector: Connector {
     /// serves uses it for anyone, and `dsrd check` plans these statements generically too.
     ///
     /// A person with many rows (the first table holds at least ``spreadExportFromRows`` of
-    /// theirs, counted up to that bound in the round trip that binds the settings) has all the
+    /// theirs, counted up to that bound right after the settings are bound) has all the
     /// tables copied side by side, from the start, on the first connection and up to
     /// ``spareConnectionsPerExport`` more that are free at once, each importing the first
     /// one's snapshot (`pg_export_snapshot`): the store's CPUs then read tables in parallel,
@@ -213,15 +213,24 @@ public struct SQLConnector: Connector {
         let quotedNames = mapping.tables.map { Self.quote($0.name) }
         let columnCount = tables.reduce(0) { $0 + $1.columns.count }
         // How many of the person's rows the first table holds, up to the bound that makes the
-        // export spread: its placeholders follow the settings' and the table names'.
+        // export spread: its placeholders follow the table names'.
         var probeBinder = SQLStatements.Binder()
-        probeBinder.parameters = parameters + [quotedNames]
+        probeBinder.parameters = [quotedNames]
         let canSpread = tables.count >= 2
         let probe =
             canSpread
             ? "(SELECT count(*) FROM (SELECT 1 FROM \(Self.quote(mapping.tables[0].name)) AS t0 WHERE \(generator.condition(mapping.tables[0], alias: "t0", identity: identity, binder: &probeBinder)) LIMIT \(Self.spreadExportFromRows)) AS dsr_first)"
             : "0"
-        let roundTripParameters = probeBinder.parameters
+        // The mapped tables' column count (a column added since the catalog was read would be
+        // left out of the export, so then the catalog is read anew and the task tried again)
+        // and the probe. Prepared and run after the settings, so under the generic plan the
+        // connection keeps: planned for every person, it cost more than the tables' reads.
+        // The tables' oids as an array, not a subquery: generically planned, `= ANY(SELECT …)`
+        // became a hash join over the whole of pg_attribute (1 ms), `= ANY(ARRAY(…))` is
+        // the catalog's index (0.06 ms).
+        let shape =
+            "SELECT (SELECT count(*) FROM pg_attribute WHERE attrelid = ANY(ARRAY(SELECT to_regclass(name)::oid FROM unnest($1::text[]) AS name)) AND attnum > 0 AND NOT attisdropped) AS dsr_columns, \(probe) AS dsr_first_rows"
+        let shapeParameters = probeBinder.parameters
         let store = mapping.name
         let pool = self.pool
         let afterSnapshotExported = self.afterSnapshotExported
@@ -247,14 +256,8 @@ public struct SQLConnector: Connector {
                     }
                 }
             ) { connection -> SnapshotID? in
-                // The settings, and in the same round trip the mapped tables' column count (a
-                // column added since the catalog was read would be left out of the export, so
-                // then the catalog is read anew and the task tried again) and how many of the
-                // person's rows the first table holds.
-                let row = try connection.query(
-                    settings
-                        + ", (SELECT count(*) FROM pg_attribute WHERE attrelid = ANY(SELECT to_regclass(name) FROM unnest($\(parameters.count + 1)::text[]) AS name) AND attnum > 0 AND NOT attisdropped) AS dsr_columns, \(probe) AS dsr_first_rows",
-                    roundTripParameters)[0]
+                try connection.query(settings, parameters)
+                let row = try connection.query(shape, shapeParameters)[0]
                 guard try row.decode("dsr_columns", as: Int.self) == columnCount else {
                     throw PostgresError(kind: .server, sqlState: "42P10", message: "a table of store \(store) has changed shape")
                 }
