@@ -104,7 +104,7 @@ extension SQLConnector {
         var identity = Self.probeIdentity
         for kind in extraKinds { identity[kind] = ["X0000000"] }
         var planned: [(String, String, [any PostgresEncodable])] = []
-        // The statements a connection plans once, generically (see `export`).
+        // The statements a connection plans once, generically (see `export` and `erase`).
         var generic: Set<String> = []
         for table in mapping.tables {
             if table.authoritative {
@@ -119,12 +119,14 @@ extension SQLConnector {
         }
         if let hashInputs = hashInputsStatement(identity, statements: statements) {
             planned.append(("reading the values to hash", hashInputs.sql, hashInputs.parameters))
+            generic.insert("reading the values to hash")
         }
         // Erasure with a made-up hash: only the statements' shape matters here.
         let hashes = HashedValues(values: ["X0000000"], hashes: [String(repeating: "0", count: 64)])
         for table in mapping.tables {
             let plan = erasurePlan(for: table, identity: identity, hashes: hashes, statements: statements)
             planned.append(("erasure of \(table.name)", plan.sql, plan.parameters))
+            generic.insert("erasure of \(table.name)")
         }
         var corrections: [String: String] = [:]
         for table in mapping.tables {
