@@ -39,10 +39,6 @@ public actor PostgresConnection {
         thread.asUnownedSerialExecutor()
     }
 
-    /// The session setting that plans every run of a prepared statement for its values (for
-    /// connections whose statements take batches as arrays, or data whose size varies by
-    /// orders of magnitude from one run to the next).
-    public static let customPlansAlways: (name: String, value: String) = ("plan_cache_mode", "force_custom_plan")
     /// The session setting that plans a prepared statement once (for a connection whose
     /// statements have one right plan whatever their values, run many times a second).
     public static let genericPlansAlways: (name: String, value: String) = ("plan_cache_mode", "force_generic_plan")
@@ -106,7 +102,8 @@ public actor PostgresConnection {
         // Fixed session settings that decoding relies on. Prepared statements keep
         // PostgreSQL's plan_cache_mode (auto: a generic plan after five runs when it looks no
         // dearer); a statement that needs a plan per run uses `queryPlannedForValues`, a
-        // connection whose every statement does sets force_custom_plan (`customPlansAlways`).
+        // connection whose every statement should keep its first plan sets
+        // force_generic_plan (`genericPlansAlways`).
         try runScript(
             """
             SET TimeZone = 'UTC'; SET DateStyle = 'ISO, MDY'; SET bytea_output = 'hex'; SET IntervalStyle = 'postgres'

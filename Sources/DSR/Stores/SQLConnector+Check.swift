@@ -129,11 +129,7 @@ extension SQLConnector {
         var indexes: [String] = []
     }
 
-    static func plan(of sql: String, _ parameters: [any PostgresEncodable], on connection: isolated PostgresConnection) throws -> Plan {
-        try plan(ofJSON: connection.query("EXPLAIN (FORMAT JSON) " + sql, parameters)[0].decode(at: 0, as: String.self))
-    }
-
-    /// The plan a connection keeps for a statement it prepared, under `plan_cache_mode =
+    /// The plan a store connection keeps for a statement it prepared, under `plan_cache_mode =
     /// force_generic_plan` (PostgreSQL 15 has no `EXPLAIN (GENERIC_PLAN)`): the statement is
     /// prepared under a name of its own, explained with NULL for every parameter (a generic
     /// plan does not look at them), then dropped. Sets the mode for the rest of the transaction.

@@ -2,13 +2,6 @@ import Foundation
 import Postgres
 
 extension SQLConnector {
-    /// Makes the statements that follow in the transaction use the one generic plan the
-    /// connection keeps for each (`plan_cache_mode = force_generic_plan`), instead of the
-    /// store connection's custom plan per person: an erasure's statements planned for 0.3–0.6
-    /// ms each, 11% of the machine's CPU on erasure requests. Planned without the person's
-    /// values, a lookup uses the index that serves it (`dsrd check` plans them that way too).
-    static let genericPlansForTheTransaction = "SELECT set_config('plan_cache_mode', 'force_generic_plan', true)"
-
     /// Erases the person in this store, in one transaction, children before parents:
     ///
     /// - rows kept untouched by `hold.keep_if` (an open dispute) are counted and left alone;
@@ -36,7 +29,6 @@ extension SQLConnector {
         let store = mapping.name
         return try await run { connection in
             try await connection.transaction(.readWrite, record) { connection in
-                try connection.query(Self.genericPlansForTheTransaction)
                 // The keyed hashes are computed here, in the daemon, from the values the
                 // person's rows hold: the key never reaches the store (issue 15).
                 var hashes = HashedValues()

@@ -19,14 +19,17 @@ public struct SQLConnector: Connector {
         self.pool = ConnectionPool(conninfo: mapping.url, maximum: maxConnections, settings: settings + Self.planSettings)
     }
 
-    /// Every run of a store statement is planned for its values: the same lookup finds one
-    /// row for most people and 10,000 orders for some, and a generic plan made for the first
-    /// kind would serve the second badly (tried: the ORed identifier lookups became sequential
-    /// scans). The setting also re-plans the store's own foreign-key checks during an
-    /// erasure; running the statements unprepared instead avoids that but parses every
-    /// statement again, which cost more (issue 12). dsrd's own database keeps PostgreSQL's
-    /// default: its statements' plans do not depend on the person.
-    static let planSettings: [(name: String, value: String)] = [PostgresConnection.customPlansAlways]
+    /// A store connection plans each statement once, without the person's values, and keeps
+    /// that plan (`plan_cache_mode = force_generic_plan`): planning every run for its values
+    /// cost more than the run itself (an export's `COPY`s 9% of the machine's CPU on access
+    /// requests, an erasure's statements 11% on erasures; issue 12), and it re-planned the
+    /// store's own foreign-key checks on every row an erasure changed. Without the values,
+    /// PostgreSQL assumes ten identifiers of average frequency, so a lookup an index serves
+    /// uses that index for anyone. `dsrd check` asks the planner for exactly those plans (a
+    /// partial index that only a known value can use does not count); PostgreSQL's default
+    /// (`auto`) was tried earlier and, comparing estimates, sometimes kept sequential scans
+    /// for the ORed identifier lookups. dsrd's own database keeps the default.
+    static let planSettings: [(name: String, value: String)] = [PostgresConnection.genericPlansAlways]
 
     /// The mapped tables as the store's catalog describes them, read once and again after a
     /// statement fails on the schema (a migration in the store).
@@ -156,16 +159,13 @@ public struct SQLConnector: Connector {
 
     /// Writes the person's rows of every table, in one REPEATABLE READ snapshot so related
     /// tables agree. Each table is one prepared `SELECT`, its rows handed over one by one as
-    /// they arrive (libpq's single-row mode, so memory does not grow with them), under
-    /// `plan_cache_mode = force_generic_plan` for the transaction: the connection plans each
-    /// table's statement once, not once per person. A `COPY` would be parsed, analysed and
-    /// planned on every run, which cost more than reading a person's few rows (9% of the
-    /// machine's CPU on access requests, in `perf`). The generic plan cannot see the person's
-    /// identifiers (PostgreSQL assumes ten values of average frequency): a lookup an index
-    /// serves uses it for anyone, and `dsrd check` plans these statements generically too.
+    /// they arrive (libpq's single-row mode, so memory does not grow with them): the
+    /// connection plans each table's statement once (``planSettings``), not once per person.
+    /// A `COPY` is parsed, analysed and planned on every run, which cost more than reading a
+    /// person's few rows (9% of the machine's CPU on access requests, in `perf`).
     ///
     /// A person with many rows (the first table holds at least ``spreadExportFromRows`` of
-    /// theirs, counted up to that bound right after the settings are bound) has all the
+    /// theirs, counted up to that bound by the transaction's first statement) has all the
     /// tables copied side by side, from the start, on the first connection and up to
     /// ``spareConnectionsPerExport`` more that are free at once, each importing the first
     /// one's snapshot (`pg_export_snapshot`): the store's CPUs then read tables in parallel,
@@ -200,12 +200,11 @@ public struct SQLConnector: Connector {
                     parameters: selectBinder.parameters,
                     columns: columns.map(\.name), kinds: columns.map { TableFileWriter.FieldKind(postgresType: $0.typeOID) }))
         }
-        // The prepared SELECTs keep one generic plan per connection, for this transaction
-        // only: the store connection's own setting is force_custom_plan.
-        names.append("plan_cache_mode")
-        values.append("force_generic_plan")
-        // set_config(name, value, true) for each: the values stay bound parameters.
-        let settings = "SELECT " + names.indices.map { "set_config($\(2 * $0 + 1), $\(2 * $0 + 2), true)" }.joined(separator: ", ")
+        // For the COPYs of a large person: set_config(name, value, true) for each, the values
+        // staying bound parameters.
+        let settings =
+            names.isEmpty
+            ? nil : "SELECT " + names.indices.map { "set_config($\(2 * $0 + 1), $\(2 * $0 + 2), true)" }.joined(separator: ", ")
         var settingParameters: [any PostgresEncodable] = []
         for (name, value) in zip(names, values) { settingParameters += [name, value.postgresText ?? ""] }
         let parameters = settingParameters
@@ -223,8 +222,8 @@ public struct SQLConnector: Connector {
             : "0"
         // The mapped tables' column count (a column added since the catalog was read would be
         // left out of the export, so then the catalog is read anew and the task tried again)
-        // and the probe. Prepared and run after the settings, so under the generic plan the
-        // connection keeps: planned for every person, it cost more than the tables' reads.
+        // and the probe: the transaction's first statement. The settings follow only when
+        // the tables are copied.
         // The tables' oids as an array, not a subquery: generically planned, `= ANY(SELECT …)`
         // became a hash join over the whole of pg_attribute (1 ms), `= ANY(ARRAY(…))` is
         // the catalog's index (0.06 ms).
@@ -246,7 +245,7 @@ public struct SQLConnector: Connector {
                             for spare in spares {
                                 group.addTask {
                                     try await spare.transaction(readingSnapshotOf: snapshot) { connection in
-                                        try connection.query(settings, parameters)
+                                        if let settings { try connection.query(settings, parameters) }
                                         try export.copyRemaining(on: connection)
                                     }
                                 }
@@ -256,7 +255,6 @@ public struct SQLConnector: Connector {
                     }
                 }
             ) { connection -> SnapshotID? in
-                try connection.query(settings, parameters)
                 let row = try connection.query(shape, shapeParameters)[0]
                 guard try row.decode("dsr_columns", as: Int.self) == columnCount else {
                     throw PostgresError(kind: .server, sqlState: "42P10", message: "a table of store \(store) has changed shape")
@@ -265,6 +263,7 @@ public struct SQLConnector: Connector {
                 if canSpread, try row.decode("dsr_first_rows", as: Int.self) >= Self.spreadExportFromRows,
                     let snapshot = try connection.exportSnapshot()
                 {
+                    if let settings { try connection.query(settings, parameters) }
                     return snapshot
                 }
                 try export.copyRemaining(on: connection, prepared: true)

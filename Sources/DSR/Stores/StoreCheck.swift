@@ -97,15 +97,14 @@ extension SQLConnector {
         mapping.tables.flatMap { Self.findings($0, in: mapping, schema: schema) }
     }
 
-    /// Every statement a request makes in this store, planned with the probe identity;
-    /// the sequential scans of tables above `threshold` rows.
+    /// Every statement a request makes in this store, shaped by the probe identity and planned
+    /// as a store connection plans it (generically); the sequential scans of tables above
+    /// `threshold` rows.
     func sequentialScans(threshold: Int64, extraKinds: [IdentityKind]) async throws -> [StoreCheckReport.Scan] {
         let statements = try await statements()
         var identity = Self.probeIdentity
         for kind in extraKinds { identity[kind] = ["X0000000"] }
         var planned: [(String, String, [any PostgresEncodable])] = []
-        // The statements a connection plans once, generically (see `export` and `erase`).
-        var generic: Set<String> = []
         for table in mapping.tables {
             if table.authoritative {
                 let (sql, parameters) = resolveStatement(table, identity: identity, statements: statements)
@@ -113,20 +112,17 @@ extension SQLConnector {
             }
             let (exportSQL, exportParameters) = exportStatement(table, identity: identity, statements: statements)
             planned.append(("export of \(table.name)", exportSQL, exportParameters))
-            generic.insert("export of \(table.name)")
             let (remainderSQL, remainderParameters) = remainderStatement(table, identity: identity, statements: statements)
             planned.append(("post-erasure check of \(table.name)", remainderSQL, remainderParameters))
         }
         if let hashInputs = hashInputsStatement(identity, statements: statements) {
             planned.append(("reading the values to hash", hashInputs.sql, hashInputs.parameters))
-            generic.insert("reading the values to hash")
         }
         // Erasure with a made-up hash: only the statements' shape matters here.
         let hashes = HashedValues(values: ["X0000000"], hashes: [String(repeating: "0", count: 64)])
         for table in mapping.tables {
             let plan = erasurePlan(for: table, identity: identity, hashes: hashes, statements: statements)
             planned.append(("erasure of \(table.name)", plan.sql, plan.parameters))
-            generic.insert("erasure of \(table.name)")
         }
         var corrections: [String: String] = [:]
         for table in mapping.tables {
@@ -146,7 +142,6 @@ extension SQLConnector {
             }
         }
         let checked = planned
-        let planGenerically = generic
         let sizes = schema(statements)
         return try await run { connection in
             try await connection.transaction { connection in
@@ -154,10 +149,8 @@ extension SQLConnector {
                 for (name, sql, parameters) in checked {
                     let plan: Plan
                     do {
-                        plan =
-                            planGenerically.contains(name)
-                            ? try Self.genericPlan(of: sql, parameterCount: parameters.count, on: connection)
-                            : try Self.plan(of: sql, parameters, on: connection)
+                        // As a store connection plans it: once, without the values (`planSettings`).
+                        plan = try Self.genericPlan(of: sql, parameterCount: parameters.count, on: connection)
                     } catch let error as PostgresError {
                         // Say which statement: the server's message names no table.
                         throw ConnectorError.invalidResponse(
