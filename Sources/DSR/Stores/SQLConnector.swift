@@ -223,10 +223,9 @@ public struct SQLConnector: Connector {
         // The mapped tables' column count (a column added since the catalog was read would be
         // left out of the export, so then the catalog is read anew and the task tried again)
         // and the probe: the transaction's first statement. The settings follow only when
-        // the tables are copied.
-        // The tables' oids as an array, not a subquery: generically planned, `= ANY(SELECT …)`
-        // became a hash join over the whole of pg_attribute (1 ms), `= ANY(ARRAY(…))` is
-        // the catalog's index (0.06 ms).
+        // the tables are copied. The tables' oids go in as an array, not a subquery: planned
+        // generically, `= ANY(SELECT …)` became a hash join over the whole of pg_attribute
+        // (1 ms), while `= ANY(ARRAY(…))` probes the catalog's index (0.06 ms).
         let shape =
             "SELECT (SELECT count(*) FROM pg_attribute WHERE attrelid = ANY(ARRAY(SELECT to_regclass(name)::oid FROM unnest($1::text[]) AS name)) AND attnum > 0 AND NOT attisdropped) AS dsr_columns, \(probe) AS dsr_first_rows"
         let shapeParameters = probeBinder.parameters
