@@ -66,6 +66,63 @@ struct ExportLifecycleTests {
         }
     }
 
+    /// An erasure that arrives while the person's access request is still being answered (here
+    /// its order store is paused) waits, unplanned, until that request has ended; then it
+    /// deletes the finished export and its proof lists it. Run side by side, the export
+    /// finished after the erasure would have kept the erased data on disk, unlisted.
+    @Test func anErasureWaitsForThePersonsExportInProgressAndThenDeletesIt() async throws {
+        try await TestDatabase.migrated { database, connection in
+            try await StoreFixture.with(customers: 20) { stores in
+                let keys = try makeKeys()
+                let exports = try temporaryDirectory()
+                defer {
+                    try? FileManager.default.removeItem(at: exports)
+                    try? FileManager.default.removeItem(at: keys.directory)
+                }
+                func submit(_ sql: String) async throws -> UUID { try await connection.query(sql)[0].decode("id", as: UUID.self) }
+                try await connection.execute("SELECT dsr.pause_store('order', 'test: the export stays in progress')")
+                let access = try await submit("SELECT dsr.submit('access', '{\"customer_id\": \"T-1\"}') AS id")
+                let daemon = try BackgroundDaemon(
+                    database.erasureArguments(exports, key: keys.privateKey), environment: stores.environment)
+                #expect(
+                    try await eventually {
+                        try await connection.count("SELECT count(*) FROM dsr.request_tasks WHERE request_id = $1", [access]) == 3
+                    }, "\(daemon.output)")
+                let erasure = try await submit("SELECT dsr.submit('erasure', '{\"email\": \"somchai.test@example.co.th\"}') AS id")
+                #expect(
+                    try await eventually {
+                        try await connection.count("SELECT count(*) FROM dsr.requests WHERE id = $1 AND waits_for = $2", [erasure, access])
+                            == 1
+                    }, "\(daemon.output)")
+                #expect(try await connection.count("SELECT count(*) FROM dsr.request_tasks WHERE request_id = $1", [erasure]) == 0)
+
+                // Resumed once the export's order task has been put back to wait (a resume
+                // while it is being claimed would leave it waiting for its whole postponement).
+                #expect(
+                    try await eventually {
+                        try await connection.count(
+                            "SELECT count(*) FROM dsr.jobs WHERE request_id = $1 AND kind = 'store_task' AND payload ->> 'store' = 'order' AND state = 'available' AND run_at > now()",
+                            [access]) == 1
+                    }, "\(daemon.output)")
+                try await connection.execute("SELECT dsr.resume_store('order')")
+                #expect(
+                    try await eventually {
+                        let exported = try await connection.isCompleted(access)
+                        let erased = try await connection.isCompleted(erasure)
+                        return exported && erased
+                    }, "\(daemon.output)")
+                #expect(await daemon.stop() == 0)
+                let exportPath = try await completedResult(connection, access)["export_path"] as? String ?? ""
+                #expect(!exportPath.isEmpty && !FileManager.default.fileExists(atPath: exportPath))
+                let proofPath = try await completedResult(connection, erasure)["proof_path"] as? String ?? ""
+                let proof = try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: proofPath))) as? [String: Any]
+                let payload =
+                    try JSONSerialization.jsonObject(with: Data((proof?["payload"] as? String ?? "").utf8)) as? [String: Any]
+                #expect(payload?["exports_deleted"] as? [String] == [access.uuidString.lowercased()])
+            }
+        }
+    }
+
     /// The clean-up deletes exports kept longer than `keep_for` and records it; a newer
     /// export, an export already gone and a request without one are left as they are.
     @Test func theCleanUpDeletesExportsKeptLongEnough() async throws {
