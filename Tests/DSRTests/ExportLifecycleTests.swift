@@ -11,10 +11,12 @@ import Testing
 /// and an erasure of the same person deletes it at once, listing it in the signed proof.
 @Suite("Export life cycle")
 struct ExportLifecycleTests {
-    /// T-1 and T-2 each get an export; T-1 then has their data erased. T-1's export file is
-    /// gone, recorded as deleted by that erasure, listed in its proof and mentioned in the
-    /// completion notice; T-2's export stays.
-    @Test func anErasureDeletesThePersonsEarlierExportsAndItsProofSaysSo() async throws {
+    /// A migrated database, the demo stores (20 customers), proof keys and an exports folder,
+    /// the last two removed afterwards.
+    static func withStoresAndKeys(
+        _ body: (TestDatabase, PostgresConnection, StoreFixture, URL, (directory: URL, privateKey: String, publicKey: String)) async throws
+            -> Void
+    ) async throws {
         try await TestDatabase.migrated { database, connection in
             try await StoreFixture.with(customers: 20) { stores in
                 let keys = try makeKeys()
@@ -23,46 +25,59 @@ struct ExportLifecycleTests {
                     try? FileManager.default.removeItem(at: exports)
                     try? FileManager.default.removeItem(at: keys.directory)
                 }
-                func submit(_ sql: String) async throws -> UUID { try await connection.query(sql)[0].decode("id", as: UUID.self) }
-                let first = try await submit("SELECT dsr.submit('access', '{\"customer_id\": \"T-1\"}') AS id")
-                let other = try await submit("SELECT dsr.submit('portability', '{\"customer_id\": \"T-2\"}') AS id")
-                let daemon = try BackgroundDaemon(
-                    database.erasureArguments(exports, key: keys.privateKey), environment: stores.environment)
-                #expect(
-                    try await eventually {
-                        let one = try await connection.isCompleted(first)
-                        let two = try await connection.isCompleted(other)
-                        return one && two
-                    },
-                    "\(daemon.output)")
-                let firstPath = try await completedResult(connection, first)["export_path"] as? String ?? ""
-                let otherPath = try await completedResult(connection, other)["export_path"] as? String ?? ""
-                #expect(FileManager.default.fileExists(atPath: firstPath) && FileManager.default.fileExists(atPath: otherPath))
-
-                let erasure = try await submit("SELECT dsr.submit('erasure', '{\"email\": \"somchai.test@example.co.th\"}') AS id")
-                #expect(try await eventually { try await connection.isCompleted(erasure) }, "\(daemon.output)")
-                #expect(await daemon.stop() == 0)
-                #expect(!FileManager.default.fileExists(atPath: firstPath))
-                #expect(FileManager.default.fileExists(atPath: otherPath))
-                #expect(
-                    try await connection.count(
-                        "SELECT count(*) FROM dsr.requests WHERE id = $1 AND export_deleted_at IS NOT NULL AND export_deleted_by = $2",
-                        [first, erasure]) == 1)
-                #expect(
-                    try await connection.count("SELECT count(*) FROM dsr.request_status WHERE export_deleted_at IS NOT NULL") == 1)
-                let proofPath = try await completedResult(connection, erasure)["proof_path"] as? String ?? ""
-                let proof = try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: proofPath))) as? [String: Any]
-                let payload =
-                    try JSONSerialization.jsonObject(with: Data((proof?["payload"] as? String ?? "").utf8)) as? [String: Any]
-                #expect(payload?["exports_deleted"] as? [String] == [first.uuidString.lowercased()])
-                let verified = try await DaemonProcess.run([
-                    "verify-proof", proofPath, "--public-key", keys.publicKey, "--check-database", "--database-url", database.conninfo,
-                ])
-                #expect(verified.status == 0, "\(verified.output)")
-                let store = NoticeStore(connection: connection)
-                let text = try await store.renderedCompletion(erasure)
-                #expect(text.contains("prepared for you earlier has been deleted") || text.contains("จัดเตรียมไว้ให้ก่อนหน้านี้ได้ถูกลบ"))
+                try await body(database, connection, stores, exports, keys)
             }
+        }
+    }
+
+    /// A completed erasure's proof file and its signed payload.
+    static func proof(of erasure: UUID, on connection: PostgresConnection) async throws -> (path: String, payload: [String: Any]?) {
+        let path = try await completedResult(connection, erasure)["proof_path"] as? String ?? ""
+        let proof = try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: path))) as? [String: Any]
+        return (path, try JSONSerialization.jsonObject(with: Data((proof?["payload"] as? String ?? "").utf8)) as? [String: Any])
+    }
+
+    /// T-1 and T-2 each get an export; T-1 then has their data erased. T-1's export file is
+    /// gone, recorded as deleted by that erasure, listed in its proof and mentioned in the
+    /// completion notice; T-2's export stays.
+    @Test func anErasureDeletesThePersonsEarlierExportsAndItsProofSaysSo() async throws {
+        try await Self.withStoresAndKeys { database, connection, stores, exports, keys in
+            func submit(_ sql: String) async throws -> UUID { try await connection.query(sql)[0].decode("id", as: UUID.self) }
+            let first = try await submit("SELECT dsr.submit('access', '{\"customer_id\": \"T-1\"}') AS id")
+            let other = try await submit("SELECT dsr.submit('portability', '{\"customer_id\": \"T-2\"}') AS id")
+            let daemon = try BackgroundDaemon(
+                database.erasureArguments(exports, key: keys.privateKey), environment: stores.environment)
+            #expect(
+                try await eventually {
+                    let one = try await connection.isCompleted(first)
+                    let two = try await connection.isCompleted(other)
+                    return one && two
+                },
+                "\(daemon.output)")
+            let firstPath = try await completedResult(connection, first)["export_path"] as? String ?? ""
+            let otherPath = try await completedResult(connection, other)["export_path"] as? String ?? ""
+            #expect(FileManager.default.fileExists(atPath: firstPath) && FileManager.default.fileExists(atPath: otherPath))
+
+            let erasure = try await submit("SELECT dsr.submit('erasure', '{\"email\": \"somchai.test@example.co.th\"}') AS id")
+            #expect(try await eventually { try await connection.isCompleted(erasure) }, "\(daemon.output)")
+            #expect(await daemon.stop() == 0)
+            #expect(!FileManager.default.fileExists(atPath: firstPath))
+            #expect(FileManager.default.fileExists(atPath: otherPath))
+            #expect(
+                try await connection.count(
+                    "SELECT count(*) FROM dsr.requests WHERE id = $1 AND export_deleted_at IS NOT NULL AND export_deleted_by = $2",
+                    [first, erasure]) == 1)
+            #expect(
+                try await connection.count("SELECT count(*) FROM dsr.request_status WHERE export_deleted_at IS NOT NULL") == 1)
+            let (proofPath, payload) = try await Self.proof(of: erasure, on: connection)
+            #expect(payload?["exports_deleted"] as? [String] == [first.uuidString.lowercased()])
+            let verified = try await DaemonProcess.run([
+                "verify-proof", proofPath, "--public-key", keys.publicKey, "--check-database", "--database-url", database.conninfo,
+            ])
+            #expect(verified.status == 0, "\(verified.output)")
+            let store = NoticeStore(connection: connection)
+            let text = try await store.renderedCompletion(erasure)
+            #expect(text.contains("prepared for you earlier has been deleted") || text.contains("จัดเตรียมไว้ให้ก่อนหน้านี้ได้ถูกลบ"))
         }
     }
 
@@ -71,55 +86,44 @@ struct ExportLifecycleTests {
     /// deletes the finished export and its proof lists it. Run side by side, the export
     /// finished after the erasure would have kept the erased data on disk, unlisted.
     @Test func anErasureWaitsForThePersonsExportInProgressAndThenDeletesIt() async throws {
-        try await TestDatabase.migrated { database, connection in
-            try await StoreFixture.with(customers: 20) { stores in
-                let keys = try makeKeys()
-                let exports = try temporaryDirectory()
-                defer {
-                    try? FileManager.default.removeItem(at: exports)
-                    try? FileManager.default.removeItem(at: keys.directory)
-                }
-                func submit(_ sql: String) async throws -> UUID { try await connection.query(sql)[0].decode("id", as: UUID.self) }
-                try await connection.execute("SELECT dsr.pause_store('order', 'test: the export stays in progress')")
-                let access = try await submit("SELECT dsr.submit('access', '{\"customer_id\": \"T-1\"}') AS id")
-                let daemon = try BackgroundDaemon(
-                    database.erasureArguments(exports, key: keys.privateKey), environment: stores.environment)
-                #expect(
-                    try await eventually {
-                        try await connection.count("SELECT count(*) FROM dsr.request_tasks WHERE request_id = $1", [access]) == 3
-                    }, "\(daemon.output)")
-                let erasure = try await submit("SELECT dsr.submit('erasure', '{\"email\": \"somchai.test@example.co.th\"}') AS id")
-                #expect(
-                    try await eventually {
-                        try await connection.count("SELECT count(*) FROM dsr.requests WHERE id = $1 AND waits_for = $2", [erasure, access])
-                            == 1
-                    }, "\(daemon.output)")
-                #expect(try await connection.count("SELECT count(*) FROM dsr.request_tasks WHERE request_id = $1", [erasure]) == 0)
+        try await Self.withStoresAndKeys { database, connection, stores, exports, keys in
+            func submit(_ sql: String) async throws -> UUID { try await connection.query(sql)[0].decode("id", as: UUID.self) }
+            try await connection.execute("SELECT dsr.pause_store('order', 'test: the export stays in progress')")
+            let access = try await submit("SELECT dsr.submit('access', '{\"customer_id\": \"T-1\"}') AS id")
+            let daemon = try BackgroundDaemon(
+                database.erasureArguments(exports, key: keys.privateKey), environment: stores.environment)
+            #expect(
+                try await eventually {
+                    try await connection.count("SELECT count(*) FROM dsr.request_tasks WHERE request_id = $1", [access]) == 3
+                }, "\(daemon.output)")
+            let erasure = try await submit("SELECT dsr.submit('erasure', '{\"email\": \"somchai.test@example.co.th\"}') AS id")
+            #expect(
+                try await eventually {
+                    try await connection.count("SELECT count(*) FROM dsr.requests WHERE id = $1 AND waits_for = $2", [erasure, access])
+                        == 1
+                }, "\(daemon.output)")
+            #expect(try await connection.count("SELECT count(*) FROM dsr.request_tasks WHERE request_id = $1", [erasure]) == 0)
 
-                // Resumed once the export's order task has been put back to wait (a resume
-                // while it is being claimed would leave it waiting for its whole postponement).
-                #expect(
-                    try await eventually {
-                        try await connection.count(
-                            "SELECT count(*) FROM dsr.jobs WHERE request_id = $1 AND kind = 'store_task' AND payload ->> 'store' = 'order' AND state = 'available' AND run_at > now()",
-                            [access]) == 1
-                    }, "\(daemon.output)")
-                try await connection.execute("SELECT dsr.resume_store('order')")
-                #expect(
-                    try await eventually {
-                        let exported = try await connection.isCompleted(access)
-                        let erased = try await connection.isCompleted(erasure)
-                        return exported && erased
-                    }, "\(daemon.output)")
-                #expect(await daemon.stop() == 0)
-                let exportPath = try await completedResult(connection, access)["export_path"] as? String ?? ""
-                #expect(!exportPath.isEmpty && !FileManager.default.fileExists(atPath: exportPath))
-                let proofPath = try await completedResult(connection, erasure)["proof_path"] as? String ?? ""
-                let proof = try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: proofPath))) as? [String: Any]
-                let payload =
-                    try JSONSerialization.jsonObject(with: Data((proof?["payload"] as? String ?? "").utf8)) as? [String: Any]
-                #expect(payload?["exports_deleted"] as? [String] == [access.uuidString.lowercased()])
-            }
+            // Resumed once the export's order task has been put back to wait (a resume
+            // while it is being claimed would leave it waiting for its whole postponement).
+            #expect(
+                try await eventually {
+                    try await connection.count(
+                        "SELECT count(*) FROM dsr.jobs WHERE request_id = $1 AND kind = 'store_task' AND payload ->> 'store' = 'order' AND state = 'available' AND run_at > now()",
+                        [access]) == 1
+                }, "\(daemon.output)")
+            try await connection.execute("SELECT dsr.resume_store('order')")
+            #expect(
+                try await eventually {
+                    let exported = try await connection.isCompleted(access)
+                    let erased = try await connection.isCompleted(erasure)
+                    return exported && erased
+                }, "\(daemon.output)")
+            #expect(await daemon.stop() == 0)
+            let exportPath = try await completedResult(connection, access)["export_path"] as? String ?? ""
+            #expect(!exportPath.isEmpty && !FileManager.default.fileExists(atPath: exportPath))
+            let payload = try await Self.proof(of: erasure, on: connection).payload
+            #expect(payload?["exports_deleted"] as? [String] == [access.uuidString.lowercased()])
         }
     }
 
