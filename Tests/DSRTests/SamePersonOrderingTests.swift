@@ -4,10 +4,11 @@ import Postgres
 import TestSupport
 import Testing
 
-/// An erasure and an access or portability request of the same person never run side by side
-/// (`dsr.plan_request`): the later one waits, unplanned, until the earlier one has ended. So an
-/// erasure deletes, and proves it deleted, every export of the person, and an export made after
-/// an erasure holds only what the erasure kept.
+/// An erasure and an access, portability or rectification request of the same person never run
+/// side by side (`dsr.plan_request`): the one planned second waits, unplanned, until the other
+/// has ended. So an erasure deletes, and proves it deleted, every export of the person, an
+/// export made after an erasure holds only what the erasure kept, and a correction never
+/// writes details back into rows an erasure has just anonymised.
 @Suite("Requests of one person, one at a time")
 struct SamePersonOrderingTests {
     static let somchai = #"{"emails": ["somchai@example.co.th"], "customer_ids": ["C0001"]}"#
@@ -15,11 +16,20 @@ struct SamePersonOrderingTests {
     static let somchaiByID = #"{"emails": ["s.jaidee@example.com"], "customer_ids": ["C0001"]}"#
     static let malee = #"{"emails": ["malee@example.co.th"], "customer_ids": ["C0002"]}"#
 
-    static func operation(_ kind: String) -> String { kind == "erasure" ? "erase" : "export" }
+    static func operation(_ kind: String) -> String {
+        switch kind {
+        case "erasure": "erase"
+        case "rectification": "rectify"
+        default: "export"
+        }
+    }
 
     /// Submitted, its request job cancelled: the test plans it itself, as the request job would.
     static func submit(_ kind: String, on connection: PostgresConnection) async throws -> UUID {
-        let id = try await connection.query("SELECT dsr.submit($1, '{\"email\": \"somchai@example.co.th\"}') AS id", [kind])[0]
+        // A correction says what to correct.
+        let options = kind == "rectification" ? #"{"changes": {"email": "somchai.new@example.co.th"}}"# : "{}"
+        let id = try await connection.query(
+            "SELECT dsr.submit($1, '{\"email\": \"somchai@example.co.th\"}', $2::jsonb) AS id", [kind, options])[0]
             .decode("id", as: UUID.self)
         try await connection.cancelRequestJobs()
         return id
@@ -44,7 +54,10 @@ struct SamePersonOrderingTests {
         return (try row.decode("due", as: Int.self), try row.decode("later", as: Int.self))
     }
 
-    @Test(arguments: [("access", "erasure"), ("erasure", "access"), ("portability", "erasure"), ("erasure", "portability")])
+    @Test(arguments: [
+        ("access", "erasure"), ("erasure", "access"), ("portability", "erasure"), ("erasure", "portability"),
+        ("rectification", "erasure"), ("erasure", "rectification"),
+    ])
     func theLaterWaitsUntilTheEarlierHasEnded(first: String, second: String) async throws {
         try await TestDatabase.migrated { _, connection in
             let earlier = try await Self.submit(first, on: connection)
@@ -70,8 +83,8 @@ struct SamePersonOrderingTests {
         }
     }
 
-    /// Only an erasure and an export of one person exclude each other: two exports of one
-    /// person, and an erasure beside another person's export, are planned at once.
+    /// Only an erasure and an export or correction of one person exclude each other: two
+    /// exports of one person, and an erasure beside another person's export, are planned at once.
     @Test func otherPeopleAndTwoExportsDoNotWait() async throws {
         try await TestDatabase.migrated { _, connection in
             let access = try await Self.submit("access", on: connection)
