@@ -31,4 +31,7 @@ SELECT pg_temp.demo_customer_id(i), ('10.' || (i % 250) || '.' || (n % 250) || '
        md5('cookie' || i), (ARRAY['login','view_product','add_to_cart','checkout','logout'])[1 + n % 5],
        now() - ((i + n * 17) % 900) * interval '1 hour'
   FROM generate_series(1, current_setting('dsr.demo_customers')::int) AS i, generate_series(1, 5) AS n;
-ANALYZE;
+-- Only this store's tables: a bare ANALYZE also analyses the cluster's shared catalogs
+-- (pg_authid, pg_database), and inside the seeding transaction it would hold their locks
+-- until commit, so seeds of other databases would queue behind it.
+ANALYZE customers, identity_documents, activity_log;

@@ -24,4 +24,5 @@ SELECT CASE WHEN i % 2 = 0 THEN 'google' ELSE 'facebook' END, 'remarketing-windo
        pg_temp.demo_email(i), pg_temp.demo_phone(i), now() - ((i * 3) % 365) * interval '1 day'
   FROM generate_series(1, current_setting('dsr.demo_customers')::int) AS i
  WHERE i % 3 = 0;
-ANALYZE;
+-- Only this store's tables (see seed-customer.sql).
+ANALYZE subscriptions, consents, campaign_events, ad_audiences, suppressions;

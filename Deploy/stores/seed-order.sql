@@ -29,4 +29,5 @@ INSERT INTO shipments (order_id, carrier, tracking_no, recipient_name, recipient
 SELECT o.id, (ARRAY['Kerry','Thailand Post','Flash'])[1 + o.id % 3], 'TH' || lpad(o.id::text, 11, '0'),
        'customer ' || o.customer_id, NULL, o.shipping_address, o.ordered_at + interval '1 day'
   FROM orders AS o WHERE o.status <> 'cancelled';
-ANALYZE;
+-- Only this store's tables (see seed-customer.sql).
+ANALYZE orders, order_items, payments, invoices, shipments;

@@ -43,6 +43,10 @@ public actor PostgresConnection {
     /// statements have one right plan whatever their values, run many times a second).
     public static let genericPlansAlways: (name: String, value: String) = ("plan_cache_mode", "force_generic_plan")
 
+    /// Seconds a connection attempt may take, unless the connection string sets
+    /// `connect_timeout` or the environment sets `PGCONNECT_TIMEOUT`.
+    public static let defaultConnectTimeout = "10"
+
     /// Connects with a libpq connection string (`host=... dbname=...`) or URI
     /// (`postgresql://...`). An empty or `nil` string uses the standard `PG*` environment
     /// variables, `~/.pgpass` and `PGSERVICE`, exactly as `psql` does. `settings` are session
@@ -75,12 +79,18 @@ public actor PostgresConnection {
         // before it are defaults the connection string may override: a bounded connect, and
         // TCP keepalives so a half-open connection (a server gone, a NAT that forgot it) is
         // noticed within about a minute instead of hanging a call forever. Keywords after it
-        // override what it sets, so the encoding is always UTF-8.
-        let keys: [String?] = [
-            "connect_timeout", "keepalives", "keepalives_idle", "keepalives_interval", "keepalives_count",
+        // override what it sets, so the encoding is always UTF-8. A default given here would
+        // also override libpq's environment, so the connect bound is left to
+        // `PGCONNECT_TIMEOUT` when that is set.
+        var keys: [String?] = [
+            "keepalives", "keepalives_idle", "keepalives_interval", "keepalives_count",
             "dbname", "fallback_application_name", "client_encoding",
         ]
-        let values: [String?] = ["10", "1", "30", "10", "3", conninfo, applicationName, "UTF8"]
+        var values: [String?] = ["1", "30", "10", "3", conninfo, applicationName, "UTF8"]
+        if (ProcessInfo.processInfo.environment["PGCONNECT_TIMEOUT"] ?? "").isEmpty {
+            keys.insert("connect_timeout", at: 0)
+            values.insert(Self.defaultConnectTimeout, at: 0)
+        }
         // Both arrays end with a NULL entry, as libpq requires.
         let connection = withCStringArray(keys + [nil]) { keyPointers in
             withCStringArray(values + [nil]) { valuePointers in

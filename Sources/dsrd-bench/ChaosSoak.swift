@@ -86,8 +86,12 @@ struct ChaosSoak {
                 "queue.notice_timeout=\(Self.timeouts["notice"]!)s",
                 "--set", "connectors.lock_timeout=0", "--set", "daemon.shutdown_grace=5s", "--set", "notices.resend_in_doubt=true",
             ]
+        // The stalled proxy is met with the daemon's own connect bound, whatever
+        // PGCONNECT_TIMEOUT the soak was started with (the test script lengthens it).
         let daemonEnvironment = [
-            "DSRD_STORE_ORDER_URL": "host=127.0.0.1 port=\(storeProxy.port) dbname=dsr_order", "DSRD_LOG_LEVEL": "warning",
+            "DSRD_STORE_ORDER_URL":
+                "host=127.0.0.1 port=\(storeProxy.port) dbname=dsr_order connect_timeout=\(PostgresConnection.defaultConnectTimeout)",
+            "DSRD_LOG_LEVEL": "warning",
         ]
         var running = try (0..<daemons).map { _ in try DaemonProcess(arguments, environment: daemonEnvironment) }
         var peaks = [Double](repeating: 0, count: daemons)

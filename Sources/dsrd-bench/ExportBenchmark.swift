@@ -29,7 +29,7 @@ struct ExportBenchmark {
                  v AS (INSERT INTO invoices (order_id, invoice_no, issued_at, buyer_name, amount) SELECT id, 'INV-' || id, ordered_at, $1, total FROM o)
             INSERT INTO shipments (order_id, carrier, tracking_no, address, shipped_at) SELECT id, 'Kerry', 'TR' || id, 'บางแค', ordered_at FROM o
             """, [customerID, orders])
-        try await store.execute("ANALYZE")
+        try await store.execute("ANALYZE orders, order_items, payments, invoices, shipments")
         await store.close()
     }
 

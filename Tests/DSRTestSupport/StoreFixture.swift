@@ -38,8 +38,11 @@ public struct StoreFixture: Sendable {
     /// Creates and seeds the named stores, then adds the known people to them.
     public func create(_ stores: Set<String>, customers: Int) async throws {
         let admin = try await PostgresConnection.connect("dbname=postgres")
-        try await DemoStores(logger: Logger(label: "test")).setUp(
-            stores: try mappings().filter { stores.contains($0.name) }, admin: admin, customers: customers, reset: false)
+        let mappings = try mappings().filter { stores.contains($0.name) }
+        // Creating and seeding, a few fixtures at a time (see AdmissionGate).
+        try await AdmissionGate.databaseCreation.run {
+            try await DemoStores(logger: Logger(label: "test")).setUp(stores: mappings, admin: admin, customers: customers, reset: false)
+        }
         if stores.contains("customer") {
             let customer = try await PostgresConnection.connect(url("customer"))
             try await customer.execute(

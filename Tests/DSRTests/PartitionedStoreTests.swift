@@ -45,7 +45,7 @@ struct PartitionedStore: Sendable {
           ('o1', '2020-05-01', 'cust_1', '1 Road'), ('o2', '2022-05-01', 'cust_1', '1 Road'), ('o3', '2025-05-01', 'cust_3', '3 Road');
         INSERT INTO order_lines VALUES
           ('o1', '2020-05-01', 'SKU-1', 'Happy birthday'), ('o2', '2022-05-01', 'SKU-2', NULL), ('o3', '2025-05-01', 'SKU-3', NULL);
-        ANALYZE;
+        ANALYZE customers, orders, order_lines;
         """
 
     /// The mapping: the partitioned table mapped, its partitions not. `customers` is the

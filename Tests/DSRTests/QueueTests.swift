@@ -181,7 +181,7 @@ struct QueueTests {
             } else {
                 try await connection.execute("INSERT INTO dsr.jobs (kind, payload) SELECT 'probe', '{}' FROM generate_series(1, 3000)")
             }
-            try await connection.execute("ANALYZE")
+            try await connection.execute("ANALYZE dsr.jobs, dsr.requests")
             let context = withContext ? FanOut.claimContext : nil
             try await connection.execute(
                 "PREPARE claim_once (bigint, text, bigint\(withContext ? ", text[]" : "")) AS \(context?.claimStatement ?? QueueStore.plainClaimStatement)"

@@ -28,9 +28,11 @@ public struct TestDatabase: Sendable {
 
     public static func create() async throws -> TestDatabase {
         let name = "dsrd_test_" + UUID().uuidString.replacingOccurrences(of: "-", with: "").prefix(16).lowercased()
-        let admin = try await PostgresConnection.connect("dbname=postgres")
-        // Identifiers cannot be bound; the name is generated above from hex digits only.
-        try await admin.execute("CREATE DATABASE \(name) TEMPLATE template0 ENCODING 'UTF8'")
+        try await AdmissionGate.databaseCreation.run {
+            let admin = try await PostgresConnection.connect("dbname=postgres")
+            // Identifiers cannot be bound; the name is generated above from hex digits only.
+            try await admin.execute("CREATE DATABASE \(name) TEMPLATE template0 ENCODING 'UTF8'")
+        }
         return TestDatabase(name: name)
     }
 
