@@ -32,6 +32,9 @@ public actor AdmissionGate {
         }
     }
 
+    /// Callers waiting to be admitted.
+    public var waitingCount: Int { waiting.count }
+
     private func enter() async {
         if inside < width {
             inside += 1
