@@ -4,6 +4,8 @@ import Postgres
 import TestSupport
 import Testing
 
+@testable import DSR
+
 /// `dsr.pause_store`: a paused store's tasks wait (no attempt used, no failure, no outage
 /// budget), the request shows why, new requests are still acknowledged, the DPO is told once,
 /// `dsr.queue_health` lists the pause; `dsr.resume_store` lets the work finish at once.
@@ -98,6 +100,51 @@ struct PauseTests {
                     }
                 }
             }
+        }
+    }
+
+    /// A task that saw its store paused but is handed back only after `dsr.resume_store` (the
+    /// resume came while it ran) runs again at once, not after the pause recheck; a task
+    /// handed back while the pause lasts still waits.
+    @Test func aResumeWhileATaskRunsIsNotMissed() async throws {
+        try await TestDatabase.migrated { _, connection in
+            let id = try await connection.query("SELECT dsr.submit('access', '{\"email\": \"somchai.test@example.co.th\"}') AS id")[0]
+                .decode("id", as: UUID.self)
+            try await connection.execute("SELECT dsr.pause_store('marketing', 'CRM migration')")
+            // Only the task below is claimed: the request's own jobs and notices are not.
+            try await connection.execute("SELECT dsr.cancel_job(id, 'pause test') FROM dsr.jobs WHERE state = 'available'")
+            let task = try await connection.query(
+                "INSERT INTO dsr.jobs (kind, request_id, payload) VALUES ('store_task', $1, '{\"store\": \"marketing\"}') RETURNING id",
+                [id]
+            )[0].decode("id", as: Int64.self)
+            let recheck = FanOut.pauseRecheck
+            func handBack(_ job: Job) async throws {
+                let recorded = try await QueueStore.record(
+                    connection,
+                    [FinishedJob(job: job, outcome: .postponed(after: recheck, reason: "store marketing is paused: CRM migration"))])
+                #expect(recorded == [job.id])
+            }
+            func claim() async throws -> Job {
+                // Due now: a postponement that waits is brought forward by hand here.
+                try await connection.execute("UPDATE dsr.jobs SET run_at = now() WHERE id = $1", [task])
+                let claimed = try await QueueStore.claim(connection, limit: 1, workerID: "test", lease: .seconds(60))
+                #expect(claimed.map(\.id) == [task])
+                return try #require(claimed.first)
+            }
+            let due = "SELECT count(*) FROM dsr.jobs WHERE id = $1 AND state = 'available' AND run_at <= now()"
+
+            // Handed back while the store is paused: it waits.
+            try await handBack(try await claim())
+            #expect(try await connection.count(due, [task]) == 0)
+
+            // Handed back after a resume that came while it ran: due at once.
+            let running = try await claim()
+            #expect(
+                try await connection.query("SELECT dsr.resume_store('marketing') AS m")[0].decode("m", as: String.self)
+                    == "resumed; 0 waiting job(s) run now")
+            try await handBack(running)
+            #expect(try await connection.count(due, [task]) == 1)
+            #expect(try await connection.count("SELECT attempt FROM dsr.jobs WHERE id = $1", [task]) == 0)
         }
     }
 }

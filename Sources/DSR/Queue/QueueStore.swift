@@ -161,12 +161,15 @@ enum QueueStore {
         }
         if !released.isEmpty {
             // Released (shutdown) or postponed (a paused store): back to the queue, the
-            // attempt not counted; a postponement waits and says why.
+            // attempt not counted; a postponement waits and says why. A run_at moved past the
+            // attempt's start while it ran (dsr.resume_store: what it waited for is over)
+            // makes it run again at once.
             let rows = try connection.queryPlannedForValues(
                 """
                 UPDATE dsr.jobs AS j
                    SET state = 'available', attempt = j.attempt - 1,
-                       run_at = now() + r.delay_ms * interval '1 millisecond',
+                       run_at = CASE WHEN j.run_at > j.attempted_at THEN now()
+                                     ELSE now() + r.delay_ms * interval '1 millisecond' END,
                        last_error = coalesce(r.reason, j.last_error), locked_by = NULL, locked_until = NULL
                   FROM unnest($1::bigint[], $2::int[], $3::bigint[], $4::text[]) AS r(id, attempt, delay_ms, reason)
                  WHERE j.id = r.id AND j.attempt = r.attempt AND j.state = 'running'
