@@ -104,8 +104,8 @@ struct ExportLifecycleTests {
                 }, "\(daemon.output)")
             #expect(try await connection.count("SELECT count(*) FROM dsr.request_tasks WHERE request_id = $1", [erasure]) == 0)
 
-            // Resumed once the export's order task has been put back to wait (a resume
-            // while it is being claimed would leave it waiting for its whole postponement).
+            // Resumed once the export's order task has been put back to wait: the export is
+            // then certainly still in progress while the erasure waits.
             #expect(
                 try await eventually {
                     try await connection.count(
