@@ -83,6 +83,39 @@ struct SamePersonOrderingTests {
         }
     }
 
+    /// The earlier request ends while the later one has decided to wait for it but has not
+    /// committed that decision: the end waits for the decision (the same per-identifier lock),
+    /// so its wake-up still finds the later one, which does not sit out its backstop.
+    @Test func anEndDuringTheLatersDecisionStillWakesIt() async throws {
+        try await TestDatabase.migrated { database, connection in
+            let earlier = try await Self.submit("access", on: connection)
+            let later = try await Self.submit("erasure", on: connection)
+            try await Self.plan(earlier, "access", Self.somchai, on: connection)
+            let planner = try await database.connect()
+            let ender = try await database.connect()
+            let enderPID = try await ender.query("SELECT pg_backend_pid() AS pid")[0].decode("pid", as: Int.self)
+            try await planner.execute("BEGIN")
+            try await Self.plan(later, "erasure", Self.somchaiByID, on: planner)
+            let ending = Task { try await ender.execute("SELECT dsr.complete_request($1)", [earlier]) }
+            // The end is under way: either waiting for a lock, or (without the shared lock) done.
+            let underWay = try await eventually {
+                try await connection.count(
+                    """
+                    SELECT count(*) FROM pg_stat_activity
+                     WHERE pid = $1 AND query LIKE '%complete_request%' AND (state = 'idle' OR wait_event_type = 'Lock')
+                    """, [enderPID]) == 1
+            }
+            #expect(underWay)
+            try await planner.execute("COMMIT")
+            _ = try await ending.value
+            #expect(
+                try await connection.count("SELECT count(*) FROM dsr.requests WHERE id = $1 AND waits_for = $2", [later, earlier]) == 1)
+            #expect(try await Self.requestJobs(later, on: connection) == (due: 1, later: 0))
+            await planner.close()
+            await ender.close()
+        }
+    }
+
     /// Only an erasure and an export or correction of one person exclude each other: two
     /// exports of one person, and an erasure beside another person's export, are planned at once.
     @Test func otherPeopleAndTwoExportsDoNotWait() async throws {
