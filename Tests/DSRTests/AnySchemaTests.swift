@@ -258,6 +258,50 @@ struct AnySchemaTests {
         }
     }
 
+    /// Items linked to orders by a column the store's own foreign key does not use (their
+    /// quantity, where the key is `order_id → orders.id`) would match other people's items
+    /// to the person's orders: `dsrd check` fails on it, and the daemon works on nothing in
+    /// the store until it is mended, where it used to export and erase those rows.
+    @Test func aParentLinkTheStoresForeignKeyContradictsIsRefused() async throws {
+        let keys = try makeKeys()
+        defer { try? FileManager.default.removeItem(at: keys.directory) }
+        let broken = try ShopFixture.mapping(replacing: [
+            (
+                #"parent = { table = "orders", column = "order_id", references = "id" }"#,
+                #"parent = { table = "orders", column = "quantity", references = "id" }"#
+            )
+        ])
+        defer { try? FileManager.default.removeItem(at: broken) }
+        try await TestDatabase.migrated { database, connection in
+            try await ShopFixture.with(customers: 10) { shop in
+                let check = try await DaemonProcess.run(
+                    shop.arguments(["check"], database: database, extra: ["--set", "connectors.directory=\(broken.path)"]),
+                    environment: shop.environment)
+                #expect(check.status == 1)
+                #expect(
+                    check.output.contains(
+                        "table order_items: parent.column quantity → orders.id is not how this table points at orders: its foreign key order_items_order_id_fkey links order_id → orders.id"
+                    ), "\(check.output)")
+                let store = try await PostgresConnection.connect(shop.url)
+                let digest = "SELECT md5(string_agg(t::text, ',' ORDER BY t::text)) AS d FROM order_items AS t"
+                let before = try await store.query(digest)[0].decode("d", as: String.self)
+                let daemon = try shop.daemon(database: database, connectors: broken, exports: keys.directory, signingKey: keys.privateKey)
+                let id = try await connection.query("SELECT dsr.submit('erasure', '{\"customer_id\": \"3\"}') AS id")[0].decode(
+                    "id", as: UUID.self)
+                let refused = try await eventually {
+                    try await connection.count(
+                        "SELECT count(*) FROM dsr.jobs WHERE request_id = $1 AND last_error LIKE '%matched to the person by the wrong column%'",
+                        [id]) > 0
+                }
+                #expect(refused, "\(daemon.output.suffix(3000))")
+                #expect(await daemon.stop() == 0)
+                #expect(try await !connection.isCompleted(id))
+                #expect(try await store.query(digest)[0].decode("d", as: String.self) == before)
+                await store.close()
+            }
+        }
+    }
+
     @Test(arguments: [
         (
             "name = \"x\"\nsources = [\"carrier_pigeon\"]\n[[tables]]\nname = \"t\"\nidentity = { email = \"e\" }\n",

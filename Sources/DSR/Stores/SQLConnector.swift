@@ -54,7 +54,13 @@ public struct SQLConnector: Connector {
         return catalogTables.filter { schema.tables[$0] == nil }
     }
 
-    func statements() async throws -> SQLStatements { SQLStatements(mapping: mapping, schema: try await schema()) }
+    func statements() async throws -> SQLStatements {
+        let schema = try await schema()
+        if let problem = Self.misjoinedParent(mapping, schema: schema) {
+            throw ConnectorError.invalidResponse(store: mapping.name, reason: problem)
+        }
+        return SQLStatements(mapping: mapping, schema: schema)
+    }
 
     public func resolve(_ identity: IdentitySet) async throws -> Resolution {
         // A store with no authoritative table is not asked (nor reached) to find the person.

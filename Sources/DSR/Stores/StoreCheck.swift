@@ -197,6 +197,31 @@ extension SQLConnector {
         }
     }
 
+    /// A foreign key of the table that holds the mapped parent column in another column, when
+    /// no key to the parent uses the mapped one: the mapping links the tables otherwise than
+    /// the store does (`line_no` where the key is `order_id → orders.id`), and would pair other
+    /// people's rows with the person's parents.
+    static func contradictingForeignKey(_ entry: StoreSchema.Table, _ relation: TableMapping.Relation) -> StoreSchema.ForeignKey? {
+        let toParent = entry.foreignKeys.filter { $0.referencedTable == relation.table }
+        guard !toParent.contains(where: { $0.columns.contains(relation.column) }) else { return nil }
+        return toParent.first { $0.referencedColumns.contains(relation.references) }
+    }
+
+    /// The first mapped parent link that contradicts the store's own foreign key, described;
+    /// nil when there is none. Its statements would run, on the wrong rows, so every
+    /// operation on the store refuses to start while it is there (`dsrd check` says the same).
+    static func misjoinedParent(_ mapping: StoreMapping, schema: StoreSchema) -> String? {
+        for table in mapping.tables {
+            guard let relation = table.parent, let entry = schema.tables[table.name],
+                let key = contradictingForeignKey(entry, relation)
+            else { continue }
+            let pairs = zip(key.columns, key.referencedColumns).map { "\($0) → \(relation.table).\($1)" }
+            return
+                "the mapping of \(table.name) links parent.column \(relation.column) → \(relation.table).\(relation.references), but its foreign key \(key.name) links \(pairs.joined(separator: ", ")): rows would be matched to the person by the wrong column (other people's rows exported and erased as theirs); name the foreign key's column"
+        }
+        return nil
+    }
+
     /// The mapping of one table held against its catalog entry.
     static func findings(_ table: TableMapping, in mapping: StoreMapping, schema: StoreSchema) -> [StoreCheckReport.Finding] {
         var found: [StoreCheckReport.Finding] = []
@@ -262,6 +287,11 @@ extension SQLConnector {
             {
                 error(
                     "parent.column \(relation.column) is \(child.type) but \(relation.table).\(relation.references) is \(referenced.type): they cannot be compared; name the column of \(table.name) that holds \(relation.table).\(relation.references)"
+                )
+            } else if let contradicting = Self.contradictingForeignKey(entry, relation) {
+                let pairs = zip(contradicting.columns, contradicting.referencedColumns).map { "\($0) → \(relation.table).\($1)" }
+                error(
+                    "parent.column \(relation.column) → \(relation.table).\(relation.references) is not how this table points at \(relation.table): its foreign key \(contradicting.name) links \(pairs.joined(separator: ", ")). Rows would be matched to the person by the wrong column (other people's rows exported and erased as theirs), so dsrd refuses to work on this store until it is mended; name the foreign key's column"
                 )
             } else if !entry.foreignKeys.contains(where: {
                 ($0.columns == [relation.column] && $0.referencedTable == relation.table)
