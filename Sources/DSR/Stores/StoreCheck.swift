@@ -317,6 +317,14 @@ extension SQLConnector {
                 "\(reference.referencingName) (not in the mapping) points at \(table.name).\(reference.referencedColumns.joined(separator: ", ")): its rows are neither exported nor erased, and the rows here they point at are kept (anonymised), not deleted; map it"
             )
         }
+        // A generated column follows the columns it is computed from: nobody may write it, so
+        // the erasure, correction, restriction or objection writing it would fail (428C9).
+        let written = StoreGrants(mapping).tables.first { $0.name == table.name }?.updateColumns ?? []
+        for name in written.sorted() where entry.column(name)?.generated == true {
+            error(
+                "\(name) is a generated column (GENERATED ALWAYS AS … STORED): PostgreSQL lets nobody write it, so the statement dsrd writes it with would fail; leave it out of the erasure strategies, rectify, restrict_flag and on_objection (it changes with the columns it is computed from)"
+            )
+        }
         // Erasure strategies that cannot work on this table as it is.
         let referencedBy = SQLConnector.references(to: table, in: mapping, schema: schema).flatMap { reference in
             zip(reference.referencedColumns, reference.columns).map { ($0.0, "\(reference.referencingName).\($0.1)") }

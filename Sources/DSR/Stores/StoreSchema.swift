@@ -13,6 +13,8 @@ public struct StoreSchema: Sendable {
         public var type: String
         public var typeOID: UInt32
         public var notNull: Bool
+        /// `GENERATED ALWAYS AS (…) STORED`: computed by PostgreSQL, written by nobody.
+        public var generated = false
 
         /// How a customer id in this column is compared without losing its indexes.
         var exactComparison: ExactComparison {
@@ -186,7 +188,8 @@ public struct StoreSchema: Sendable {
         for row in try connection.query(
             """
             \(mapped)
-            SELECT m.name, a.attname, format_type(a.atttypid, a.atttypmod) AS type, a.atttypid::int8 AS oid, a.attnotnull
+            SELECT m.name, a.attname, format_type(a.atttypid, a.atttypmod) AS type, a.atttypid::int8 AS oid, a.attnotnull,
+                   a.attgenerated <> '' AS generated
               FROM mapped m JOIN pg_attribute a ON a.attrelid = m.rel
              WHERE a.attnum > 0 AND NOT a.attisdropped ORDER BY m.name, a.attnum
             """, [names])
@@ -194,7 +197,8 @@ public struct StoreSchema: Sendable {
             tables[try row.decode("name", as: String.self)]?.columns.append(
                 Column(
                     name: try row.decode("attname", as: String.self), type: try row.decode("type", as: String.self),
-                    typeOID: UInt32(try row.decode("oid", as: Int64.self)), notNull: try row.decode("attnotnull", as: Bool.self)))
+                    typeOID: UInt32(try row.decode("oid", as: Int64.self)), notNull: try row.decode("attnotnull", as: Bool.self),
+                    generated: try row.decode("generated", as: Bool.self)))
         }
         for row in try connection.query(
             """
