@@ -502,6 +502,60 @@ struct AnySchemaTests {
         }
     }
 
+    /// The same unreadable table pointing at orders, whose mapping has no column strategies:
+    /// each of the person's orders would be kept whole, and the person told other records
+    /// refer to it, which nobody knows. `dsrd check` fails, and the erasure does not start
+    /// (nothing changes) until the grant is made.
+    @Test func anErasureThatWouldKeepRowsWholeForATableItCannotReadDoesNotStart() async throws {
+        let keys = try makeKeys()
+        defer { try? FileManager.default.removeItem(at: keys.directory) }
+        let connectors = try ShopFixture.mapping(replacing: [("_row = \"delete\"\ndelivery = \"null\"", "_row = \"delete\"")])
+        defer { try? FileManager.default.removeItem(at: connectors) }
+        try await TestDatabase.migrated { database, connection in
+            try await ShopFixture.with(customers: 10) { shop in
+                let store = try await PostgresConnection.connect(shop.url)
+                let role = "t_store_" + UUID().uuidString.prefix(8).lowercased()
+                try await store.execute("CREATE ROLE \(role) LOGIN")
+                let settings = ["--set", "connectors.directory=\(connectors.path)"]
+                let grants = try await DaemonProcess.run(
+                    shop.arguments(["grants"], database: database, extra: settings + ["--role", role]), environment: shop.environment)
+                for statement in grants.output.split(separator: "\n") where statement.hasPrefix("GRANT") {
+                    try await store.execute(String(statement))
+                }
+                try await store.execute("CREATE SCHEMA logistics")
+                try await store.execute("CREATE TABLE logistics.parcels (order_id bigint NOT NULL REFERENCES orders (id), label text)")
+                let environment = ["DSRD_STORE_SHOP_URL": shop.url + " user=\(role)"]
+                let check = try await DaemonProcess.run(
+                    shop.arguments(["check"], database: database, extra: settings), environment: environment)
+                #expect(check.status == 1)
+                #expect(
+                    check.output.contains(
+                        "logistics.parcels (not in the mapping) points at orders.id, and dsrd's role cannot read it (USAGE on its schema, SELECT on the referencing columns): with no column strategies every row here would be kept whole"
+                    ), "\(check.output)")
+                let digest = "SELECT md5(string_agg(t::text, ',' ORDER BY t::text)) AS d FROM orders AS t"
+                let before = try await store.query(digest)[0].decode("d", as: String.self)
+                let daemon = try shop.daemon(
+                    database: database, connectors: connectors, exports: keys.directory, signingKey: keys.privateKey,
+                    environment: environment)
+                let id = try await connection.query("SELECT dsr.submit('erasure', '{\"customer_id\": \"3\"}') AS id")[0].decode(
+                    "id", as: UUID.self)
+                let refused = try await eventually {
+                    try await connection.count(
+                        "SELECT count(*) FROM dsr.jobs WHERE request_id = $1 AND kind = 'store_task' AND last_error LIKE '%logistics.parcels points at orders and dsrd''s role cannot read it%'",
+                        [id]) > 0
+                }
+                #expect(refused, "\(daemon.output.suffix(3000))")
+                #expect(await daemon.stop() == 0)
+                #expect(try await !connection.isCompleted(id))
+                #expect(try await store.query(digest)[0].decode("d", as: String.self) == before)
+                try await store.execute("DROP SCHEMA logistics CASCADE")
+                try await store.execute("DROP OWNED BY \(role)")
+                try await store.execute("DROP ROLE \(role)")
+                await store.close()
+            }
+        }
+    }
+
     /// A store whose email and phone columns are called `Email` and `mobile`: a person corrects
     /// "email" and "phone", whatever the columns are called. The corrected values are checked
     /// and normalised as an email and a phone, and every table's column of that kind gets them.

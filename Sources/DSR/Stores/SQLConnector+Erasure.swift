@@ -18,6 +18,9 @@ extension SQLConnector {
         _ identity: IdentitySet, keys: ProofKeys, record: @Sendable (StoreErasure) async throws -> Void
     ) async throws -> StoreErasure {
         let statements = try await statements()
+        if let problem = Self.unweighableReferences(mapping, schema: statements.schema) {
+            throw ConnectorError.invalidResponse(store: mapping.name, reason: problem)
+        }
         let hashInputs = hashInputsStatement(identity, statements: statements)
         let entries =
             mapping.suppressionTable.isEmpty
@@ -51,6 +54,22 @@ extension SQLConnector {
                 return StoreErasure(store: store, tables: tables.sorted { $0.name < $1.name }, suppressionEntries: entries)
             }
         }
+    }
+
+    /// Why the erasure cannot say truthfully what it keeps, or nil: a table whose rows are
+    /// deleted and that has no column strategies, pointed at by a table dsrd's role cannot
+    /// read. Any of its rows may still be referenced, so each would be kept whole, and the
+    /// person told it is kept because other records refer to it, which nobody knows. The
+    /// erasure does not start (the task fails with this reason, the DPO hears of it) until
+    /// the grants are made or the mapping anonymises such rows.
+    static func unweighableReferences(_ mapping: StoreMapping, schema: StoreSchema) -> String? {
+        for table in mapping.tables where table.rowStrategy == .delete && table.columnStrategies.isEmpty {
+            let unreadable = references(to: table, in: mapping, schema: schema).filter { !$0.readable }
+            guard let first = unreadable.first else { continue }
+            return
+                "\(first.referencingTable) points at \(table.name) and dsrd's role cannot read it (USAGE on its schema, SELECT on \(first.columns.joined(separator: ", "))): any of the person's \(table.name) rows may still be referenced, and with no column strategies they would be kept whole; run what `dsrd grants --store \(mapping.name)` prints as the tables' owner and restart dsrd, or give \(table.name) column strategies"
+        }
+        return nil
     }
 
     /// What is left of the person after erasure, per table: rows that still match, and of

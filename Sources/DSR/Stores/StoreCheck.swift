@@ -307,6 +307,12 @@ extension SQLConnector {
         // A table the mapping leaves out whose foreign key points here: the person's rows there
         // are never found, and the rows here they point at are kept, not deleted.
         for reference in entry.referencedBy where !mapping.lists(reference.referencingName) {
+            if !reference.readable && table.rowStrategy == .delete && table.columnStrategies.isEmpty {
+                error(
+                    "\(reference.referencingTable) (not in the mapping) points at \(table.name).\(reference.referencedColumns.joined(separator: ", ")), and dsrd's role cannot read it (USAGE on its schema, SELECT on the referencing columns): with no column strategies every row here would be kept whole, so erasures in this store do not start; run what `dsrd grants` prints as the tables' owner, or map it"
+                )
+                continue
+            }
             if !reference.readable {
                 warning(
                     "\(reference.referencingTable) (not in the mapping) points at \(table.name).\(reference.referencedColumns.joined(separator: ", ")), and dsrd's role cannot read it (USAGE on its schema, SELECT on the referencing columns): every row here is kept (anonymised), never deleted; map it, or run what `dsrd grants` prints as the tables' owner"
