@@ -49,6 +49,12 @@ struct ExportTests {
                 #expect(
                     try await connection.count(
                         "SELECT count(*) FROM dsr.request_events WHERE request_id = $1 AND step = 'shared_phone_left_out'", [id]) == 1)
+                // The completion notices say so (their variables are the result's).
+                #expect(result["shared_phone_left_out"] as? Bool == true)
+                #expect(
+                    try await connection.count(
+                        "SELECT count(*) FROM dsr.outbox WHERE request_id = $1 AND template IN ('completed', 'dpo_completion') AND (variables ->> 'shared_phone_left_out')::boolean",
+                        [id]) >= 1)
                 let path = try #require(result["export_path"] as? String)
                 #expect(path.hasPrefix(exports.path + "/"))
                 #expect(URL(fileURLWithPath: path).lastPathComponent.count == 36)  // 32 hex + .zip

@@ -265,6 +265,18 @@ struct PromiseTests {
         #expect(english.contains("- marketing / subscriptions: stopped (2 records)"))
         let nothing = try render("completed", "email", "en", ["changes": [[String: Any]]()])
         #expect(nothing.contains("We found no processing of your data still going on"))
+        // Rows under a phone another customer's record carries were left out: said, to the
+        // person and the DPO, instead of "nothing needed to change".
+        let shared: [String: Any] = ["changes": [[String: Any]](), "shared_phone_left_out": true]
+        let leftOut = try render("completed", "email", "en", shared)
+        #expect(leftOut.contains("records we may hold under that number alone were left as they were"), "\(leftOut)")
+        #expect(!leftOut.contains("no processing"), "\(leftOut)")
+        #expect(try render("completed", "email", "th", shared).contains("หมายเลขโทรศัพท์ของท่านปรากฏในข้อมูลของลูกค้ารายอื่นด้วย"))
+        #expect(
+            try render("completed", "email", "en", ["shared_phone_left_out": true, "rows_exported": 3], kind: "access").contains(
+                "were not included in your copy"))
+        #expect(try render("dpo_completion", "email", "en", shared).contains("Shared phone: the person's phone is also on another"))
+        #expect(try render("dpo_completion", "email", "th", shared).contains("หมายเลขโทรศัพท์ร่วม"))
         // Someone no store knows hears that, not "erased", "ready" or "nothing needed to change".
         for kind in ["erasure", "access", "objection"] {
             let unknown = try render(

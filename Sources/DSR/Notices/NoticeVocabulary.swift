@@ -131,7 +131,10 @@ public enum NoticeVocabulary {
         if !notHeld.isEmpty { derived["fields_not_held_text"] = notHeld.joined(separator: ", ") }
         derived["change_lines"] = nothingHeld ? [] : lines
         derived["has_change_lines"] = !nothingHeld && !lines.isEmpty
-        derived["no_change_found"] = !nothingHeld && lines.isEmpty && !manual.contains { $0["outcome"] as? String == "done" }
+        // Rows left out under a shared phone are said instead: "nothing needed to change" is not known.
+        derived["no_change_found"] =
+            !nothingHeld && lines.isEmpty && !manual.contains { $0["outcome"] as? String == "done" }
+            && values["shared_phone_left_out"] as? Bool != true
         return derived
     }
 

@@ -148,6 +148,8 @@ public struct FanOut: Sendable {
         var approvals = 0
         /// The person's data was restricted while the request was decided and is not lifted yet.
         var restrictedWhileDeciding = false
+        /// Planning left out rows found by a phone another customer's record also carries.
+        var sharedPhoneLeftOut = false
 
         /// Why `store`'s work must wait now, or nil when it may run.
         func pause(of store: String) -> String? {
@@ -281,6 +283,7 @@ public struct FanOut: Sendable {
             ("by_dsrd", "r.verification_method IS NOT DISTINCT FROM 'system'"), ("has_no_channel", "cardinality(r.channels) = 0"),
             ("paused", "(SELECT coalesce(string_agg(p.store || chr(31) || p.reason, chr(30)), '') FROM dsr.paused_stores AS p)"),
             ("approvals", "(SELECT count(*) FROM dsr.approvals AS a WHERE a.request_id = r.id)"),
+            ("shared_phone_left_out", "coalesce((r.result ->> 'shared_phone_left_out')::boolean, false)"),
             (
                 "restricted_while_deciding",
                 """
@@ -346,7 +349,8 @@ public struct FanOut: Sendable {
             ),
             hasNoChannel: try row.decode(column("has_no_channel"), as: Bool.self), paused: paused,
             approvals: try row.decode(column("approvals"), as: Int.self),
-            restrictedWhileDeciding: try row.decode(column("restricted_while_deciding"), as: Bool.self))
+            restrictedWhileDeciding: try row.decode(column("restricted_while_deciding"), as: Bool.self),
+            sharedPhoneLeftOut: try row.decode(column("shared_phone_left_out"), as: Bool.self))
     }
 
     /// How long a task of a paused store waits before it looks again (`dsr.resume_store`

@@ -100,6 +100,7 @@ extension FinalizeHandler {
         if erased + total(\.kept) == 0, exportsDeleted.isEmpty, !manualTasks.contains(where: \.holdsSomething) {
             outcome.nothingHeld = true
         }
+        outcome.sharedPhoneLeftOut = request.sharedPhoneLeftOut ? true : nil
         let json = try outcome.json()
         context.logger.info("deletion proof signed", metadata: ["dsr.audit_seq": "\(entry.seq)", "dsr.rows": "\(erased)"])
         return JobResult(

@@ -85,6 +85,7 @@ public struct FinalizeHandler: JobHandler {
             stores: fanOut.connectors.map(\.mapping.name).joined(separator: ", "))
         outcome.manualTasks = manualTasks.isEmpty ? nil : manualTasks
         if result.rows == 0 && !manualTasks.contains(where: \.holdsSomething) { outcome.nothingHeld = true }
+        outcome.sharedPhoneLeftOut = request.sharedPhoneLeftOut ? true : nil
         return JobResult(effects: [SQLStatement("SELECT dsr.complete_request($1, $2::jsonb)", [request.id, try outcome.json()])])
     }
 
@@ -143,6 +144,7 @@ public struct FinalizeHandler: JobHandler {
         if !touched, !manualTasks.contains(where: \.holdsSomething), try await Self.nobodyFound(request.id, pool: fanOut.pool) {
             outcome.nothingHeld = true
         }
+        outcome.sharedPhoneLeftOut = request.sharedPhoneLeftOut ? true : nil
         if case .rectify(let requested) = try? request.change(rectifiable: fanOut.rectifiableFields) {
             let correctable = Dictionary(fanOut.connectors.map { ($0.mapping.name, $0.mapping.rectifyFields) }) { $0.union($1) }
             let notHeld = Self.fieldsNotHeld(Set(requested.keys), updates: changes, correctable: correctable)
@@ -225,6 +227,9 @@ struct CompletionOutcome: Codable, Sendable {
     /// No store, and no owner checking by hand, holds anything of the person under the
     /// identifiers given: the person is told so, not that their data was erased or copied.
     var nothingHeld: Bool?
+    /// The person's phone is on another customer's record too: rows found by it alone were
+    /// left out (neither exported nor changed), and the person and the DPO are told so.
+    var sharedPhoneLeftOut: Bool?
     var stores: String
 
     enum CodingKeys: String, CodingKey {
@@ -254,6 +259,7 @@ struct CompletionOutcome: Codable, Sendable {
         case manualTasks = "manual_tasks"
         case processors
         case nothingHeld = "nothing_held"
+        case sharedPhoneLeftOut = "shared_phone_left_out"
         case stores
     }
 

@@ -175,14 +175,17 @@ public struct RequestHandler: JobHandler {
         // A request that gave only ids is answered on the contacts the stores hold.
         let adopt = request.hasNoChannel ? [SQLStatement("SELECT dsr.adopt_contacts($1, $2::jsonb)", [requestID, contacts])] : []
         // Recorded without the numbers: the DPO sees that rows found by a shared phone alone
-        // were left out, and why.
+        // were left out, and why; the result keeps it for the completion notices.
         let shared =
             resolution.sharedPhones.isEmpty
             ? []
             : [
                 SQLStatement(
                     "INSERT INTO dsr.request_events (request_id, step, detail) VALUES ($1, 'shared_phone_left_out', jsonb_build_object('phones', $2::int, 'why', 'another customer''s record carries the same phone: rows found by it alone may be theirs'))",
-                    [requestID, resolution.sharedPhones.count])
+                    [requestID, resolution.sharedPhones.count]),
+                SQLStatement(
+                    "UPDATE dsr.requests SET result = coalesce(result, '{}') || '{\"shared_phone_left_out\": true}' WHERE id = $1",
+                    [requestID]),
             ]
         // Nobody the stores know: the answer says so instead of "done" (the finalize step reads
         // this when no store changed anything).
