@@ -68,12 +68,23 @@ public struct ProofKeys: Sendable {
             FileManager.default.createFile(
                 atPath: privatePath, contents: Data((key.rawRepresentation.base64EncodedString() + "\n").utf8),
                 attributes: [.posixPermissions: 0o600])
-        else { throw ConfigurationError("cannot write \(privatePath)") }
+        else { throw unwritable(privatePath) }
         guard
             FileManager.default.createFile(
                 atPath: publicPath, contents: Data((key.publicKey.rawRepresentation.base64EncodedString() + "\n").utf8),
                 attributes: [.posixPermissions: 0o644])
-        else { throw ConfigurationError("cannot write \(publicPath)") }
+        else { throw unwritable(publicPath) }
         return (privatePath, publicPath, keyID(of: key.publicKey))
+    }
+
+    /// Why `path` could not be created: its folder is missing, or this user may not write there.
+    static func unwritable(_ path: String) -> ConfigurationError {
+        let folder = URL(fileURLWithPath: path).deletingLastPathComponent().path
+        var isFolder: ObjCBool = false
+        guard FileManager.default.fileExists(atPath: folder, isDirectory: &isFolder), isFolder.boolValue else {
+            return ConfigurationError(
+                "cannot write \(path): the folder \(folder) does not exist; create it first (readable by dsrd's user only)")
+        }
+        return ConfigurationError("cannot write \(path): this user may not create files in \(folder)")
     }
 }
