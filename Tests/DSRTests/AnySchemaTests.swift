@@ -264,6 +264,23 @@ struct AnySchemaTests {
         }
     }
 
+    /// The shop's orders, kept by an erasure for their legal hold, are anonymised with `null`
+    /// only and have no mapped parent that could carry a hash or mask: the retention sweep
+    /// cannot tell them from a live customer's, so they would stay for ever. `dsrd check` warns,
+    /// of orders only: customers and order items are anonymised in place, never released.
+    @Test func rowsTheSweepCouldNeverReleaseAreWarnedOf() async throws {
+        try await TestDatabase.migrated { database, _ in
+            try await ShopFixture.with(customers: 10) { shop in
+                let check = try await DaemonProcess.run(shop.arguments(["check"], database: database), environment: shop.environment)
+                #expect(
+                    check.output.contains(
+                        "table orders: rows an erasure keeps here (for a hold, or because kept rows point at them) are anonymised with null only"
+                    ), "\(check.output)")
+                #expect(check.output.components(separatedBy: "anonymised with null only").count == 2, "\(check.output)")
+            }
+        }
+    }
+
     /// Items linked to orders by a column the store's own foreign key does not use (their
     /// quantity, where the key is `order_id → orders.id`) would match other people's items
     /// to the person's orders: `dsrd check` fails on it, and the daemon works on nothing in

@@ -331,6 +331,18 @@ extension SQLConnector {
                 "\(name) is a generated column (GENERATED ALWAYS AS … STORED): PostgreSQL lets nobody write it, so the statement dsrd writes it with would fail; leave it out of the erasure strategies, rectify, restrict_flag and on_objection (it changes with the columns it is computed from)"
             )
         }
+        // Rows an erasure keeps here (a hold, or kept rows pointing at them) are deleted by the
+        // retention sweep once free, but only if it can tell them from a live customer's: a
+        // hash or mask in the row, or in its parent row.
+        let marks: (TableMapping) -> Bool = { $0.columnStrategies.values.contains { $0 == .hash || $0 == .mask } }
+        let mayKeep = table.hold != nil || !Self.references(to: table, in: mapping, schema: schema).isEmpty
+        if table.rowStrategy == .delete, !table.columnStrategies.isEmpty, mayKeep, !marks(table),
+            !(table.parent.flatMap { relation in mapping.tables.first { $0.name == relation.table } }.map(marks) ?? false)
+        {
+            warning(
+                "rows an erasure keeps here (for a hold, or because kept rows point at them) are anonymised with null only, and no mapped parent of theirs carries a hash or mask: the retention sweep cannot tell them from a live customer's rows, so it never deletes them when the hold ends; give one column \"mask\" or \"hash\""
+            )
+        }
         // Erasure strategies that cannot work on this table as it is.
         let referencedBy = SQLConnector.references(to: table, in: mapping, schema: schema).flatMap { reference in
             zip(reference.referencedColumns, reference.columns).map { ($0.0, "\(reference.referencingName).\($0.1)") }
