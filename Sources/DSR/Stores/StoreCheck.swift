@@ -353,7 +353,9 @@ extension SQLConnector {
                 error("erasure.\(name) = \"null\" on a NOT NULL column: use hash or mask, or _row = \"delete\"")
             }
             if (strategy == .hash || strategy == .mask) && !target.isText {
-                error("erasure.\(name) = \"\(strategy)\" needs a text column (a hash is 64 hex characters); \(name) is \(target.type)")
+                error(
+                    "erasure.\(name) = \"\(strategy)\" needs a text column (\(strategy == .hash ? "a hash is 64 hex characters" : "a mask keeps the first character and hides the rest with ***")); \(name) is \(target.type)"
+                )
             }
             if strategy == .hash && target.isText, let limit = Int(target.type.drop { $0 != "(" }.dropFirst().prefix { $0 != ")" }),
                 limit < 64
