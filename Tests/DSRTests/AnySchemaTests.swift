@@ -67,6 +67,20 @@ struct ShopFixture: Sendable {
         return try BackgroundDaemon(arguments(["run"], database: database, extra: extra), environment: environment ?? self.environment)
     }
 
+    /// A login role for the store holding what `dsrd grants` prints for `connectors`'
+    /// mapping, granted on `store` as the tables' owner; drop it with `DROP OWNED BY`.
+    func roleWithGrants(database: TestDatabase, connectors: URL, on store: PostgresConnection) async throws -> String {
+        let role = "t_store_" + UUID().uuidString.prefix(8).lowercased()
+        try await store.execute("CREATE ROLE \(role) LOGIN")
+        let grants = try await DaemonProcess.run(
+            arguments(["grants"], database: database, extra: ["--set", "connectors.directory=\(connectors.path)", "--role", role]),
+            environment: environment)
+        for statement in grants.output.split(separator: "\n") where statement.hasPrefix("GRANT") {
+            try await store.execute(String(statement))
+        }
+        return role
+    }
+
     /// `dsrd run` / `check` / `indexes` arguments for this store and the passport kind.
     func arguments(_ command: [String], database: TestDatabase, extra: [String] = []) -> [String] {
         command + [
@@ -464,14 +478,8 @@ struct AnySchemaTests {
         try await TestDatabase.migrated { database, connection in
             try await ShopFixture.with(customers: 10) { shop in
                 let store = try await PostgresConnection.connect(shop.url)
-                let role = "t_store_" + UUID().uuidString.prefix(8).lowercased()
-                try await store.execute("CREATE ROLE \(role) LOGIN")
+                let role = try await shop.roleWithGrants(database: database, connectors: connectors, on: store)
                 let settings = ["--set", "connectors.directory=\(connectors.path)"]
-                let grants = try await DaemonProcess.run(
-                    shop.arguments(["grants"], database: database, extra: settings + ["--role", role]), environment: shop.environment)
-                for statement in grants.output.split(separator: "\n") where statement.hasPrefix("GRANT") {
-                    try await store.execute(String(statement))
-                }
                 try await store.execute("INSERT INTO customers (id, email, full_name) VALUES (5000, 'no.orders@example.com', 'No Orders')")
                 try await store.execute("CREATE SCHEMA logistics")
                 try await store.execute(
@@ -531,14 +539,8 @@ struct AnySchemaTests {
         try await TestDatabase.migrated { database, connection in
             try await ShopFixture.with(customers: 10) { shop in
                 let store = try await PostgresConnection.connect(shop.url)
-                let role = "t_store_" + UUID().uuidString.prefix(8).lowercased()
-                try await store.execute("CREATE ROLE \(role) LOGIN")
+                let role = try await shop.roleWithGrants(database: database, connectors: connectors, on: store)
                 let settings = ["--set", "connectors.directory=\(connectors.path)"]
-                let grants = try await DaemonProcess.run(
-                    shop.arguments(["grants"], database: database, extra: settings + ["--role", role]), environment: shop.environment)
-                for statement in grants.output.split(separator: "\n") where statement.hasPrefix("GRANT") {
-                    try await store.execute(String(statement))
-                }
                 try await store.execute("CREATE SCHEMA logistics")
                 try await store.execute("CREATE TABLE logistics.parcels (order_id bigint NOT NULL REFERENCES orders (id), label text)")
                 let environment = ["DSRD_STORE_SHOP_URL": shop.url + " user=\(role)"]
