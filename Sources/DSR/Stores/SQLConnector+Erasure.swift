@@ -63,13 +63,19 @@ extension SQLConnector {
     /// erasure does not start (the task fails with this reason, the DPO hears of it) until
     /// the grants are made or the mapping anonymises such rows.
     static func unweighableReferences(_ mapping: StoreMapping, schema: StoreSchema) -> String? {
-        for table in mapping.tables where table.rowStrategy == .delete && table.columnStrategies.isEmpty {
+        for table in mapping.tables where keepsWholeWhatItCannotWeigh(table) {
             let unreadable = references(to: table, in: mapping, schema: schema).filter { !$0.readable }
             guard let first = unreadable.first else { continue }
             return
                 "\(first.referencingTable) points at \(table.name) and dsrd's role cannot read it (USAGE on its schema, SELECT on \(first.columns.joined(separator: ", "))): any of the person's \(table.name) rows may still be referenced, and with no column strategies they would be kept whole; run what `dsrd grants --store \(mapping.name)` prints as the tables' owner and restart dsrd, or give \(table.name) column strategies"
         }
         return nil
+    }
+
+    /// Whether rows of `table` that something may still reference are kept unchanged: rows
+    /// it would delete otherwise, with no column strategies to anonymise them.
+    static func keepsWholeWhatItCannotWeigh(_ table: TableMapping) -> Bool {
+        table.rowStrategy == .delete && table.columnStrategies.isEmpty
     }
 
     /// What is left of the person after erasure, per table: rows that still match, and of

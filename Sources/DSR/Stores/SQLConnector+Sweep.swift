@@ -70,6 +70,23 @@ extension SQLConnector {
     }
 
     /// Tests that a row's hashed or masked columns hold a hash or a mask.
+    /// Proof that a row of `table` (alias `t0`) was anonymised by an erasure, not merely
+    /// empty: a hashed or masked value of its own, or a parent row with one (a payment of an
+    /// erased order). Empty when the mapping leaves no such mark: the sweep then never
+    /// releases the table's kept rows (`dsrd check` warns).
+    static func erasureEvidence(_ table: TableMapping, in mapping: StoreMapping) -> [String] {
+        var evidence = anonymisationEvidence(table, alias: "t0")
+        if let relation = table.parent, let parent = mapping.tables.first(where: { $0.name == relation.table }) {
+            let parentEvidence = anonymisationEvidence(parent, alias: "p")
+            if !parentEvidence.isEmpty {
+                evidence.append(
+                    "EXISTS (SELECT 1 FROM \(quote(parent.name)) AS p WHERE p.\(quote(relation.references)) = t0.\(quote(relation.column)) AND (\(parentEvidence.joined(separator: " OR "))))"
+                )
+            }
+        }
+        return evidence
+    }
+
     static func anonymisationEvidence(_ table: TableMapping, alias: String) -> [String] {
         table.columnStrategies.filter { $0.value == .hash || $0.value == .mask }.sorted { $0.key < $1.key }.map { column, strategy in
             let reference = "\(alias).\(quote(column))"
@@ -95,17 +112,7 @@ extension SQLConnector {
     func sweepStatement(for table: TableMapping, schema: StoreSchema? = nil) -> SweepStatement? {
         let name = Self.quote(table.name)
         let strategies = table.columnStrategies
-        // Proof that a row was anonymised by an erasure, not merely empty: a hashed or masked
-        // value of its own, or a parent row with one (a payment of an erased order).
-        var evidence = Self.anonymisationEvidence(table, alias: "t0")
-        if let relation = table.parent, let parent = mapping.tables.first(where: { $0.name == relation.table }) {
-            let parentEvidence = Self.anonymisationEvidence(parent, alias: "p")
-            if !parentEvidence.isEmpty {
-                evidence.append(
-                    "EXISTS (SELECT 1 FROM \(Self.quote(parent.name)) AS p WHERE p.\(Self.quote(relation.references)) = t0.\(Self.quote(relation.column)) AND (\(parentEvidence.joined(separator: " OR "))))"
-                )
-            }
-        }
+        let evidence = Self.erasureEvidence(table, in: mapping)
         let releases = table.rowStrategy == .delete && !strategies.isEmpty && !evidence.isEmpty
         guard table.expire != nil || releases else { return nil }
         var rules: [String] = []

@@ -207,6 +207,11 @@ extension SQLConnector {
         return toParent.first { $0.referencedColumns.contains(relation.references) }
     }
 
+    /// A foreign key's column pairs, e.g. `order_id → orders.id`.
+    static func links(of key: StoreSchema.ForeignKey) -> String {
+        zip(key.columns, key.referencedColumns).map { "\($0) → \(key.referencedTable).\($1)" }.joined(separator: ", ")
+    }
+
     /// The first mapped parent link that contradicts the store's own foreign key, described;
     /// nil when there is none. Its statements would run, on the wrong rows, so every
     /// operation on the store refuses to start while it is there (`dsrd check` says the same).
@@ -215,9 +220,8 @@ extension SQLConnector {
             guard let relation = table.parent, let entry = schema.tables[table.name],
                 let key = contradictingForeignKey(entry, relation)
             else { continue }
-            let pairs = zip(key.columns, key.referencedColumns).map { "\($0) → \(relation.table).\($1)" }
             return
-                "the mapping of \(table.name) links parent.column \(relation.column) → \(relation.table).\(relation.references), but its foreign key \(key.name) links \(pairs.joined(separator: ", ")): rows would be matched to the person by the wrong column (other people's rows exported and erased as theirs); name the foreign key's column"
+                "the mapping of \(table.name) links parent.column \(relation.column) → \(relation.table).\(relation.references), but its foreign key \(key.name) links \(links(of: key)): rows would be matched to the person by the wrong column (other people's rows exported and erased as theirs); name the foreign key's column"
         }
         return nil
     }
@@ -289,9 +293,8 @@ extension SQLConnector {
                     "parent.column \(relation.column) is \(child.type) but \(relation.table).\(relation.references) is \(referenced.type): they cannot be compared; name the column of \(table.name) that holds \(relation.table).\(relation.references)"
                 )
             } else if let contradicting = Self.contradictingForeignKey(entry, relation) {
-                let pairs = zip(contradicting.columns, contradicting.referencedColumns).map { "\($0) → \(relation.table).\($1)" }
                 error(
-                    "parent.column \(relation.column) → \(relation.table).\(relation.references) is not how this table points at \(relation.table): its foreign key \(contradicting.name) links \(pairs.joined(separator: ", ")). Rows would be matched to the person by the wrong column (other people's rows exported and erased as theirs), so dsrd refuses to work on this store until it is mended; name the foreign key's column"
+                    "parent.column \(relation.column) → \(relation.table).\(relation.references) is not how this table points at \(relation.table): its foreign key \(contradicting.name) links \(Self.links(of: contradicting)). Rows would be matched to the person by the wrong column (other people's rows exported and erased as theirs), so dsrd refuses to work on this store until it is mended; name the foreign key's column"
                 )
             } else if !entry.foreignKeys.contains(where: {
                 ($0.columns == [relation.column] && $0.referencedTable == relation.table)
@@ -307,7 +310,7 @@ extension SQLConnector {
         // A table the mapping leaves out whose foreign key points here: the person's rows there
         // are never found, and the rows here they point at are kept, not deleted.
         for reference in entry.referencedBy where !mapping.lists(reference.referencingName) {
-            if !reference.readable && table.rowStrategy == .delete && table.columnStrategies.isEmpty {
+            if !reference.readable && Self.keepsWholeWhatItCannotWeigh(table) {
                 error(
                     "\(reference.referencingTable) (not in the mapping) points at \(table.name).\(reference.referencedColumns.joined(separator: ", ")), and dsrd's role cannot read it (USAGE on its schema, SELECT on the referencing columns): with no column strategies every row here would be kept whole, so erasures in this store do not start; run what `dsrd grants` prints as the tables' owner, or map it"
                 )
@@ -332,19 +335,18 @@ extension SQLConnector {
             )
         }
         // Rows an erasure keeps here (a hold, or kept rows pointing at them) are deleted by the
-        // retention sweep once free, but only if it can tell them from a live customer's: a
-        // hash or mask in the row, or in its parent row.
-        let marks: (TableMapping) -> Bool = { $0.columnStrategies.values.contains { $0 == .hash || $0 == .mask } }
-        let mayKeep = table.hold != nil || !Self.references(to: table, in: mapping, schema: schema).isEmpty
-        if table.rowStrategy == .delete, !table.columnStrategies.isEmpty, mayKeep, !marks(table),
-            !(table.parent.flatMap { relation in mapping.tables.first { $0.name == relation.table } }.map(marks) ?? false)
+        // retention sweep once free, but only if it can tell them from a live customer's (its
+        // own test: a hash or mask in the row, or in its parent row).
+        let references = Self.references(to: table, in: mapping, schema: schema)
+        if table.rowStrategy == .delete, !table.columnStrategies.isEmpty, table.hold != nil || !references.isEmpty,
+            Self.erasureEvidence(table, in: mapping).isEmpty
         {
             warning(
                 "rows an erasure keeps here (for a hold, or because kept rows point at them) are anonymised with null only, and no mapped parent of theirs carries a hash or mask: the retention sweep cannot tell them from a live customer's rows, so it never deletes them when the hold ends; give one column \"mask\" or \"hash\""
             )
         }
         // Erasure strategies that cannot work on this table as it is.
-        let referencedBy = SQLConnector.references(to: table, in: mapping, schema: schema).flatMap { reference in
+        let referencedBy = references.flatMap { reference in
             zip(reference.referencedColumns, reference.columns).map { ($0.0, "\(reference.referencingName).\($0.1)") }
         }
         for (name, strategy) in table.columnStrategies.sorted(by: { $0.key < $1.key }) {

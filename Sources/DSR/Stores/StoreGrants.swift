@@ -73,9 +73,7 @@ public struct StoreGrants: Sendable, Equatable {
         var schemas: Set<String> = []
         for table in tables where table.delete {
             for reference in schema.tables[table.name]?.referencedBy ?? [] where !mapped.contains(reference.referencingName) {
-                // Named with its schema whatever dsrd's search_path: the output runs in a plain session.
-                let table = SQLStatements.quote(reference.schemaName) + "." + SQLStatements.quote(reference.referencingName)
-                columns[table, default: []].formUnion(reference.columns)
+                columns[reference.qualifiedName, default: []].formUnion(reference.columns)
                 schemas.insert(reference.schemaName)
             }
         }

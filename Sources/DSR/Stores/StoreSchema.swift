@@ -105,6 +105,10 @@ public struct StoreSchema: Sendable {
         public var readable: Bool = true
         /// The schema the referencing table is in (`dsrd grants` gives USAGE on it).
         public var schemaName: String = "public"
+
+        /// The referencing table named with its schema, as ``Table/qualifiedName`` names a
+        /// mapped one, whatever dsrd's `search_path` (`dsrd grants` output runs in psql).
+        public var qualifiedName: String { SQLStatements.quote(schemaName) + "." + SQLStatements.quote(referencingName) }
     }
 
     public struct Table: Sendable, Equatable {
