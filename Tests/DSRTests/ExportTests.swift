@@ -347,12 +347,15 @@ struct ExportTests {
                 try FileManager.default.createDirectory(at: folder.appendingPathComponent("customer"), withIntermediateDirectories: true)
                 try Data("[]".utf8).write(to: folder.appendingPathComponent("customer/customers.json"))
             }
-            let partials = [".0123abcd.zip.partial", ".ffff0000.zip.partial"].map { exports.appendingPathComponent($0) }
+            let partials = [".0123abcd.zip.partial", ".ffff0000.zip.partial", ".0123abcd.zip.9f3e.partial", ".ffff0000.zip.77a1.partial"]
+                .map { exports.appendingPathComponent($0) }
             for partial in partials { try Data("PK".utf8).write(to: partial) }
             let daemon = try BackgroundDaemon(database.exportArguments(exports, extra: ["--set", "connectors.directory=\(noStores.path)"]))
             let exists = { (url: URL) in FileManager.default.fileExists(atPath: url.path) }
-            #expect(try await eventually { !exists(folders[0]) && !exists(folders[2]) && !exists(partials[1]) }, "\(daemon.output)")
-            #expect(exists(folders[1]) && exists(partials[0]))
+            #expect(
+                try await eventually { !exists(folders[0]) && !exists(folders[2]) && !exists(partials[1]) && !exists(partials[3]) },
+                "\(daemon.output)")
+            #expect(exists(folders[1]) && exists(partials[0]) && exists(partials[2]))
             #expect(await daemon.stop() == 0)
         }
     }

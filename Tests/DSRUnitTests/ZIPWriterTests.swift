@@ -18,6 +18,21 @@ struct ZIPWriterTests {
     static func bundle(
         zip64Limit: UInt64, stagedUncompressed: Bool = false, inMemoryLimit: Int = StagingPack.defaultInMemoryLimit
     ) throws -> (zip: String, files: [ExportedFile], folder: URL) {
+        let (files, staging, folder) = try stage(stagedUncompressed: stagedUncompressed, inMemoryLimit: inMemoryLimit)
+        let bundle = ExportBundle(
+            requestID: UUID(), kind: .access, language: .thai, stores: [], files: files,
+            timeZone: TimeZone(identifier: "Asia/Bangkok")!, company: DSRConfiguration.Company())
+        let destination = folder.appendingPathComponent("export.zip")
+        let result = try bundle.write(staging: staging, to: destination, zip64Limit: zip64Limit)
+        #expect(result.size == FileSystem.size(destination.path))
+        #expect(try result.sha256 == Digests.sha256Hex(file: destination))
+        return (destination.path, files, folder)
+    }
+
+    /// A store's table staged the way a store task does it, in `folder/staging`.
+    static func stage(
+        stagedUncompressed: Bool = false, inMemoryLimit: Int = StagingPack.defaultInMemoryLimit
+    ) throws -> (files: [ExportedFile], staging: URL, folder: URL) {
         let folder = FileManager.default.temporaryDirectory.appendingPathComponent("zipwriter-\(UUID().uuidString)")
         try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
         let staging = folder.appendingPathComponent("staging")
@@ -38,14 +53,42 @@ struct ZIPWriterTests {
                 files[index].staged = nil
             }
         }
-        let bundle = ExportBundle(
-            requestID: UUID(), kind: .access, language: .thai, stores: [], files: files,
-            timeZone: TimeZone(identifier: "Asia/Bangkok")!, company: DSRConfiguration.Company())
+        return (files, staging, folder)
+    }
+
+    /// Two attempts assembling one request at once (a daemon paused past its lease while
+    /// another took the job over) leave one whole bundle in place, the one both report; a
+    /// file that is not this request's bundle is replaced; no partial file stays.
+    @Test func twoAttemptsAtOnceKeepTheFirstBundlePlaced() throws {
+        let (files, staging, folder) = try Self.stage()
+        defer { try? FileManager.default.removeItem(at: folder) }
+        let requestID = UUID()
+        // The attempts' summaries differ in language, so their bundles differ in bytes.
+        func attempt(_ language: Language) -> ExportBundle {
+            ExportBundle(
+                requestID: requestID, kind: .access, language: language, stores: [], files: files,
+                timeZone: TimeZone(identifier: "Asia/Bangkok")!, company: DSRConfiguration.Company())
+        }
         let destination = folder.appendingPathComponent("export.zip")
-        let result = try bundle.write(staging: staging, to: destination, zip64Limit: zip64Limit)
-        #expect(result.size == FileSystem.size(destination.path))
-        #expect(try result.sha256 == Digests.sha256Hex(file: destination))
-        return (destination.path, files, folder)
+        try FileSystem.writeFile(destination.path, Array("PK not a bundle".utf8))
+        var second: ExportBundle.Result?
+        let first = try attempt(.thai).write(staging: staging, to: destination) {
+            second = try attempt(.english).write(staging: staging, to: destination)
+        }
+        let placed = try Digests.sha256Hex(file: destination)
+        #expect(second?.sha256 == placed)
+        #expect(first.sha256 == placed)
+        #expect(ExportVerifier.problems(path: destination.path) == [])
+        #expect(FileSystem.entries(of: folder.path).map(\.name).sorted() == ["export.zip", "staging"])
+    }
+
+    @Test func aPartialFileNamesTheExportItWasFor() {
+        let partial = URL(fileURLWithPath: ExportBundle.partialPath(for: URL(fileURLWithPath: "/srv/exports/0a1b.zip")))
+        #expect(partial.deletingLastPathComponent().path == "/srv/exports")
+        #expect(ExportBundle.exportName(ofPartial: partial.lastPathComponent) == "0a1b.zip")
+        #expect(ExportBundle.exportName(ofPartial: ".0a1b.zip.partial") == "0a1b.zip")  // named by a dsrd before attempts
+        #expect(ExportBundle.exportName(ofPartial: "0a1b.zip") == nil)
+        #expect(ExportBundle.exportName(ofPartial: ".bashrc.partial") == nil)
     }
 
     /// Inflates a staged file with Python's zlib (an independent implementation of the reader).

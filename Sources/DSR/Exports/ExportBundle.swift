@@ -96,10 +96,20 @@ struct ExportBundle {
             rows: files.filter { $0.path.hasSuffix(".json") }.reduce(0) { $0 + $1.rows }, files: files.count + 2)
     }
 
-    /// Writes the ZIP as `.<name>.partial` beside `destination` and renames it into place.
-    /// The tables come from the staging folder, already deflated: they are copied. The
+    /// Writes the ZIP as `.<name>.<attempt>.partial` beside `destination` and puts it into
+    /// place. The tables come from the staging folder, already deflated: they are copied. The
     /// summary and manifest come from memory.
-    func write(staging: URL, to destination: URL, zip64Limit: UInt64 = 0xFFFF_FFFF) throws -> Result {
+    ///
+    /// Two attempts can assemble the same request at once (a daemon paused past its lease
+    /// while another takes the job over). Each writes its own partial file, and the first
+    /// complete bundle stays: a later attempt finds `destination` taken, keeps that bundle
+    /// (`existing`) and drops its own, so the file on disk is always the one whose digest
+    /// the request records. Only a bundle that is not this request's (or not for these
+    /// files) is replaced.
+    /// `beforePlacing` runs once the partial file is complete (tests run another attempt there).
+    func write(
+        staging: URL, to destination: URL, zip64Limit: UInt64 = 0xFFFF_FFFF, beforePlacing: () throws -> Void = {}
+    ) throws -> Result {
         let now = Date()
         let summaryBytes = Array(summary().utf8)
         let summaryFile = ExportedFile(
@@ -111,8 +121,8 @@ struct ExportBundle {
             stores: stores.map { .init(name: $0.name, sources: $0.sources) }, files: (files + [summaryFile]).map(\.listed))
         let manifestData = try Self.encoder.encode(manifest)
 
-        let temporary = destination.deletingLastPathComponent().path + "/.\(destination.lastPathComponent).partial"
-        FileSystem.remove(temporary)
+        let temporary = Self.partialPath(for: destination)
+        defer { FileSystem.remove(temporary) }
         let zip = try ZIPWriter(path: temporary, modified: now, timeZone: timeZone, zip64Limit: zip64Limit)
         for file in files {
             let (path, offset) = file.stagedLocation(in: staging)
@@ -132,10 +142,35 @@ struct ExportBundle {
         try zip.add(name: "manifest.json", bytes: Array(manifestData))
         let (size, sha256) = try zip.finish()
         Failpoints.hit("finalize.after_partial_written")
-        try FileSystem.rename(temporary, destination.path)
+        try beforePlacing()
+        if try !FileSystem.placeWithoutReplacing(temporary, at: destination.path) {
+            // Another attempt placed its bundle first (and may have removed this partial file).
+            if let placed = existing(at: destination) { return placed }
+            try FileSystem.rename(temporary, destination.path)  // not this request's bundle: replaced
+        }
+        // Partial files of attempts a crash interrupted, or still writing (those find this
+        // bundle in place when they finish).
+        FileSystem.removeFiles(in: destination.deletingLastPathComponent().path, prefix: ".\(destination.lastPathComponent).")
         return Result(
             path: destination.path, size: size, sha256: sha256, manifestSHA256: Digests.sha256Hex(manifestData),
             rows: files.filter { $0.path.hasSuffix(".json") }.reduce(0) { $0 + $1.rows }, files: files.count + 2)
+    }
+
+    /// Where one attempt writes the bundle before it is put into place:
+    /// `.<name>.<random>.partial`, so two attempts never write one file.
+    static func partialPath(for destination: URL) -> String {
+        let attempt = String(UInt32.random(in: .min ... .max), radix: 16)
+        return destination.deletingLastPathComponent().path + "/.\(destination.lastPathComponent).\(attempt).partial"
+    }
+
+    /// The export file a partial file (`partialPath`, or `.<name>.partial` of a dsrd before
+    /// it) was being written for; nil for any other name.
+    static func exportName(ofPartial partial: String) -> String? {
+        guard partial.hasPrefix("."), partial.hasSuffix(".partial") else { return nil }
+        let name = partial.dropFirst().dropLast(".partial".count)
+        if name.hasSuffix(".zip") { return String(name) }
+        guard let dot = name.lastIndex(of: "."), name[..<dot].hasSuffix(".zip") else { return nil }
+        return String(name[..<dot])
     }
 
     /// Deflates a file staged uncompressed (by a dsrd from before staged files were deflated)

@@ -75,6 +75,24 @@ enum FileSystem {
         guard Glibc.rename(from, to) == 0 else { throw FileSystemError.failed("rename", path: from, errno: errno) }
     }
 
+    /// Gives the file at `from` the name `to` unless `to` already exists, atomically (a hard
+    /// link, then the old name goes): true when it was placed, false when `to` was taken (then
+    /// `from` is left as it was) or `from` is gone. On a file system without hard links it
+    /// renames, replacing.
+    static func placeWithoutReplacing(_ from: String, at to: String) throws -> Bool {
+        if link(from, to) == 0 {
+            unlink(from)
+            return true
+        }
+        switch errno {
+        case EEXIST, ENOENT: return false
+        case EPERM, EOPNOTSUPP, EXDEV, EMLINK:
+            try rename(from, to)
+            return true
+        default: throw FileSystemError.failed("link", path: from, errno: errno)
+        }
+    }
+
     static func remove(_ path: String) { unlink(path) }
 
     /// Removes the files in `folder` whose names start with `prefix` (not recursive).

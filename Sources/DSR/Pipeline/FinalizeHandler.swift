@@ -8,8 +8,10 @@ import Postgres
 ///
 /// Assembling an export is idempotent at every step, because a crash can stop it anywhere:
 ///
-/// 1. the ZIP is written as `.<name>.partial` (a re-run starts it afresh);
-/// 2. it is renamed to `<name>`, the name chosen at planning;
+/// 1. the ZIP is written as `.<name>.<attempt>.partial` (a re-run starts its own afresh);
+/// 2. it is put in place as `<name>`, the name chosen at planning, unless another attempt
+///    (one that lost its lease while paused) put this request's bundle there first: then
+///    that one is kept, and its digests recorded;
 /// 3. the staging folder is removed;
 /// 4. the request is completed, with the job, in one transaction.
 ///

@@ -3,7 +3,7 @@ import Logging
 import Postgres
 
 /// Removes what interrupted work leaves in `exports.directory`: `.staging/<request>/` folders
-/// and `.<name>.zip.partial` files of requests that have ended (completed, refused,
+/// and `.<name>.zip.<attempt>.partial` files of requests that have ended (completed, refused,
 /// cancelled) or no longer exist. Work of open requests is left alone: their jobs still need
 /// it. Finished exports kept longer than `exports.keep_for` are deleted too, and recorded
 /// (`dsr.requests.export_deleted_at`). Scheduled every `exports.cleanup_interval`, first at start.
@@ -40,21 +40,21 @@ public struct ExportJanitor: PeriodicWork {
         let staging = exportDirectory.appendingPathComponent(".staging")
         let folders = (try? FileManager.default.contentsOfDirectory(atPath: staging.path)) ?? []
         let partials = ((try? FileManager.default.contentsOfDirectory(atPath: exportDirectory.path)) ?? [])
-            .filter { $0.hasPrefix(".") && $0.hasSuffix(".zip.partial") }
+            .compactMap { partial in ExportBundle.exportName(ofPartial: partial).map { (partial: partial, export: $0) } }
         guard !folders.isEmpty || !partials.isEmpty else { return }
         // Open requests and the file names their exports will have; everything else is left over.
         let open = try await connection.query(
             """
             SELECT id::text AS id, result ->> 'export_file' AS export_file FROM dsr.requests
              WHERE completed_at IS NULL AND (id::text = ANY($1::text[]) OR result ->> 'export_file' = ANY($2::text[]))
-            """, [folders, partials.map { String($0.dropFirst().dropLast(".partial".count)) }])
+            """, [folders, partials.map(\.export)])
         let openIDs = Set(try open.map { try $0.decode("id", as: String.self) })
         let openFiles = Set(try open.compactMap { try $0.decode("export_file", as: String?.self) })
         var removed = 0
         for folder in folders where !openIDs.contains(folder) {
             if (try? FileManager.default.removeItem(at: staging.appendingPathComponent(folder))) != nil { removed += 1 }
         }
-        for partial in partials where !openFiles.contains(String(partial.dropFirst().dropLast(".partial".count))) {
+        for (partial, export) in partials where !openFiles.contains(export) {
             if (try? FileManager.default.removeItem(at: exportDirectory.appendingPathComponent(partial))) != nil { removed += 1 }
         }
         if removed > 0 { logger.notice("removed leftovers of interrupted exports", metadata: ["dsr.count": "\(removed)"]) }
