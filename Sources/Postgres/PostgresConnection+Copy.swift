@@ -61,14 +61,23 @@ public struct CopyTextRow {
     public private(set) var fields: [(start: Int, end: Int)] = []
 
     public init(_ line: UnsafeRawBufferPointer, expecting count: Int) {
+        var storage: [(start: Int, end: Int)] = []
+        storage.reserveCapacity(count)
+        self.init(line, reusing: &storage)
+    }
+
+    /// Finds the fields in `storage`, whose memory the rows of one `COPY` share: a row is
+    /// done with before the next one comes, so no row allocates.
+    public init(_ line: UnsafeRawBufferPointer, reusing storage: inout [(start: Int, end: Int)]) {
         self.line = line
-        fields.reserveCapacity(count)
+        storage.removeAll(keepingCapacity: true)
         var start = 0
         for index in 0..<line.count where line[index] == 0x09 {
-            fields.append((start, index))
+            storage.append((start, index))
             start = index + 1
         }
-        fields.append((start, line.count))
+        storage.append((start, line.count))
+        fields = storage
     }
 
     /// Calls `body` with field `index`'s bytes (nil for NULL), unescaped into `scratch` when needed.

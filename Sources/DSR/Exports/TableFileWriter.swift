@@ -166,10 +166,7 @@ final class TableFileWriter {
             appendJSONWithReadableText(bytes, to: &json)
             if csv != nil { appendCSVField(bytes, to: &csv!) }
         case .timestamp:
-            var iso = Array(bytes)
-            if let space = iso.firstIndex(of: UInt8(ascii: " ")) { iso[space] = UInt8(ascii: "T") }
-            if iso.count > 3, iso.suffix(3).elementsEqual("+00".utf8) { iso.replaceSubrange((iso.count - 3)..., with: [UInt8(ascii: "Z")]) }
-            iso.withUnsafeBytes { encodeString($0, json: &json, csv: &csv) }
+            appendTimestamp(bytes, json: &json, csv: &csv)
         case .bytea:
             let base64 = Data(postgresText: Substring(String(decoding: bytes, as: UTF8.self)))?.base64EncodedString() ?? ""
             Array(base64.utf8).withUnsafeBytes { encodeString($0, json: &json, csv: &csv) }
@@ -184,6 +181,35 @@ final class TableFileWriter {
         case .text, .number:
             encodeString(bytes, json: &json, csv: &csv)
         }
+    }
+
+    /// `2026-11-25 11:40:06.5+00` as `2026-11-25T11:40:06.5Z` (the first space a `T`, a final
+    /// `+00` a `Z`), written straight into the buffers: PostgreSQL's timestamp text holds
+    /// nothing JSON or CSV escapes. Anything else is first copied and escaped.
+    static func appendTimestamp(_ bytes: UnsafeRawBufferPointer, json: inout [UInt8], csv: inout [UInt8]?) {
+        let count = bytes.count
+        let utc = count > 3 && bytes[count - 3] == UInt8(ascii: "+") && bytes[count - 2] == 0x30 && bytes[count - 1] == 0x30
+        let text = UnsafeRawBufferPointer(rebasing: bytes[0..<(utc ? count - 3 : count)])
+        let space = text.firstIndex(of: UInt8(ascii: " "))
+        guard text.allSatisfy({ (0x20..<0x7F).contains($0) && $0 != 0x22 && $0 != 0x5C && $0 != 0x2C }) else {
+            var iso = Array(text)
+            if let space { iso[space] = UInt8(ascii: "T") }
+            if utc { iso.append(UInt8(ascii: "Z")) }
+            iso.withUnsafeBytes { encodeString($0, json: &json, csv: &csv) }
+            return
+        }
+        json.append(UInt8(ascii: "\""))
+        let start = json.count
+        if let space {
+            json.append(contentsOf: UnsafeRawBufferPointer(rebasing: text[..<space]))
+            json.append(UInt8(ascii: "T"))
+            json.append(contentsOf: UnsafeRawBufferPointer(rebasing: text[(space + 1)...]))
+        } else {
+            json.append(contentsOf: text)
+        }
+        if utc { json.append(UInt8(ascii: "Z")) }
+        if csv != nil { csv!.append(contentsOf: json[start...]) }
+        json.append(UInt8(ascii: "\""))
     }
 
     private static func encodeString(_ bytes: UnsafeRawBufferPointer, json: inout [UInt8], csv: inout [UInt8]?) {
@@ -212,6 +238,11 @@ final class TableFileWriter {
         let count = bytes.count
         while index < count {
             let byte = bytes[index]
+            // Most bytes are plain: one test, then the next.
+            if byte >= 0x20 && byte != 0x22 && byte != 0x5C && byte != 0xE2 {
+                index += 1
+                continue
+            }
             var escape: [UInt8]?
             var width = 1
             switch byte {

@@ -81,8 +81,10 @@ final class SQLTableExport: Sendable {
         let writer = try TableFileWriter(pack: pack, table: table.name, formats: formats)
         writer.start(columns: table.columns)
         let scratch = CopyScratch()
+        var fields: [(start: Int, end: Int)] = []
+        fields.reserveCapacity(table.columns.count)
         try connection.copyOut(table.sql) { line in
-            let row = CopyTextRow(line, expecting: table.columns.count)
+            let row = CopyTextRow(line, reusing: &fields)
             // A column added since the catalog was read: read it again, try again.
             guard row.fields.count == table.columns.count else {
                 throw PostgresError(kind: .server, sqlState: "42P10", message: "\(table.name) has changed shape")
