@@ -1,4 +1,5 @@
 import CLibPQ
+import Glibc
 
 extension PostgresConnection {
     /// Runs `COPY (query) TO STDOUT` (text format) and hands each row to `body` as it
@@ -72,20 +73,44 @@ public struct CopyTextRow {
         self.line = line
         storage.removeAll(keepingCapacity: true)
         var start = 0
-        for index in 0..<line.count where line[index] == 0x09 {
-            storage.append((start, index))
-            start = index + 1
+        if let base = line.baseAddress {
+            while let tab = memchr(base + start, 0x09, line.count - start) {
+                let index = base.distance(to: UnsafeRawPointer(tab))
+                storage.append((start, index))
+                start = index + 1
+            }
         }
         storage.append((start, line.count))
         fields = storage
     }
 
-    /// Calls `body` with field `index`'s bytes (nil for NULL), unescaped into `scratch` when needed.
-    public func withField<R>(at index: Int, scratch: inout [UInt8], _ body: (UnsafeRawBufferPointer?) throws -> R) rethrows -> R {
+    /// A field as the line holds it.
+    public enum Field {
+        case null
+        /// Bytes that need no unescaping: the value itself.
+        case bytes(UnsafeRawBufferPointer)
+        /// Bytes with backslash escapes: read them with `withField(at:scratch:_:)`.
+        case escaped
+    }
+
+    /// Field `index` as the line holds it, without copying.
+    public func field(at index: Int) -> Field {
         let (start, end) = fields[index]
         let field = UnsafeRawBufferPointer(rebasing: line[start..<end])
-        if field.count == 2 && field[0] == 0x5C && field[1] == 0x4E { return try body(nil) }  // \N
-        guard field.contains(0x5C) else { return try body(field) }
+        if field.count == 2 && field[0] == 0x5C && field[1] == 0x4E { return .null }  // \N
+        guard let base = field.baseAddress, memchr(base, 0x5C, field.count) != nil else { return .bytes(field) }
+        return .escaped
+    }
+
+    /// Calls `body` with field `index`'s bytes (nil for NULL), unescaped into `scratch` when needed.
+    public func withField<R>(at index: Int, scratch: inout [UInt8], _ body: (UnsafeRawBufferPointer?) throws -> R) rethrows -> R {
+        switch self.field(at: index) {
+        case .null: return try body(nil)
+        case .bytes(let bytes): return try body(bytes)
+        case .escaped: break
+        }
+        let (start, end) = fields[index]
+        let field = UnsafeRawBufferPointer(rebasing: line[start..<end])
         scratch.removeAll(keepingCapacity: true)
         var position = 0
         while position < field.count {

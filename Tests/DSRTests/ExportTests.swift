@@ -347,7 +347,7 @@ struct ExportTests {
                 try FileManager.default.createDirectory(at: folder.appendingPathComponent("customer"), withIntermediateDirectories: true)
                 try Data("[]".utf8).write(to: folder.appendingPathComponent("customer/customers.json"))
             }
-            let partials = [".0123abcd.zip.partial", ".ffff0000.zip.partial", ".0123abcd.zip.9f3e.partial", ".ffff0000.zip.77a1.partial"]
+            let partials = [".0123abcd.zip.partial", ".ffff0000.zip.partial", ".0123abcd.zip.12-1.partial", ".ffff0000.zip.13-2.partial"]
                 .map { exports.appendingPathComponent($0) }
             for partial in partials { try Data("PK".utf8).write(to: partial) }
             let daemon = try BackgroundDaemon(database.exportArguments(exports, extra: ["--set", "connectors.directory=\(noStores.path)"]))

@@ -72,8 +72,8 @@ struct ZIPWriterTests {
         let destination = folder.appendingPathComponent("export.zip")
         try FileSystem.writeFile(destination.path, Array("PK not a bundle".utf8))
         var second: ExportBundle.Result?
-        let first = try attempt(.thai).write(staging: staging, to: destination) {
-            second = try attempt(.english).write(staging: staging, to: destination)
+        let first = try attempt(.thai).write(staging: staging, to: destination, attempt: .init(job: 7, number: 1)) {
+            second = try attempt(.english).write(staging: staging, to: destination, attempt: .init(job: 7, number: 2))
         }
         let placed = try Digests.sha256Hex(file: destination)
         #expect(second?.sha256 == placed)
@@ -83,7 +83,10 @@ struct ZIPWriterTests {
     }
 
     @Test func aPartialFileNamesTheExportItWasFor() {
-        let partial = URL(fileURLWithPath: ExportBundle.partialPath(for: URL(fileURLWithPath: "/srv/exports/0a1b.zip")))
+        let partial = URL(
+            fileURLWithPath: ExportBundle.partialPath(
+                for: URL(fileURLWithPath: "/srv/exports/0a1b.zip"), attempt: .init(job: 42, number: 3)))
+        #expect(partial.lastPathComponent == ".0a1b.zip.42-3.partial")
         #expect(partial.deletingLastPathComponent().path == "/srv/exports")
         #expect(ExportBundle.exportName(ofPartial: partial.lastPathComponent) == "0a1b.zip")
         #expect(ExportBundle.exportName(ofPartial: ".0a1b.zip.partial") == "0a1b.zip")  // named by a dsrd before attempts

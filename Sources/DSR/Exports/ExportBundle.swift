@@ -96,7 +96,13 @@ struct ExportBundle {
             rows: files.filter { $0.path.hasSuffix(".json") }.reduce(0) { $0 + $1.rows }, files: files.count + 2)
     }
 
-    /// Writes the ZIP as `.<name>.<attempt>.partial` beside `destination` and puts it into
+    /// Which claim of the finalize job assembles the bundle: it names the partial file.
+    struct Attempt: Sendable {
+        var job: Int64 = 0
+        var number = 1
+    }
+
+    /// Writes the ZIP as `.<name>.<job>-<attempt>.partial` beside `destination` and puts it into
     /// place. The tables come from the staging folder, already deflated: they are copied. The
     /// summary and manifest come from memory.
     ///
@@ -105,10 +111,12 @@ struct ExportBundle {
     /// complete bundle stays: a later attempt finds `destination` taken, keeps that bundle
     /// (`existing`) and drops its own, so the file on disk is always the one whose digest
     /// the request records. Only a bundle that is not this request's (or not for these
-    /// files) is replaced.
+    /// files) is replaced. Once it is in place, the partial files of the job's earlier
+    /// attempts (a crash's leftovers) are removed by name; the export janitor removes any other.
     /// `beforePlacing` runs once the partial file is complete (tests run another attempt there).
     func write(
-        staging: URL, to destination: URL, zip64Limit: UInt64 = 0xFFFF_FFFF, beforePlacing: () throws -> Void = {}
+        staging: URL, to destination: URL, attempt: Attempt = Attempt(), zip64Limit: UInt64 = 0xFFFF_FFFF,
+        beforePlacing: () throws -> Void = {}
     ) throws -> Result {
         let now = Date()
         let summaryBytes = Array(summary().utf8)
@@ -121,7 +129,7 @@ struct ExportBundle {
             stores: stores.map { .init(name: $0.name, sources: $0.sources) }, files: (files + [summaryFile]).map(\.listed))
         let manifestData = try Self.encoder.encode(manifest)
 
-        let temporary = Self.partialPath(for: destination)
+        let temporary = Self.partialPath(for: destination, attempt: attempt)
         defer { FileSystem.remove(temporary) }
         let zip = try ZIPWriter(path: temporary, modified: now, timeZone: timeZone, zip64Limit: zip64Limit)
         for file in files {
@@ -148,19 +156,23 @@ struct ExportBundle {
             if let placed = existing(at: destination) { return placed }
             try FileSystem.rename(temporary, destination.path)  // not this request's bundle: replaced
         }
-        // Partial files of attempts a crash interrupted, or still writing (those find this
-        // bundle in place when they finish).
-        FileSystem.removeFiles(in: destination.deletingLastPathComponent().path, prefix: ".\(destination.lastPathComponent).")
+        // Partial files of earlier attempts a crash interrupted, or still writing (those find
+        // this bundle in place when they finish), and of a dsrd before attempts named them.
+        if attempt.number > 1 {
+            for number in 1..<attempt.number {
+                FileSystem.remove(Self.partialPath(for: destination, attempt: .init(job: attempt.job, number: number)))
+            }
+            FileSystem.remove(destination.deletingLastPathComponent().path + "/.\(destination.lastPathComponent).partial")
+        }
         return Result(
             path: destination.path, size: size, sha256: sha256, manifestSHA256: Digests.sha256Hex(manifestData),
             rows: files.filter { $0.path.hasSuffix(".json") }.reduce(0) { $0 + $1.rows }, files: files.count + 2)
     }
 
     /// Where one attempt writes the bundle before it is put into place:
-    /// `.<name>.<random>.partial`, so two attempts never write one file.
-    static func partialPath(for destination: URL) -> String {
-        let attempt = String(UInt32.random(in: .min ... .max), radix: 16)
-        return destination.deletingLastPathComponent().path + "/.\(destination.lastPathComponent).\(attempt).partial"
+    /// `.<name>.<job>-<attempt>.partial`, so two attempts never write one file.
+    static func partialPath(for destination: URL, attempt: Attempt) -> String {
+        destination.deletingLastPathComponent().path + "/.\(destination.lastPathComponent).\(attempt.job)-\(attempt.number).partial"
     }
 
     /// The export file a partial file (`partialPath`, or `.<name>.partial` of a dsrd before

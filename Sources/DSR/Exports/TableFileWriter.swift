@@ -58,8 +58,9 @@ final class TableFileWriter {
 
     private let json: StagedFileWriter
     private let csv: StagedFileWriter?
-    /// `"name": ` per column, JSON-escaped once.
-    private var keys: [[UInt8]]?
+    /// `"name": ` per column, JSON-escaped once, one after another; `ends[i]` is where
+    /// column i's ends (one buffer, so a row reads no array per column).
+    private var keys: (bytes: [UInt8], ends: [Int])?
     private(set) var rows = 0
     let store: String
     let table: String
@@ -85,10 +86,14 @@ final class TableFileWriter {
         var out = json.takeBuffer()
         var csvOut = csv?.takeBuffer()
         out.append(contentsOf: rows == 0 ? Self.firstRow : Self.nextRow)
-        for index in keys.indices {
-            if index > 0 { csvOut?.append(UInt8(ascii: ",")) }
-            out.append(contentsOf: keys[index])
-            row.withField(at: index) { Self.encode($0, as: kinds[index], json: &out, csv: &csvOut) }
+        keys.bytes.withUnsafeBytes { keyBytes in
+            var start = 0
+            for (index, end) in keys.ends.enumerated() {
+                if index > 0 { csvOut?.append(UInt8(ascii: ",")) }
+                out.append(contentsOf: UnsafeRawBufferPointer(rebasing: keyBytes[start..<end]))
+                start = end
+                row.withField(at: index) { Self.encode($0, as: kinds[index], json: &out, csv: &csvOut) }
+            }
         }
         out.append(UInt8(ascii: "}"))
         json.putBuffer(out)
@@ -131,12 +136,13 @@ final class TableFileWriter {
         if keys == nil { _ = startTable(columns: names) }
     }
 
-    private func startTable(columns names: [String]) -> [[UInt8]] {
-        let keys = names.enumerated().map { index, name -> [UInt8] in
-            var key: [UInt8] = index > 0 ? Array(", ".utf8) : []
-            Array(name.utf8).withUnsafeBytes { Self.appendJSONString($0, to: &key) }
-            key.append(contentsOf: Array(": ".utf8))
-            return key
+    private func startTable(columns names: [String]) -> (bytes: [UInt8], ends: [Int]) {
+        var keys: (bytes: [UInt8], ends: [Int]) = ([], [])
+        for (index, name) in names.enumerated() {
+            if index > 0 { keys.bytes.append(contentsOf: Array(", ".utf8)) }
+            Array(name.utf8).withUnsafeBytes { Self.appendJSONString($0, to: &keys.bytes) }
+            keys.bytes.append(contentsOf: Array(": ".utf8))
+            keys.ends.append(keys.bytes.count)
         }
         self.keys = keys
         if let csv {
@@ -361,7 +367,12 @@ struct CopyRowFields: RowFields {
     let scratch: CopyScratch
 
     func withField<R>(at index: Int, _ body: (UnsafeRawBufferPointer?) throws -> R) rethrows -> R {
-        try row.withField(at: index, scratch: &scratch.bytes, body)
+        // The scratch buffer (a class's property: an exclusivity check) only for escaped bytes.
+        switch row.field(at: index) {
+        case .null: return try body(nil)
+        case .bytes(let bytes): return try body(bytes)
+        case .escaped: return try row.withField(at: index, scratch: &scratch.bytes, body)
+        }
     }
 }
 

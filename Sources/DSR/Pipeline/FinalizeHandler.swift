@@ -8,7 +8,7 @@ import Postgres
 ///
 /// Assembling an export is idempotent at every step, because a crash can stop it anywhere:
 ///
-/// 1. the ZIP is written as `.<name>.<attempt>.partial` (a re-run starts its own afresh);
+/// 1. the ZIP is written as `.<name>.<job>-<attempt>.partial` (a re-run writes its own);
 /// 2. it is put in place as `<name>`, the name chosen at planning, unless another attempt
 ///    (one that lost its lease while paused) put this request's bundle there first: then
 ///    that one is kept, and its digests recorded;
@@ -33,10 +33,10 @@ public struct FinalizeHandler: JobHandler {
         guard request.status.allowsWork else { return .none }  // ended, or on hold (resuming queues finalize again)
         if request.kind == .erasure { return try await finalizeErasure(request, context: context) }
         if request.operation != .export { return try await finalizeChange(request) }
-        return try await finalizeExport(request, context: context)
+        return try await finalizeExport(request, job: job, context: context)
     }
 
-    func finalizeExport(_ request: FanOut.RequestRow, context: JobContext) async throws -> JobResult {
+    func finalizeExport(_ request: FanOut.RequestRow, job: Job, context: JobContext) async throws -> JobResult {
         let tasks = try await fanOut.pool.withConnection { connection in
             try await connection.query(
                 """
@@ -75,7 +75,7 @@ public struct FinalizeHandler: JobHandler {
         } else {
             let lost = filesByStore.filter { _, stored in !stored.allSatisfy { ExportBundle.isStaged($0, in: staging) } }.keys.sorted()
             if !lost.isEmpty { return restage(request.id, stores: lost, context: context) }
-            result = try bundle.write(staging: staging, to: destination)
+            result = try bundle.write(staging: staging, to: destination, attempt: .init(job: job.id, number: job.attempt))
             Failpoints.hit("finalize.after_rename")
         }
         FileSystem.removeFolder(staging.path)

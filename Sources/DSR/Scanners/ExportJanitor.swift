@@ -3,7 +3,7 @@ import Logging
 import Postgres
 
 /// Removes what interrupted work leaves in `exports.directory`: `.staging/<request>/` folders
-/// and `.<name>.zip.<attempt>.partial` files of requests that have ended (completed, refused,
+/// and `.<name>.zip.<job>-<attempt>.partial` files of requests that have ended (completed, refused,
 /// cancelled) or no longer exist. Work of open requests is left alone: their jobs still need
 /// it. Finished exports kept longer than `exports.keep_for` are deleted too, and recorded
 /// (`dsr.requests.export_deleted_at`). Scheduled every `exports.cleanup_interval`, first at start.
