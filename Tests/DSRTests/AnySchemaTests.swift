@@ -295,17 +295,22 @@ struct AnySchemaTests {
         }
     }
 
-    /// Items linked to orders by a column the store's own foreign key does not use (their
-    /// quantity, where the key is `order_id → orders.id`) would match other people's items
-    /// to the person's orders: `dsrd check` fails on it, and the daemon works on nothing in
-    /// the store until it is mended, where it used to export and erase those rows.
-    @Test func aParentLinkTheStoresForeignKeyContradictsIsRefused() async throws {
+    /// Items linked to orders otherwise than the store's own foreign key links them (by
+    /// their quantity, or to the orders' customer ids, where the key is `order_id →
+    /// orders.id`) would match other people's items to the person's orders: `dsrd check`
+    /// fails on it, and the daemon works on nothing in the store until it is mended, where
+    /// it used to export and erase those rows.
+    @Test(arguments: [
+        (#"column = "quantity", references = "id""#, "parent.column quantity → orders.id"),
+        (#"column = "order_id", references = "customer_id""#, "parent.column order_id → orders.customer_id"),
+    ])
+    func aParentLinkTheStoresForeignKeyContradictsIsRefused(link: String, named: String) async throws {
         let keys = try makeKeys()
         defer { try? FileManager.default.removeItem(at: keys.directory) }
         let broken = try ShopFixture.mapping(replacing: [
             (
                 #"parent = { table = "orders", column = "order_id", references = "id" }"#,
-                #"parent = { table = "orders", column = "quantity", references = "id" }"#
+                #"parent = { table = "orders", "# + link + " }"
             )
         ])
         defer { try? FileManager.default.removeItem(at: broken) }
@@ -317,7 +322,7 @@ struct AnySchemaTests {
                 #expect(check.status == 1)
                 #expect(
                     check.output.contains(
-                        "table order_items: parent.column quantity → orders.id is not how this table points at orders: its foreign key order_items_order_id_fkey links order_id → orders.id"
+                        "table order_items: \(named) is not how this table points at orders: its foreign key order_items_order_id_fkey links order_id → orders.id"
                     ), "\(check.output)")
                 let store = try await PostgresConnection.connect(shop.url)
                 let digest = "SELECT md5(string_agg(t::text, ',' ORDER BY t::text)) AS d FROM order_items AS t"

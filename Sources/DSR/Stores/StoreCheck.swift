@@ -197,14 +197,17 @@ extension SQLConnector {
         }
     }
 
-    /// A foreign key of the table that holds the mapped parent column in another column, when
-    /// no key to the parent uses the mapped one: the mapping links the tables otherwise than
-    /// the store does (`line_no` where the key is `order_id → orders.id`), and would pair other
-    /// people's rows with the person's parents.
+    /// A foreign key of the table to the parent that links the tables otherwise than the
+    /// mapping does, when no key links them as mapped: one that holds the mapped parent column
+    /// in another column (`line_no` mapped where the key is `order_id → orders.id`), or one
+    /// that points the mapped column at another parent column (`customer_id → customers.id`
+    /// mapped as `customer_id → customers.referred_by`). Either would pair other people's
+    /// rows with the person's parents.
     static func contradictingForeignKey(_ entry: StoreSchema.Table, _ relation: TableMapping.Relation) -> StoreSchema.ForeignKey? {
         let toParent = entry.foreignKeys.filter { $0.referencedTable == relation.table }
-        guard !toParent.contains(where: { $0.columns.contains(relation.column) }) else { return nil }
-        return toParent.first { $0.referencedColumns.contains(relation.references) }
+        guard !toParent.contains(where: { $0.links(relation.column, to: relation.table, relation.references) }) else { return nil }
+        return toParent.first { $0.columns.contains(relation.column) }
+            ?? toParent.first { $0.referencedColumns.contains(relation.references) }
     }
 
     /// A foreign key's column pairs, e.g. `order_id → orders.id`.
@@ -221,7 +224,7 @@ extension SQLConnector {
                 let key = contradictingForeignKey(entry, relation)
             else { continue }
             return
-                "the mapping of \(table.name) links parent.column \(relation.column) → \(relation.table).\(relation.references), but its foreign key \(key.name) links \(links(of: key)): rows would be matched to the person by the wrong column (other people's rows exported and erased as theirs); name the foreign key's column"
+                "the mapping of \(table.name) links parent.column \(relation.column) → \(relation.table).\(relation.references), but its foreign key \(key.name) links \(links(of: key)): rows would be matched to the person by the wrong column (other people's rows exported and erased as theirs); map the foreign key's columns in parent.column and parent.references"
         }
         return nil
     }
@@ -294,7 +297,7 @@ extension SQLConnector {
                 )
             } else if let contradicting = Self.contradictingForeignKey(entry, relation) {
                 error(
-                    "parent.column \(relation.column) → \(relation.table).\(relation.references) is not how this table points at \(relation.table): its foreign key \(contradicting.name) links \(Self.links(of: contradicting)). Rows would be matched to the person by the wrong column (other people's rows exported and erased as theirs), so dsrd refuses to work on this store until it is mended; name the foreign key's column"
+                    "parent.column \(relation.column) → \(relation.table).\(relation.references) is not how this table points at \(relation.table): its foreign key \(contradicting.name) links \(Self.links(of: contradicting)). Rows would be matched to the person by the wrong column (other people's rows exported and erased as theirs), so dsrd refuses to work on this store until it is mended; map the foreign key's columns in parent.column and parent.references"
                 )
             } else if !entry.foreignKeys.contains(where: {
                 ($0.columns == [relation.column] && $0.referencedTable == relation.table)
