@@ -142,4 +142,41 @@ struct VerificationHoldTests {
             }
         }
     }
+
+    /// A father and son share an email; the phone given is the son's alone. The son's record
+    /// joins the father's through the email: held as conflicting records (it used to be called
+    /// a shared phone). Resumed naming the son's customer id, the email still joins the
+    /// father's record: held again, the DPO told so, and nothing planned or exported (it used
+    /// to export and erase both as the son's).
+    @Test func identifiersNamedOnResumingThatStillJoinAnotherPersonHoldTheRequestAgain() async throws {
+        try await TestDatabase.migrated { database, connection in
+            try await StoreFixture.with(customers: 20) { stores in
+                let customer = try await PostgresConnection.connect(stores.url("customer"))
+                try await customer.execute(
+                    """
+                    INSERT INTO customers (id, first_name, last_name, email, phone, login_provider)
+                    VALUES ('T-5', 'Dad', 'Family', 'family@example.co.th', '0867770001', 'password'),
+                           ('T-6', 'Son', 'Family', 'family@example.co.th', '0867770002', 'password')
+                    """)
+                await customer.close()
+                let exports = try temporaryDirectory()
+                defer { try? FileManager.default.removeItem(at: exports) }
+                let id = try await connection.query(
+                    "SELECT dsr.submit('access', '{\"phone\": \"086-777-0002\"}') AS id")[0].decode("id", as: UUID.self)
+                let daemon = try BackgroundDaemon(database.exportArguments(exports), environment: stores.environment)
+                #expect(try await eventually { try await status(connection, id).status == "awaiting_verification" }, "\(daemon.output)")
+                #expect(try await status(connection, id).hold == "conflicting_records")
+                try await connection.execute("SELECT dsr.resume_request($1, '{\"customer_id\": \"T-6\"}', 'called the son back')", [id])
+                let notices = "SELECT count(*) FROM dsr.outbox WHERE request_id = $1 AND template = 'dpo_identity_hold'"
+                #expect(try await eventually { try await connection.count(notices, [id]) == 2 }, "\(daemon.output)")
+                #expect(try await status(connection, id) == ("awaiting_verification", "conflicting_records"))
+                #expect(
+                    try await connection.count(
+                        "SELECT count(*) FROM dsr.outbox WHERE request_id = $1 AND template = 'dpo_identity_hold' AND variables->>'still_joined' = 'true'",
+                        [id]) == 1)
+                #expect(try await connection.count("SELECT count(*) FROM dsr.request_tasks WHERE request_id = $1", [id]) == 0)
+                #expect(await daemon.stop() == 0)
+            }
+        }
+    }
 }

@@ -52,6 +52,34 @@ struct RequestLifecycleTests {
         #expect(RequestLifecycle.plan(status: .waiting, resumed: true, needsVerification: false, resolved: joined) == .plan)
     }
 
+    /// A phone only one customer has, whose record shares an email with a family member's:
+    /// the records were joined through the email, not the phone, and are held as conflicting.
+    @Test func recordsJoinedThroughAnIdentifierFoundOnThePhonesRecordAreConflicting() {
+        let joined = RequestLifecycle.Resolved(matches: 2, phoneOnly: true, phoneShared: false, conflicts: ["customers.full_name"])
+        #expect(
+            RequestLifecycle.plan(status: .received, resumed: false, needsVerification: false, resolved: joined)
+                == .hold(.conflictingRecords(["customers.full_name"])))
+    }
+
+    /// Identifiers an operator names on resuming that still join records which disagree name
+    /// another person's records too: held again. Resumed without identifiers (the operator
+    /// says the records are one person's), or when the records agree, it goes ahead.
+    @Test func identifiersNamedOnResumingThatStillJoinDisagreeingRecordsHoldItAgain() {
+        let joined = RequestLifecycle.Resolved(matches: 2, phoneOnly: false, conflicts: ["customers.full_name"])
+        #expect(
+            RequestLifecycle.plan(
+                status: .received, resumed: true, resumedWithIdentifiers: true, needsVerification: false, resolved: joined)
+                == .hold(.conflictingRecords(["customers.full_name"])))
+        #expect(
+            RequestLifecycle.plan(
+                status: .received, resumed: true, resumedWithIdentifiers: false, needsVerification: false, resolved: joined)
+                == .plan)
+        let one = RequestLifecycle.Resolved(matches: 1, phoneOnly: false)
+        #expect(
+            RequestLifecycle.plan(status: .received, resumed: true, resumedWithIdentifiers: true, needsVerification: false, resolved: one)
+                == .plan)
+    }
+
     @Test func aKindThatNeedsVerificationWaitsForItWhateverWasFound() {
         for resolved in [
             RequestLifecycle.Resolved(matches: 1, phoneOnly: false), .init(matches: 0, phoneOnly: false),

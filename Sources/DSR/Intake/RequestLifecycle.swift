@@ -85,14 +85,19 @@ public enum RequestLifecycle {
         public var matches: Int
         /// Only a phone was given, or the strong identifiers given matched nobody.
         public var phoneOnly: Bool
+        /// The phone alone matched several records. When it matched one, further records were
+        /// joined through identifiers found on it (an email a family shares): not a shared
+        /// phone, and held as conflicting records.
+        public var phoneShared: Bool
         /// Pairs of records the identifiers join that disagree on personal details.
         public var conflicts: [String]
         /// How old a store's record says the person is (`minor_check`).
         public var age: Age
 
-        public init(matches: Int, phoneOnly: Bool, conflicts: [String] = [], age: Age = .adultOrUnknown) {
+        public init(matches: Int, phoneOnly: Bool, phoneShared: Bool = true, conflicts: [String] = [], age: Age = .adultOrUnknown) {
             self.matches = matches
             self.phoneOnly = phoneOnly
+            self.phoneShared = phoneShared
             self.conflicts = conflicts
             self.age = age
         }
@@ -155,8 +160,11 @@ public enum RequestLifecycle {
 
     /// The planning decision. The identity checks (a shared phone, conflicting records) come
     /// first, so a code never goes to a contact of the wrong person; once an operator has
-    /// resolved a hold (`resumed`) they are not repeated. A request the operator verified at
-    /// submission still goes through them: a verified person may give a shared phone.
+    /// resolved a hold (`resumed`) they are not repeated, except one: when the operator named
+    /// the person's identifiers on resuming (`resumedWithIdentifiers`), records that still
+    /// disagree are another person's, joined through an identifier both carry, and the
+    /// request is held again rather than handing them over. A request the operator verified
+    /// at submission still goes through them: a verified person may give a shared phone.
     ///
     /// A minor (PDPA s.20: under 20) acts with a parent or guardian: unless one is recorded, a
     /// request that would hand over, change or erase their data waits for an operator. An
@@ -165,13 +173,16 @@ public enum RequestLifecycle {
     /// parent or guardian may act: every request of theirs waits until one is recorded, even
     /// after an operator resumed it.
     public static func plan(
-        status: RequestStatus, kind: RequestKind = .access, resumed: Bool, needsVerification: Bool, requester: Requester = .person,
-        resolved: Resolved
+        status: RequestStatus, kind: RequestKind = .access, resumed: Bool, resumedWithIdentifiers: Bool = false,
+        needsVerification: Bool, requester: Requester = .person, resolved: Resolved
     ) -> PlanDecision {
         guard allowsWork(status) else { return .skip }
+        let conflicting = HoldReason.conflictingRecords(Array(Set(resolved.conflicts)).sorted())
         if !resumed {
-            if resolved.phoneOnly && resolved.matches > 1 { return .hold(.sharedPhone) }
-            if !resolved.conflicts.isEmpty { return .hold(.conflictingRecords(Array(Set(resolved.conflicts)).sorted())) }
+            if resolved.phoneOnly && resolved.matches > 1 { return .hold(resolved.phoneShared ? .sharedPhone : conflicting) }
+            if !resolved.conflicts.isEmpty { return .hold(conflicting) }
+        } else if resumedWithIdentifiers && !resolved.conflicts.isEmpty {
+            return .hold(conflicting)
         }
         if let hold = guardianHold(age: resolved.age, kind: kind, resumed: resumed, requester: requester) { return .hold(hold) }
         if needsVerification { return .verify }

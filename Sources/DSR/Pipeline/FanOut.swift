@@ -136,6 +136,8 @@ public struct FanOut: Sendable {
         /// An operator (or the person's code) resolved a hold: the identity checks that hold a
         /// request are not repeated.
         let resumed: Bool
+        /// The last resume named the person's identifiers (`dsr.resume_request(id, identifiers)`).
+        let resumedWithIdentifiers: Bool
         /// The kind needs the identity verified (`dsr.verification_policy`) and nobody has yet.
         let needsVerification: Bool
         /// Who asked: a representative recorded, or dsrd itself (the minors scan).
@@ -278,6 +280,10 @@ public struct FanOut: Sendable {
             ("identities", "r.identities::text"), ("export_file", "r.result ->> 'export_file'"), ("received_at", "r.received_at"),
             ("payload", "r.payload::text"),
             ("resumed", "EXISTS (SELECT 1 FROM dsr.request_events AS e WHERE e.request_id = r.id AND e.step = 'resumed')"),
+            (
+                "resumed_with_identifiers",
+                "coalesce((SELECT (e.detail ->> 'identifiers_replaced')::boolean FROM dsr.request_events AS e WHERE e.request_id = r.id AND e.step = 'resumed' ORDER BY e.id DESC LIMIT 1), false)"
+            ),
             ("needs_verification", "dsr.needs_verification(r.id)"), ("has_representative", "r.representative IS NOT NULL"),
             ("has_guardian", "dsr.has_guardian(r.representative, r.subject)"),
             ("by_dsrd", "r.verification_method IS NOT DISTINCT FROM 'system'"), ("has_no_channel", "cardinality(r.channels) = 0"),
@@ -342,6 +348,7 @@ public struct FanOut: Sendable {
             exportFile: try row.decode(column("export_file"), as: String?.self),
             receivedAt: try row.decode(column("received_at"), as: Date.self),
             payload: try row.decode(column("payload"), as: String.self), resumed: try row.decode(column("resumed"), as: Bool.self),
+            resumedWithIdentifiers: try row.decode(column("resumed_with_identifiers"), as: Bool.self),
             needsVerification: try row.decode(column("needs_verification"), as: Bool.self),
             requester: .init(
                 hasRepresentative: try row.decode(column("has_representative"), as: Bool.self),

@@ -86,15 +86,16 @@ public struct RequestHandler: JobHandler {
             }
         }
 
-        var resolved = RequestLifecycle.Resolved(matches: resolution.matches, phoneOnly: phoneOnly, conflicts: resolution.conflicts)
+        var resolved = RequestLifecycle.Resolved(
+            matches: resolution.matches, phoneOnly: phoneOnly, phoneShared: resolution.firstMatches > 1, conflicts: resolution.conflicts)
         if RequestLifecycle.mayNeedGuardian(request.requester) && resolution.matches > 0 {
             for connector in fanOut.connectors.compactMap({ $0 as? SQLConnector }) where resolved.age < .child {
                 resolved.age = max(resolved.age, try await connector.age(of: resolution.identity))
             }
         }
         let decision = RequestLifecycle.plan(
-            status: request.status, kind: request.kind, resumed: request.resumed, needsVerification: request.needsVerification,
-            requester: request.requester, resolved: resolved)
+            status: request.status, kind: request.kind, resumed: request.resumed, resumedWithIdentifiers: request.resumedWithIdentifiers,
+            needsVerification: request.needsVerification, requester: request.requester, resolved: resolved)
         let known = resolution.known
         let contacts = String(decoding: try JSONEncoder().encode(ContactsOnFile(resolution.onFile, matches: known)), as: UTF8.self)
         switch decision {
@@ -103,7 +104,10 @@ public struct RequestHandler: JobHandler {
         case .hold(let reason):
             context.logger.notice("request held for identity verification", metadata: ["dsr.hold_reason": "\(reason.code)"])
             var detail = HoldDetail()
-            if case .conflictingRecords(let conflicts) = reason { detail.conflicts = conflicts.joined(separator: ", ") }
+            if case .conflictingRecords(let conflicts) = reason {
+                detail.conflicts = conflicts.joined(separator: ", ")
+                if request.resumed && request.resumedWithIdentifiers { detail.stillJoined = true }
+            }
             let json = String(decoding: try JSONEncoder().encode(detail), as: UTF8.self)
             // A request that gave only an id reaches the person on the contacts on file, so
             // they learn why it waits, when the hold is about who may ask (their age), not
@@ -263,6 +267,14 @@ public struct RequestHandler: JobHandler {
     struct HoldDetail: Encodable {
         /// The pairs of record keys that disagree, for conflicting records.
         var conflicts: String?
+        /// Held again after an operator resumed it naming the person's identifiers: those
+        /// still join the records (an email both carry).
+        var stillJoined: Bool?
+
+        enum CodingKeys: String, CodingKey {
+            case conflicts
+            case stillJoined = "still_joined"
+        }
     }
 
     /// Refuses `request` as invalid with `reason` in the person's language. A request that gave
@@ -309,6 +321,8 @@ public struct RequestHandler: JobHandler {
         /// The person's phones that other customers' records carry too, left out of both.
         var sharedPhones = Set<String>()
         var matches = 0
+        /// Records the identifiers given matched, before any found on them joined more.
+        var firstMatches = 0
         var conflicts: [String] = []
         /// No authoritative table matched, but another table holds the one contact the person gave.
         var heldOutsideAuthoritative = false
@@ -325,6 +339,7 @@ public struct RequestHandler: JobHandler {
         var identity = given
         var last = Found(identity: given)
         var onFile = IdentitySet()
+        var firstMatches: Int?
         for _ in 0..<3 {
             var next = identity
             var round = Found(identity: IdentitySet())
@@ -336,6 +351,8 @@ public struct RequestHandler: JobHandler {
                 onFile.formUnion(resolution.identity)
             }
             round.identity = next
+            firstMatches = firstMatches ?? round.matches
+            round.firstMatches = firstMatches ?? 0
             last = round
             if next == identity { break }
             identity = next
