@@ -471,6 +471,49 @@ struct AnySchemaTests {
         }
     }
 
+    /// A hold counted from a date that may be NULL (a year after unsubscribing): a row
+    /// without the date is under no hold and is erased as `_row` says, where it used to be
+    /// neither held nor erased and the erasure failed its own check for days. `dsrd check`
+    /// says how such rows are treated.
+    @Test func aRowWithoutTheDateItsHoldCountsFromIsUnderNoHold() async throws {
+        let keys = try makeKeys()
+        defer { try? FileManager.default.removeItem(at: keys.directory) }
+        let connectors = try ShopFixture.mapping(replacing: [
+            (
+                "unsubscribed_on = \"account\"",
+                "unsubscribed_on = \"account\"\n[tables.hold]\nrule = \"kept a year after unsubscribing\"\nyears = 1\nfrom = \"unsubscribed_on\"\n[tables.erasure]\n_row = \"delete\""
+            )
+        ])
+        defer { try? FileManager.default.removeItem(at: connectors) }
+        try await TestDatabase.migrated { database, connection in
+            try await ShopFixture.with(customers: 10) { shop in
+                let store = try await PostgresConnection.connect(shop.url)
+                let check = try await DaemonProcess.run(
+                    shop.arguments(["check"], database: database, extra: ["--set", "connectors.directory=\(connectors.path)"]),
+                    environment: shop.environment)
+                #expect(
+                    check.output.contains("hold.from unsubscribed_on may be NULL: a row without that date is under no hold"),
+                    "\(check.output)")
+                // Shopper 1 is subscribed (no date), shopper 3 unsubscribed last month (held).
+                try await store.execute("UPDATE newsletter SET unsubscribed_on = current_date - 30 WHERE email = 'Shopper3@Example.com'")
+                let daemon = try shop.daemon(
+                    database: database, connectors: connectors, exports: keys.directory, signingKey: keys.privateKey)
+                for customer in ["1", "3"] {
+                    let result = try await daemon.answer(
+                        "SELECT dsr.submit('erasure', jsonb_build_object('customer_id', $1::text)) AS id", [customer], on: connection)
+                    let rules = result["held_rules"] as? [String] ?? []
+                    #expect(rules.contains("kept a year after unsubscribing") == (customer == "3"), "\(result)")
+                }
+                #expect(
+                    try await store.count(
+                        "SELECT count(*) FROM newsletter WHERE lower(email) IN ('shopper1@example.com', 'shopper3@example.com')") == 1)
+                #expect(try await store.count("SELECT count(*) FROM newsletter WHERE email = 'Shopper3@Example.com'") == 1)
+                await store.close()
+                #expect(await daemon.stop() == 0)
+            }
+        }
+    }
+
     /// A table dsrd's role may not even see (a schema it has no USAGE on) points at a
     /// customer: which rows it references cannot be known, so the rows it could point at are
     /// kept (anonymised) instead of failing the deletion on every retry, and `dsrd check`

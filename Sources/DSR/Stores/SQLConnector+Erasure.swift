@@ -230,7 +230,10 @@ extension SQLConnector {
     func erasurePlan(for table: TableMapping, identity: IdentitySet, hashes: HashedValues, statements: SQLStatements) -> TableErasurePlan {
         let name = Self.quote(table.name)
         let keep = table.hold?.keepIf.map { "coalesce(t0.\(Self.quote($0)), false)" } ?? "false"
-        let hold = table.hold.map { "t0.\(Self.quote($0.from)) > now() - make_interval(years => \($0.years))" } ?? "false"
+        // A row whose date is not set (a subscription not yet ended) is under no hold, as in
+        // the retention sweep; NULL would leave it neither held nor erased.
+        let hold =
+            table.hold.map { "coalesce(t0.\(Self.quote($0.from)) > now() - make_interval(years => \($0.years)), false)" } ?? "false"
         let references = Self.references(to: table, in: mapping, schema: statements.schema)
         // One EXISTS over all referencing tables, and OFFSET 0: both keep PostgreSQL from
         // turning the test into a hashed subplan, which reads every child table whole (60 ms

@@ -278,8 +278,14 @@ extension SQLConnector {
             }
         }
         if let hold = table.hold {
-            if let from = column(hold.from, "hold.from"), !from.isDateOrTime {
-                error("hold rules count from a date: hold.from \(hold.from) is \(from.type), not a date or timestamp")
+            if let from = column(hold.from, "hold.from") {
+                if !from.isDateOrTime {
+                    error("hold rules count from a date: hold.from \(hold.from) is \(from.type), not a date or timestamp")
+                } else if !from.notNull {
+                    warning(
+                        "hold.from \(hold.from) may be NULL: a row without that date is under no hold, and an erasure treats it as _row says"
+                    )
+                }
             }
             if let keepIf = hold.keepIf, let keep = column(keepIf, "hold.keep_if"), !keep.isBoolean {
                 error("hold.keep_if \(keepIf) is \(keep.type), not boolean")
