@@ -151,7 +151,13 @@ public struct OpenedBundle {
     public let archive: Archive
     public let url: URL
 
+    /// Throws unless `path` is a file: an empty path (a request that never completed has no
+    /// `export_path`) would be the working directory, which ZIPFoundation reads for ever.
     public init(path: String) throws {
+        var isFolder: ObjCBool = false
+        guard !path.isEmpty, FileManager.default.fileExists(atPath: path, isDirectory: &isFolder), !isFolder.boolValue else {
+            throw CocoaError(.fileNoSuchFile, userInfo: [NSFilePathErrorKey: path])
+        }
         url = URL(fileURLWithPath: path)
         archive = try Archive(url: url, accessMode: .read)
     }

@@ -471,6 +471,36 @@ struct AnySchemaTests {
         }
     }
 
+    /// A table whose primary key is a mixed-case column (`"CardId"`), mapped without `key`:
+    /// the key is the column by its name (the catalog's index definition quotes it), so
+    /// `dsrd check` finds it unique and the export orders rows by it. It used to fail every
+    /// statement on the table ("zero-length delimited identifier").
+    @Test func aMixedCasePrimaryKeyIsTheTablesKey() async throws {
+        let connectors = try ShopFixture.mapping(
+            appending: "\n[[tables]]\nname = \"loyalty\"\nidentity = { email = \"Email\" }\n[tables.categories]\nPoints = \"account\"\n")
+        defer { try? FileManager.default.removeItem(at: connectors) }
+        try await TestDatabase.migrated { database, connection in
+            try await ShopFixture.with(customers: 10) { shop in
+                let store = try await PostgresConnection.connect(shop.url)
+                try await store.execute(#"CREATE TABLE loyalty ("CardId" integer PRIMARY KEY, "Email" text, "Points" integer)"#)
+                try await store.execute(
+                    #"INSERT INTO loyalty VALUES (30, 'shopper2@example.com', 5), (10, 'shopper2@example.com', 7), (20, 'other@example.com', 1)"#
+                )
+                let check = try await DaemonProcess.run(
+                    shop.arguments(["check"], database: database, extra: ["--set", "connectors.directory=\(connectors.path)"]),
+                    environment: shop.environment)
+                #expect(check.status == 0 && !check.output.contains("unique index"), "\(check.output)")
+                let daemon = try shop.daemon(database: database, connectors: connectors)
+                let result = try await daemon.answer(
+                    "SELECT dsr.submit('access', '{\"customer_id\": \"2\"}') AS id", on: connection)
+                let bundle = try OpenedBundle(path: try #require(result["export_path"] as? String))
+                #expect(try bundle.rows("shop/loyalty.json").map { $0["CardId"] as? Int } == [10, 30])
+                await store.close()
+                #expect(await daemon.stop() == 0)
+            }
+        }
+    }
+
     /// A hold counted from a date that may be NULL (a year after unsubscribing): a row
     /// without the date is under no hold and is erased as `_row` says, where it used to be
     /// neither held nor erased and the erasure failed its own check for days. `dsrd check`

@@ -208,7 +208,9 @@ public struct StoreSchema: Sendable {
             """
             \(mapped)
             SELECT m.name, i.indexrelid::regclass::text AS index, i.indisunique, i.indisprimary, i.indpred IS NOT NULL AS partial,
-                   array(SELECT pg_get_indexdef(i.indexrelid, k, true) FROM generate_series(1, i.indnkeyatts) AS k ORDER BY k) AS keys
+                   array(SELECT coalesce((SELECT a.attname::text FROM pg_attribute a WHERE a.attrelid = i.indrelid AND a.attnum = i.indkey[k - 1]),
+                                         pg_get_indexdef(i.indexrelid, k, true))
+                           FROM generate_series(1, i.indnkeyatts) AS k ORDER BY k) AS keys
               FROM mapped m JOIN pg_index i ON i.indrelid = m.rel ORDER BY 1, 2
             """, [names])
         {
