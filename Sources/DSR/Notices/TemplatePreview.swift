@@ -41,6 +41,7 @@ public struct TemplatePreview: Sendable {
             "template": "completed", "channel": "sms", "stores": "customer, order, marketing",
             "rows_exported": 1234, "rows_erased": 0, "rows_held": 0, "store": "marketing",
             "conflicting_records": true, "conflicts": "customers.first_name, customers.last_name", "still_joined": true,
+            "shared_phone_left_out": true,
             "task_id": 42, "operation": "erase", "owner": "archive@example.com", "reminders": 2, "reminder": 1, "remind_days": 3,
             "outcome": "done", "breach_id": 3, "risk": "high", "hours": 48, "hours_left": 24, "reported_by": "dpo", "people": 1250,
             "summary": locale == "en" ? "A laptop holding a customer list was stolen." : "แล็ปท็อปที่มีรายชื่อลูกค้าถูกขโมย",
