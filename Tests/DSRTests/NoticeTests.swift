@@ -107,6 +107,7 @@ struct NoticeTests {
                 database.runArguments([
                     "--set", "sms.url=\(gateway.url)/2010-04-01/Messages",
                     "--set", "sms.username=AC123", "--set", "sms.password_file=\(secret.path)",
+                    "--set", "company.short_name=AcmeShop",
                 ]))
             #expect(
                 try await eventually { try await connection.count("SELECT count(*) FROM dsr.outbox WHERE state = 'sent'") == 1 },
@@ -123,8 +124,9 @@ struct NoticeTests {
                     return (parts[0], parts.count > 1 ? parts[1] : "")
                 })
             #expect(form["To"] == "+66812345678")
-            #expect(form["From"] == "SmartTec")
-            #expect(form["Body"]?.hasPrefix("SmartTec: ได้รับคำขอ") == true)
+            // No sms.sender: the company's short name sends it.
+            #expect(form["From"] == "AcmeShop")
+            #expect(form["Body"]?.hasPrefix("AcmeShop: ได้รับคำขอ") == true)
             #expect(requests[1].headers["Authorization"] == "Basic " + Data("AC123:gateway-token".utf8).base64EncodedString())
             #expect(requests[1].headers["Idempotency-Key"]?.hasSuffix(":received:sms") == true)
             #expect(try await connection.count("SELECT send_attempts FROM dsr.outbox") == 2)

@@ -121,8 +121,8 @@ public struct DSRConfiguration: Sendable, Equatable {
         public var username: String = ""
         /// File holding the basic-auth password or API token. Default unset.
         public var passwordFile: String = ""
-        /// Sender id or number. Default "SmartTec".
-        public var sender: String = "SmartTec"
+        /// Sender id or number. Default empty: the company's `short_name` (else its English name).
+        public var sender: String = ""
         public var toField: String = "To"
         public var fromField: String = "From"
         public var textField: String = "Body"

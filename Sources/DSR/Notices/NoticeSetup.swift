@@ -25,8 +25,10 @@ extension NoticeHandler {
         }
         var sms: SMSGateway?
         if !configuration.sms.url.isEmpty {
+            var settings = configuration.sms
+            if settings.sender.isEmpty { settings.sender = configuration.company.smsName }
             sms = SMSGateway(
-                settings: configuration.sms,
+                settings: settings,
                 password: try configuration.secret(fromFile: configuration.sms.passwordFile, key: "sms.password_file"))
         }
         return NoticeHandler(
