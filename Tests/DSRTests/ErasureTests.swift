@@ -26,6 +26,14 @@ struct ErasureTests {
                 let before = try await StoreSnapshot.take(order, tables: StoreFixture.orderTables, excluded: mine)
                 let customer = try await PostgresConnection.connect(stores.url("customer"))
                 let othersBefore = try await customer.count("SELECT count(*) FROM customers WHERE id <> 'T-1'")
+                // A suppression list without a unique key, which an attempt that committed
+                // before a crash already added the email to: the erasure adds it no second time.
+                let suppressions = try await PostgresConnection.connect(stores.url("marketing"))
+                try await suppressions.execute("ALTER TABLE suppressions DROP CONSTRAINT suppressions_pkey")
+                try await suppressions.execute(
+                    "INSERT INTO suppressions (identifier_hash, kind) VALUES ($1, 'email')",
+                    [try ProofKeys.load(privateKeyFile: keys.privateKey).identifierHash("somchai.test@example.co.th")])
+                await suppressions.close()
 
                 let exports = try temporaryDirectory()
                 defer { try? FileManager.default.removeItem(at: exports) }

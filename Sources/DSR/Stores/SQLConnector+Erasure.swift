@@ -46,8 +46,15 @@ extension SQLConnector {
                 for plan in plans { tables.append(try plan.run(on: connection)) }
                 var entries = 0
                 if !suppression.hashes.isEmpty {
+                    // Once each, also where the store's table has no unique key: a retried
+                    // erasure adds nothing twice.
                     try connection.execute(
-                        "INSERT INTO \(Self.quote(table)) (identifier_hash, kind) SELECT * FROM unnest($1::text[], $2::text[]) ON CONFLICT DO NOTHING",
+                        """
+                        INSERT INTO \(Self.quote(table)) (identifier_hash, kind)
+                        SELECT s.h, s.k FROM unnest($1::text[], $2::text[]) AS s(h, k)
+                         WHERE NOT EXISTS (SELECT 1 FROM \(Self.quote(table)) AS e WHERE e.identifier_hash = s.h AND e.kind = s.k)
+                        ON CONFLICT DO NOTHING
+                        """,
                         [suppression.hashes, suppression.kinds])
                     entries = suppression.hashes.count
                 }
