@@ -955,6 +955,10 @@ struct AnySchemaTests {
                         "shop / newsletter: not restricted automatically; our Data Protection Officer has been told to restrict it by hand (1 record)"
                     ], "\(told)")
                 #expect(told["not_restrictable_text"] as? String == "shop / newsletter", "\(told)")
+                // The rows changed are the rows restricted, not the newsletter's it could not flag.
+                let tables = (result["changes"] as? [[String: Any]] ?? []).flatMap { $0["tables"] as? [[String: Any]] ?? [] }
+                let restricted = tables.filter { $0["action"] as? String == "restricted" }.reduce(0) { $0 + ($1["rows"] as? Int ?? 0) }
+                #expect(result["rows_changed"] as? Int == restricted, "\(result)")
                 #expect(told["no_change_found"] as? Bool == false && result["nothing_held"] == nil, "\(result)")
                 #expect(await daemon.stop() == 0)
             }

@@ -28,7 +28,7 @@ public enum NoticeVocabulary {
     }
 
     /// The request kind's template values: `kind`, `kind_label` and the sections that pick
-    /// wording (`is_export`, `is_erasure`, `is_other`).
+    /// wording (`is_export`, `is_erasure`, `is_other`, `is_rectification`).
     public static func kindValues(_ kind: String, lift: Bool, locale: String) -> [String: Any] {
         [
             "kind": kind,
@@ -36,6 +36,7 @@ public enum NoticeVocabulary {
             "is_export": kind == "access" || kind == "portability",
             "is_erasure": kind == "erasure",
             "is_other": !(kind == "access" || kind == "portability" || kind == "erasure"),
+            "is_rectification": kind == "rectification",
         ]
     }
 

@@ -139,7 +139,7 @@ public struct FinalizeHandler: JobHandler {
         outcome.processors = processors.isEmpty ? nil : processors
         // Decided and applied: the restriction made while it was decided goes.
         let lift = request.restrictedWhileDeciding ? [try await liftRestriction(request)] : []
-        outcome.rowsChanged = changes.flatMap(\.tables).reduce(0) { $0 + $1.rows }
+        outcome.rowsChanged = changes.flatMap(\.tables).reduce(0) { $0 + $1.changedRows }
         let touched = changes.flatMap(\.tables).contains {
             $0.rows > 0 || ($0.matched ?? 0) > 0 || $0.wasNotApplied
         }

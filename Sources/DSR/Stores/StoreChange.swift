@@ -39,6 +39,10 @@ public struct StoreUpdate: Codable, Sendable, Equatable {
         /// Whether this is a correction the store did not apply (``notAppliedActions``).
         public var wasNotApplied: Bool { Self.notAppliedActions.contains(action) }
 
+        /// The rows this entry changed: none for what was not done (a correction not
+        /// applied, rows a restriction could not flag, which `rows` counts).
+        public var changedRows: Int { wasNotApplied || action == "not_restrictable" ? 0 : rows }
+
         public init(
             name: String, action: String, column: String?, rows: Int, beforeDigests: [String]? = nil, afterDigest: String? = nil,
             field: String? = nil, matched: Int? = nil, refusal: String? = nil
