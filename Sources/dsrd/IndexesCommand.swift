@@ -37,6 +37,11 @@ struct Indexes: AsyncParsableCommand {
                         "-- not checked, not visible to this connection: \(invisible.joined(separator: ", ")) (missing, or in a schema its role has no USAGE on; `dsrd check` says which)"
                     )
                 }
+                let unreadable = try await connector.unreadableTables()
+                if !unreadable.isEmpty {
+                    incomplete = true
+                    print("-- not checked, its role may not read them: \(unreadable.joined(separator: ", ")) (grant SELECT: `dsrd grants`)")
+                }
                 for lookup in missing {
                     print("-- \(lookup.table): \(lookup.lookup)")
                     print(lookup.statement(concurrently: true))

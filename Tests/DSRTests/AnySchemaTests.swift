@@ -471,6 +471,32 @@ struct AnySchemaTests {
         }
     }
 
+    /// A mapped table dsrd's role may not read yet: `dsrd check` names the missing SELECT and
+    /// `dsrd indexes` the table it could not check, each going on with the other tables,
+    /// where both used to stop at "permission denied".
+    @Test func checkAndIndexesNameATableTheRoleMayNotReadAndGoOn() async throws {
+        try await TestDatabase.migrated { database, _ in
+            try await ShopFixture.with(customers: 10) { shop in
+                let store = try await PostgresConnection.connect(shop.url)
+                let connectors = URL(fileURLWithPath: ShopFixture.connectors)
+                let role = try await shop.roleWithGrants(database: database, connectors: connectors, on: store)
+                try await store.execute("REVOKE SELECT ON newsletter FROM \(role)")
+                let environment = ["DSRD_STORE_SHOP_URL": shop.url + " user=\(role)"]
+                let check = try await DaemonProcess.run(shop.arguments(["check"], database: database), environment: environment)
+                #expect(check.status == 1)
+                #expect(check.output.contains("table newsletter: SELECT is not granted"), "\(check.output)")
+                #expect(!check.output.contains("cannot check it"), "\(check.output)")
+                let indexes = try await DaemonProcess.run(shop.arguments(["indexes"], database: database), environment: environment)
+                #expect(indexes.status == 1)
+                #expect(indexes.output.contains("-- not checked, its role may not read them: newsletter"), "\(indexes.output)")
+                #expect(indexes.output.contains("-- store shop:") && indexes.output.contains("lookups have an index"), "\(indexes.output)")
+                try await store.execute("DROP OWNED BY \(role)")
+                try await store.execute("DROP ROLE \(role)")
+                await store.close()
+            }
+        }
+    }
+
     /// A table whose primary key is a mixed-case column (`"CardId"`), mapped without `key`:
     /// the key is the column by its name (the catalog's index definition quotes it), so
     /// `dsrd check` finds it unique and the export orders rows by it. It used to fail every

@@ -58,7 +58,10 @@ extension SQLConnector {
         var identity = Self.probeIdentity
         for kind in extraKinds { identity[kind] = ["X0000000"] }
         var probes: [(LookupIndex, String, [any PostgresEncodable])] = []
-        for table in mapping.tables {
+        // The planner refuses a table the role may not read: those are left out (named by
+        // `unreadableTables`), the others checked.
+        let unreadable = Set(try await unreadableTables())
+        for table in mapping.tables where !unreadable.contains(table.name) {
             guard let found = statements.table(table.name) else { continue }
             let name = Self.quote(table.name)
             // The index is printed for psql, whose search_path may not find the table.
@@ -82,7 +85,7 @@ extension SQLConnector {
                     partitioned: found.isPartitioned)
                 probes.append((lookup, "SELECT 1 FROM \(name) AS t0 WHERE \(arm)", binder.parameters))
             }
-            if let relation = table.parent {
+            if let relation = table.parent, !unreadable.contains(relation.table) {
                 let lookup = LookupIndex(
                     table: table.name, lookup: "parent \(relation.table).\(relation.references) through \(relation.column)", servedBy: nil,
                     createIndex:

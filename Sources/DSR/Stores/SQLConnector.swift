@@ -54,6 +54,20 @@ public struct SQLConnector: Connector {
         return catalogTables.filter { schema.tables[$0] == nil }
     }
 
+    /// Mapped tables this connection's role may not read (no SELECT): no statement on them
+    /// can be planned, so `dsrd indexes` and `dsrd check` name them instead of stopping.
+    public func unreadableTables() async throws -> [String] {
+        let schema = try await schema()
+        let found = mapping.tables.compactMap { table in schema.tables[table.name].map { (table.name, $0.qualifiedName) } }
+        guard !found.isEmpty else { return [] }
+        return try await run { connection in
+            try await connection.query(
+                "SELECT n FROM unnest($1::text[], $2::text[]) AS t(n, q) WHERE NOT has_table_privilege(q::regclass, 'SELECT') ORDER BY n",
+                [found.map(\.0), found.map(\.1)]
+            ).map { try $0.decode("n", as: String.self) }
+        }
+    }
+
     func statements() async throws -> SQLStatements {
         let schema = try await schema()
         if let problem = Self.misjoinedParent(mapping, schema: schema) {
