@@ -361,7 +361,10 @@ extension SQLConnector {
         for (name, strategy) in table.columnStrategies.sorted(by: { $0.key < $1.key }) {
             guard let target = column(name, "erasure.\(name)") else { continue }
             if strategy == .null && target.notNull {
-                error("erasure.\(name) = \"null\" on a NOT NULL column: use hash or mask, or _row = \"delete\"")
+                error(
+                    "erasure.\(name) = \"null\" on a NOT NULL column: "
+                        + (target.isText ? "use hash or mask, or _row = \"delete\"" : "leave the column out (keep its value), or _row = \"delete\"")
+                )
             }
             if (strategy == .hash || strategy == .mask) && !target.isText {
                 error(
