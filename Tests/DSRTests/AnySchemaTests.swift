@@ -497,6 +497,38 @@ struct AnySchemaTests {
         }
     }
 
+    /// A trigger that copies a customer's old email into an audit table when dsrd changes
+    /// the row: `dsrd check` warns that its writes need grants of their own and may copy the
+    /// person's data, where it used to say nothing (and called the INSERT grant the trigger
+    /// needs unused).
+    @Test func aTriggerOnATableDsrdChangesIsWarnedOf() async throws {
+        try await TestDatabase.migrated { database, _ in
+            try await ShopFixture.with(customers: 10) { shop in
+                let store = try await PostgresConnection.connect(shop.url)
+                try await store.execute("CREATE TABLE customer_audit (customer_id integer, old_email text)")
+                try await store.execute(
+                    """
+                    CREATE FUNCTION audit_customer() RETURNS trigger LANGUAGE plpgsql AS $$
+                    BEGIN INSERT INTO customer_audit VALUES (OLD.id, OLD.email); RETURN NULL; END $$
+                    """)
+                try await store.execute(
+                    "CREATE TRIGGER customers_audit AFTER UPDATE OR DELETE ON customers FOR EACH ROW EXECUTE FUNCTION audit_customer()")
+                let check = try await DaemonProcess.run(shop.arguments(["check"], database: database), environment: shop.environment)
+                #expect(
+                    check.output.contains(
+                        "table customers: trigger customers_audit runs AFTER UPDATE OR DELETE, and dsrd changes this table: grant what the trigger writes"
+                    ), "\(check.output)")
+                #expect(!check.output.contains("table orders: trigger"), "\(check.output)")
+                for statement in [
+                    "DROP TRIGGER customers_audit ON customers", "DROP FUNCTION audit_customer()", "DROP TABLE customer_audit",
+                ] {
+                    try await store.execute(statement)
+                }
+                await store.close()
+            }
+        }
+    }
+
     /// A table whose primary key is a mixed-case column (`"CardId"`), mapped without `key`:
     /// the key is the column by its name (the catalog's index definition quotes it), so
     /// `dsrd check` finds it unique and the export orders rows by it. It used to fail every

@@ -363,7 +363,8 @@ extension SQLConnector {
             if strategy == .null && target.notNull {
                 error(
                     "erasure.\(name) = \"null\" on a NOT NULL column: "
-                        + (target.isText ? "use hash or mask, or _row = \"delete\"" : "leave the column out (keep its value), or _row = \"delete\"")
+                        + (target.isText
+                            ? "use hash or mask, or _row = \"delete\"" : "leave the column out (keep its value), or _row = \"delete\"")
                 )
             }
             if (strategy == .hash || strategy == .mask) && !target.isText {
@@ -413,6 +414,19 @@ extension SQLConnector {
                         "\(deletes), but \(interceptor.description): it may refuse or redirect the deletes; test an erasure on a copy first"
                     )
                 }
+            }
+        }
+        // A trigger on a table dsrd changes runs with dsrd's role: what it writes elsewhere
+        // (an audit table) needs grants `dsrd grants` cannot know of, and may copy the
+        // person's values where no erasure reaches them.
+        let changes =
+            table.rowStrategy != .keep || !table.columnStrategies.isEmpty || !table.rectify.isEmpty || table.restrictFlag != nil
+            || table.onObjection != nil
+        if changes {
+            for trigger in entry.writeTriggers where !trigger.hasSuffix("BEFORE DELETE") || deletes == nil {
+                warning(
+                    "\(trigger), and dsrd changes this table: grant what the trigger writes (`dsrd grants` cannot know it), map the tables it writes the person's data to, and test an erasure on a copy first"
+                )
             }
         }
         if table.rowStrategy != .delete || table.hold != nil {

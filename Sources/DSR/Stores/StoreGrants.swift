@@ -118,7 +118,10 @@ extension SQLConnector {
                     findings.append(.init(severity: .error, table: table.name, message: "\(what) is not granted"))
                 }
                 func excess(_ what: String) {
-                    findings.append(.init(severity: .warning, table: table.name, message: "\(what) is granted but dsrd never uses it"))
+                    findings.append(
+                        .init(
+                            severity: .warning, table: table.name,
+                            message: "\(what) is granted but dsrd never uses it (unless a trigger on a table dsrd changes needs it)"))
                 }
                 let select = try held.decode("s", as: Bool.self)
                 let insert = try held.decode("i", as: Bool.self)

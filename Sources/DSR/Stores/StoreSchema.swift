@@ -132,6 +132,10 @@ public struct StoreSchema: Sendable {
         /// Enabled BEFORE DELETE triggers (on the table or its partitions) and ON DELETE DO
         /// INSTEAD rules: they may refuse or redirect deletes.
         public var deleteInterceptors: [DeleteInterceptor] = []
+        /// Enabled triggers (on the table or its partitions) that fire on UPDATE or DELETE,
+        /// described (`trigger customers_audit runs AFTER UPDATE OR DELETE`): what they write
+        /// elsewhere is outside dsrd's grants and may copy the person's data.
+        public var writeTriggers: [String] = []
         /// The planner's estimate (`pg_class.reltuples`); 0 when never analysed.
         public var estimatedRows: Int64
         /// The schema the connection's `search_path` found the table in.
@@ -293,6 +297,20 @@ public struct StoreSchema: Sendable {
                 DeleteInterceptor(
                     description: try row.decode("interceptor", as: String.self),
                     refusesReturning: try row.decode("refuses_returning", as: Bool.self)))
+        }
+        for row in try connection.query(
+            """
+            \(mapped)
+            SELECT DISTINCT m.name, 'trigger ' || t.tgname || ' runs '
+                   || CASE WHEN t.tgtype & 2 <> 0 THEN 'BEFORE ' WHEN t.tgtype & 64 <> 0 THEN 'INSTEAD OF ' ELSE 'AFTER ' END
+                   || concat_ws(' OR ', CASE WHEN t.tgtype & 16 <> 0 THEN 'UPDATE' END, CASE WHEN t.tgtype & 8 <> 0 THEN 'DELETE' END)
+                   AS trigger
+              FROM mapped m JOIN pg_trigger t ON t.tgrelid = m.rel OR t.tgrelid IN (SELECT relid FROM pg_partition_tree(m.rel))
+             WHERE NOT t.tgisinternal AND t.tgenabled <> 'D' AND t.tgtype & 24 <> 0
+             ORDER BY 1, 2
+            """, [names])
+        {
+            tables[try row.decode("name", as: String.self)]?.writeTriggers.append(try row.decode("trigger", as: String.self))
         }
         return StoreSchema(tables: tables)
     }
