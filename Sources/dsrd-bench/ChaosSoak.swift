@@ -366,15 +366,22 @@ struct ChaosSoak {
     }
 
     /// Puts the exports folder back: anything a daemon wrote into a folder it re-created
-    /// meanwhile joins what was moved away (newer files win).
+    /// meanwhile joins what was moved away (newer files win). A daemon may create the folder
+    /// again between the removal and the move: then it is merged again.
     static func restore(_ exports: URL, from away: URL) throws {
         let files = FileManager.default
-        var isFolder: ObjCBool = false
-        if files.fileExists(atPath: exports.path, isDirectory: &isFolder), isFolder.boolValue {
-            try merge(exports, into: away)
+        for attempt in 1...20 {
+            var isFolder: ObjCBool = false
+            if files.fileExists(atPath: exports.path, isDirectory: &isFolder), isFolder.boolValue {
+                try merge(exports, into: away)
+            }
+            try? files.removeItem(at: exports)
+            do {
+                return try files.moveItem(at: away, to: exports)
+            } catch  where attempt < 20 && files.fileExists(atPath: exports.path) {
+                continue
+            }
         }
-        try? files.removeItem(at: exports)
-        try files.moveItem(at: away, to: exports)
     }
 
     static func merge(_ source: URL, into target: URL) throws {

@@ -29,6 +29,11 @@ extension SQLConnector {
                 + identity.phones.sorted().map { (keys.identifierHash($0), "phone") }
         let suppression = (hashes: entries.map(\.0), kinds: entries.map(\.1))
         let table = mapping.suppressionTable
+        // Each hash once, also where the table has no unique key: with SELECT on it (which
+        // `dsrd grants` prints), hashes already there are left out; without, as before.
+        let onlyNew =
+            statements.schema.tables[table]?.readable == true
+            ? " WHERE NOT EXISTS (SELECT 1 FROM \(Self.quote(table)) AS e WHERE e.identifier_hash = s.h AND e.kind = s.k)" : ""
         let store = mapping.name
         return try await run { connection in
             try await connection.transaction(.readWrite, record) { connection in
@@ -46,15 +51,8 @@ extension SQLConnector {
                 for plan in plans { tables.append(try plan.run(on: connection)) }
                 var entries = 0
                 if !suppression.hashes.isEmpty {
-                    // Once each, also where the store's table has no unique key: a retried
-                    // erasure adds nothing twice.
                     try connection.execute(
-                        """
-                        INSERT INTO \(Self.quote(table)) (identifier_hash, kind)
-                        SELECT s.h, s.k FROM unnest($1::text[], $2::text[]) AS s(h, k)
-                         WHERE NOT EXISTS (SELECT 1 FROM \(Self.quote(table)) AS e WHERE e.identifier_hash = s.h AND e.kind = s.k)
-                        ON CONFLICT DO NOTHING
-                        """,
+                        "INSERT INTO \(Self.quote(table)) (identifier_hash, kind) SELECT s.h, s.k FROM unnest($1::text[], $2::text[]) AS s(h, k)\(onlyNew) ON CONFLICT DO NOTHING",
                         [suppression.hashes, suppression.kinds])
                     entries = suppression.hashes.count
                 }

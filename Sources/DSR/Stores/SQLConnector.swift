@@ -58,14 +58,7 @@ public struct SQLConnector: Connector {
     /// can be planned, so `dsrd indexes` and `dsrd check` name them instead of stopping.
     public func unreadableTables() async throws -> [String] {
         let schema = try await schema()
-        let found = mapping.tables.compactMap { table in schema.tables[table.name].map { (table.name, $0.qualifiedName) } }
-        guard !found.isEmpty else { return [] }
-        return try await run { connection in
-            try await connection.query(
-                "SELECT n FROM unnest($1::text[], $2::text[]) AS t(n, q) WHERE NOT has_table_privilege(q::regclass, 'SELECT') ORDER BY n",
-                [found.map(\.0), found.map(\.1)]
-            ).map { try $0.decode("n", as: String.self) }
-        }
+        return mapping.tables.map(\.name).filter { schema.tables[$0]?.readable == false }
     }
 
     func statements() async throws -> SQLStatements {

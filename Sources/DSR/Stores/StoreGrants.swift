@@ -3,7 +3,8 @@ import Postgres
 /// The privileges a store's dsrd user needs, read from its mapping alone: SELECT on every
 /// mapped table; DELETE where rows are deleted (erasure `_row = "delete"`, objection
 /// `delete`); UPDATE on exactly the columns dsrd writes (erasure strategies, the restriction
-/// flag, rectifiable columns, the objection column); INSERT on the suppression table.
+/// flag, rectifiable columns, the objection column); INSERT and SELECT on the suppression
+/// table (SELECT so a retried erasure adds no hash twice where the table has no unique key).
 /// `dsrd grants` prints them as GRANT statements; `dsrd check` compares them with what the
 /// connected user holds.
 public struct StoreGrants: Sendable, Equatable {
@@ -34,7 +35,7 @@ public struct StoreGrants: Sendable, Equatable {
             if let index = tables.firstIndex(where: { $0.name == mapping.suppressionTable }) {
                 tables[index].insert = true
             } else {
-                tables.append(Table(name: mapping.suppressionTable, insert: true))
+                tables.append(Table(name: mapping.suppressionTable, select: true, insert: true))
             }
         }
         self.tables = tables

@@ -140,6 +140,9 @@ public struct StoreSchema: Sendable {
         public var estimatedRows: Int64
         /// The schema the connection's `search_path` found the table in.
         public var schemaName: String = "public"
+        /// Whether the connection's role may read it (SELECT): no statement on a table it may
+        /// not read can be planned.
+        public var readable = true
 
         /// The table named with its schema, for statements run outside dsrd's connection
         /// (`dsrd indexes`, `dsrd grants` in psql, whose `search_path` may not find it).
@@ -172,7 +175,8 @@ public struct StoreSchema: Sendable {
         var tables: [String: Table] = [:]
         for row in try connection.query(
             """
-            \(mapped) SELECT m.name, greatest(c.reltuples, 0)::int8 AS rows, n.nspname::text AS schema, c.relkind = 'p' AS partitioned
+            \(mapped) SELECT m.name, greatest(c.reltuples, 0)::int8 AS rows, n.nspname::text AS schema, c.relkind = 'p' AS partitioned,
+                   has_table_privilege(c.oid, 'SELECT') AS readable
               FROM mapped m JOIN pg_class c ON c.oid = m.rel JOIN pg_namespace n ON n.oid = c.relnamespace
             """, [names])
         {
@@ -182,6 +186,7 @@ public struct StoreSchema: Sendable {
                 estimatedRows: try row.decode("rows", as: Int64.self),
                 schemaName: try row.decode("schema", as: String.self))
             tables[name]?.isPartitioned = try row.decode("partitioned", as: Bool.self)
+            tables[name]?.readable = try row.decode("readable", as: Bool.self)
         }
         for row in try connection.query(
             """
