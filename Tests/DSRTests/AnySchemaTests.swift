@@ -529,6 +529,32 @@ struct AnySchemaTests {
         }
     }
 
+    /// A four-row opt-in table keyed by its phone: once the index `dsrd indexes` proposed
+    /// exists, nothing is proposed again, although the planner reads so small a table whole.
+    @Test func anIndexDsrdProposedIsNotProposedAgainForASmallTable() async throws {
+        let connectors = try ShopFixture.mapping(appending: "\n[[tables]]\nname = \"sms_optin\"\nidentity = { phone = \"phone\" }\n")
+        defer { try? FileManager.default.removeItem(at: connectors) }
+        try await TestDatabase.migrated { database, _ in
+            try await ShopFixture.with(customers: 10) { shop in
+                let store = try await PostgresConnection.connect(shop.url)
+                try await store.execute("CREATE TABLE sms_optin (phone text PRIMARY KEY, opted_in boolean NOT NULL DEFAULT true)")
+                try await store.execute(
+                    "INSERT INTO sms_optin (phone) VALUES ('+447700900001'), ('+447700900002'), ('0863333333'), ('086 333 3334')")
+                let settings = ["--set", "connectors.directory=\(connectors.path)"]
+                let first = try await DaemonProcess.run(
+                    shop.arguments(["indexes"], database: database, extra: settings), environment: shop.environment)
+                let proposed = first.output.split(separator: "\n").filter { $0.hasPrefix("CREATE INDEX") && $0.contains("sms_optin") }
+                #expect(proposed.count == 1, "\(first.output)")
+                for statement in proposed { try await store.execute(String(statement)) }
+                let again = try await DaemonProcess.run(
+                    shop.arguments(["indexes"], database: database, extra: settings), environment: shop.environment)
+                #expect(!again.output.contains("sms_optin"), "nothing is proposed twice:\n\(again.output)")
+                try await store.execute("DROP TABLE sms_optin")
+                await store.close()
+            }
+        }
+    }
+
     /// A table whose primary key is a mixed-case column (`"CardId"`), mapped without `key`:
     /// the key is the column by its name (the catalog's index definition quotes it), so
     /// `dsrd check` finds it unique and the export orders rows by it. It used to fail every

@@ -103,6 +103,7 @@ extension SQLConnector {
         let checked = probes
         // A partitioned table's rows are read in its partitions: each must be searched.
         let partitions = statements.schema.tables.mapValues(\.partitions)
+        let indexes = statements.schema.tables.mapValues { $0.indexes.map { Self.unquotedName($0.name) } }
         return try await run { connection in
             try await connection.transaction { connection in
                 try connection.execute("SET LOCAL enable_seqscan = off")
@@ -110,11 +111,20 @@ extension SQLConnector {
                     var result = lookup
                     let plan = try Self.genericPlan(of: sql, parameterCount: parameters.count, on: connection)
                     let read = [lookup.table] + partitions[lookup.table, default: []]
-                    result.servedBy = read.contains(where: plan.fullScans.contains) ? nil : plan.indexes.first
+                    // The index dsrd proposed, once made, serves it even where the planner
+                    // reads so small a table whole for now.
+                    let proposed = Self.unquotedName(lookup.indexName)
+                    let made = indexes[lookup.table, default: []].contains(proposed) ? lookup.indexName : nil
+                    result.servedBy = read.contains(where: plan.fullScans.contains) ? made : plan.indexes.first
                     return result
                 }
             }
         }
+    }
+
+    /// An index's name without its schema and quotes (`crm."dsrd_x_Email_1a2b3c4d"`).
+    static func unquotedName(_ name: String) -> String {
+        String(name.split(separator: ".").last ?? "").replacingOccurrences(of: "\"", with: "")
     }
 
     /// `dsrd_<table>_<column>_<8 hex digits of the expression>`: a changed expression gets a

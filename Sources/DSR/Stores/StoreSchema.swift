@@ -54,7 +54,7 @@ public struct StoreSchema: Sendable {
 
     public struct Index: Sendable, Equatable {
         public var name: String
-        /// Each key column or expression as `pg_get_indexdef` prints it.
+        /// Each key: a column's name, or an expression as `pg_get_indexdef` prints it.
         public var keys: [String]
         public var unique: Bool
         public var partial: Bool
