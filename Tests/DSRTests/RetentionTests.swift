@@ -116,6 +116,9 @@ struct RetentionTests {
                     }
                         == [disputed])
                 #expect(released(swept, "orders") == heldOrders - 1)
+                // The record says under which rule they went.
+                let ordersRules = swept.first { $0.sweep.store == "order" }?.sweep.tables.first { $0.name == "orders" }?.rules ?? []
+                #expect(ordersRules.contains(SQLConnector.releasedRule), "\(ordersRules)")
                 // Nobody else's orders, invoices or payments were released.
                 #expect(try await order.count("SELECT count(*) FROM orders WHERE customer_id !~ '^[0-9a-f]{64}$'") == liveOrders)
                 #expect(try await order.count("SELECT count(*) FROM invoices WHERE buyer_name !~ '^[0-9a-f]{64}$'") == liveInvoices)

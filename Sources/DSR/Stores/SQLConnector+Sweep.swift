@@ -98,6 +98,11 @@ extension SQLConnector {
         let sweep: StoreSweep
     }
 
+    /// The rule a sweep's released rows are deleted under, stated in its record: without it
+    /// a sweep after a mapping changed from `anonymise` to `delete` deleted rows saying no rule.
+    public static let releasedRule =
+        "released: rows an erasure kept anonymised, which no hold, open dispute or referencing row keeps any more (_row = \"delete\")"
+
     struct SweepStatement {
         let table: String
         let sql: String
@@ -135,7 +140,11 @@ extension SQLConnector {
         }
         let released =
             releases ? "(\(Self.anonymisedForm(table, alias: "t0")) AND (\(evidence.joined(separator: " OR "))))" : "false"
-        if !releases { rules.removeAll { $0.hasPrefix("hold ended") } }
+        if releases {
+            rules.append(Self.releasedRule)
+        } else {
+            rules.removeAll { $0.hasPrefix("hold ended") }
+        }
         let sql: String
         if table.rowStrategy == .anonymise {
             // Expired rows are anonymised in place (null and mask only: no key in a sweep).
