@@ -103,7 +103,7 @@ extension SQLConnector {
         let checked = probes
         // A partitioned table's rows are read in its partitions: each must be searched.
         let partitions = statements.schema.tables.mapValues(\.partitions)
-        let indexes = statements.schema.tables.mapValues { $0.indexes.map { Self.unquotedName($0.name) } }
+        let schemas = statements.schema.tables.mapValues(\.schemaName)
         return try await run { connection in
             try await connection.transaction { connection in
                 try connection.execute("SET LOCAL enable_seqscan = off")
@@ -111,11 +111,16 @@ extension SQLConnector {
                     var result = lookup
                     let plan = try Self.genericPlan(of: sql, parameterCount: parameters.count, on: connection)
                     let read = [lookup.table] + partitions[lookup.table, default: []]
+                    guard read.contains(where: plan.fullScans.contains) else {
+                        result.servedBy = plan.indexes.first
+                        return result
+                    }
                     // The index dsrd proposed, once made, serves it even where the planner
-                    // reads so small a table whole for now.
-                    let proposed = Self.unquotedName(lookup.indexName)
-                    let made = indexes[lookup.table, default: []].contains(proposed) ? lookup.indexName : nil
-                    result.servedBy = read.contains(where: plan.fullScans.contains) ? made : plan.indexes.first
+                    // reads so small a table whole for now (asked of the catalog as it is now).
+                    let proposed = Self.quote(schemas[lookup.table] ?? "public") + "." + lookup.indexName
+                    let made = try connection.query("SELECT to_regclass($1) IS NOT NULL AS made", [proposed])[0].decode(
+                        "made", as: Bool.self)
+                    result.servedBy = made ? Self.unquotedName(lookup.indexName) : nil
                     return result
                 }
             }
