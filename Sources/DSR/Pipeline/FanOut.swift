@@ -279,10 +279,10 @@ public struct FanOut: Sendable {
             ("kind", "r.kind"), ("locale", "r.locale"), ("status", "r.status"), ("subject", "r.subject::text"),
             ("identities", "r.identities::text"), ("export_file", "r.result ->> 'export_file'"), ("received_at", "r.received_at"),
             ("payload", "r.payload::text"),
-            ("resumed", "EXISTS (SELECT 1 FROM dsr.request_events AS e WHERE e.request_id = r.id AND e.step = 'resumed')"),
+            // NULL when never resumed; else whether the last resume named identifiers.
             (
-                "resumed_with_identifiers",
-                "coalesce((SELECT (e.detail ->> 'identifiers_replaced')::boolean FROM dsr.request_events AS e WHERE e.request_id = r.id AND e.step = 'resumed' ORDER BY e.id DESC LIMIT 1), false)"
+                "last_resume_named_identifiers",
+                "(SELECT coalesce((e.detail ->> 'identifiers_replaced')::boolean, false) FROM dsr.request_events AS e WHERE e.request_id = r.id AND e.step = 'resumed' ORDER BY e.id DESC LIMIT 1)"
             ),
             ("needs_verification", "dsr.needs_verification(r.id)"), ("has_representative", "r.representative IS NOT NULL"),
             ("has_guardian", "dsr.has_guardian(r.representative, r.subject)"),
@@ -342,13 +342,14 @@ public struct FanOut: Sendable {
             let parts = entry.split(separator: "\u{1F}", maxSplits: 1)
             if parts.count == 2 { paused[String(parts[0])] = String(parts[1]) }
         }
+        let lastResume = try row.decode(column("last_resume_named_identifiers"), as: Bool?.self)
         return RequestRow(
             id: id, kind: kind, locale: Language(code: try row.decode(column("locale"), as: String.self)),
             status: status, given: given, resolved: resolved,
             exportFile: try row.decode(column("export_file"), as: String?.self),
             receivedAt: try row.decode(column("received_at"), as: Date.self),
-            payload: try row.decode(column("payload"), as: String.self), resumed: try row.decode(column("resumed"), as: Bool.self),
-            resumedWithIdentifiers: try row.decode(column("resumed_with_identifiers"), as: Bool.self),
+            payload: try row.decode(column("payload"), as: String.self), resumed: lastResume != nil,
+            resumedWithIdentifiers: lastResume == true,
             needsVerification: try row.decode(column("needs_verification"), as: Bool.self),
             requester: .init(
                 hasRepresentative: try row.decode(column("has_representative"), as: Bool.self),

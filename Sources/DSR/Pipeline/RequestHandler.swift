@@ -352,11 +352,11 @@ public struct RequestHandler: JobHandler {
             }
             round.identity = next
             firstMatches = firstMatches ?? round.matches
-            round.firstMatches = firstMatches ?? 0
             last = round
             if next == identity { break }
             identity = next
         }
+        last.firstMatches = firstMatches ?? 0
         // A phone another customer's record also carries identifies nobody: it neither
         // finds rows nor becomes a channel.
         for connector in fanOut.connectors.compactMap({ $0 as? SQLConnector }) {
