@@ -423,9 +423,10 @@ extension SQLConnector {
             table.rowStrategy != .keep || !table.columnStrategies.isEmpty || !table.rectify.isEmpty || table.restrictFlag != nil
             || table.onObjection != nil
         if changes {
-            for trigger in entry.writeTriggers where !trigger.hasSuffix("BEFORE DELETE") || deletes == nil {
+            // A trigger that only intercepts deletes was warned of above, where rows are deleted.
+            for trigger in entry.writeTriggers where !(trigger.interceptsDeletes && !trigger.onUpdate) || deletes == nil {
                 warning(
-                    "\(trigger), and dsrd changes this table: grant what the trigger writes (`dsrd grants` cannot know it), map the tables it writes the person's data to, and test an erasure on a copy first"
+                    "\(trigger.description), and dsrd changes this table: grant what the trigger writes (`dsrd grants` cannot know it), map the tables it writes the person's data to, and test an erasure on a copy first"
                 )
             }
         }

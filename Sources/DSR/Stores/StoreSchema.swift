@@ -84,6 +84,25 @@ public struct StoreSchema: Sendable {
         public var refusesReturning: Bool
     }
 
+    /// An enabled trigger on a table (or one of its partitions) that fires on UPDATE or DELETE.
+    public struct Trigger: Sendable, Equatable {
+        public var name: String
+        public var before: Bool
+        public var insteadOf: Bool
+        public var onUpdate: Bool
+        public var onDelete: Bool
+
+        /// e.g. `trigger customers_audit runs AFTER UPDATE OR DELETE`.
+        public var description: String {
+            let timing = before ? "BEFORE" : (insteadOf ? "INSTEAD OF" : "AFTER")
+            let events = [onUpdate ? "UPDATE" : nil, onDelete ? "DELETE" : nil].compactMap { $0 }.joined(separator: " OR ")
+            return "trigger \(name) runs \(timing) \(events)"
+        }
+
+        /// A BEFORE DELETE trigger sees the table's deletes first: it may refuse or redirect them.
+        public var interceptsDeletes: Bool { before && onDelete }
+    }
+
     /// A CHECK constraint of a mapped table and the columns it mentions.
     public struct Check: Sendable, Equatable {
         public var name: String
@@ -132,10 +151,9 @@ public struct StoreSchema: Sendable {
         /// Enabled BEFORE DELETE triggers (on the table or its partitions) and ON DELETE DO
         /// INSTEAD rules: they may refuse or redirect deletes.
         public var deleteInterceptors: [DeleteInterceptor] = []
-        /// Enabled triggers (on the table or its partitions) that fire on UPDATE or DELETE,
-        /// described (`trigger customers_audit runs AFTER UPDATE OR DELETE`): what they write
-        /// elsewhere is outside dsrd's grants and may copy the person's data.
-        public var writeTriggers: [String] = []
+        /// Enabled triggers (on the table or its partitions) that fire on UPDATE or DELETE:
+        /// what they write elsewhere is outside dsrd's grants and may copy the person's data.
+        public var writeTriggers: [Trigger] = []
         /// The planner's estimate (`pg_class.reltuples`); 0 when never analysed.
         public var estimatedRows: Int64
         /// The schema the connection's `search_path` found the table in.
@@ -281,21 +299,32 @@ public struct StoreSchema: Sendable {
             tables[try row.decode("name", as: String.self)]?.checks.append(
                 Check(name: try row.decode("constraint", as: String.self), columns: try row.decode("columns", as: [String].self)))
         }
-        // Triggers on partitions fire on deletes through the partitioned table too; those
-        // PostgreSQL copies from the partitioned table's own have its name (DISTINCT). Rules
-        // apply to the table a statement names only.
+        // Triggers on partitions fire through the partitioned table too; those PostgreSQL
+        // copies from the partitioned table's own have its name (DISTINCT).
         for row in try connection.query(
             """
             \(mapped)
-            SELECT DISTINCT m.name, 'trigger ' || t.tgname || ' runs BEFORE DELETE' AS interceptor, false AS refuses_returning
+            SELECT DISTINCT m.name, t.tgname::text AS trigger, t.tgtype & 2 <> 0 AS before, t.tgtype & 64 <> 0 AS instead_of,
+                   t.tgtype & 16 <> 0 AS on_update, t.tgtype & 8 <> 0 AS on_delete
               FROM mapped m JOIN pg_trigger t ON t.tgrelid = m.rel OR t.tgrelid IN (SELECT relid FROM pg_partition_tree(m.rel))
-             WHERE NOT t.tgisinternal AND t.tgenabled <> 'D' AND t.tgtype & 2 <> 0 AND t.tgtype & 8 <> 0
-            UNION
-            SELECT m.name, 'rule ' || r.rulename || ' is ON DELETE DO INSTEAD',
-                   r.ev_qual <> '<>' OR pg_get_ruledef(r.oid) NOT LIKE '%RETURNING%'
+             WHERE NOT t.tgisinternal AND t.tgenabled <> 'D' AND t.tgtype & 24 <> 0
+             ORDER BY 1, 2
+            """, [names])
+        {
+            tables[try row.decode("name", as: String.self)]?.writeTriggers.append(
+                Trigger(
+                    name: try row.decode("trigger", as: String.self), before: try row.decode("before", as: Bool.self),
+                    insteadOf: try row.decode("instead_of", as: Bool.self), onUpdate: try row.decode("on_update", as: Bool.self),
+                    onDelete: try row.decode("on_delete", as: Bool.self)))
+        }
+        // Rules apply to the table a statement names only.
+        for row in try connection.query(
+            """
+            \(mapped)
+            SELECT m.name, 'rule ' || r.rulename || ' is ON DELETE DO INSTEAD' AS interceptor,
+                   r.ev_qual <> '<>' OR pg_get_ruledef(r.oid) NOT LIKE '%RETURNING%' AS refuses_returning
               FROM mapped m JOIN pg_rewrite r ON r.ev_class = m.rel
              WHERE r.ev_type = '4' AND r.is_instead AND r.ev_enabled <> 'D'
-             ORDER BY 1, 2
             """, [names])
         {
             tables[try row.decode("name", as: String.self)]?.deleteInterceptors.append(
@@ -303,19 +332,13 @@ public struct StoreSchema: Sendable {
                     description: try row.decode("interceptor", as: String.self),
                     refusesReturning: try row.decode("refuses_returning", as: Bool.self)))
         }
-        for row in try connection.query(
-            """
-            \(mapped)
-            SELECT DISTINCT m.name, 'trigger ' || t.tgname || ' runs '
-                   || CASE WHEN t.tgtype & 2 <> 0 THEN 'BEFORE ' WHEN t.tgtype & 64 <> 0 THEN 'INSTEAD OF ' ELSE 'AFTER ' END
-                   || concat_ws(' OR ', CASE WHEN t.tgtype & 16 <> 0 THEN 'UPDATE' END, CASE WHEN t.tgtype & 8 <> 0 THEN 'DELETE' END)
-                   AS trigger
-              FROM mapped m JOIN pg_trigger t ON t.tgrelid = m.rel OR t.tgrelid IN (SELECT relid FROM pg_partition_tree(m.rel))
-             WHERE NOT t.tgisinternal AND t.tgenabled <> 'D' AND t.tgtype & 24 <> 0
-             ORDER BY 1, 2
-            """, [names])
-        {
-            tables[try row.decode("name", as: String.self)]?.writeTriggers.append(try row.decode("trigger", as: String.self))
+        for name in tables.keys {
+            guard var table = tables[name] else { continue }
+            table.deleteInterceptors += table.writeTriggers.filter(\.interceptsDeletes).map {
+                DeleteInterceptor(description: "trigger \($0.name) runs BEFORE DELETE", refusesReturning: false)
+            }
+            table.deleteInterceptors.sort { $0.description < $1.description }
+            tables[name] = table
         }
         return StoreSchema(tables: tables)
     }
