@@ -237,8 +237,7 @@ extension SQLConnector {
         let keep = table.hold?.keepIf.map { "coalesce(t0.\(Self.quote($0)), false)" } ?? "false"
         // A row whose date is not set (a subscription not yet ended) is under no hold, as in
         // the retention sweep; NULL would leave it neither held nor erased.
-        let hold =
-            table.hold.map { "coalesce(t0.\(Self.quote($0.from)) > now() - make_interval(years => \($0.years)), false)" } ?? "false"
+        let hold = table.hold.map { "coalesce(\(Self.underHold($0, asOf: "now()")), false)" } ?? "false"
         let references = Self.references(to: table, in: mapping, schema: statements.schema)
         // One EXISTS over all referencing tables, and OFFSET 0: both keep PostgreSQL from
         // turning the test into a hashed subplan, which reads every child table whole (60 ms

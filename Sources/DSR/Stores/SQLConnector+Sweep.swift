@@ -98,6 +98,12 @@ extension SQLConnector {
         let sweep: StoreSweep
     }
 
+    /// Whether a row of `t0` is still under `hold` as of `asOf` (an SQL timestamp): NULL where
+    /// its date is not set, which both the erasure and the sweep take as no hold.
+    static func underHold(_ hold: TableMapping.Hold, asOf: String) -> String {
+        "t0.\(quote(hold.from)) > \(asOf) - make_interval(years => \(hold.years))"
+    }
+
     /// The rule a sweep's released rows are deleted under, stated in its record: without it
     /// a sweep after a mapping changed from `anonymise` to `delete` deleted rows saying no rule.
     public static let releasedRule =
@@ -124,7 +130,7 @@ extension SQLConnector {
         // Rows a hold still keeps, or a dispute, or rows of a child table still point at.
         var kept: [String] = []
         if let hold = table.hold {
-            kept.append("t0.\(Self.quote(hold.from)) > $1::timestamptz - make_interval(years => \(hold.years))")
+            kept.append(Self.underHold(hold, asOf: "$1::timestamptz"))
             rules.append("hold ended: \(hold.rule)")
         }
         if let keepIf = table.hold?.keepIf { kept.append("coalesce(t0.\(Self.quote(keepIf)), false)") }
