@@ -81,6 +81,18 @@ struct ShopFixture: Sendable {
         return role
     }
 
+    /// The environment that has dsrd connect to this store as `role` (`roleWithGrants`),
+    /// with `options` added to its conninfo.
+    func environment(as role: String, options: String = "") -> [String: String] {
+        ["DSRD_STORE_SHOP_URL": url + " user=\(role)" + (options.isEmpty ? "" : " " + options)]
+    }
+
+    /// Drops a role `roleWithGrants` made, with its privileges on `store`.
+    func drop(role: String, on store: PostgresConnection) async throws {
+        try await store.execute("DROP OWNED BY \(role)")
+        try await store.execute("DROP ROLE \(role)")
+    }
+
     /// `dsrd run` / `check` / `indexes` arguments for this store and the passport kind.
     func arguments(_ command: [String], database: TestDatabase, extra: [String] = []) -> [String] {
         command + [
@@ -481,7 +493,7 @@ struct AnySchemaTests {
                 let connectors = URL(fileURLWithPath: ShopFixture.connectors)
                 let role = try await shop.roleWithGrants(database: database, connectors: connectors, on: store)
                 try await store.execute("REVOKE SELECT ON newsletter FROM \(role)")
-                let environment = ["DSRD_STORE_SHOP_URL": shop.url + " user=\(role)"]
+                let environment = shop.environment(as: role)
                 let check = try await DaemonProcess.run(shop.arguments(["check"], database: database), environment: environment)
                 #expect(check.status == 1)
                 #expect(check.output.contains("table newsletter: SELECT is not granted"), "\(check.output)")
@@ -490,8 +502,7 @@ struct AnySchemaTests {
                 #expect(indexes.status == 1)
                 #expect(indexes.output.contains("-- not checked, its role may not read them: newsletter"), "\(indexes.output)")
                 #expect(indexes.output.contains("-- store shop:") && indexes.output.contains("lookups have an index"), "\(indexes.output)")
-                try await store.execute("DROP OWNED BY \(role)")
-                try await store.execute("DROP ROLE \(role)")
+                try await shop.drop(role: role, on: store)
                 await store.close()
             }
         }
@@ -647,7 +658,7 @@ struct AnySchemaTests {
                 try await store.execute(
                     "CREATE TABLE logistics.parcels (customer_id integer NOT NULL REFERENCES customers (id), label text)")
                 try await store.execute("INSERT INTO logistics.parcels VALUES (5000, 'PARCEL-1')")
-                let environment = ["DSRD_STORE_SHOP_URL": shop.url + " user=\(role)"]
+                let environment = shop.environment(as: role)
                 let check = try await DaemonProcess.run(
                     shop.arguments(["check"], database: database, extra: settings), environment: environment)
                 #expect(
@@ -682,8 +693,7 @@ struct AnySchemaTests {
                 #expect(try await store.count("SELECT count(*) FROM customers WHERE id = 5001") == 0)
                 #expect(await again.stop() == 0)
                 try await store.execute("DROP SCHEMA logistics CASCADE")
-                try await store.execute("DROP OWNED BY \(role)")
-                try await store.execute("DROP ROLE \(role)")
+                try await shop.drop(role: role, on: store)
                 await store.close()
             }
         }
@@ -705,7 +715,7 @@ struct AnySchemaTests {
                 let settings = ["--set", "connectors.directory=\(connectors.path)"]
                 try await store.execute("CREATE SCHEMA logistics")
                 try await store.execute("CREATE TABLE logistics.parcels (order_id bigint NOT NULL REFERENCES orders (id), label text)")
-                let environment = ["DSRD_STORE_SHOP_URL": shop.url + " user=\(role)"]
+                let environment = shop.environment(as: role)
                 let check = try await DaemonProcess.run(
                     shop.arguments(["check"], database: database, extra: settings), environment: environment)
                 #expect(check.status == 1)
@@ -730,8 +740,7 @@ struct AnySchemaTests {
                 #expect(try await !connection.isCompleted(id))
                 #expect(try await store.query(digest)[0].decode("d", as: String.self) == before)
                 try await store.execute("DROP SCHEMA logistics CASCADE")
-                try await store.execute("DROP OWNED BY \(role)")
-                try await store.execute("DROP ROLE \(role)")
+                try await shop.drop(role: role, on: store)
                 await store.close()
             }
         }
@@ -1156,7 +1165,7 @@ struct AnySchemaTests {
                 let environment = ["DSRD_STORE_SHOP_URL": shop.url + " options='-csearch_path=sales'"]
                 // Connected as the role before anything is granted, the tables cannot be seen:
                 // said, and `indexes` fails rather than reporting "0 of 0".
-                let unseen = ["DSRD_STORE_SHOP_URL": shop.url + " user=\(role) options='-csearch_path=sales'"]
+                let unseen = shop.environment(as: role, options: "options='-csearch_path=sales'")
                 let blind = try await DaemonProcess.run(shop.arguments(["indexes"], database: database), environment: unseen)
                 #expect(
                     blind.status == 1 && blind.output.contains("not checked, not visible to this connection: customers"), "\(blind.output)")
@@ -1178,8 +1187,7 @@ struct AnySchemaTests {
                 try await store.execute("SET ROLE \(role)")
                 #expect(try await store.count("SELECT count(*) FROM sales.customers") == 10)
                 try await store.execute("RESET ROLE")
-                try await store.execute("DROP OWNED BY \(role)")
-                try await store.execute("DROP ROLE \(role)")
+                try await shop.drop(role: role, on: store)
                 await store.close()
             }
         }
