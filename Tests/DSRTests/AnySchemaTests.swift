@@ -639,6 +639,72 @@ struct AnySchemaTests {
         }
     }
 
+    /// An erasure commits, then its own check finds the person's name still there (a trigger
+    /// put it back). The DPO drops the trigger, has customers deleted instead of anonymised,
+    /// and retries the task. The proof and the result state what was done, the row deleted,
+    /// and list the first attempt apart; they used to repeat the first attempt's plan
+    /// ("anonymised"), though the row was gone.
+    @Test func aRetryAfterAFailedCheckProvesWhatItDidNotTheFirstPlan() async throws {
+        let keys = try makeKeys()
+        defer { try? FileManager.default.removeItem(at: keys.directory) }
+        let first = try ShopFixture.mapping()
+        let mended = try ShopFixture.mapping(replacing: [
+            ("_row = \"anonymise\"\nfull_name = \"mask\"", "_row = \"delete\"\nfull_name = \"mask\"")
+        ])
+        defer {
+            try? FileManager.default.removeItem(at: first)
+            try? FileManager.default.removeItem(at: mended)
+        }
+        try await TestDatabase.migrated { database, connection in
+            try await ShopFixture.with(customers: 10) { shop in
+                let store = try await PostgresConnection.connect(shop.url)
+                try await store.execute("INSERT INTO customers (id, email, full_name) VALUES (5000, 'no.orders@example.com', 'No Orders')")
+                try await store.execute(
+                    "CREATE FUNCTION keep_name() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN NEW.full_name := OLD.full_name; RETURN NEW; END $$"
+                )
+                try await store.execute("CREATE TRIGGER keep_name BEFORE UPDATE ON customers FOR EACH ROW EXECUTE FUNCTION keep_name()")
+                let daemon = try shop.daemon(database: database, connectors: first, exports: keys.directory, signingKey: keys.privateKey)
+                let id = try await connection.query("SELECT dsr.submit('erasure', '{\"customer_id\": \"5000\"}') AS id")[0].decode(
+                    "id", as: UUID.self)
+                let failed = try await eventually {
+                    try await connection.count(
+                        "SELECT count(*) FROM dsr.jobs WHERE request_id = $1 AND kind = 'store_task' AND last_error LIKE '%still hold the person''s data%'",
+                        [id]) > 0
+                }
+                #expect(failed, "\(daemon.output.suffix(3000))")
+                #expect(await daemon.stop() == 0)
+                // However often it failed the same way, the committed plan is kept once.
+                #expect(
+                    try await connection.count(
+                        "SELECT count(*) FROM dsr.request_tasks WHERE request_id = $1 AND plan IS NULL AND jsonb_array_length(committed_plans) = 1",
+                        [id]) == 1)
+
+                try await store.execute("DROP TRIGGER keep_name ON customers")
+                let again = try shop.daemon(database: database, connectors: mended, exports: keys.directory, signingKey: keys.privateKey)
+                _ = try await connection.query(
+                    "SELECT dsr.retry_job(id) FROM dsr.jobs WHERE request_id = $1 AND kind = 'store_task' AND state = 'available'", [id])
+                let done = try await eventually { try await connection.isCompleted(id) }
+                #expect(done, "\(again.output.suffix(3000))")
+                #expect(await again.stop() == 0)
+                #expect(try await store.count("SELECT count(*) FROM customers WHERE id = 5000") == 0)
+                let result = try await completedResult(connection, id)
+                #expect(result["rows_deleted"] as? Int == 1, "\(result)")
+                #expect((result["rows_anonymised"] as? Int ?? 0) == 0, "\(result)")
+                let payload = try await ExportLifecycleTests.proof(of: id, on: connection).payload
+                let proven = (payload?["stores"] as? [[String: Any]])?.first
+                let tables = proven?["tables"] as? [[String: Any]] ?? []
+                let customers = tables.first { $0["name"] as? String == "customers" }
+                #expect(customers?["strategy"] as? String == "delete", "\(tables)")
+                #expect(customers?["deleted"] as? Int == 1, "\(tables)")
+                let earlier = proven?["earlier_attempts"] as? [[String: Any]] ?? []
+                let before = (earlier.first?["tables"] as? [[String: Any]])?.first { $0["name"] as? String == "customers" }
+                #expect(
+                    earlier.count == 1 && before?["anonymised"] as? Int == 1 && before?["strategy"] as? String == "anonymise", "\(earlier)")
+                await store.close()
+            }
+        }
+    }
+
     /// A table dsrd's role may not even see (a schema it has no USAGE on) points at a
     /// customer: which rows it references cannot be known, so the rows it could point at are
     /// kept (anonymised) instead of failing the deletion on every retry, and `dsrd check`

@@ -11,7 +11,7 @@ extension FinalizeHandler {
         let rows = try await fanOut.pool.withConnection { connection in
             try await connection.query(
                 """
-                SELECT store, plan::text AS plan, outcome::text AS outcome, finished_at
+                SELECT store, plan::text AS plan, committed_plans::text AS committed, outcome::text AS outcome, finished_at
                   FROM dsr.request_tasks WHERE request_id = $1 AND operation = 'erase' ORDER BY store
                 """, [request.id])
         }
@@ -29,15 +29,25 @@ extension FinalizeHandler {
                 processors.append(processor)
                 continue
             }
-            guard let planText = try row.decode("plan", as: String?.self), let outcomeText = try row.decode("outcome", as: String?.self)
-            else { throw JobFailure.permanent("store task \(try row.decode("store", as: String.self)) has no recorded outcome") }
-            let plan = try JSONDecoder().decode(StoreErasure.self, from: Data(planText.utf8))
-            let outcome = try JSONDecoder().decode(StoreTaskHandler.ErasureOutcome.self, from: Data(outcomeText.utf8))
-            stores.append(
-                .init(
-                    name: plan.store, erasedAt: Self.iso(try row.decode("finished_at", as: Date.self)), tables: plan.tables,
-                    suppressionEntries: plan.suppressionEntries, postErasureDiscovery: outcome.discovery,
-                    postErasureNotAnonymised: outcome.notAnonymised))
+            let decoder = JSONDecoder()
+            var committed =
+                try (try row.decode("committed", as: String?.self)).map {
+                    try decoder.decode([StoreErasure].self, from: Data($0.utf8))
+                } ?? []
+            // An attempt whose check passed after an overlapping one set the same plan aside.
+            let planText = try row.decode("plan", as: String?.self)
+            guard let plan = try planText.map({ try decoder.decode(StoreErasure.self, from: Data($0.utf8)) }) ?? committed.popLast(),
+                let outcomeText = try row.decode("outcome", as: String?.self)
+            else { throw JobFailure.permanent("store task \(store) has no recorded outcome") }
+            let outcome = try decoder.decode(StoreTaskHandler.ErasureOutcome.self, from: Data(outcomeText.utf8))
+            var proven = DeletionProofPayload.Store(
+                name: plan.store, erasedAt: Self.iso(try row.decode("finished_at", as: Date.self)), tables: plan.tables,
+                suppressionEntries: plan.suppressionEntries, postErasureDiscovery: outcome.discovery,
+                postErasureNotAnonymised: outcome.notAnonymised)
+            if !committed.isEmpty {
+                proven.earlierAttempts = committed.map { .init(tables: $0.tables, suppressionEntries: $0.suppressionEntries) }
+            }
+            stores.append(proven)
         }
         // The person's earlier exports go with their data; the proof lists them.
         let exports = try await fanOut.pool.withConnection { connection in
@@ -78,13 +88,16 @@ extension FinalizeHandler {
         Failpoints.hit("finalize.after_proof_written")
         let tables = stores.flatMap(\.tables)
         func total(_ count: (StoreErasure.Table) -> Int) -> Int { tables.reduce(0) { $0 + count($1) } }
-        let erased = total(\.erased)
+        // Rows earlier committed attempts deleted are gone; what they anonymised or kept is
+        // counted again, as it stands now, in the last attempt's tables.
+        let deletedEarlier = stores.flatMap { $0.earlierAttempts ?? [] }.flatMap(\.tables).reduce(0) { $0 + $1.deleted }
+        let erased = total(\.erased) + deletedEarlier
         var outcome = CompletionOutcome(
             proofSHA256: file.payloadSHA256, proofPath: path.path, auditSeq: entry.seq, rowsErased: erased, rowsHeld: total(\.kept),
             stores: (stores.map(\.name) + manualTasks.map(\.store)).sorted().joined(separator: ", "))
         outcome.manualTasks = manualTasks.isEmpty ? nil : manualTasks
         outcome.processors = processors.isEmpty ? nil : processors
-        outcome.rowsDeleted = total(\.deleted)
+        outcome.rowsDeleted = total(\.deleted) + deletedEarlier
         outcome.rowsAnonymised = total(\.anonymised)
         outcome.rowsHeldAnonymised = total(\.heldAnonymised)
         outcome.rowsHeldUnchanged = total(\.heldUnchanged)

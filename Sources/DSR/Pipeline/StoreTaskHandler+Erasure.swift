@@ -7,12 +7,14 @@ extension StoreTaskHandler {
     /// `dsr.request_tasks.plan` before the store commits, so that a crash at any point repeats
     /// the erasure (idempotent) and proves the plan first recorded; the proof does not depend
     /// on how often the task ran. A fresh check afterwards makes sure nothing of the person
-    /// is left but rows kept by a rule or anonymised in place.
+    /// is left but rows kept by a rule or anonymised in place. When that check fails, the
+    /// erasure has committed: its plan moves to `committed_plans`, and the next attempt (after
+    /// someone mended the mapping or the store, it may do something else) records its own.
     func erase(requestID: UUID, store: String, identity: IdentitySet, connector: any Connector) async throws
         -> JobResult
     {
         let keys = try fanOut.requireProofKeys()
-        let earlier = try await recordedPlan(requestID: requestID, store: store)
+        let (earlier, committed) = try await recordedPlans(requestID: requestID, store: store)
         let encoder = Self.encoder
         let recorded = Mutex<StoreErasure?>(earlier)
         _ = try await WorkGate.around(requestID, pool: fanOut.pool) { gate in
@@ -37,27 +39,13 @@ extension StoreTaskHandler {
         }
         Failpoints.hit("erase.after_store_commit")
         let remainder = try await connector.remainder(identity)
-        for table in plan.tables {
-            let left = remainder[table.name] ?? .init(matching: 0, notAnonymised: 0)
-            // Only rows kept whole by a rule may still hold the person's values; rows kept or
-            // anonymised in place may still be found through a key of theirs.
-            if left.notAnonymised > table.heldUnchanged {
-                throw ConnectorError.invalidResponse(
-                    store: store,
-                    reason:
-                        "after erasure \(left.notAnonymised) rows of \(table.name) still hold the person's data, \(table.heldUnchanged) of them kept unchanged by a rule"
-                )
-            }
-            if left.matching > table.anonymised + table.kept {
-                throw ConnectorError.invalidResponse(
-                    store: store,
-                    reason:
-                        "after erasure \(left.matching) rows of \(table.name) still match the person, \(table.anonymised + table.kept) of them anonymised or kept"
-                )
-            }
+        if let failure = Self.leftover(remainder, after: plan) {
+            try await setAside(plan, requestID: requestID, store: store)
+            throw ConnectorError.invalidResponse(store: store, reason: failure)
         }
         Failpoints.hit("erase.after_discovery")
-        let rows = plan.tables.reduce(0) { $0 + $1.erased }
+        // Rows an earlier committed attempt deleted are gone, and this plan could not count them.
+        let rows = plan.tables.reduce(0) { $0 + $1.erased } + committed.flatMap(\.tables).reduce(0) { $0 + $1.deleted }
         let outcome = String(
             decoding: try Self.encoder.encode(
                 ErasureOutcome(
@@ -84,12 +72,54 @@ extension StoreTaskHandler {
         return encoder
     }
 
-    private func recordedPlan(requestID: UUID, store: String) async throws -> StoreErasure? {
-        let text = try await fanOut.pool.withConnection { connection in
-            try await connection.query(
-                "SELECT plan::text AS plan FROM dsr.request_tasks WHERE request_id = $1 AND store = $2", [requestID, store]
-            ).first?.decode("plan", as: String?.self)
+    /// What the post-erasure check finds wrong, nil when nothing: only rows kept whole by a
+    /// rule may still hold the person's values; rows kept or anonymised in place may still be
+    /// found through a key of theirs.
+    static func leftover(_ remainder: [String: StoreErasure.Remainder], after plan: StoreErasure) -> String? {
+        for table in plan.tables {
+            let left = remainder[table.name] ?? .init(matching: 0, notAnonymised: 0)
+            if left.notAnonymised > table.heldUnchanged {
+                return
+                    "after erasure \(left.notAnonymised) rows of \(table.name) still hold the person's data, \(table.heldUnchanged) of them kept unchanged by a rule"
+            }
+            if left.matching > table.anonymised + table.kept {
+                return
+                    "after erasure \(left.matching) rows of \(table.name) still match the person, \(table.anonymised + table.kept) of them anonymised or kept"
+            }
         }
-        return try text.map { try JSONDecoder().decode(StoreErasure.self, from: Data($0.utf8)) }
+        return nil
+    }
+
+    /// Moves a plan whose erasure committed and then failed its check to `committed_plans`,
+    /// unless another attempt moved it first; a plan equal to the last one moved is not added
+    /// again (an attempt that failed the same way did the same thing).
+    private func setAside(_ plan: StoreErasure, requestID: UUID, store: String) async throws {
+        let json = String(decoding: try Self.encoder.encode(plan), as: UTF8.self)
+        try await fanOut.pool.withConnection { connection in
+            _ = try await connection.execute(
+                """
+                UPDATE dsr.request_tasks
+                   SET committed_plans = CASE WHEN committed_plans -> -1 = plan THEN committed_plans
+                                              ELSE coalesce(committed_plans, '[]') || jsonb_build_array(plan) END,
+                       plan = NULL
+                 WHERE request_id = $1 AND store = $2 AND plan = $3::jsonb
+                """, [requestID, store, json])
+        }
+    }
+
+    /// The plan recorded for this store's erasure, and those of earlier attempts that committed.
+    private func recordedPlans(requestID: UUID, store: String) async throws -> (StoreErasure?, [StoreErasure]) {
+        let row = try await fanOut.pool.withConnection { connection in
+            try await connection.query(
+                "SELECT plan::text AS plan, committed_plans::text AS committed FROM dsr.request_tasks WHERE request_id = $1 AND store = $2",
+                [requestID, store]
+            ).first
+        }
+        let decoder = JSONDecoder()
+        let plan = try (try row?.decode("plan", as: String?.self)).map { try decoder.decode(StoreErasure.self, from: Data($0.utf8)) }
+        let committed = try (try row?.decode("committed", as: String?.self)).map {
+            try decoder.decode([StoreErasure].self, from: Data($0.utf8))
+        }
+        return (plan, committed ?? [])
     }
 }

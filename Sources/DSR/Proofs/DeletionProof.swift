@@ -146,9 +146,39 @@ public struct DeletionProofPayload: Codable, Sendable, Equatable {
         /// Of those, per table, rows whose anonymised columns still hold values: only rows kept
         /// unchanged by a rule may (format 2).
         public var postErasureNotAnonymised: [String: Int]?
+        /// Erasures of this store that committed and then failed the post-erasure check (the
+        /// mapping or the store was mended before the next attempt), oldest first; `tables`
+        /// is the attempt whose check passed. Rows they deleted are gone and count in no
+        /// later attempt; rows they anonymised or kept are counted again, as they now stand,
+        /// in `tables`. Absent when the first erasure's check passed.
+        public var earlierAttempts: [EarlierAttempt]?
+
+        /// What one earlier committed attempt did.
+        public struct EarlierAttempt: Codable, Sendable, Equatable {
+            public var tables: [StoreErasure.Table]
+            public var suppressionEntries: Int
+
+            enum CodingKeys: String, CodingKey {
+                case tables
+                case suppressionEntries = "suppression_entries"
+            }
+        }
+
+        public init(
+            name: String, erasedAt: String, tables: [StoreErasure.Table], suppressionEntries: Int, postErasureDiscovery: [String: Int],
+            postErasureNotAnonymised: [String: Int]?
+        ) {
+            self.name = name
+            self.erasedAt = erasedAt
+            self.tables = tables
+            self.suppressionEntries = suppressionEntries
+            self.postErasureDiscovery = postErasureDiscovery
+            self.postErasureNotAnonymised = postErasureNotAnonymised
+        }
 
         enum CodingKeys: String, CodingKey {
             case name, tables
+            case earlierAttempts = "earlier_attempts"
             case erasedAt = "erased_at"
             case suppressionEntries = "suppression_entries"
             case postErasureDiscovery = "post_erasure_discovery"
