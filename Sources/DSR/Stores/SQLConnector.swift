@@ -29,16 +29,21 @@ public struct SQLConnector: Connector {
     /// partial index that only a known value can use does not count); PostgreSQL's default
     /// (`auto`) was tried earlier and, comparing estimates, sometimes kept sequential scans
     /// for the ORed identifier lookups. dsrd's own database keeps the default.
-    static let planSettings: [(name: String, value: String)] = [PostgresConnection.genericPlansAlways]
+    ///
+    /// JIT compilation is off (`jit = off`): a generic plan's estimates (ten identifiers, an
+    /// array of unknown length) can pass `jit_above_cost` on statements that then run in a
+    /// millisecond. The catalog read did, and compiled for 50 to 90 ms on every load (issue
+    /// 12); none of dsrd's store statements runs long enough to repay a compilation.
+    static let planSettings: [(name: String, value: String)] = [PostgresConnection.genericPlansAlways, ("jit", "off")]
 
     /// The mapped tables as the store's catalog describes them, read once and again after a
-    /// statement fails on the schema (a migration in the store).
+    /// statement fails on the schema (a migration in the store). Callers that ask while it
+    /// is being read wait for that read instead of starting their own.
     public func schema() async throws -> StoreSchema {
-        if let schema = await schemaCache.schema { return schema }
         let names = catalogTables
-        let schema = try await run { connection in try await connection.transaction { try StoreSchema.load(names, on: $0) } }
-        await schemaCache.store(schema)
-        return schema
+        return try await schemaCache.schema {
+            try await run { connection in try await connection.transaction { try StoreSchema.load(names, on: $0) } }
+        }
     }
 
     /// The tables whose catalog entries dsrd reads: the mapped ones, and the suppression table
@@ -303,7 +308,7 @@ public struct SQLConnector: Connector {
         } catch let error as PostgresError where error.kind == .connection {
             throw ConnectorError.unreachable(store: mapping.name, reason: error.message)
         } catch let error as PostgresError where error.sqlState?.hasPrefix("42") == true || error.sqlState == "23503" {
-            await schemaCache.store(nil)
+            await schemaCache.invalidate()
             throw error
         }
     }
@@ -311,9 +316,71 @@ public struct SQLConnector: Connector {
     static func quote(_ identifier: String) -> String { SQLStatements.quote(identifier) }
 }
 
-/// The catalog a connector read last.
+/// The catalog a connector read last, read once however many tasks ask for it at once: a
+/// daemon's workers all start on a store together, and each used to read the catalog itself.
+/// The read runs in the task of the caller that started it (a job's time-out cancels it as
+/// before); a caller waiting for it can be cancelled on its own.
 actor SchemaCache {
-    private(set) var schema: StoreSchema?
+    private var schema: StoreSchema?
+    private var isReading = false
+    private var waiters: [Int: CheckedContinuation<StoreSchema?, any Error>] = [:]
+    private var nextWaiter = 0
+    /// Counts invalidations, so that a read begun before one is not kept after it.
+    private var generation = 0
+    /// Callers that waited for a read another caller began (tests).
+    private(set) var joined = 0
+    var isReadingForTests: Bool { isReading }
 
-    func store(_ schema: StoreSchema?) { self.schema = schema }
+    /// The cached catalog, else the one a read under way returns, else `read`'s.
+    func schema(_ read: @Sendable () async throws -> StoreSchema) async throws -> StoreSchema {
+        while true {
+            if let schema { return schema }
+            guard isReading else { break }
+            joined += 1
+            // nil: that read failed; try again, perhaps as the reader.
+            if let schema = try await nextRead() { return schema }
+        }
+        isReading = true
+        let started = generation
+        do {
+            let schema = try await read()
+            if generation == started { self.schema = schema }
+            finishRead(schema)
+            return schema
+        } catch {
+            finishRead(nil)
+            throw error
+        }
+    }
+
+    /// Forgets the catalog (a statement failed on the schema): the next caller reads it again.
+    func invalidate() {
+        schema = nil
+        generation += 1
+    }
+
+    private func nextRead() async throws -> StoreSchema? {
+        let id = nextWaiter
+        nextWaiter += 1
+        return try await withTaskCancellationHandler {
+            try await withCheckedThrowingContinuation { continuation in
+                if Task.isCancelled {
+                    continuation.resume(throwing: CancellationError())
+                } else {
+                    waiters[id] = continuation
+                }
+            }
+        } onCancel: {
+            Task { await self.cancelWaiter(id) }
+        }
+    }
+
+    private func cancelWaiter(_ id: Int) { waiters.removeValue(forKey: id)?.resume(throwing: CancellationError()) }
+
+    private func finishRead(_ schema: StoreSchema?) {
+        isReading = false
+        let woken = waiters
+        waiters = [:]
+        for waiter in woken.values { waiter.resume(returning: schema) }
+    }
 }
