@@ -1091,6 +1091,17 @@ struct AnySchemaTests {
                 let ended = try await connection.query("SELECT status, refusal_reason FROM dsr.requests WHERE id = $1", [correction])[0]
                 #expect(try ended.decode("status", as: String.self) == "refused")
                 #expect(try ended.decode("refusal_reason", as: String?.self)?.contains("ถูกลบตามคำขอของท่านแล้ว") == true)
+                // No contact of the person is left: the DPO hears it once, that the refusal could
+                // not be sent and the request has ended, not also in a notice offering to verify it.
+                #expect(
+                    try await connection.count(
+                        "SELECT count(*) FROM dsr.outbox WHERE request_id = $1 AND template = 'dpo_no_channel'", [correction]) == 1)
+                #expect(
+                    try await connection.count(
+                        """
+                        SELECT count(*) FROM dsr.outbox WHERE request_id = $1 AND template = 'dpo_no_channel'
+                           AND variables @> '{"notice": "refused", "request_ended": true}'
+                        """, [correction]) == 1)
                 let now = try await store.query("SELECT full_name, email FROM customers WHERE id = 5")[0]
                 #expect(try now.decode("full_name", as: String?.self) == (try kept.decode("full_name", as: String?.self)))
                 #expect(try now.decode("email", as: String?.self) == (try kept.decode("email", as: String?.self)))
