@@ -71,8 +71,17 @@ extension FinalizeHandler {
         if !processors.isEmpty { payload.processors = processors }
         var file = try DeletionProofFile.sign(payload, with: keys)
         let digest = file.payloadSHA256
+        // The append's own transaction commits without waiting for its WAL to reach the disk
+        // (`synchronous_commit` off for it alone). The audit log stays locked until that
+        // commit, so a flush there queued every erasure's last step behind the disk, one at a
+        // time. Durability is unchanged: the request completes in a later transaction that
+        // does wait, and the WAL is written in order, so that flush covers this commit too; a
+        // crash before it runs this step again, which finds or appends the entry again
+        // (idempotent) and rewrites the proof file.
         let row = try await fanOut.pool.withConnection { connection in
-            try await connection.query("SELECT seq, prev_hash, entry_hash FROM dsr.append_audit($1, $2)", [request.id, digest])[0]
+            try await connection.query(
+                "SELECT a.seq, a.prev_hash, a.entry_hash FROM dsr.append_audit($1, $2) AS a, set_config('synchronous_commit', 'off', true)",
+                [request.id, digest])[0]
         }
         let entry = DeletionProofFile.AuditEntry(
             seq: try row.decode("seq", as: Int64.self), prevHash: try row.decode("prev_hash", as: String.self),
