@@ -110,7 +110,7 @@ struct SchemaCacheTests {
                 throw Unreachable()
             }
         }
-        while await cache.isReadingForTests == false { await Task.yield() }
+        while await cache.isReading == false { await Task.yield() }
         let again = GatedRead()
         await again.open()
         let waiter = Task { try await cache.schema(again.read(["customers"])) }

@@ -322,14 +322,14 @@ public struct SQLConnector: Connector {
 /// before); a caller waiting for it can be cancelled on its own.
 actor SchemaCache {
     private var schema: StoreSchema?
-    private var isReading = false
+    /// Whether a caller is reading the catalog now.
+    private(set) var isReading = false
     private var waiters: [Int: CheckedContinuation<StoreSchema?, any Error>] = [:]
     private var nextWaiter = 0
     /// Counts invalidations, so that a read begun before one is not kept after it.
     private var generation = 0
     /// Callers that waited for a read another caller began (tests).
     private(set) var joined = 0
-    var isReadingForTests: Bool { isReading }
 
     /// The cached catalog, else the one a read under way returns, else `read`'s.
     func schema(_ read: @Sendable () async throws -> StoreSchema) async throws -> StoreSchema {
