@@ -16,6 +16,9 @@ extension FinalizeHandler {
                 """, [request.id])
         }
         var stores: [DeletionProofPayload.Store] = []
+        // Rows earlier committed attempts deleted are gone; what they anonymised or kept is
+        // counted again, as it stands now, in the last attempt's tables.
+        var deletedEarlier = 0
         var manualTasks: [ManualTaskRecord] = []
         var processors: [ProcessorWebhook.Acknowledgement] = []
         for row in rows {
@@ -29,17 +32,13 @@ extension FinalizeHandler {
                 processors.append(processor)
                 continue
             }
-            let decoder = JSONDecoder()
-            var committed =
-                try (try row.decode("committed", as: String?.self)).map {
-                    try decoder.decode([StoreErasure].self, from: Data($0.utf8))
-                } ?? []
+            var committed = try StoreErasure.committed(try row.decode("committed", as: String?.self))
             // An attempt whose check passed after an overlapping one set the same plan aside.
-            let planText = try row.decode("plan", as: String?.self)
-            guard let plan = try planText.map({ try decoder.decode(StoreErasure.self, from: Data($0.utf8)) }) ?? committed.popLast(),
+            guard let plan = try StoreErasure.recorded(try row.decode("plan", as: String?.self)) ?? committed.popLast(),
                 let outcomeText = try row.decode("outcome", as: String?.self)
             else { throw JobFailure.permanent("store task \(store) has no recorded outcome") }
-            let outcome = try decoder.decode(StoreTaskHandler.ErasureOutcome.self, from: Data(outcomeText.utf8))
+            let outcome = try JSONDecoder().decode(StoreTaskHandler.ErasureOutcome.self, from: Data(outcomeText.utf8))
+            deletedEarlier += committed.reduce(0) { $0 + $1.deleted }
             var proven = DeletionProofPayload.Store(
                 name: plan.store, erasedAt: Self.iso(try row.decode("finished_at", as: Date.self)), tables: plan.tables,
                 suppressionEntries: plan.suppressionEntries, postErasureDiscovery: outcome.discovery,
@@ -97,9 +96,6 @@ extension FinalizeHandler {
         Failpoints.hit("finalize.after_proof_written")
         let tables = stores.flatMap(\.tables)
         func total(_ count: (StoreErasure.Table) -> Int) -> Int { tables.reduce(0) { $0 + count($1) } }
-        // Rows earlier committed attempts deleted are gone; what they anonymised or kept is
-        // counted again, as it stands now, in the last attempt's tables.
-        let deletedEarlier = stores.flatMap { $0.earlierAttempts ?? [] }.flatMap(\.tables).reduce(0) { $0 + $1.deleted }
         let erased = total(\.erased) + deletedEarlier
         var outcome = CompletionOutcome(
             proofSHA256: file.payloadSHA256, proofPath: path.path, auditSeq: entry.seq, rowsErased: erased, rowsHeld: total(\.kept),

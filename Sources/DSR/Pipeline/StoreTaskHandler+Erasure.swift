@@ -27,7 +27,7 @@ extension StoreTaskHandler {
                         "UPDATE dsr.request_tasks SET plan = coalesce(plan, $3::jsonb) WHERE request_id = $1 AND store = $2 RETURNING plan::text AS plan",
                         [requestID, store, json]
                     ).first?.decode("plan", as: String?.self)
-                    let plan = try winner.map { try JSONDecoder().decode(StoreErasure.self, from: Data($0.utf8)) }
+                    let plan = try StoreErasure.recorded(winner)
                     recorded.withLock { $0 = plan }
                     Failpoints.hit("erase.after_plan_recorded")
                 }
@@ -45,7 +45,7 @@ extension StoreTaskHandler {
         }
         Failpoints.hit("erase.after_discovery")
         // Rows an earlier committed attempt deleted are gone, and this plan could not count them.
-        let rows = plan.tables.reduce(0) { $0 + $1.erased } + committed.flatMap(\.tables).reduce(0) { $0 + $1.deleted }
+        let rows = plan.tables.reduce(0) { $0 + $1.erased } + committed.reduce(0) { $0 + $1.deleted }
         let outcome = String(
             decoding: try Self.encoder.encode(
                 ErasureOutcome(
@@ -115,11 +115,9 @@ extension StoreTaskHandler {
                 [requestID, store]
             ).first
         }
-        let decoder = JSONDecoder()
-        let plan = try (try row?.decode("plan", as: String?.self)).map { try decoder.decode(StoreErasure.self, from: Data($0.utf8)) }
-        let committed = try (try row?.decode("committed", as: String?.self)).map {
-            try decoder.decode([StoreErasure].self, from: Data($0.utf8))
-        }
-        return (plan, committed ?? [])
+        return (
+            try StoreErasure.recorded(try row?.decode("plan", as: String?.self)),
+            try StoreErasure.committed(try row?.decode("committed", as: String?.self))
+        )
     }
 }

@@ -130,6 +130,19 @@ public struct StoreErasure: Codable, Sendable, Equatable {
         case store, tables
         case suppressionEntries = "suppression_entries"
     }
+
+    /// Rows deleted, over all tables.
+    public var deleted: Int { tables.reduce(0) { $0 + $1.deleted } }
+
+    /// A plan as `dsr.request_tasks.plan` keeps it; nil for NULL.
+    static func recorded(_ json: String?) throws -> StoreErasure? {
+        try json.map { try JSONDecoder().decode(StoreErasure.self, from: Data($0.utf8)) }
+    }
+
+    /// The plans `dsr.request_tasks.committed_plans` keeps, oldest first; none for NULL.
+    static func committed(_ json: String?) throws -> [StoreErasure] {
+        try json.map { try JSONDecoder().decode([StoreErasure].self, from: Data($0.utf8)) } ?? []
+    }
 }
 
 /// The signed payload of a deletion proof. Holds no personal data: identifiers appear only
