@@ -17,8 +17,8 @@ public actor PostgresConnection {
     /// Names the cursors `stream` declares, unique on this connection.
     private var cursorCount = 0
     /// SQL text -> name of its prepared statement on this connection.
-    private var prepared: [String: String] = [:]
-    private var preparedOrder: [String] = []
+    private var prepared: [StatementText: String] = [:]
+    private var preparedOrder: [StatementText] = []
     private var preparedCount = 0
     /// The BEGIN of a transaction whose first statement has not been sent yet: it is sent
     /// with that statement, in one exchange with the server (``transaction(_:_:)``).
@@ -361,6 +361,59 @@ public actor PostgresConnection {
         }
     }
 
+    /// Runs `statements` in one exchange with the server (a pipeline), in order, and returns
+    /// each one's rows: for statements that do not depend on each other's results, such as
+    /// the writes of one transaction. Each is prepared as ``query(_:_:)`` prepares it (a
+    /// statement new to the connection is prepared first, in an exchange of its own).
+    ///
+    /// If one fails, the server skips those after it and its error is thrown. Inside a
+    /// transaction, the transaction is then aborted, as after any failed statement; outside
+    /// one, the statements run as one implicit transaction, so none of them took effect.
+    public func queryEach(_ statements: [(sql: String, parameters: [any PostgresEncodable])]) throws -> [PostgresRows] {
+        guard statements.count > 1 else { return try statements.map { try query($0.sql, $0.parameters) } }
+        let handle = try liveHandle()
+        var sends: [(OpaquePointer) -> Int32] = []
+        if let begin = pendingBegin { sends.append(Self.sending(begin)) }
+        for statement in statements {
+            let values = try texts(of: statement.parameters)
+            let count = Int32(values.count)
+            if Self.isPreparable(statement.sql) {
+                let name = try preparedName(for: statement.sql, parameterCount: values.count, handle: handle)
+                sends.append { handle in withCStringArray(values) { PQsendQueryPrepared(handle, name, count, $0, nil, nil, 0) } }
+            } else {
+                let sql = statement.sql
+                sends.append { handle in withCStringArray(values) { PQsendQueryParams(handle, sql, count, nil, $0, nil, nil, 0) } }
+            }
+        }
+        _ = try liveHandle()  // a cancel that came while a statement was being prepared
+        let opening = pendingBegin != nil
+        pendingBegin = nil
+        roundTrips += 1
+        var results = Self.pipelined(sends, on: handle)
+        var failure: Error?
+        if opening {
+            // The BEGIN's failure, if it failed (the statements were then not run).
+            do { _ = try checked(results.removeFirst(), handle: handle) } catch { failure = error }
+        }
+        var rows: [PostgresRows] = []
+        for (index, result) in results.enumerated() {
+            if failure != nil {
+                if let result { PQclear(result) }
+                continue
+            }
+            do {
+                rows.append(try checked(result, handle: handle))
+            } catch let error as PostgresError where error.sqlState == "0A000" || error.sqlState == "26000" {
+                forget(statements[index].sql)  // prepared afresh next time (see ``query(_:_:)``)
+                failure = error
+            } catch {
+                failure = error
+            }
+        }
+        if let failure { throw failure }
+        return rows
+    }
+
     /// Runs one statement with bound parameters without preparing it: the server parses and
     /// plans it for these values on every run. For statements whose best plan depends on the
     /// values, such as a batch passed as arrays (`… FROM unnest($1::bigint[])`), where a
@@ -388,24 +441,26 @@ public actor PostgresConnection {
     }
 
     private func preparedName(for sql: String, parameterCount: Int, handle: OpaquePointer) throws -> String {
-        if let name = prepared[sql] { return name }
+        let key = StatementText(sql)
+        if let name = prepared[key] { return name }
         if preparedOrder.count >= Self.preparedLimit, let oldest = preparedOrder.first {
-            forget(oldest)
+            forget(oldest.sql)
         }
         preparedCount += 1
         let name = "dsrd_\(preparedCount)"
         roundTrips += 1
         let result = PQprepare(handle, name, sql, Int32(parameterCount), nil)
         _ = try checked(result, handle: handle)
-        prepared[sql] = name
-        preparedOrder.append(sql)
+        prepared[key] = name
+        preparedOrder.append(key)
         return name
     }
 
     /// Drops a prepared statement (the server's copy too, when it can be reached).
     private func forget(_ sql: String) {
-        guard let name = prepared.removeValue(forKey: sql) else { return }
-        preparedOrder.removeAll { $0 == sql }
+        let key = StatementText(sql)
+        guard let name = prepared.removeValue(forKey: key) else { return }
+        preparedOrder.removeAll { $0 == key }
         if let handle, PQtransactionStatus(handle) != PQTRANS_INERROR {
             roundTrips += 1
             PQclear(PQexec(handle, "DEALLOCATE \(name)"))

@@ -1,5 +1,6 @@
 import DSRTestSupport
 import Foundation
+import Logging
 import Postgres
 import TestSupport
 import Testing
@@ -91,6 +92,48 @@ struct NoticeTests {
                 [id]
             ).map { try $0.decode("template", as: String.self) }
             #expect(order == ["received", "completed"])
+        }
+    }
+
+    /// A notice job starts from the outbox row its claim read, without locking it: the row
+    /// moves to `sending` only if it is still as read. One another worker sent meanwhile is
+    /// not sent again (the locked start finds it sent); one still pending is sent once, its
+    /// attempt counted once.
+    @Test func aNoticeStartsFromItsClaimOnlyIfTheRowIsStillAsRead() async throws {
+        try await TestDatabase.migrated { database, connection in
+            let sink = try await ScriptedServer.smtpSink()
+            for email in ["somchai@example.co.th", "mali@example.co.th"] {
+                try await connection.execute("SELECT dsr.submit('access', jsonb_build_object('email', $1::text))", [email])
+            }
+            try await connection.cancelRequestJobs()
+            let jobs = try await connection.transactionIf(false) { connection in
+                try QueueStore.claim(connection, limit: 10, workerID: "test", lease: .seconds(60), context: .daemon)
+            }
+            #expect(jobs.count == 2 && jobs.allSatisfy { $0.kind == "notice" && $0.claimedRow(NoticeHandler.claimPrefix) != nil })
+            let outboxIDs = try jobs.map { try $0.decodePayload(NoticeHandler.Payload.self).outbox_id }
+            // Another worker (a rescued lease) sent the first meanwhile.
+            try await connection.execute(
+                "UPDATE dsr.outbox SET state = 'sent', sent_at = now(), send_attempts = 1 WHERE id = $1", [outboxIDs[0]])
+            let configuration = try ConfigurationLoader(environment: [:]).load(
+                file: ConfigurationTests.exampleFile,
+                overrides: [
+                    "email.smtp_url=smtp://127.0.0.1:\(sink.port)", "email.require_tls=false",
+                    "email.from_address=privacy@smarttec.example", "notices.dpo_email=dpo@smarttec.example",
+                ])
+            let pool = ConnectionPool(conninfo: database.conninfo, maximum: 2)
+            let handler = try NoticeHandler.make(configuration: configuration, pool: pool)
+            let context = JobContext(logger: Logger(label: "test"), workerID: "test")
+            #expect(try await handler.handle(jobs[0], context: context).effects.isEmpty)
+            #expect(try sink.messages().isEmpty)
+            #expect(try await handler.handle(jobs[1], context: context).effects.count == 1)
+            #expect(try sink.messages().count == 1)
+            let rows = try await connection.query(
+                "SELECT state, send_attempts FROM dsr.outbox WHERE id = ANY($1::bigint[]) ORDER BY id", [outboxIDs])
+            #expect(
+                try rows.map { "\(try $0.decode("state", as: String.self)) \(try $0.decode("send_attempts", as: Int.self))" } == [
+                    "sent 1", "sending 1",
+                ])
+            await pool.close()
         }
     }
 

@@ -162,7 +162,8 @@ struct QueueTests {
     /// the table and a backlog ready, that one plan must still find the picked rows through
     /// `jobs_pkey`, not hash the whole table on every claim (the generic plan of a join to the
     /// picked rows did: it expected a tenth of the backlog to be claimed at once). With the
-    /// pipeline's context, each claimed job's request is one probe of `requests_pkey`.
+    /// daemon's context, each claimed step's request is one probe of `requests_pkey`, each
+    /// notice's outbox row one of `outbox_pkey`.
     @Test(arguments: [false, true])
     func theClaimsOnePlanNeverReadsTheWholeQueue(withContext: Bool) async throws {
         try await TestDatabase.migrated { _, connection in
@@ -182,38 +183,56 @@ struct QueueTests {
                 try await connection.execute("INSERT INTO dsr.jobs (kind, payload) SELECT 'probe', '{}' FROM generate_series(1, 3000)")
             }
             try await connection.execute("ANALYZE dsr.jobs, dsr.requests")
-            let context = withContext ? FanOut.claimContext : nil
+            let context = withContext ? ClaimContext.daemon : nil
             try await connection.execute(
-                "PREPARE claim_once (bigint, text, bigint\(withContext ? ", text[]" : "")) AS \(context?.claimStatement ?? QueueStore.plainClaimStatement)"
+                "PREPARE claim_once (bigint, text, bigint\(withContext ? ", text[], text[]" : "")) AS \(context?.claimStatement ?? QueueStore.plainClaimStatement)"
             )
             try await connection.execute("SET plan_cache_mode = \(PostgresConnection.genericPlansAlways.value)")
             try await connection.execute("BEGIN")
             let plan = try await connection.query(
-                "EXPLAIN EXECUTE claim_once (4, 'w', 60000\(withContext ? ", '{request,store_task,finalize}'" : ""))"
+                "EXPLAIN EXECUTE claim_once (4, 'w', 60000\(withContext ? ", '{request,store_task,finalize}', '{notice}'" : ""))"
             ).map { try $0.decode(at: 0, as: String.self) }.joined(separator: "\n")
-            // And the claim itself: the jobs of the context's kinds come with their request; a
-            // job of another kind (claimed first) does not, though it names a request.
-            try await connection.execute("DELETE FROM dsr.jobs WHERE kind = 'notice'")
+            // And the claim itself: the jobs of the context's kinds come with their request or
+            // outbox row; a job of another kind (claimed first) does not, though it names a
+            // request, nor a notice whose payload names no outbox row.
             try await connection.execute(
-                "INSERT INTO dsr.jobs (kind, request_id, payload, priority) SELECT 'probe', id, '{}', -1 FROM dsr.requests LIMIT 1")
+                "DELETE FROM dsr.jobs WHERE kind = 'notice' AND id <> (SELECT min(id) FROM dsr.jobs WHERE kind = 'notice')")
+            try await connection.execute("UPDATE dsr.jobs SET priority = -1 WHERE kind = 'notice'")
+            try await connection.execute(
+                """
+                INSERT INTO dsr.jobs (kind, request_id, payload, priority)
+                (SELECT 'probe', id, '{}'::jsonb, -1 FROM dsr.requests LIMIT 1)
+                UNION ALL SELECT 'notice', NULL, '{"outbox_id": "not a number"}', -1
+                """)
             let jobs = try await connection.transactionIf(false) { connection in
-                try QueueStore.claim(connection, limit: 4, workerID: "w", lease: .seconds(60), context: context)
+                try QueueStore.claim(connection, limit: 5, workerID: "w", lease: .seconds(60), context: context)
             }
             try await connection.execute("ROLLBACK")
-            for table in ["jobs", "requests", "request_events"] {
+            for table in ["jobs", "requests", "request_events", "request_tasks", "outbox"] {
                 #expect(!plan.contains("Seq Scan on \(table)"), "\(plan)")
             }
             #expect(plan.contains("Index Scan using jobs_pkey"), "\(plan)")
             #expect(plan.contains("requests_pkey") == withContext, "\(plan)")
-            #expect(jobs.count == 4)
+            #expect(plan.contains("outbox_pkey") == withContext, "\(plan)")
+            #expect(jobs.count == 5)
             #expect(
                 jobs.map(\.kind).sorted()
-                    == (withContext ? ["probe", "request", "request", "request"] : ["probe", "probe", "probe", "probe"]))
+                    == (withContext
+                        ? ["notice", "notice", "probe", "request", "request"] : ["notice", "probe", "probe", "probe", "probe"]))
             for job in jobs {
-                #expect((job.context != nil) == (withContext && job.kind == "request"), "\(job.kind)")
-                guard let row = job.context else { continue }
-                #expect(try row.decode("context_kind", as: String.self) == "access")
-                #expect(try row.decode("context_status", as: String.self) == "received")
+                let payloadNamesARow = job.payload.contains("outbox_id\":") && !job.payload.contains("not a number")
+                #expect((job.context != nil) == (withContext && (job.kind == "request" || payloadNamesARow)), "\(job.kind)")
+                if let row = job.claimedRow("context_") {
+                    #expect(job.kind == "request")
+                    #expect(try row.decode("context_kind", as: String.self) == "access")
+                    #expect(try row.decode("context_status", as: String.self) == "received")
+                }
+                if let row = job.claimedRow("notice_") {
+                    #expect(job.kind == "notice")
+                    #expect(try row.decode("notice_template", as: String.self) == "received")
+                    #expect(try row.decode("notice_state", as: String.self) == "pending")
+                    #expect(try row.decode("notice_kind", as: String.self) == "access")
+                }
             }
         }
     }

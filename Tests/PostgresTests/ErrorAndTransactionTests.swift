@@ -125,6 +125,42 @@ struct ErrorAndTransactionTests {
         }
     }
 
+    /// Statements run together go in one exchange, with a pending BEGIN, and come back in
+    /// order. One that fails stops those after it: inside a transaction the transaction is
+    /// aborted; outside one, none of them took effect (one implicit transaction).
+    @Test func statementsRunTogetherGoInOneExchange() async throws {
+        try await TestDatabase.with { database in
+            let connection = try await database.connect()
+            try await connection.execute("CREATE TABLE t (v int PRIMARY KEY)")
+            let insert = "INSERT INTO t VALUES ($1) RETURNING v * 10 AS tenfold"
+            let count = "SELECT count(*) AS n FROM t"
+            try await connection.execute(insert, [0])
+            _ = try await connection.query(count)
+            let start = await connection.roundTrips
+            let tenfolds = try await connection.transaction { connection in
+                try connection.queryEach([(insert, [1]), (insert, [2]), (count, [])]).map { rows in
+                    try rows[0].decode(at: 0, as: Int.self)
+                }
+            }
+            #expect(tenfolds == [10, 20, 3])
+            #expect(await connection.roundTrips - start == 2, "the statements with their BEGIN, then the COMMIT")
+            let inTransaction = await #expect(throws: PostgresError.self) {
+                try await connection.transaction { connection in
+                    _ = try connection.queryEach([(insert, [3]), (insert, [1]), (insert, [4])])
+                }
+            }
+            #expect(inTransaction?.sqlState == "23505")
+            let alone = await #expect(throws: PostgresError.self) {
+                _ = try await connection.queryEach([(insert, [5]), (insert, [2]), (insert, [6])])
+            }
+            #expect(alone?.sqlState == "23505")
+            #expect(await connection.inTransaction == false)
+            #expect(
+                try await connection.query("SELECT array_agg(v ORDER BY v)::text AS vs FROM t")[0].decode("vs", as: String.self)
+                    == "{0,1,2}")
+        }
+    }
+
     /// Statements queued for the COMMIT go with it in one exchange; one that fails leaves
     /// nothing committed, and a savepoint that rolls back drops what it queued.
     @Test func statementsQueuedForTheCommitGoWithIt() async throws {

@@ -88,7 +88,7 @@ public struct DSRDaemon<C: Clock>: Service where C.Duration == Duration {
                 shutdownGrace: configuration.daemon.shutdownGrace,
                 workerID: Self.workerID(instanceName: configuration.daemon.instanceName),
                 version: DSRVersion.current, sessionSettings: configuration.database.sessionSettings,
-                claimContext: FanOut.claimContext),
+                claimContext: .daemon),
             conninfo: conninfo,
             handlers: [
                 .request: RequestHandler(fanOut: fanOut), .storeTask: StoreTaskHandler(fanOut: fanOut),
@@ -126,4 +126,10 @@ public struct DSRDaemon<C: Clock>: Service where C.Duration == Duration {
         let suffix = UUID().uuidString.prefix(6).lowercased()
         return "\(name):\(ProcessInfo.processInfo.processIdentifier):\(suffix)"
     }
+}
+
+extension ClaimContext {
+    /// What the daemon's jobs read with their claim: the pipeline's steps their request, a
+    /// notice its outbox row.
+    public static let daemon = ClaimContext([FanOut.claimPart, NoticeHandler.claimPart])
 }

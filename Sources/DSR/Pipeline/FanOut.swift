@@ -152,6 +152,9 @@ public struct FanOut: Sendable {
         var restrictedWhileDeciding = false
         /// Planning left out rows found by a phone another customer's record also carries.
         var sharedPhoneLeftOut = false
+        /// For an erasure's store task, its store's recorded plan and committed plans (JSON),
+        /// as its claim read them; nil when not read with the claim.
+        var claimedPlans: (plan: String?, committed: String?)?
 
         /// Why `store`'s work must wait now, or nil when it may run.
         func pause(of store: String) -> String? {
@@ -301,16 +304,42 @@ public struct FanOut: Sendable {
     }
 
     /// The steps' jobs get their request's row with their claim (``ClaimContext``): one
-    /// statement and round trip fewer per job.
-    public static let claimContext = ClaimContext(
-        kinds: [JobKind.request, .storeTask, .finalize].map(\.rawValue), selectList: requestSelectList(prefix: ClaimContext.prefix))
+    /// statement and round trip fewer per job. An erasure's store task also gets the plans
+    /// recorded for its store (``RequestRow/claimedPlans``).
+    public static let claimPart = ClaimContext.Part(
+        kinds: [JobKind.request, .storeTask, .finalize].map(\.rawValue), prefix: contextPrefix,
+        source: "FROM dsr.requests AS r WHERE r.id = \(ClaimContext.job).request_id",
+        selectList: requestSelectList(prefix: contextPrefix) + ",\n" + claimedPlansSelectList(prefix: contextPrefix))
+
+    /// The start of the names of the columns ``claimPart`` reads.
+    static let contextPrefix = "context_"
+
+    /// An erasure's store task's row of `dsr.request_tasks` (its `plan` and `committed_plans`),
+    /// read with the claim: `plans_read` is true for such a task (the plans may be null).
+    static func claimedPlansSelectList(prefix: String) -> String {
+        let job = ClaimContext.job
+        let task = "FROM dsr.request_tasks AS t WHERE t.request_id = r.id AND t.store = \(job).payload ->> 'store'"
+        let read = "\(job).kind = '\(JobKind.storeTask.rawValue)' AND r.kind = 'erasure'"
+        return [
+            ("plans_read", read),
+            ("plan", "CASE WHEN \(read) THEN (SELECT t.plan::text \(task)) END"),
+            ("committed_plans", "CASE WHEN \(read) THEN (SELECT t.committed_plans::text \(task)) END"),
+        ].map { name, expression in "\(expression) AS \(prefix)\(name)" }.joined(separator: ",\n")
+    }
 
     private static let requestStatement = "SELECT \(requestSelectList(prefix: "")) FROM dsr.requests AS r WHERE r.id = $1"
 
     /// The job's request: the row its claim read (``Job/context``), or read now.
     func loadRequest(for job: Job, id: UUID) async throws -> RequestRow {
-        if let row = job.context { return try requestRow(row, id: id, prefix: ClaimContext.prefix) }
-        return try await loadRequest(id)
+        guard let row = job.claimedRow(Self.contextPrefix) else { return try await loadRequest(id) }
+        var request = try requestRow(row, id: id, prefix: Self.contextPrefix)
+        if try row.decode(Self.contextPrefix + "plans_read", as: Bool.self) {
+            request.claimedPlans = (
+                try row.decode(Self.contextPrefix + "plan", as: String?.self),
+                try row.decode(Self.contextPrefix + "committed_plans", as: String?.self)
+            )
+        }
+        return request
     }
 
     func loadRequest(_ id: UUID) async throws -> RequestRow {

@@ -10,11 +10,12 @@ extension StoreTaskHandler {
     /// is left but rows kept by a rule or anonymised in place. When that check fails, the
     /// erasure has committed: its plan moves to `committed_plans`, and the next attempt (after
     /// someone mended the mapping or the store, it may do something else) records its own.
-    func erase(requestID: UUID, store: String, identity: IdentitySet, connector: any Connector) async throws
+    func erase(_ request: FanOut.RequestRow, store: String, identity: IdentitySet, connector: any Connector) async throws
         -> JobResult
     {
+        let requestID = request.id
         let keys = try fanOut.requireProofKeys()
-        let (earlier, committed) = try await recordedPlans(requestID: requestID, store: store)
+        let (earlier, committed) = try await recordedPlans(request, store: store)
         let encoder = Self.encoder
         let recorded = Mutex<StoreErasure?>(earlier)
         _ = try await WorkGate.around(requestID, pool: fanOut.pool) { gate in
@@ -107,17 +108,19 @@ extension StoreTaskHandler {
         }
     }
 
-    /// The plan recorded for this store's erasure, and those of earlier attempts that committed.
-    private func recordedPlans(requestID: UUID, store: String) async throws -> (StoreErasure?, [StoreErasure]) {
-        let row = try await fanOut.pool.withConnection { connection in
-            try await connection.query(
-                "SELECT plan::text AS plan, committed_plans::text AS committed FROM dsr.request_tasks WHERE request_id = $1 AND store = $2",
-                [requestID, store]
-            ).first
+    /// The plan recorded for this store's erasure, and those of earlier attempts that
+    /// committed: as the task's claim read them, or read now.
+    private func recordedPlans(_ request: FanOut.RequestRow, store: String) async throws -> (StoreErasure?, [StoreErasure]) {
+        var plans = request.claimedPlans
+        if plans == nil {
+            let row = try await fanOut.pool.withConnection { connection in
+                try await connection.query(
+                    "SELECT plan::text AS plan, committed_plans::text AS committed FROM dsr.request_tasks WHERE request_id = $1 AND store = $2",
+                    [request.id, store]
+                ).first
+            }
+            plans = (try row?.decode("plan", as: String?.self), try row?.decode("committed", as: String?.self))
         }
-        return (
-            try StoreErasure.recorded(try row?.decode("plan", as: String?.self)),
-            try StoreErasure.committed(try row?.decode("committed", as: String?.self))
-        )
+        return (try StoreErasure.recorded(plans?.plan), try StoreErasure.committed(plans?.committed))
     }
 }

@@ -39,7 +39,7 @@ public struct StoreTaskHandler: JobHandler {
                 case (.http, .erase), (.http, .rectify), (.http, .restrict), (.http, .object):
                     result = try await remote(request, identity: identity, connector: try fanOut.httpConnector(named: store))
                 case (_, .export): result = try await export(request, store: store, identity: identity, connector: connector)
-                case (_, .erase): result = try await erase(requestID: requestID, store: store, identity: identity, connector: connector)
+                case (_, .erase): result = try await erase(request, store: store, identity: identity, connector: connector)
                 case (_, .rectify), (_, .restrict), (_, .object):
                     result = try await change(request, store: store, identity: identity, connector: connector)
                 }

@@ -13,12 +13,13 @@ enum QueueStore {
     /// generic plan guessed a tenth of the ready jobs would be claimed and hashed the whole
     /// `dsr.jobs` table on every claim: 4–5 ms per claim with 15,000 finished jobs kept.
     ///
-    /// With a `context`, jobs of its kinds come back with their request's row beside them
-    /// (`$4`: the kinds), read through a lateral subquery kept apart by `OFFSET 0`: one index
-    /// probe of `requests_pkey` per claimed job, whatever the plan guesses.
+    /// With a context, jobs of each part's kinds come back with that part's row beside them
+    /// (`$4`, `$5`, …: each part's kinds), read through a lateral subquery kept apart by
+    /// `OFFSET 0`: one index probe per claimed job (of `requests_pkey`, `outbox_pkey`),
+    /// whatever the plan guesses.
     /// Built once per context (``ClaimContext/claimStatement``, ``plainClaimStatement``), not
     /// on every claim.
-    static func claimStatement(selectList: String?) -> String {
+    static func claimStatement(parts: [ClaimContext.Part]) -> String {
         let claim = """
             WITH picked AS (
                 SELECT id FROM dsr.jobs
@@ -32,28 +33,35 @@ enum QueueStore {
              WHERE j.id = ANY (ARRAY(SELECT id FROM picked))
             RETURNING j.id, j.kind, j.request_id, j.payload, j.attempt, j.max_attempts
             """
-        guard let selectList else { return claim }
+        guard !parts.isEmpty else { return claim }
+        let job = ClaimContext.job
+        let laterals = parts.enumerated().map { index, part in
+            """
+              LEFT JOIN LATERAL (
+                   SELECT true AS \(part.found), \(part.selectList)
+                     \(part.source) AND \(job).kind = ANY ($\(index + 4)::text[]) OFFSET 0) AS x\(index) ON true
+            """
+        }
         return """
             WITH claimed AS (\(claim))
-            SELECT c.*, x.*
-              FROM claimed AS c
-              LEFT JOIN LATERAL (
-                   SELECT true AS \(ClaimContext.found), \(selectList) FROM dsr.requests AS r
-                    WHERE r.id = c.request_id AND c.kind = ANY ($4::text[]) OFFSET 0) AS x ON true
+            SELECT \(job).*, \(parts.indices.map { "x\($0).*" }.joined(separator: ", "))
+              FROM claimed AS \(job)
+            \(laterals.joined(separator: "\n"))
             """
     }
 
     /// The claim without a context.
-    static let plainClaimStatement = claimStatement(selectList: nil)
+    static let plainClaimStatement = claimStatement(parts: [])
 
     static func claim(
         _ connection: isolated PostgresConnection, limit: Int, workerID: String, lease: Duration, context: ClaimContext? = nil
     ) throws -> [Job] {
         var parameters: [any PostgresEncodable] = [limit, workerID, lease.milliseconds]
-        if let context { parameters.append(context.kinds) }
+        let parts = context?.parts ?? []
+        parameters += parts.map(\.kinds)
         let rows = try connection.query(context?.claimStatement ?? plainClaimStatement, parameters)
         return try rows.map { row in
-            let found = try context != nil && !row.isNull(ClaimContext.found)
+            let found = try parts.contains { try !row.isNull($0.found) }
             return Job(
                 id: try row.decode("id", as: Int64.self),
                 kind: try row.decode("kind", as: String.self),

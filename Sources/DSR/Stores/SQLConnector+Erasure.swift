@@ -47,16 +47,20 @@ extension SQLConnector {
                 let plans = Self.erasureOrder(mapping.tables, schema: statements.schema).map {
                     erasurePlan(for: $0, identity: identity, hashes: hashes, statements: statements)
                 }
-                var tables: [StoreErasure.Table] = []
-                for plan in plans { tables.append(try plan.run(on: connection)) }
-                var entries = 0
+                // The tables' statements (and the suppression list's insert) do not depend on
+                // each other's results: they go to the store in one exchange, in order.
+                var statements = plans.map { (sql: $0.sql, parameters: $0.parameters) }
                 if !suppression.hashes.isEmpty {
-                    try connection.execute(
-                        "INSERT INTO \(Self.quote(table)) (identifier_hash, kind) SELECT s.h, s.k FROM unnest($1::text[], $2::text[]) AS s(h, k)\(onlyNew) ON CONFLICT DO NOTHING",
-                        [suppression.hashes, suppression.kinds])
-                    entries = suppression.hashes.count
+                    statements.append(
+                        (
+                            "INSERT INTO \(Self.quote(table)) (identifier_hash, kind) SELECT s.h, s.k FROM unnest($1::text[], $2::text[]) AS s(h, k)\(onlyNew) ON CONFLICT DO NOTHING",
+                            [suppression.hashes, suppression.kinds]
+                        ))
                 }
-                return StoreErasure(store: store, tables: tables.sorted { $0.name < $1.name }, suppressionEntries: entries)
+                let results = try connection.queryEach(statements)
+                let tables = try zip(plans, results).map { plan, rows in try plan.measured(rows[0]) }
+                return StoreErasure(
+                    store: store, tables: tables.sorted { $0.name < $1.name }, suppressionEntries: suppression.hashes.count)
             }
         }
     }
@@ -154,8 +158,8 @@ extension SQLConnector {
             var mapped: Bool
         }
 
-        func run(on connection: isolated PostgresConnection) throws -> StoreErasure.Table {
-            let row = try connection.query(sql, parameters)[0]
+        /// What the table's statement did, from the row it returned.
+        func measured(_ row: PostgresRow) throws -> StoreErasure.Table {
             let kept = try row.decode("kept", as: Int.self)
             let byHold = try row.decode("by_hold", as: Int.self)
             let byReference = try row.decode("by_reference", as: Int.self)
