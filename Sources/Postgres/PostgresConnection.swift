@@ -552,6 +552,84 @@ public actor PostgresConnection {
         }
     }
 
+    /// Runs queries prepared once per connection, like ``streamPrepared(_:_:_:)``, in one
+    /// exchange with the server (a pipeline), and hands each row to `body` as it arrives, with
+    /// the index of its query: the queries' rows come in order, each query's in single-row
+    /// mode, so memory does not grow with the results. For queries that do not depend on each
+    /// other, such as the tables of one export. After a failure (the server's or `body`'s)
+    /// the rest is read and dropped, and the first error thrown; inside a transaction, the
+    /// transaction is then aborted.
+    public func streamPreparedEach(
+        _ queries: [(sql: String, parameters: [any PostgresEncodable])],
+        _ body: (Int, PostgresRow) throws -> Void
+    ) throws {
+        guard queries.count > 1 else {
+            for (index, query) in queries.enumerated() { try streamPrepared(query.sql, query.parameters) { try body(index, $0) } }
+            return
+        }
+        let handle = try liveHandle()
+        var sends: [(values: [String?], name: String)] = []
+        for query in queries {
+            let values = try texts(of: query.parameters)
+            sends.append((values, try preparedName(for: query.sql, parameterCount: values.count, handle: handle)))
+        }
+        _ = try liveHandle()  // a cancel that came while a query was being prepared
+        roundTrips += 1
+        guard PQenterPipelineMode(handle) == 1 else {
+            throw PostgresError.from(connection: handle, fallback: "could not enter pipeline mode")
+        }
+        // A pending BEGIN goes first, in the same exchange.
+        let begin = pendingBegin
+        pendingBegin = nil
+        let opening = begin.map { Self.sending($0)(handle) == 1 } ?? true
+        var queued = 0
+        for send in sends where opening {
+            let sent = withCStringArray(send.values) { PQsendQueryPrepared(handle, send.name, Int32(send.values.count), $0, nil, nil, 0) }
+            guard sent == 1 else { break }
+            queued += 1
+        }
+        // Synchronised even when a send failed, so the connection leaves pipeline mode clean.
+        let synchronised = PQpipelineSync(handle) == 1
+        var failure: Error? =
+            queued < sends.count || !synchronised ? PostgresError.from(connection: handle, fallback: "could not send query") : nil
+        if begin != nil && opening {
+            // The BEGIN's failure, if it failed (the queries were then not run).
+            do { _ = try checked(Self.nextResult(handle), handle: handle) } catch { failure = failure ?? error }
+        }
+        var stale: [String] = []
+        for index in 0..<queued {
+            // Row by row even after a failure: what is dropped is never held whole.
+            PQsetSingleRowMode(handle)
+            var shape: PostgresRows.Shape?
+            while let result = PQgetResult(handle) {
+                if failure != nil {
+                    PQclear(result)
+                    continue
+                }
+                do {
+                    let rows = try checked(result, handle: handle, reusing: shape)
+                    shape = rows.shape
+                    if rows.count > 0 { try body(index, rows[0]) }
+                } catch let error as PostgresError where error.sqlState == "0A000" || error.sqlState == "26000" {
+                    stale.append(queries[index].sql)
+                    failure = error
+                } catch {
+                    failure = error
+                    stopSending()
+                }
+            }
+        }
+        // Up to the pipeline's synchronisation point (or the end of a broken connection).
+        while synchronised, let extra = PQgetResult(handle) {
+            let reached = PQresultStatus(extra) == PGRES_PIPELINE_SYNC
+            PQclear(extra)
+            if reached { break }
+        }
+        PQexitPipelineMode(handle)
+        for sql in stale { forget(sql) }  // prepared afresh next time (see ``query(_:_:)``)
+        if let failure { throw failure }
+    }
+
     /// Reads a query's results in single-row mode, handing each row to `body`. After a
     /// failure (the server's or `body`'s) the rest is read and dropped, and the first error thrown.
     private func receiveSingleRows(_ handle: OpaquePointer, _ body: (PostgresRow) throws -> Void) throws {

@@ -51,8 +51,15 @@ struct QueueProcessTests {
             // Probe jobs record one row each in the transaction that completes them.
             try await connection.execute(
                 "INSERT INTO dsr.jobs (kind, payload) SELECT 'probe', '{\"record\": true}' FROM generate_series(1, 2000)")
+            // Leases long enough that a process starved of CPU by the rest of the suite does not
+            // lose its jobs to a rescue (which would run them twice, correctly fenced, as the
+            // rescue tests show): here nothing crashes, and every job must run once.
             let daemons = try (0..<processes).map { _ in
-                try DaemonProcess(database.runArguments(["--set", "queue.workers=4", "--set", "queue.batch_size=8"]))
+                try DaemonProcess(
+                    database.runArguments([
+                        "--set", "queue.workers=4", "--set", "queue.batch_size=8", "--set", "queue.lease_duration=30s",
+                        "--set", "queue.heartbeat_interval=2s",
+                    ]))
             }
             let drained = try await eventually(timeout: .seconds(120)) {
                 try await connection.count("SELECT count(*) FROM dsr.jobs WHERE state <> 'completed'") == 0

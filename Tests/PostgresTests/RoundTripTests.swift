@@ -109,4 +109,43 @@ struct RoundTripTests {
             #expect(try await connection.query("SELECT 1 AS one")[0].decode("one", as: Int.self) == 1)
         }
     }
+
+    /// Several queries streamed in one exchange: each query's rows arrive in order, with its
+    /// index, one query after another. A failure, the server's or the consumer's, drops the
+    /// rest and leaves the connection usable.
+    @Test func queriesStreamedTogetherArriveInOrderInOneExchange() async throws {
+        try await TestDatabase.with { database in
+            let connection = try await database.connect()
+            let series = "SELECT g FROM generate_series($1::int, $2::int) AS g"
+            let queries: [(sql: String, parameters: [any PostgresEncodable])] = [(series, [1, 3]), (series, [10, 9]), (series, [7, 8])]
+            try await connection.streamPreparedEach(queries) { _, _ in }  // prepared before counting
+            let start = await connection.roundTrips
+            let seen = try await connection.transaction(.repeatableReadOnly) { connection in
+                var seen: [String] = []
+                try connection.streamPreparedEach(queries) { index, row in seen.append("\(index):\(try row.decode("g", as: Int.self))") }
+                return seen
+            }
+            #expect(seen == ["0:1", "0:2", "0:3", "2:7", "2:8"])
+            #expect(await connection.roundTrips - start == 2, "the queries with their BEGIN, then the COMMIT")
+            struct Enough: Error {}
+            var consumed = 0
+            await #expect(throws: Enough.self) {
+                try await connection.streamPreparedEach([(series, [1, 50_000]), (series, [1, 2])]) { index, _ in
+                    consumed += 1
+                    if consumed == 3 { throw Enough() }
+                }
+            }
+            #expect(consumed == 3)
+            let failed = await #expect(throws: PostgresError.self) {
+                try await connection.streamPreparedEach([
+                    ("SELECT 1 / (g - 2) AS q FROM generate_series(1, 3) AS g", []), (series, [1, 2]),
+                ]) {
+                    _, _ in consumed += 1
+                }
+            }
+            #expect(failed?.sqlState == "22012")
+            #expect(consumed == 4, "the row before the failure, none after it")
+            #expect(try await connection.query("SELECT 1 AS one")[0].decode("one", as: Int.self) == 1)
+        }
+    }
 }

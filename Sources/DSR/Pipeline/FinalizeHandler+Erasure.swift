@@ -8,13 +8,20 @@ extension FinalizeHandler {
     /// same audit entry.
     func finalizeErasure(_ request: FanOut.RequestRow, context: JobContext) async throws -> JobResult {
         let keys = try fanOut.requireProofKeys()
-        let rows = try await fanOut.pool.withConnection { connection in
-            try await connection.query(
-                """
-                SELECT store, plan::text AS plan, committed_plans::text AS committed, outcome::text AS outcome, finished_at
-                  FROM dsr.request_tasks WHERE request_id = $1 AND operation = 'erase' ORDER BY store
-                """, [request.id])
+        // What the store tasks recorded, and the person's earlier exports (they go with their
+        // data; the proof lists them): read in one exchange.
+        let read = try await fanOut.pool.withConnection { connection in
+            try await connection.queryEach([
+                (
+                    """
+                    SELECT store, plan::text AS plan, committed_plans::text AS committed, outcome::text AS outcome, finished_at
+                      FROM dsr.request_tasks WHERE request_id = $1 AND operation = 'erase' ORDER BY store
+                    """, [request.id]
+                ),
+                ("SELECT id, export_file FROM dsr.exports_of_erased_person($1)", [request.id]),
+            ])
         }
+        let (rows, exports) = (read[0], read[1])
         var stores: [DeletionProofPayload.Store] = []
         // Rows earlier committed attempts deleted are gone; what they anonymised or kept is
         // counted again, as it stands now, in the last attempt's tables.
@@ -47,10 +54,6 @@ extension FinalizeHandler {
                 proven.earlierAttempts = committed.map { .init(tables: $0.tables, suppressionEntries: $0.suppressionEntries) }
             }
             stores.append(proven)
-        }
-        // The person's earlier exports go with their data; the proof lists them.
-        let exports = try await fanOut.pool.withConnection { connection in
-            try await connection.query("SELECT id, export_file FROM dsr.exports_of_erased_person($1)", [request.id])
         }
         var exportsDeleted: [UUID] = []
         for row in exports {

@@ -283,7 +283,7 @@ public struct SQLConnector: Connector {
                     if let settings { try connection.query(settings, parameters) }
                     return snapshot
                 }
-                try export.copyRemaining(on: connection, prepared: true)
+                try export.selectRemaining(on: connection)
                 return nil
             }
         }

@@ -10,7 +10,7 @@ final class SQLTableExport: Sendable {
         let name: String
         /// `COPY (SELECT ...) TO STDOUT`, its values read from settings (`current_setting`).
         let sql: String
-        /// The same `SELECT` with bound parameters, for ``copyNext(on:prepared:)``.
+        /// The same `SELECT` with bound parameters, for ``selectRemaining(on:)``.
         let select: String
         let parameters: [any PostgresEncodable]
         let columns: [String]
@@ -41,12 +41,9 @@ final class SQLTableExport: Sendable {
     var files: [ExportedFile] { state.withLock { state in tables.indices.flatMap { state.files[$0] ?? [] } } }
 
     /// Copies the next untaken table on `connection`, in the transaction open on it; returns
-    /// its row count, or nil when none is left or another connection failed. `prepared`: read
-    /// with the prepared `SELECT`, whose plan the connection keeps (a person's few rows: a
-    /// `COPY` is parsed, analysed and planned every time, which costs more than reading
-    /// them), instead of the `COPY` (a large person's tables, read side by side).
+    /// its row count, or nil when none is left or another connection failed.
     @discardableResult
-    func copyNext(on connection: isolated PostgresConnection, prepared: Bool = false) throws -> Int? {
+    func copyNext(on connection: isolated PostgresConnection) throws -> Int? {
         let taken = state.withLock { state -> Int? in
             guard !state.failed, state.next < tables.count else { return nil }
             defer { state.next += 1 }
@@ -54,7 +51,7 @@ final class SQLTableExport: Sendable {
         }
         guard let index = taken else { return nil }
         do {
-            let files = try prepared ? select(tables[index], on: connection) : copy(tables[index], on: connection)
+            let files = try copy(tables[index], on: connection)
             state.withLock { $0.files[index] = files }
             return files.first?.rows ?? 0
         } catch {
@@ -64,17 +61,39 @@ final class SQLTableExport: Sendable {
     }
 
     /// Copies untaken tables on `connection` until none is left.
-    func copyRemaining(on connection: isolated PostgresConnection, prepared: Bool = false) throws {
-        while try copyNext(on: connection, prepared: prepared) != nil {}
+    func copyRemaining(on connection: isolated PostgresConnection) throws {
+        while try copyNext(on: connection) != nil {}
     }
 
-    private func select(_ table: Table, on connection: isolated PostgresConnection) throws -> [ExportedFile] {
-        let writer = try TableFileWriter(pack: pack, table: table.name, formats: formats)
-        writer.start(columns: table.columns)
-        try connection.streamPrepared(table.select, table.parameters) { row in
-            try writer.write(columns: table.columns, kinds: table.kinds, row: row)
+    /// Reads every untaken table on `connection` with its prepared `SELECT`, whose plan the
+    /// connection keeps (a person's few rows: a `COPY` is parsed, analysed and planned every
+    /// time, which costs more than reading them), all in one exchange with the store, each
+    /// table's rows written as they arrive.
+    func selectRemaining(on connection: isolated PostgresConnection) throws {
+        let taken = state.withLock { state -> Range<Int> in
+            defer { state.next = tables.count }
+            return state.failed ? state.next..<state.next : state.next..<tables.count
         }
-        return try writer.finish()
+        guard !taken.isEmpty else { return }
+        do {
+            var writers: [TableFileWriter] = []
+            for index in taken {
+                let writer = try TableFileWriter(pack: pack, table: tables[index].name, formats: formats)
+                writer.start(columns: tables[index].columns)
+                writers.append(writer)
+            }
+            try connection.streamPreparedEach(taken.map { (tables[$0].select, tables[$0].parameters) }) { offset, row in
+                let table = tables[taken.lowerBound + offset]
+                try writers[offset].write(columns: table.columns, kinds: table.kinds, row: row)
+            }
+            for (offset, writer) in writers.enumerated() {
+                let files = try writer.finish()
+                state.withLock { $0.files[taken.lowerBound + offset] = files }
+            }
+        } catch {
+            state.withLock { $0.failed = true }
+            throw error
+        }
     }
 
     private func copy(_ table: Table, on connection: isolated PostgresConnection) throws -> [ExportedFile] {
