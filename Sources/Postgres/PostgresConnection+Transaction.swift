@@ -39,16 +39,17 @@ extension PostgresConnection {
     }
 
     /// Ends the transaction: COMMIT (carrying the statements queued for it), or ROLLBACK.
-    /// When its BEGIN was never sent and nothing is queued, there is nothing to end.
+    /// When its BEGIN was never sent and nothing is queued, or the body's last exchange
+    /// committed it (``streamPreparedEach(_:committing:_:)``), there is nothing to end.
     private func end(committing: Bool) throws {
         if !committing {
             atCommit = []
-            if pendingBegin != nil { pendingBegin = nil } else { rollBack("ROLLBACK") }
+            if pendingBegin != nil { pendingBegin = nil } else if hasOpenTransaction { rollBack("ROLLBACK") }
         } else if !atCommit.isEmpty {
             try commitCarryingQueued()
         } else if pendingBegin != nil {
             pendingBegin = nil
-        } else {
+        } else if hasOpenTransaction {
             try execute("COMMIT")
         }
     }

@@ -197,6 +197,13 @@ public actor PostgresConnection {
         return pendingBegin != nil || PQtransactionStatus(handle) != PQTRANS_IDLE
     }
 
+    /// Whether the server has a transaction open on this connection (a BEGIN not yet sent
+    /// does not count); true too when the connection's state is unknown (it broke).
+    var hasOpenTransaction: Bool {
+        guard let handle else { return false }
+        return PQtransactionStatus(handle) != PQTRANS_IDLE
+    }
+
     /// The open connection's handle, for a statement about to be sent: refused while a
     /// cancel is in force (``cancelRunningStatement()``).
     func liveHandle() throws -> OpaquePointer {
@@ -559,11 +566,23 @@ public actor PostgresConnection {
     /// other, such as the tables of one export. After a failure (the server's or `body`'s)
     /// the rest is read and dropped, and the first error thrown; inside a transaction, the
     /// transaction is then aborted.
+    ///
+    /// `committing`: the queries are the last statements of the transaction open on the
+    /// connection (a ``transaction(_:_:)`` body's, with nothing queued for its COMMIT), and
+    /// its COMMIT goes in the same exchange; the transaction then has nothing left to send.
+    /// A failure leaves it uncommitted, and it is rolled back as after any failure.
     public func streamPreparedEach(
-        _ queries: [(sql: String, parameters: [any PostgresEncodable])],
+        _ queries: [(sql: String, parameters: [any PostgresEncodable])], committing: Bool = false,
         _ body: (Int, PostgresRow) throws -> Void
     ) throws {
-        guard queries.count > 1 else {
+        if committing {
+            guard transactionDepth == 1, inTransaction, atCommit.isEmpty else {
+                throw PostgresError(
+                    kind: .usage,
+                    message: "streamPreparedEach(committing:) outside a transaction body, or with statements queued for its COMMIT")
+            }
+        }
+        guard queries.count > 1 || committing else {
             for (index, query) in queries.enumerated() { try streamPrepared(query.sql, query.parameters) { try body(index, $0) } }
             return
         }
@@ -588,10 +607,12 @@ public actor PostgresConnection {
             guard sent == 1 else { break }
             queued += 1
         }
+        let committed = committing && queued == sends.count && Self.sending("COMMIT")(handle) == 1
         // Synchronised even when a send failed, so the connection leaves pipeline mode clean.
         let synchronised = PQpipelineSync(handle) == 1
         var failure: Error? =
-            queued < sends.count || !synchronised ? PostgresError.from(connection: handle, fallback: "could not send query") : nil
+            queued < sends.count || committing != committed || !synchronised
+            ? PostgresError.from(connection: handle, fallback: "could not send query") : nil
         if begin != nil && opening {
             // The BEGIN's failure, if it failed (the queries were then not run).
             do { _ = try checked(Self.nextResult(handle), handle: handle) } catch { failure = failure ?? error }
@@ -617,6 +638,15 @@ public actor PostgresConnection {
                     failure = error
                     stopSending()
                 }
+            }
+        }
+        if committed {
+            // The COMMIT's result (skipped by the server after a failed query).
+            let result = Self.nextResult(handle)
+            if failure == nil {
+                do { _ = try checked(result, handle: handle) } catch { failure = error }
+            } else if let result {
+                PQclear(result)
             }
         }
         // Up to the pipeline's synchronisation point (or the end of a broken connection).

@@ -127,6 +127,31 @@ struct RoundTripTests {
             }
             #expect(seen == ["0:1", "0:2", "0:3", "2:7", "2:8"])
             #expect(await connection.roundTrips - start == 2, "the queries with their BEGIN, then the COMMIT")
+            // The transaction's last reads carry its COMMIT: one exchange in all. One that fails
+            // leaves it uncommitted, and it is rolled back.
+            try await connection.execute("CREATE TABLE t (v int)")
+            let insert = "INSERT INTO t VALUES ($1)"
+            try await connection.execute(insert, [0])
+            let committing = await connection.roundTrips
+            let open = try await connection.transaction { connection in
+                try connection.streamPreparedEach([(series, [1, 2])], committing: true) { _, _ in }
+                return connection.inTransaction
+            }
+            #expect(!open)
+            #expect(await connection.roundTrips - committing == 1)
+            await #expect(throws: PostgresError.self) {
+                try await connection.transaction { connection in
+                    try connection.execute(insert, [1])
+                    try connection.streamPreparedEach([(series, [1, 2]), ("SELECT 1 / 0 AS never", [])], committing: true) { _, _ in }
+                }
+            }
+            try await connection.transaction { connection in
+                try connection.execute(insert, [2])
+                try connection.streamPreparedEach([(series, [1, 2])], committing: true) { _, _ in }
+            }
+            #expect(await connection.inTransaction == false)
+            #expect(
+                try await connection.query("SELECT array_agg(v ORDER BY v)::text AS vs FROM t")[0].decode("vs", as: String.self) == "{0,2}")
             struct Enough: Error {}
             var consumed = 0
             await #expect(throws: Enough.self) {

@@ -283,7 +283,8 @@ public struct SQLConnector: Connector {
                     if let settings { try connection.query(settings, parameters) }
                     return snapshot
                 }
-                try export.selectRemaining(on: connection)
+                // A person's few rows: the tables' reads end the transaction, with its COMMIT.
+                try export.selectRemaining(on: connection, committing: true)
                 return nil
             }
         }

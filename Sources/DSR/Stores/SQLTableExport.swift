@@ -68,8 +68,9 @@ final class SQLTableExport: Sendable {
     /// Reads every untaken table on `connection` with its prepared `SELECT`, whose plan the
     /// connection keeps (a person's few rows: a `COPY` is parsed, analysed and planned every
     /// time, which costs more than reading them), all in one exchange with the store, each
-    /// table's rows written as they arrive.
-    func selectRemaining(on connection: isolated PostgresConnection) throws {
+    /// table's rows written as they arrive. `committing`: the reads end the transaction open
+    /// on the connection, its COMMIT going in the same exchange.
+    func selectRemaining(on connection: isolated PostgresConnection, committing: Bool = false) throws {
         let taken = state.withLock { state -> Range<Int> in
             defer { state.next = tables.count }
             return state.failed ? state.next..<state.next : state.next..<tables.count
@@ -82,7 +83,8 @@ final class SQLTableExport: Sendable {
                 writer.start(columns: tables[index].columns)
                 writers.append(writer)
             }
-            try connection.streamPreparedEach(taken.map { (tables[$0].select, tables[$0].parameters) }) { offset, row in
+            try connection.streamPreparedEach(taken.map { (tables[$0].select, tables[$0].parameters) }, committing: committing) {
+                offset, row in
                 let table = tables[taken.lowerBound + offset]
                 try writers[offset].write(columns: table.columns, kinds: table.kinds, row: row)
             }
