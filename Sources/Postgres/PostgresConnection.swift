@@ -24,7 +24,7 @@ public actor PostgresConnection {
     /// with that statement, in one exchange with the server (``transaction(_:_:)``).
     var pendingBegin: String?
     /// Statements for the open transaction's COMMIT to carry (``executeAtCommit(_:_:)``).
-    var atCommit: [(sql: String, values: [String?])] = []
+    var atCommit: [(sql: String, values: [String?], prepared: Bool)] = []
     /// How deep in ``transaction(_:_:)`` bodies the connection is (savepoints nest).
     var transactionDepth = 0
     /// How many times this connection has waited for the server: statements, preparations,
@@ -238,11 +238,12 @@ public actor PostgresConnection {
     /// after every statement the body ran. If one fails, nothing is committed: the
     /// transaction is rolled back and ``transaction(_:_:)`` throws that statement's error.
     /// Inside a savepoint that rolls back, the statements it queued are dropped.
-    public func executeAtCommit(_ sql: String, _ parameters: [any PostgresEncodable] = []) throws {
+    /// `plannedForValues`: run unprepared, as ``queryPlannedForValues(_:_:)`` runs it.
+    public func executeAtCommit(_ sql: String, _ parameters: [any PostgresEncodable] = [], plannedForValues: Bool = false) throws {
         guard transactionDepth > 0 else {
             throw PostgresError(kind: .usage, message: "executeAtCommit outside a transaction(_:_:) body")
         }
-        atCommit.append((sql, try texts(of: parameters)))
+        atCommit.append((sql, try texts(of: parameters), !plannedForValues))
     }
 
     /// Commits: the queued statements (and a BEGIN still pending) go with the COMMIT in one
@@ -257,7 +258,7 @@ public actor PostgresConnection {
         if let begin { sends.append(Self.sending(begin)) }
         for statement in queued {
             let count = Int32(statement.values.count)
-            if Self.isPreparable(statement.sql) {
+            if statement.prepared && Self.isPreparable(statement.sql) {
                 let name = try preparedName(for: statement.sql, parameterCount: statement.values.count, handle: handle)
                 sends.append { handle in withCStringArray(statement.values) { PQsendQueryPrepared(handle, name, count, $0, nil, nil, 0) } }
             } else {

@@ -34,6 +34,39 @@ struct QueueTests {
         }
     }
 
+    /// A batch of completions goes to the server in one exchange with its effects. If one
+    /// job's lease was lost meanwhile (rescued, claimed again elsewhere), that job's effects
+    /// are not committed: the batch is recorded again the careful way, the others with theirs.
+    @Test func aBatchOfCompletionsCommitsInOneExchangeAndNeverForALostLease() async throws {
+        try await TestDatabase.migrated { _, connection in
+            try await connection.execute("INSERT INTO dsr.jobs (kind, payload) SELECT 'probe', '{}' FROM generate_series(1, 5)")
+            let effect = "INSERT INTO dsr.probe_results (job_id, attempt, worker) VALUES ($1, $2, 'test')"
+            func completed(_ job: Job) -> FinishedJob {
+                FinishedJob(job: job, outcome: .completed(JobResult(effects: [SQLStatement(effect, [job.id, job.attempt])])))
+            }
+            func claim(_ limit: Int) async throws -> [Job] {
+                try await QueueStore.claim(connection, limit: limit, workerID: "test", lease: .seconds(60))
+            }
+            // The effect's statement is prepared by a first batch: preparing is an exchange of its own.
+            let first = try await claim(1)
+            #expect(try await QueueStore.record(connection, first.map(completed)) == Set(first.map(\.id)))
+            let held = try await claim(2)
+            let start = await connection.roundTrips
+            #expect(try await QueueStore.record(connection, held.map(completed)) == Set(held.map(\.id)))
+            #expect(await connection.roundTrips - start == 1, "the update, its check, the effects and the COMMIT together")
+
+            let jobs = try await claim(2)
+            // The second job's lease ran out and another worker claimed it again.
+            try await connection.execute(
+                "UPDATE dsr.jobs SET state = 'running', attempt = attempt + 1, locked_by = 'elsewhere' WHERE id = $1", [jobs[1].id])
+            #expect(try await QueueStore.record(connection, jobs.map(completed)) == [jobs[0].id])
+            #expect(
+                try await connection.query("SELECT array_agg(job_id ORDER BY job_id)::text AS ids FROM dsr.probe_results")[0]
+                    .decode("ids", as: String.self) == "{\((first + held + [jobs[0]]).map { String($0.id) }.joined(separator: ","))}")
+            #expect(try await connection.count("SELECT count(*) FROM dsr.jobs WHERE id = $1 AND state = 'running'", [jobs[1].id]) == 1)
+        }
+    }
+
     @Test func runningJobsLeaseIsRenewedByEachHeartbeat() async throws {
         try await TestDatabase.migrated { database, connection in
             let jobID = try await connection.query(

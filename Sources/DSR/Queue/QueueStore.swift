@@ -85,10 +85,45 @@ enum QueueStore {
     /// The jobs' effects (the `dsr.*` functions) keep the plan cache: forcing a custom plan on
     /// the whole session (`plan_cache_mode`), as the completer once did, made every statement
     /// inside those functions be planned again on every call.
+    ///
+    /// A batch of completions only (the usual one) first goes in one exchange: the fenced
+    /// update, a check that it recorded every job (``completionsStatement``), the effects and
+    /// the COMMIT together. If a lease was lost, or anything else fails, that transaction is
+    /// rolled back whole and the batch is recorded again the careful way: the update first,
+    /// then the effects of the jobs it recorded.
     static func record(_ connection: isolated PostgresConnection, _ finished: [FinishedJob]) throws -> Set<Int64> {
-        try connection.transaction { connection in
+        if !finished.isEmpty, finished.allSatisfy({ if case .completed = $0.outcome { true } else { false } }) {
+            do {
+                return try connection.transaction { connection in try recordCompletionsAtOnce(connection, finished) }
+            } catch let error as PostgresError where error.kind == .server {
+                // A lease lost, or an effect refused: the careful way finds out which.
+            }
+        }
+        return try connection.transaction { connection in
             try recordInOpenTransaction(connection, finished)
         }
+    }
+
+    /// The fenced update of a batch of completions, failing unless it recorded them all
+    /// (`dsr.expect_completions`). Planned for its values, as the careful way's update is.
+    static let completionsStatement = """
+        WITH done AS (
+            UPDATE dsr.jobs AS j
+               SET state = 'completed', finished_at = now(), locked_by = NULL, locked_until = NULL
+              FROM unnest($1::bigint[], $2::int[]) AS c(id, attempt)
+             WHERE j.id = c.id AND j.attempt = c.attempt AND j.state = 'running'
+            RETURNING j.id)
+        SELECT dsr.expect_completions(cardinality($1::bigint[]), (SELECT count(*) FROM done))
+        """
+
+    private static func recordCompletionsAtOnce(_ connection: isolated PostgresConnection, _ finished: [FinishedJob]) throws -> Set<Int64> {
+        try connection.executeAtCommit(
+            completionsStatement, [finished.map(\.job.id), finished.map { Int64($0.job.attempt) }], plannedForValues: true)
+        for item in finished {
+            guard case .completed(let result) = item.outcome else { continue }
+            for effect in result.effects { try connection.executeAtCommit(effect.sql, effect.parameters) }
+        }
+        return Set(finished.map(\.job.id))
     }
 
     private static func recordInOpenTransaction(
