@@ -3,7 +3,9 @@ import Postgres
 import Synchronization
 
 /// Records finished attempts in batches: whatever has finished since the last commit goes
-/// into one transaction, so a busy queue pays for one commit per batch, not per job.
+/// into one transaction, so a busy queue pays for one commit per batch, not per job. A batch
+/// of completions, with their effects and the COMMIT, is one exchange with the server
+/// (``QueueStore/record(_:_:)``).
 ///
 /// If a batch fails on a statement (one job's effects are invalid), each job is recorded
 /// alone so that only the faulty one is retried. On a broken connection the batch is kept
