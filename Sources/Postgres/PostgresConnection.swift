@@ -621,25 +621,11 @@ public actor PostgresConnection {
         var stale: [String] = []
         for index in 0..<queued {
             // Row by row even after a failure: what is dropped is never held whole.
-            PQsetSingleRowMode(handle)
-            var shape: PostgresRows.Shape?
-            while let result = PQgetResult(handle) {
-                if failure != nil {
-                    PQclear(result)
-                    continue
-                }
-                do {
-                    let rows = try checked(result, handle: handle, reusing: shape)
-                    shape = rows.shape
-                    if rows.count > 0 { try body(index, rows[0]) }
-                } catch let error as PostgresError where error.sqlState == "0A000" || error.sqlState == "26000" {
-                    stale.append(queries[index].sql)
-                    failure = error
-                } catch {
-                    failure = error
-                    stopSending()
-                }
+            let error = readSingleRows(handle, dropping: failure != nil) { try body(index, $0) }
+            if let error = error as? PostgresError, error.sqlState == "0A000" || error.sqlState == "26000" {
+                stale.append(queries[index].sql)
             }
+            failure = failure ?? error
         }
         if committed {
             // The COMMIT's result (skipped by the server after a failed query).
@@ -664,11 +650,18 @@ public actor PostgresConnection {
     /// Reads a query's results in single-row mode, handing each row to `body`. After a
     /// failure (the server's or `body`'s) the rest is read and dropped, and the first error thrown.
     private func receiveSingleRows(_ handle: OpaquePointer, _ body: (PostgresRow) throws -> Void) throws {
+        if let failure = readSingleRows(handle, dropping: false, body) { throw failure }
+    }
+
+    /// Reads one query's results in single-row mode (`dropping`: reads and drops them) and
+    /// returns the first failure: the server's, or `body`'s, after which the server is asked
+    /// to stop sending rows and the rest is dropped.
+    private func readSingleRows(_ handle: OpaquePointer, dropping: Bool, _ body: (PostgresRow) throws -> Void) -> Error? {
         PQsetSingleRowMode(handle)
         var failure: Error?
         var shape: PostgresRows.Shape?
         while let result = PQgetResult(handle) {
-            if failure != nil {
+            if dropping || failure != nil {
                 PQclear(result)
                 continue
             }
@@ -681,7 +674,7 @@ public actor PostgresConnection {
                 stopSending()
             }
         }
-        if let failure { throw failure }
+        return failure
     }
 
     /// Runs trusted, constant SQL that may hold several statements (migrations).

@@ -67,9 +67,10 @@ final class SQLTableExport: Sendable {
 
     /// Reads every untaken table on `connection` with its prepared `SELECT`, whose plan the
     /// connection keeps (a person's few rows: a `COPY` is parsed, analysed and planned every
-    /// time, which costs more than reading them), all in one exchange with the store, each
-    /// table's rows written as they arrive. `committing`: the reads end the transaction open
-    /// on the connection, its COMMIT going in the same exchange.
+    /// time, which costs more than reading them), all in one exchange with the store. The
+    /// tables' rows arrive one table after another, so one file is open at a time, as when
+    /// they were read one by one. `committing`: the reads end the transaction open on the
+    /// connection, its COMMIT going in the same exchange.
     func selectRemaining(on connection: isolated PostgresConnection, committing: Bool = false) throws {
         let taken = state.withLock { state -> Range<Int> in
             defer { state.next = tables.count }
@@ -77,21 +78,36 @@ final class SQLTableExport: Sendable {
         }
         guard !taken.isEmpty else { return }
         do {
-            var writers: [TableFileWriter] = []
-            for index in taken {
-                let writer = try TableFileWriter(pack: pack, table: tables[index].name, formats: formats)
-                writer.start(columns: tables[index].columns)
-                writers.append(writer)
+            var open: (index: Int, writer: TableFileWriter)?
+            // The writer of table `index`, the tables before it finished (those without rows too).
+            func writer(for index: Int) throws -> TableFileWriter? {
+                if let open, open.index == index { return open.writer }
+                var next = taken.lowerBound
+                if let open {
+                    let files = try open.writer.finish()
+                    state.withLock { $0.files[open.index] = files }
+                    next = open.index + 1
+                }
+                open = nil
+                while next <= index && next < taken.upperBound {
+                    let writer = try TableFileWriter(pack: pack, table: tables[next].name, formats: formats)
+                    writer.start(columns: tables[next].columns)
+                    if next == index {
+                        open = (next, writer)
+                        return writer
+                    }
+                    let files = try writer.finish()
+                    state.withLock { [next] in $0.files[next] = files }
+                    next += 1
+                }
+                return nil
             }
             try connection.streamPreparedEach(taken.map { (tables[$0].select, tables[$0].parameters) }, committing: committing) {
                 offset, row in
                 let table = tables[taken.lowerBound + offset]
-                try writers[offset].write(columns: table.columns, kinds: table.kinds, row: row)
+                try writer(for: taken.lowerBound + offset)?.write(columns: table.columns, kinds: table.kinds, row: row)
             }
-            for (offset, writer) in writers.enumerated() {
-                let files = try writer.finish()
-                state.withLock { $0.files[taken.lowerBound + offset] = files }
-            }
+            _ = try writer(for: taken.upperBound)  // the last file, and any tables after it without rows
         } catch {
             state.withLock { $0.failed = true }
             throw error
