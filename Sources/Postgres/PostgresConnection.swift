@@ -193,8 +193,8 @@ public actor PostgresConnection {
     /// Whether a transaction block is open on this connection (or begun, its BEGIN waiting
     /// for its first statement).
     public var inTransaction: Bool {
-        guard let handle else { return false }
-        return pendingBegin != nil || PQtransactionStatus(handle) != PQTRANS_IDLE
+        guard handle != nil else { return false }
+        return pendingBegin != nil || hasOpenTransaction
     }
 
     /// Whether the server has a transaction open on this connection (a BEGIN not yet sent
@@ -257,15 +257,7 @@ public actor PostgresConnection {
         var sends: [(OpaquePointer) -> Int32] = []
         if let begin { sends.append(Self.sending(begin)) }
         for statement in queued {
-            let count = Int32(statement.values.count)
-            if statement.prepared && Self.isPreparable(statement.sql) {
-                let name = try preparedName(for: statement.sql, parameterCount: statement.values.count, handle: handle)
-                sends.append { handle in withCStringArray(statement.values) { PQsendQueryPrepared(handle, name, count, $0, nil, nil, 0) } }
-            } else {
-                sends.append { handle in
-                    withCStringArray(statement.values) { PQsendQueryParams(handle, statement.sql, count, nil, $0, nil, nil, 0) }
-                }
-            }
+            sends.append(try sending(statement.sql, statement.values, prepared: statement.prepared, on: handle))
         }
         sends.append(Self.sending("COMMIT"))
         roundTrips += 1
@@ -320,6 +312,19 @@ public actor PostgresConnection {
         return results
     }
 
+    /// Queues a statement with bound values in a pipeline: prepared first, once per
+    /// connection, as ``query(_:_:)`` prepares it (`prepared`), or planned for its values.
+    private func sending(
+        _ sql: String, _ values: [String?], prepared: Bool, on handle: OpaquePointer
+    ) throws -> (OpaquePointer) -> Int32 {
+        let count = Int32(values.count)
+        guard prepared && Self.isPreparable(sql) else {
+            return { handle in withCStringArray(values) { PQsendQueryParams(handle, sql, count, nil, $0, nil, nil, 0) } }
+        }
+        let name = try preparedName(for: sql, parameterCount: values.count, handle: handle)
+        return { handle in withCStringArray(values) { PQsendQueryPrepared(handle, name, count, $0, nil, nil, 0) } }
+    }
+
     /// Queues a statement without parameters (BEGIN, COMMIT) in a pipeline.
     private static func sending(_ sql: String) -> (OpaquePointer) -> Int32 {
         { PQsendQueryParams($0, sql, 0, nil, nil, nil, nil, 0) }
@@ -356,7 +361,7 @@ public actor PostgresConnection {
         }
         do {
             return try checked(result, handle: handle)
-        } catch let error as PostgresError where error.sqlState == "0A000" || error.sqlState == "26000" {
+        } catch let error as PostgresError where error.meansStalePreparedStatement {
             // "cached plan must not change result type" after a table changed shape, or a
             // statement the server no longer knows: prepare it afresh, and outside a
             // transaction (which the error has aborted) try once more.
@@ -383,15 +388,7 @@ public actor PostgresConnection {
         var sends: [(OpaquePointer) -> Int32] = []
         if let begin = pendingBegin { sends.append(Self.sending(begin)) }
         for statement in statements {
-            let values = try texts(of: statement.parameters)
-            let count = Int32(values.count)
-            if Self.isPreparable(statement.sql) {
-                let name = try preparedName(for: statement.sql, parameterCount: values.count, handle: handle)
-                sends.append { handle in withCStringArray(values) { PQsendQueryPrepared(handle, name, count, $0, nil, nil, 0) } }
-            } else {
-                let sql = statement.sql
-                sends.append { handle in withCStringArray(values) { PQsendQueryParams(handle, sql, count, nil, $0, nil, nil, 0) } }
-            }
+            sends.append(try sending(statement.sql, try texts(of: statement.parameters), prepared: true, on: handle))
         }
         _ = try liveHandle()  // a cancel that came while a statement was being prepared
         let opening = pendingBegin != nil
@@ -411,7 +408,7 @@ public actor PostgresConnection {
             }
             do {
                 rows.append(try checked(result, handle: handle))
-            } catch let error as PostgresError where error.sqlState == "0A000" || error.sqlState == "26000" {
+            } catch let error as PostgresError where error.meansStalePreparedStatement {
                 forget(statements[index].sql)  // prepared afresh next time (see ``query(_:_:)``)
                 failure = error
             } catch {
@@ -554,7 +551,7 @@ public actor PostgresConnection {
         guard sent == 1 else { throw PostgresError.from(connection: handle, fallback: "could not send query") }
         do {
             try receiveSingleRows(handle, body)
-        } catch let error as PostgresError where error.sqlState == "0A000" || error.sqlState == "26000" {
+        } catch let error as PostgresError where error.meansStalePreparedStatement {
             forget(sql)
             throw error
         }
@@ -588,11 +585,7 @@ public actor PostgresConnection {
             return
         }
         let handle = try liveHandle()
-        var sends: [(values: [String?], name: String)] = []
-        for query in queries {
-            let values = try texts(of: query.parameters)
-            sends.append((values, try preparedName(for: query.sql, parameterCount: values.count, handle: handle)))
-        }
+        let sends = try queries.map { try sending($0.sql, try texts(of: $0.parameters), prepared: true, on: handle) }
         _ = try liveHandle()  // a cancel that came while a query was being prepared
         roundTrips += 1
         guard PQenterPipelineMode(handle) == 1 else {
@@ -604,8 +597,7 @@ public actor PostgresConnection {
         let opening = begin.map { Self.sending($0)(handle) == 1 } ?? true
         var queued = 0
         for send in sends where opening {
-            let sent = withCStringArray(send.values) { PQsendQueryPrepared(handle, send.name, Int32(send.values.count), $0, nil, nil, 0) }
-            guard sent == 1 else { break }
+            guard send(handle) == 1 else { break }
             queued += 1
         }
         let committed = committing && queued == sends.count && Self.sending("COMMIT")(handle) == 1
@@ -622,7 +614,7 @@ public actor PostgresConnection {
         for index in 0..<queued {
             // Row by row even after a failure: what is dropped is never held whole.
             let error = readSingleRows(handle, dropping: failure != nil) { try body(index, $0) }
-            if let error = error as? PostgresError, error.sqlState == "0A000" || error.sqlState == "26000" {
+            if let error = error as? PostgresError, error.meansStalePreparedStatement {
                 stale.append(queries[index].sql)
             }
             failure = failure ?? error

@@ -82,3 +82,9 @@ public struct PostgresError: Error, CustomStringConvertible, Sendable {
         return PostgresError(kind: .connection, message: message)
     }
 }
+
+extension PostgresError {
+    /// "cached plan must not change result type" (0A000) after a table changed shape, or a
+    /// prepared statement the server no longer knows (26000): the statement is prepared afresh.
+    var meansStalePreparedStatement: Bool { sqlState == "0A000" || sqlState == "26000" }
+}

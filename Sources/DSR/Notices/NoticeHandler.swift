@@ -177,16 +177,8 @@ public struct NoticeHandler: JobHandler {
             let attempts = try row.decode(prefix + "send_attempts", as: Int.self)
             let moved = try await pool.withConnection { connection in
                 try await connection.execute(
-                    """
-                    UPDATE dsr.outbox
-                       SET state = $5, send_attempts = send_attempts + 1, send_started_at = now(),
-                           rendered_subject = $2, rendered_text = $3, rendered_html = $4
-                     WHERE id = $1 AND state = $6 AND send_attempts = $7
-                    """,
-                    [
-                        id, notice.rendered.subject, notice.rendered.text, notice.rendered.html, NoticeState.sending.rawValue,
-                        NoticeState.pending.rawValue, attempts,
-                    ])
+                    Self.markSending + " AND state = $6 AND send_attempts = $7",
+                    Self.markSendingParameters(notice) + [NoticeState.pending.rawValue, attempts])
             }
             return moved == 1 ? .send(notice) : nil
         case .skip, .markInDoubt:
@@ -214,18 +206,25 @@ public struct NoticeHandler: JobHandler {
             return .skip
         case .send(let notice):
             // Sent with the COMMIT, before the message itself.
-            try connection.executeAtCommit(
-                """
-                UPDATE dsr.outbox
-                   SET state = $5, send_attempts = send_attempts + 1, send_started_at = now(),
-                       rendered_subject = $2, rendered_text = $3, rendered_html = $4
-                 WHERE id = $1
-                """, [id, notice.rendered.subject, notice.rendered.text, notice.rendered.html, NoticeState.sending.rawValue])
+            try connection.executeAtCommit(Self.markSending, Self.markSendingParameters(notice))
             return .send(notice)
         }
     }
 
     static let waitReason = "waits for an earlier notice of the same request to the person to be sent first"
+
+    /// Marks a notice `sending`, its attempt counted and its rendering kept (a later attempt
+    /// sends the same message), before the message goes out.
+    static let markSending = """
+        UPDATE dsr.outbox
+           SET state = $5, send_attempts = send_attempts + 1, send_started_at = now(),
+               rendered_subject = $2, rendered_text = $3, rendered_html = $4
+         WHERE id = $1
+        """
+
+    static func markSendingParameters(_ notice: Notice) -> [any PostgresEncodable] {
+        [notice.id, notice.rendered.subject, notice.rendered.text, notice.rendered.html, NoticeState.sending.rawValue]
+    }
 
     /// What to do with an outbox row (``noticeSelectList(prefix:)``): the lifecycle's
     /// decision, with the notice rendered (once: a later attempt sends the same message).

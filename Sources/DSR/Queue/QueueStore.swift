@@ -104,15 +104,20 @@ enum QueueStore {
         }
     }
 
-    /// The fenced update of a batch of completions, failing unless it recorded them all
+    /// The fenced update of a batch of completions (`$1` ids, `$2` attempts), returning the
+    /// ids it recorded.
+    private static let completionUpdate = """
+        UPDATE dsr.jobs AS j
+           SET state = 'completed', finished_at = now(), locked_by = NULL, locked_until = NULL
+          FROM unnest($1::bigint[], $2::int[]) AS c(id, attempt)
+         WHERE j.id = c.id AND j.attempt = c.attempt AND j.state = 'running'
+        RETURNING j.id
+        """
+
+    /// ``completionUpdate``, failing unless it recorded every job of the batch
     /// (`dsr.expect_completions`). Planned for its values, as the careful way's update is.
     static let completionsStatement = """
-        WITH done AS (
-            UPDATE dsr.jobs AS j
-               SET state = 'completed', finished_at = now(), locked_by = NULL, locked_until = NULL
-              FROM unnest($1::bigint[], $2::int[]) AS c(id, attempt)
-             WHERE j.id = c.id AND j.attempt = c.attempt AND j.state = 'running'
-            RETURNING j.id)
+        WITH done AS (\(completionUpdate))
         SELECT dsr.expect_completions(cardinality($1::bigint[]), (SELECT count(*) FROM done))
         """
 
@@ -143,14 +148,7 @@ enum QueueStore {
         var recorded = Set<Int64>()
         if !completed.isEmpty {
             let rows = try connection.queryPlannedForValues(
-                """
-                UPDATE dsr.jobs AS j
-                   SET state = 'completed', finished_at = now(), locked_by = NULL, locked_until = NULL
-                  FROM unnest($1::bigint[], $2::int[]) AS c(id, attempt)
-                 WHERE j.id = c.id AND j.attempt = c.attempt AND j.state = 'running'
-                RETURNING j.id
-                """,
-                [completed.map(\.job.id), completed.map { Int64($0.job.attempt) }])
+                completionUpdate, [completed.map(\.job.id), completed.map { Int64($0.job.attempt) }])
             let fenced = Set(try rows.map { try $0.decode("id", as: Int64.self) })
             // A batch of completions only (the usual one): the effects go with the COMMIT, in
             // one exchange. Otherwise they run here, before the failures and releases, as ever.

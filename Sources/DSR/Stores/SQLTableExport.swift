@@ -78,45 +78,44 @@ final class SQLTableExport: Sendable {
         }
         guard !taken.isEmpty else { return }
         do {
-            var open: (index: Int, writer: TableFileWriter)?
-            // The writer of table `index`, the tables before it finished (those without rows too).
-            func writer(for index: Int) throws -> TableFileWriter? {
-                if let open, open.index == index { return open.writer }
-                var next = taken.lowerBound
-                if let open {
-                    let files = try open.writer.finish()
-                    state.withLock { $0.files[open.index] = files }
-                    next = open.index + 1
-                }
-                open = nil
-                while next <= index && next < taken.upperBound {
-                    let writer = try TableFileWriter(pack: pack, table: tables[next].name, formats: formats)
-                    writer.start(columns: tables[next].columns)
-                    if next == index {
-                        open = (next, writer)
-                        return writer
-                    }
-                    let files = try writer.finish()
-                    state.withLock { [next] in $0.files[next] = files }
-                    next += 1
-                }
-                return nil
+            // The table whose rows arrive now; the tables before it are finished (those
+            // without rows too).
+            var current = taken.lowerBound
+            var writer = try startWriter(tables[current])
+            func finishCurrent() throws {
+                let files = try writer.finish()
+                state.withLock { [current] in $0.files[current] = files }
             }
             try connection.streamPreparedEach(taken.map { (tables[$0].select, tables[$0].parameters) }, committing: committing) {
                 offset, row in
-                let table = tables[taken.lowerBound + offset]
-                try writer(for: taken.lowerBound + offset)?.write(columns: table.columns, kinds: table.kinds, row: row)
+                while current < taken.lowerBound + offset {
+                    try finishCurrent()
+                    current += 1
+                    writer = try startWriter(tables[current])
+                }
+                try writer.write(columns: tables[current].columns, kinds: tables[current].kinds, row: row)
             }
-            _ = try writer(for: taken.upperBound)  // the last file, and any tables after it without rows
+            try finishCurrent()
+            for index in (current + 1)..<taken.upperBound {  // the tables after the last row, without rows
+                current = index
+                writer = try startWriter(tables[index])
+                try finishCurrent()
+            }
         } catch {
             state.withLock { $0.failed = true }
             throw error
         }
     }
 
-    private func copy(_ table: Table, on connection: isolated PostgresConnection) throws -> [ExportedFile] {
+    /// A file (or two, for portability) for `table`'s rows, its header written.
+    private func startWriter(_ table: Table) throws -> TableFileWriter {
         let writer = try TableFileWriter(pack: pack, table: table.name, formats: formats)
         writer.start(columns: table.columns)
+        return writer
+    }
+
+    private func copy(_ table: Table, on connection: isolated PostgresConnection) throws -> [ExportedFile] {
+        let writer = try startWriter(table)
         let scratch = CopyScratch()
         var fields: [(start: Int, end: Int)] = []
         fields.reserveCapacity(table.columns.count)
